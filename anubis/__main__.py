@@ -1,0 +1,3 @@
+from anubis.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""The result record: what one execution of a run produced, as stored and as reported.
+
+A run id names *what* runs (content-derived); an execution id names *one time* it ran. Repeating a
+run (``anubis run --repeat 3``, a CronJob firing daily) gives several executions of one run id, and
+each is its own result.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from schemas.status import RunStatus
+
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    last: float
+    mean: float
+    median: float
+    min: float
+    max: float
+    stdev: float
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    unit: str
+    direction: str  # "higher" | "lower"
+    values: tuple[float, ...]
+    times: tuple[float, ...]  # unix seconds, one per value
+
+    def summary(self) -> Summary | None:
+        finite = [v for v in self.values if math.isfinite(v)]
+        if not finite:
+            return None
+        return Summary(
+            n=len(finite),
+            last=finite[-1],
+            mean=statistics.fmean(finite),
+            median=statistics.median(finite),
+            min=min(finite),
+            max=max(finite),
+            stdev=statistics.stdev(finite) if len(finite) > 1 else 0.0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.summary()
+        return {
+            "unit": self.unit,
+            "direction": self.direction,
+            "values": list(self.values),
+            "times": list(self.times),
+            **({k: v for k, v in asdict(s).items()} if s else {"n": 0}),
+        }
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    descriptor_hash: str
+    image: str
+    image_digest: str | None = None
+    source_commit: str | None = None
+    source_dirty: bool = False
+    dataset_checksums: dict[str, str] = field(default_factory=dict)  # data path -> "algo:hex"
+    python_version: str | None = None
+    platform: str | None = None
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    memory_bytes: int | None = None
+    gpus: tuple[str, ...] = ()
+    instance_type: str | None = None
+    accelerator: str | None = None
+    node: str | None = None
+    host_environment: bool = False  # True when the run used the host instead of its image
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    execution_id: str
+    run_id: str
+    family_id: str
+    benchmark: str
+    environment: str
+    backend: str  # "local" | "kubernetes"
+    status: RunStatus
+    reason: str
+    started_at: float | None
+    finished_at: float | None
+    metrics: dict[str, MetricResult]
+    reproducibility: Reproducibility
+    matrix_point: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    repository: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    pull_request: int | None = None
+    descriptor_path: str = ""
+    version: int = RESULT_VERSION
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["status"] = self.status.value
+        raw["metrics"] = {name: m.to_dict() for name, m in self.metrics.items()}
+        raw["reproducibility"]["gpus"] = list(self.reproducibility.gpus)
+        raw["duration"] = self.duration
+        return raw
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ResultRecord:
+        data = {k: v for k, v in raw.items() if k != "duration"}
+        data["status"] = RunStatus(data["status"])
+        data["metrics"] = {
+            name: MetricResult(
+                name=name,
+                unit=m["unit"],
+                direction=m["direction"],
+                values=tuple(float(v) for v in m["values"]),
+                times=tuple(float(t) for t in m["times"]),
+            )
+            for name, m in data["metrics"].items()
+        }
+        repro = dict(data["reproducibility"])
+        repro["gpus"] = tuple(repro.get("gpus", ()))
+        data["reproducibility"] = Reproducibility(**repro)
+        return cls(**data)

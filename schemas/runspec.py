@@ -1,0 +1,248 @@
+"""The RunSpec: the contract between the renderer and everything that runs or watches a run.
+
+The renderer turns one descriptor (at one matrix point, in one environment) into one RunSpec; it is
+put, as JSON, on every Kubernetes object of the run (annotation ``anubis.dev/runspec``) and handed to
+the local backend as it is. Whoever executes or follows a run reads nothing else: never the
+descriptor repository.
+
+``to_dict``/``from_dict`` round-trip exactly; ``schemas/runspec.schema.json`` describes the JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, NewType
+
+RunId = NewType("RunId", str)
+FamilyId = NewType("FamilyId", str)
+CommitSha = NewType("CommitSha", str)
+
+Direction = Literal["higher", "lower"]
+Strategy = Literal["single_node", "horovod", "inference"]
+Engine = Literal["default", "aws.sagemaker"]
+
+RUNSPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checksum:
+    algorithm: str  # hashlib name: md5, sha1, sha256, ...
+    hexdigest: str  # lower-case
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hexdigest}"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    src: str  # http(s)://, s3://, file:// (local only)
+    path: str  # absolute path where the run sees it
+    checksum: Checksum | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RegressionPolicy:
+    """How a metric is judged against its baseline (see controller's analysis)."""
+
+    min_change: float = 0.05  # relative change below which nothing is reported
+    confidence: float = 0.99
+    window: int = 20  # baseline runs considered
+    min_history: int = 5
+    fail_on_regression: bool = True
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    units: str
+    pattern: str | None  # regex whose first group captures the number; None: emitted events only
+    direction: Direction
+    policy: RegressionPolicy = field(default_factory=RegressionPolicy)
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: str
+    port: int
+    scheme: Literal["http", "https"] = "http"
+    initial_delay_seconds: int = 10
+    period_seconds: int = 10
+    timeout_seconds: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class ScriptFile:
+    path: str  # relative to the script root, forward slashes
+    sha256: str
+    size: int
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class ScriptSpec:
+    """Script mode: the folder beside the descriptor that the run sees at ``BAI_SCRIPTS_PATH``."""
+
+    source_dir: str  # relative to the repository root (forward slashes)
+    digest: str  # sha256 over the sorted (path, sha256, executable) list
+    files: tuple[ScriptFile, ...]
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """The inference server of an ``inference`` run."""
+
+    image: str
+    command: tuple[str, ...]
+    ports: tuple[int, ...]
+    env: dict[str, str]
+    privileged: bool
+    extended_shm: bool
+    instance_type: str
+    readiness_probe: Probe | None
+    models: tuple[DataSource, ...] = ()
+    metrics: tuple[MetricSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a pod of the run goes: from the environment's instance type table."""
+
+    instance_type: str
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    cpu: str | None = None
+    memory: str | None = None
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the descriptor came from (not part of the run's identity)."""
+
+    repository: str | None = None
+    commit: str | None = None  # the commit that last changed the benchmark's folder
+    pull_request: int | None = None
+    dirty: bool = False
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    family_id: str
+    benchmark: str
+    descriptor_path: str
+    descriptor_hash: str
+    environment: str
+    matrix_point: dict[str, Any]
+    strategy: Strategy
+    execution_engine: Engine
+    schedule: str | None  # cron expression; None for single_run
+    image: str
+    command: tuple[str, ...]  # empty: the image's own entrypoint
+    env: dict[str, str]
+    privileged: bool
+    extended_shm: bool
+    placement: Placement
+    num_instances: int
+    processes_per_instance: int | Literal["gpus"]
+    availability_zone: str | None
+    aws_zone_id: str | None
+    timeout_seconds: int
+    data: tuple[DataSource, ...]
+    metrics: tuple[MetricSpec, ...]
+    labels: dict[str, str]
+    description: str = ""
+    framework: str = ""
+    framework_version: str = ""
+    custom_params: dict[str, Any] = field(default_factory=dict)
+    script: ScriptSpec | None = None
+    server: ServerSpec | None = None
+    rerun: int = 0
+    source: Source = field(default_factory=Source)
+    version: int = RUNSPEC_VERSION
+
+    @property
+    def task_name(self) -> str:
+        return self.labels.get("task_name", self.benchmark)
+
+    def all_metrics(self) -> tuple[MetricSpec, ...]:
+        extra = self.server.metrics if self.server else ()
+        return self.metrics + extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunSpec:
+        return _runspec_from_dict(raw)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists, so the dict is exactly what JSON gives back."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _checksum(raw: dict[str, Any] | None) -> Checksum | None:
+    return Checksum(**raw) if raw else None
+
+
+def _source(raw: dict[str, Any]) -> DataSource:
+    return DataSource(src=raw["src"], path=raw["path"], checksum=_checksum(raw.get("checksum")), id=raw.get("id"))
+
+
+def _metric(raw: dict[str, Any]) -> MetricSpec:
+    return MetricSpec(
+        name=raw["name"],
+        units=raw["units"],
+        pattern=raw.get("pattern"),
+        direction=raw["direction"],
+        policy=RegressionPolicy(**raw.get("policy", {})),
+    )
+
+
+def _runspec_from_dict(raw: dict[str, Any]) -> RunSpec:
+    data = dict(raw)
+    data["command"] = tuple(data["command"])
+    data["placement"] = Placement(
+        **{**data["placement"], "tolerations": tuple(data["placement"].get("tolerations", ()))}
+    )
+    data["data"] = tuple(_source(d) for d in data["data"])
+    data["metrics"] = tuple(_metric(m) for m in data["metrics"])
+    if data.get("script"):
+        s = data["script"]
+        data["script"] = ScriptSpec(
+            source_dir=s["source_dir"], digest=s["digest"], files=tuple(ScriptFile(**f) for f in s["files"])
+        )
+    if data.get("server"):
+        s = dict(data["server"])
+        s["command"] = tuple(s["command"])
+        s["ports"] = tuple(s["ports"])
+        s["readiness_probe"] = Probe(**s["readiness_probe"]) if s.get("readiness_probe") else None
+        s["models"] = tuple(_source(m) for m in s.get("models", ()))
+        s["metrics"] = tuple(_metric(m) for m in s.get("metrics", ()))
+        data["server"] = ServerSpec(**s)
+    data["source"] = Source(**data.get("source", {}))
+    return RunSpec(**data)
+
+
+def cache_key(source: DataSource) -> str:
+    """The dataset cache entry of a source: the same source and checksum share one entry.
+
+    Used by the local fetcher (a folder under the user's cache) and by the rendered init container
+    (a file on the cache volume, mounted with ``subPath``), so both agree.
+    """
+    import hashlib
+
+    identity = f"{source.src}\n{source.checksum or ''}"
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
