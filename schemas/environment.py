@@ -71,6 +71,7 @@ class Environment:
     name: str
     kind: EnvironmentKind
     description: str = ""
+    default: bool = False  # preferred among kubernetes environments offering an instance type
     destination: Destination = field(default_factory=Destination)
     argocd_project: str = "anubis"
     service_account: str = "anubis-run"

@@ -1,0 +1,225 @@
+"""Reading a TOML file into data plus the positions of its keys, and checking it against a schema.
+
+Every problem becomes a :class:`~schemas.errors.Problem` naming the file, the line and column of the
+offending key, the field's dotted path and a sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from renderer.locating import KeyPositions, locate_keys
+from schemas.errors import DescriptorError, Problem
+from schemas.loading import load_schema
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
+
+
+@dataclass(frozen=True)
+class TomlDocument:
+    path: str  # as shown in messages (relative to the repository when possible)
+    text: str
+    data: dict[str, Any]
+    positions: KeyPositions
+
+    def problem(self, field: Sequence[str | int], message: str, *, severity: str = "error") -> Problem:
+        line, column = self.positions.find(field)
+        return Problem(self.path, line, column, dotted(field), message, severity)  # type: ignore[arg-type]
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """``("data", "sources", 1, "md5")`` → ``data.sources[1].md5``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def display_path(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def read_toml(path: Path, shown_as: str) -> TomlDocument:
+    """Read and parse a TOML file; a syntax error names its line. Raises DescriptorError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DescriptorError([Problem(shown_as, 1, 1, "", "file not found")]) from None
+    except OSError as e:
+        raise DescriptorError([Problem(shown_as, 1, 1, "", f"cannot read the file: {e.strerror}")]) from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DescriptorError(
+            [Problem(shown_as, line, 1, "", "the file is not valid UTF-8; save it as UTF-8")]
+        ) from e
+    return parse_toml(text, shown_as)
+
+
+def parse_toml(text: str, shown_as: str) -> TomlDocument:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        message = str(e)
+        m = _TOML_POSITION.search(message)
+        line, column = (int(m.group(1)), int(m.group(2))) if m and m.group(1) else (text.count("\n") + 1, 1)
+        reason = _TOML_POSITION.sub("", message).strip()
+        raise DescriptorError(
+            [Problem(shown_as, line, column, "", f"TOML syntax error: {reason}; fix the syntax on this line")]
+        ) from e
+    return TomlDocument(shown_as, text, data, locate_keys(text))
+
+
+def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None) -> list[Problem]:
+    """Every way ``data`` (default: the document's) breaks ``schemas/<schema_name>.schema.json``."""
+    schema = load_schema(schema_name)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        _explain(doc, error, schema)
+        for error in sorted(
+            validator.iter_errors(doc.data if data is None else data), key=lambda e: list(map(str, e.absolute_path))
+        )
+    ]
+    unique: dict[tuple[int, str, str], Problem] = {}
+    for p in problems:
+        unique.setdefault((p.line, p.field, p.message), p)
+    return sorted(unique.values(), key=lambda p: (p.line, p.column, p.field))
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _expected(types: Any) -> str:
+    names = {
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "array": "an array",
+        "object": "a table",
+    }
+    if isinstance(types, list):
+        return " or ".join(names.get(t, t) for t in types)
+    return names.get(types, str(types))
+
+
+def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[str, Any]) -> Problem:
+    path = list(error.absolute_path)
+    v = error.validator
+    inst = error.instance
+    if v == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        name = missing[0] if missing else "?"
+        where = path + [name]
+        return doc.problem(path, f"missing required field '{name}'; add it{_section_hint(where)}") if path else (
+            Problem(doc.path, 1, 1, name, f"missing required field '{name}'; add it")
+        )
+    if v == "additionalProperties":
+        extras = re.findall(r"'([^']+)'", error.message.split("(")[-1])
+        allowed = sorted(error.schema.get("properties", {}))
+        name = extras[0] if extras else "?"
+        hint = difflib.get_close_matches(name, allowed, n=1)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else (f"; allowed: {', '.join(allowed)}" if allowed else "")
+        return doc.problem(path + [name], f"unknown field '{name}'{suggestion}")
+    if v == "enum":
+        options = ", ".join(repr(o) for o in error.validator_value)
+        return doc.problem(path, f"must be one of {options} (got {inst!r})")
+    if v == "const":
+        return doc.problem(path, f"must be {error.validator_value!r} (got {inst!r})")
+    if v == "type":
+        return doc.problem(path, f"must be {_expected(error.validator_value)}, not {_type_name(inst)}")
+    if v == "pattern":
+        return doc.problem(path, _pattern_message(path, inst, str(error.validator_value)))
+    if v == "propertyNames":
+        bad = inst if isinstance(inst, str) else "?"
+        return doc.problem(path, _pattern_message(path, bad, "", key=True))
+    if v == "maxProperties":
+        return doc.problem(path, f"has {len(inst)} entries; at most {error.validator_value} are allowed")
+    if v == "minProperties":
+        return doc.problem(path, f"needs at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}")
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "more than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }[v]
+        return doc.problem(path, f"must be {words} {error.validator_value} (got {inst!r})")
+    if v == "minItems":
+        return doc.problem(path, f"needs at least {error.validator_value} item(s)")
+    if v == "minLength":
+        return doc.problem(path, "must not be empty")
+    if v == "oneOf":
+        if path and path[-2:-1] in (["sources"], ["models"]) or (isinstance(inst, dict) and "path" in inst):
+            if isinstance(inst, dict) and "src" in inst and "uri" in inst:
+                return doc.problem(path, "give either src or the deprecated uri, not both")
+            return doc.problem(path, "missing required field 'src' (the URL to download); add it")
+        description = error.schema.get("description", "")
+        detail = f": {description}" if description else ""
+        return doc.problem(path, f"has an invalid value {inst!r}{detail}")
+    return doc.problem(path, error.message)
+
+
+def _section_hint(where: list[Any]) -> str:
+    if len(where) == 1:
+        return " at the top of the file"
+    parent = dotted(where[:-1])
+    return f" under [{parent}]"
+
+
+def _pattern_message(path: list[Any], value: Any, pattern: str, key: bool = False) -> str:
+    joined = dotted(path)
+    if "labels" in joined or key:
+        what = "label key" if key else "label value"
+        return (
+            f"{what} {value!r} is not valid: use at most 63 characters, letters, digits, '-', '_' and '.',"
+            " starting and ending with a letter or digit"
+        )
+    if joined.endswith("md5"):
+        return f"checksum {value!r} is not valid: give 32 hex digits (MD5) or 'algorithm:hexdigest' such as 'sha256:…'"
+    if "timeout" in joined or "deadline" in joined:
+        return f"duration {value!r} is not valid: give seconds, or a number with s, m, h or d such as '30m'"
+    if joined.startswith("matrix.axes"):
+        return f"matrix axis {value!r} must be a dotted descriptor field such as 'hardware.instance_type'"
+    if joined.endswith("processes_per_instance"):
+        return f"must be \"gpus\" or a positive number (got {value!r})"
+    if joined.endswith(".name"):
+        return f"metric name {value!r} must start with a letter or '_' and hold only letters, digits and '_'"
+    if joined.endswith("environment"):
+        return f"environment name {value!r} must be lower-case letters, digits and '-'"
+    return f"{value!r} does not match the expected form ({pattern})"
+
+
+def raise_if_errors(problems: list[Problem]) -> None:
+    if any(p.severity == "error" for p in problems):
+        raise DescriptorError(problems)

@@ -1,0 +1,250 @@
+"""Descriptor → validated RunSpecs: the one entry point of validation and planning.
+
+``check_descriptor`` reads one descriptor, checks it against the schema and every rule (at every
+matrix point, in the environment it targets), and returns its RunSpecs; every problem of the file is
+reported at once in one :class:`~schemas.errors.DescriptorError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from renderer import matrix
+from renderer.environments import environment_names, load_environment
+from renderer.loading import TomlDocument, display_path, dotted, read_toml, schema_problems
+from renderer.rules import Context, run_rules
+from renderer.scripts import CollectedScript, ScriptProblem, collect_script
+from renderer.specs import build_runspec
+from schemas.environment import Environment
+from schemas.errors import AnubisError, DescriptorError, Problem
+from schemas.runspec import RunSpec, Source
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DESCRIPTOR_NAME = "descriptor.toml"
+
+
+class Catalog:
+    """The environments of one repository, loaded once."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.repo_root = repo_root
+        self._loaded: dict[str, Environment] = {}
+
+    def get(self, name: str) -> Environment:
+        if name not in self._loaded:
+            self._loaded[name] = load_environment(self.repo_root, name)
+        return self._loaded[name]
+
+    def all(self) -> list[Environment]:
+        return [self.get(n) for n in environment_names(self.repo_root)]
+
+    def for_instance_type(self, instance_type: str) -> Environment | None:
+        clusters = [e for e in self.all() if e.kind == "kubernetes"]
+        clusters.sort(key=lambda e: (not e.default, e.name))
+        exact = [e for e in clusters if instance_type in e.instance_types]
+        if exact:
+            return exact[0]
+        wildcard = [e for e in clusters if "*" in e.instance_types]
+        return wildcard[0] if wildcard else None
+
+
+@dataclass(frozen=True)
+class Planned:
+    descriptor: str  # as shown (relative to the repository)
+    benchmark: str
+    runs: list[RunSpec]
+    warnings: list[Problem] = field(default_factory=list)
+    scripts: CollectedScript | None = None
+
+
+def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
+    """Descriptor files named by ``paths`` (files as they are; folders searched for descriptor.toml)."""
+    found: list[Path] = []
+    for path in paths or [repo_root / "benchmarks"]:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            direct = path / DESCRIPTOR_NAME
+            found.extend([direct] if direct.is_file() else sorted(path.rglob(DESCRIPTOR_NAME)))
+        else:
+            raise DescriptorError([Problem(str(path), 1, 1, "", "no such file or folder")])
+    return sorted(dict.fromkeys(p.resolve() for p in found))
+
+
+def benchmark_name(descriptor: Path) -> str:
+    """``benchmarks/<name>/descriptor.toml`` → ``<name>``; another file name adds its stem."""
+    folder = descriptor.parent.name
+    return folder if descriptor.name == DESCRIPTOR_NAME else f"{folder}-{descriptor.stem}"
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
+    parsed: list[tuple[str, Any]] = []
+    problems: list[Problem] = []
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name or matrix.forbidden_field(name) or not all(name.split(".")):
+            problems.append(
+                Problem("--set", 1, 1, name, f"'{item}' is not FIELD=VALUE with a dotted field such as ml.args=--epochs 3")
+            )
+            continue
+        try:
+            value: Any = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text  # not a TOML literal: take it as a string
+        parsed.append((name, value))
+    if problems:
+        raise DescriptorError(problems)
+    return parsed
+
+
+def _environment_for(
+    doc: TomlDocument, data: dict[str, Any], catalog: Catalog, explicit: str | None
+) -> tuple[Environment | None, list[Problem]]:
+    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    name = explicit or (info or {}).get("environment")
+    if isinstance(name, str):
+        try:
+            return catalog.get(name), []
+        except DescriptorError:
+            raise
+        except AnubisError as e:
+            return None, [doc.problem(("info", "environment"), str(e))]
+    hardware = data.get("hardware") if isinstance(data.get("hardware"), dict) else {}
+    instance = (hardware or {}).get("instance_type")
+    if not isinstance(instance, str):
+        return None, []
+    env = catalog.for_instance_type(instance)
+    if env is None:
+        return None, [
+            doc.problem(
+                ("hardware", "instance_type"),
+                f"no environment in environments/ offers instance type '{instance}'; add it to one or set"
+                " info.environment",
+            )
+        ]
+    return env, []
+
+
+def _relocate(problem: Problem, doc: TomlDocument, point: dict[str, Any]) -> Problem:
+    """A problem caused by a matrix value is shown at the matrix axis, naming the point."""
+    for axis in point:
+        if problem.field == axis or problem.field.startswith(axis + ".") or problem.field.startswith(axis + "["):
+            line, column = doc.positions.find(("matrix", "axes", axis))
+            if (line, column) == (1, 1):
+                line, column = doc.positions.find(("matrix",))
+            return Problem(
+                problem.path, line, column, problem.field,
+                f"at matrix point {matrix.point_label(point)}: {problem.message}", problem.severity,
+            )
+    return problem
+
+
+def check_descriptor(
+    descriptor: Path,
+    *,
+    repo_root: Path,
+    environment: str | None = None,
+    overrides: Sequence[str] = (),
+    source: Source | None = None,
+    catalog: Catalog | None = None,
+) -> Planned:
+    catalog = catalog or Catalog(repo_root)
+    shown = display_path(descriptor, repo_root)
+    doc = read_toml(descriptor, shown)
+    data = copy.deepcopy(doc.data)
+    problems: list[Problem] = []
+    for name, value in parse_overrides(overrides):
+        try:
+            matrix.set_field(data, name, value)
+        except ValueError as e:
+            problems.append(Problem("--set", 1, 1, name, str(e)))
+    problems.extend(schema_problems(doc, "descriptor", data))
+    raw_matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else None
+    for i, axis in enumerate((raw_matrix or {}).get("axes", {}) if isinstance((raw_matrix or {}).get("axes"), dict) else {}):
+        if matrix.forbidden_field(axis):
+            problems.append(doc.problem(("matrix", "axes", axis), f"'{axis}' cannot be a matrix axis"))
+    points = matrix.expand(raw_matrix) if not problems else [{}]
+    benchmark = benchmark_name(descriptor)
+    runs: list[RunSpec] = []
+    script: CollectedScript | None = None
+    script_spec = None
+    for point in points:
+        effective = matrix.apply_point(data, point) if point else {k: v for k, v in data.items() if k != "matrix"}
+        point_problems: list[Problem] = []
+        if point:
+            point_problems.extend(schema_problems(doc, "descriptor", effective))
+        env, env_problems = _environment_for(doc, effective, catalog, environment)
+        point_problems.extend(env_problems)
+        point_problems.extend(run_rules(Context(doc, effective, env, descriptor.parent)))
+        problems.extend(_relocate(p, doc, point) for p in point_problems)
+        if any(p.severity == "error" for p in problems) or env is None:
+            continue
+        if script is None:
+            declared = effective.get("ml", {}).get("script", {}).get("script")
+            try:
+                script = collect_script(descriptor.parent, declared)
+            except ScriptProblem:  # reported by the rules
+                continue
+            script_spec = script.spec(repo_root) if script else None
+        runs.append(
+            build_runspec(
+                benchmark=benchmark,
+                descriptor_path=shown,
+                raw=data,
+                effective=effective,
+                point=point,
+                env=env,
+                script=script,
+                script_spec=script_spec,
+                source=source or Source(),
+            )
+        )
+    unique: dict[tuple[int, int, str, str, str], Problem] = {}
+    for p in problems:
+        unique.setdefault((p.line, p.column, p.field, p.message, p.severity), p)
+    ordered = sorted(unique.values(), key=lambda p: (p.path, p.line, p.column, p.field))
+    errors = [p for p in ordered if p.severity == "error"]
+    if errors:
+        raise DescriptorError(ordered)
+    seen_ids: set[str] = set()
+    for run in runs:
+        if run.run_id in seen_ids:
+            raise DescriptorError(
+                [doc.problem(("matrix",), f"two matrix points give the same run ({run.run_id}); remove the duplicate")]
+            )
+        seen_ids.add(run.run_id)
+    return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
+
+
+def plan_runs(
+    target: Path,
+    *,
+    repo_root: Path,
+    environment: str | None = None,
+    overrides: Sequence[str] = (),
+    source: Source | None = None,
+) -> list[RunSpec]:
+    """The RunSpecs of one descriptor file or benchmark folder. Raises DescriptorError."""
+    catalog = Catalog(repo_root)
+    runs: list[RunSpec] = []
+    for descriptor in find_descriptors([target], repo_root):
+        runs.extend(
+            check_descriptor(
+                descriptor, repo_root=repo_root, environment=environment, overrides=overrides, source=source,
+                catalog=catalog,
+            ).runs
+        )
+    return runs
+
+
+__all__ = ["Catalog", "Planned", "check_descriptor", "dotted", "find_descriptors", "plan_runs"]

@@ -1,0 +1,347 @@
+"""What a schema cannot say: the semantic checks of a descriptor, one function per rule.
+
+Each rule reads the (schema-checked, possibly matrix-applied) descriptor and yields problems located
+at the offending key. Rules are defensive: on data the schema already rejected they skip silently
+rather than raise, so that every problem of a file is reported at once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+
+from renderer.commands import split_command
+from renderer.durations import format_duration, parse_duration
+from renderer.loading import TomlDocument
+from renderer.patterns import pattern_problem
+from renderer.scripts import SCRIPT_SIZE_LIMIT, ScriptProblem, collect_script
+from schemas.environment import Environment
+from schemas.errors import Problem
+
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+@dataclass(frozen=True)
+class Context:
+    doc: TomlDocument
+    data: dict[str, Any]
+    env: Environment | None
+    folder: Path  # the descriptor's folder
+
+
+Rule = Callable[[Context], Iterator[Problem]]
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    node = data
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                return None
+        elif not isinstance(node, dict):
+            return None
+        node = node[part] if isinstance(part, int) else node.get(part)
+    return node
+
+
+def check_scheduling(ctx: Context) -> Iterator[Problem]:
+    value = _get(ctx.data, "info", "scheduling")
+    if not isinstance(value, str) or value == "single_run":
+        return
+    if value.startswith("@"):
+        if value not in CRON_MACROS:
+            yield ctx.doc.problem(
+                ("info", "scheduling"), f"unknown schedule macro {value!r}; use one of {', '.join(CRON_MACROS)}"
+            )
+        return
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        yield ctx.doc.problem(
+            ("info", "scheduling"),
+            f"{value!r} is not a valid five-field cron expression (minute hour day month weekday),"
+            " a macro such as @daily, or single_run",
+        )
+
+
+def check_patterns(ctx: Context) -> Iterator[Problem]:
+    for section in (("output",), ("server", "output")):
+        metrics = _get(ctx.data, *section, "metrics")
+        if not isinstance(metrics, list):
+            continue
+        seen: dict[str, int] = {}
+        for i, metric in enumerate(metrics):
+            if not isinstance(metric, dict):
+                continue
+            name = metric.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    yield ctx.doc.problem(
+                        (*section, "metrics", i, "name"), f"metric '{name}' is declared twice; give each metric one entry"
+                    )
+                seen[name] = i
+            pattern = metric.get("pattern")
+            if isinstance(pattern, str):
+                problem = pattern_problem(pattern)
+                if problem:
+                    yield ctx.doc.problem((*section, "metrics", i, "pattern"), problem)
+
+
+def check_strategy(ctx: Context) -> Iterator[Problem]:
+    strategy = _get(ctx.data, "hardware", "strategy") or "single_node"
+    has_server = isinstance(ctx.data.get("server"), dict)
+    if strategy == "inference" and not has_server:
+        yield ctx.doc.problem(
+            ("hardware", "strategy"), "strategy 'inference' needs a [server] section describing the server to benchmark"
+        )
+    if strategy != "inference" and has_server:
+        yield ctx.doc.problem(("server",), f"a [server] section only applies to strategy 'inference', not '{strategy}'")
+    instances = _get(ctx.data, "hardware", "distributed", "num_instances")
+    if strategy == "horovod":
+        if not isinstance(instances, int) or instances < 2:
+            field = ("hardware", "distributed", "num_instances") if instances is not None else ("hardware", "strategy")
+            yield ctx.doc.problem(
+                field,
+                "strategy 'horovod' needs at least 2 instances; set [hardware.distributed] num_instances = 2 or more",
+            )
+    elif isinstance(instances, int) and instances > 1:
+        yield ctx.doc.problem(
+            ("hardware", "distributed", "num_instances"),
+            f"num_instances = {instances} only applies to strategy 'horovod'; this benchmark is '{strategy}'",
+        )
+
+
+def _downloads(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    for section in (("data", "sources"), ("server", "models")):
+        items = _get(data, *section)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    yield (*section, i), item
+
+
+def check_data(ctx: Context) -> Iterator[Problem]:
+    import hashlib
+
+    seen: list[tuple[str, tuple[str | int, ...]]] = []
+    ids: dict[str, tuple[str | int, ...]] = {}
+    for where, item in _downloads(ctx.data):
+        if "uri" in item and "src" not in item:
+            yield ctx.doc.problem(
+                (*where, "uri"), "'uri' is deprecated; rename it to 'src' (it still works)", severity="warning"
+            )
+        src = item.get("src", item.get("uri"))
+        if isinstance(src, str) and "://" in src:
+            scheme = src.split("://", 1)[0].lower()
+            if scheme not in ("http", "https", "s3", "file"):
+                yield ctx.doc.problem(
+                    (*where, "src" if "src" in item else "uri"),
+                    f"unsupported scheme '{scheme}://'; use http, https or s3 (file:// for local runs only)",
+                )
+        path = item.get("path")
+        if isinstance(path, str):
+            if not path.startswith("/"):
+                yield ctx.doc.problem((*where, "path"), f"path {path!r} must be absolute (start with '/')")
+            else:
+                norm = posixpath.normpath(path)
+                for other, other_where in seen:
+                    if norm == other or norm.startswith(other.rstrip("/") + "/") or other.startswith(norm.rstrip("/") + "/"):
+                        from renderer.loading import dotted
+
+                        yield ctx.doc.problem(
+                            (*where, "path"), f"path {path!r} collides with {other!r} of {dotted(other_where)}"
+                        )
+                        break
+                seen.append((norm, where))
+        checksum = item.get("md5")
+        if isinstance(checksum, str) and ":" in checksum:
+            algorithm, digest = checksum.split(":", 1)
+            try:
+                expected = hashlib.new(algorithm.lower()).digest_size * 2
+            except ValueError:
+                yield ctx.doc.problem((*where, "md5"), f"unknown checksum algorithm '{algorithm}'; use md5, sha1 or sha256")
+            else:
+                if len(digest) != expected:
+                    yield ctx.doc.problem(
+                        (*where, "md5"), f"a {algorithm} checksum has {expected} hex digits, this one has {len(digest)}"
+                    )
+        ident = item.get("id")
+        if isinstance(ident, str):
+            if ident in ids:
+                yield ctx.doc.problem((*where, "id"), f"data id '{ident}' is used twice; ids must be unique")
+            ids[ident] = where
+
+
+def check_ports(ctx: Context) -> Iterator[Problem]:
+    ports = _get(ctx.data, "server", "env", "ports")
+    if not isinstance(ports, list):
+        return
+    seen: set[int] = set()
+    for i, port in enumerate(ports):
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        if not 1 <= port <= 65535:
+            yield ctx.doc.problem(("server", "env", "ports", i), f"port {port} is out of range (1-65535)")
+        elif port in seen:
+            yield ctx.doc.problem(("server", "env", "ports", i), f"port {port} is listed twice")
+        seen.add(port)
+    probe_port = _get(ctx.data, "server", "env", "readiness_probe", "port")
+    if isinstance(probe_port, int) and ports and probe_port not in ports:
+        yield ctx.doc.problem(
+            ("server", "env", "readiness_probe", "port"),
+            f"readiness probe port {probe_port} is not one of the server's ports {ports}",
+        )
+
+
+def check_commands(ctx: Context) -> Iterator[Problem]:
+    for path in (("ml", "benchmark_code"), ("ml", "args"), ("server", "env", "start_command"), ("server", "env", "start_command_args")):
+        value = _get(ctx.data, *path)
+        if isinstance(value, str):
+            try:
+                split_command(value)
+            except ValueError as e:
+                yield ctx.doc.problem(path, str(e))
+    strategy = _get(ctx.data, "hardware", "strategy") or "single_node"
+    if strategy != "horovod" and not _get(ctx.data, "ml", "benchmark_code") and not _get(ctx.data, "ml", "args"):
+        # The image's entrypoint runs; legal, but worth saying.
+        yield ctx.doc.problem(
+            ("ml",) if "ml" in ctx.data else ("env", "docker_image"),
+            "no ml.benchmark_code: the image's own entrypoint runs (and anubis run needs a command on a host "
+            "without a container engine)",
+            severity="warning",
+        )
+
+
+def check_scripts(ctx: Context) -> Iterator[Problem]:
+    uses_scripts = any(
+        isinstance(v, str) and "BAI_SCRIPTS_PATH" in v
+        for v in (_get(ctx.data, "ml", "benchmark_code"), _get(ctx.data, "ml", "args"))
+    )
+    declared = _get(ctx.data, "ml", "script", "script")
+    try:
+        script = collect_script(ctx.folder, declared if isinstance(declared, str) else None)
+    except ScriptProblem as e:
+        yield ctx.doc.problem(("ml", "script", "script"), str(e))
+        return
+    if script is None:
+        if uses_scripts:
+            yield ctx.doc.problem(
+                ("ml", "benchmark_code"),
+                "uses $(BAI_SCRIPTS_PATH) but there are no script-mode sources; add a src/ folder beside the"
+                " descriptor or set [ml.script] script = \"<folder>\"",
+            )
+        return
+    if script.total_size > SCRIPT_SIZE_LIMIT:
+        yield ctx.doc.problem(
+            ("ml", "script", "script") if declared else ("ml",),
+            f"script-mode sources are {script.total_size // 1024} KiB; the limit is {SCRIPT_SIZE_LIMIT // 1024} KiB"
+            " (they travel in a ConfigMap); move large files to [[data.sources]]",
+        )
+
+
+def check_timeout(ctx: Context) -> Iterator[Problem]:
+    value = _get(ctx.data, "info", "timeout")
+    if value is None or ctx.env is None:
+        return
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        return
+    limit = ctx.env.policy.max_timeout_seconds
+    if seconds > limit:
+        yield ctx.doc.problem(
+            ("info", "timeout"),
+            f"timeout {format_duration(seconds)} exceeds the maximum of environment '{ctx.env.name}' ({format_duration(limit)})",
+        )
+
+
+def image_registry(image: str) -> str:
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def check_policy(ctx: Context) -> Iterator[Problem]:
+    env = ctx.env
+    if env is None:
+        return
+    policy = env.policy
+    for section in (("env",), ("server", "env")):
+        if _get(ctx.data, *section, "privileged") is True and not policy.allow_privileged:
+            yield ctx.doc.problem(
+                (*section, "privileged"),
+                f"environment '{env.name}' does not allow privileged containers; remove privileged = true"
+                " or target an environment that allows it",
+            )
+        image = _get(ctx.data, *section, "docker_image")
+        if isinstance(image, str) and policy.allowed_registries:
+            registry = image_registry(image)
+            if not any(fnmatch.fnmatchcase(registry, allowed) for allowed in policy.allowed_registries):
+                yield ctx.doc.problem(
+                    (*section, "docker_image"),
+                    f"registry '{registry}' is not allowed in environment '{env.name}'; allowed: "
+                    f"{', '.join(policy.allowed_registries)}",
+                )
+    gpus = 0
+    for section in (("hardware",), ("server", "hardware")):
+        instance = _get(ctx.data, *section, "instance_type")
+        if not isinstance(instance, str):
+            continue
+        offered = env.instance_type(instance)
+        if offered is None:
+            names = ", ".join(k for k in env.instance_types if k != "*") or "none"
+            yield ctx.doc.problem(
+                (*section, "instance_type"),
+                f"instance type '{instance}' is not offered by environment '{env.name}'; offered: {names}",
+            )
+            continue
+        count = _get(ctx.data, "hardware", "distributed", "num_instances") if section == ("hardware",) else 1
+        gpus += offered.gpus * (count if isinstance(count, int) else 1)
+        if section == ("hardware",) and _get(ctx.data, "hardware", "distributed", "processes_per_instance") == "gpus":
+            if offered.gpus == 0 and env.kind != "local":
+                yield ctx.doc.problem(
+                    ("hardware", "distributed", "processes_per_instance"),
+                    f"processes_per_instance = \"gpus\" but '{instance}' has no GPUs in environment '{env.name}'",
+                )
+    if gpus > policy.max_gpus:
+        yield ctx.doc.problem(
+            ("hardware", "instance_type"),
+            f"this run needs {gpus} GPUs; environment '{env.name}' allows at most {policy.max_gpus}",
+        )
+
+
+def check_engine(ctx: Context) -> Iterator[Problem]:
+    if _get(ctx.data, "info", "execution_engine") == "aws.sagemaker" and ctx.env is not None and ctx.env.kind == "local":
+        yield ctx.doc.problem(
+            ("info", "execution_engine"),
+            "execution_engine 'aws.sagemaker' runs on SageMaker, not on this machine; use a cluster environment",
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    check_scheduling,
+    check_patterns,
+    check_strategy,
+    check_data,
+    check_ports,
+    check_commands,
+    check_scripts,
+    check_timeout,
+    check_policy,
+    check_engine,
+)
+
+
+def run_rules(ctx: Context) -> list[Problem]:
+    problems: list[Problem] = []
+    for rule in RULES:
+        try:
+            problems.extend(rule(ctx))
+        except (TypeError, KeyError, AttributeError, ValueError):  # malformed data the schema reported
+            continue
+    return problems
