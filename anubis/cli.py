@@ -20,16 +20,18 @@ import click
 from anubis.settings import Settings, current_settings
 from schemas.errors import AnubisError
 
-# name -> "module:attribute"; the order is the order of `anubis --help`.
-COMMANDS: dict[str, str] = {
-    "validate": "anubis.commands.validate:validate",
-    "render": "anubis.commands.render:render",
-    "show": "anubis.commands.show:show",
-    "run": "anubis.commands.run:run",
-    "results": "anubis.commands.results:results",
-    "history": "anubis.commands.history:history",
-    "compare": "anubis.commands.compare:compare",
-    "cancel": "anubis.commands.cancel:cancel",
+# name -> ("module:attribute", short help). The order is the order of `anubis --help`, which lists
+# these without importing any command module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("anubis.commands.validate:validate", "Check descriptors against the schema and every rule."),
+    "render": ("anubis.commands.render:render", "Render descriptors into Kubernetes manifests for Argo CD."),
+    "show": ("anubis.commands.show:show", "Show the RunSpecs and run ids a descriptor produces."),
+    "run": ("anubis.commands.run:run", "Run a benchmark on this machine and print its results."),
+    "results": ("anubis.commands.results:results", "Show the results of a run (the latest by default)."),
+    "history": ("anubis.commands.history:history", "Show a benchmark's results over time."),
+    "compare": ("anubis.commands.compare:compare", "Compare the metrics of two runs."),
+    "cancel": ("anubis.commands.cancel:cancel", "Cancel a run in progress."),
+    "fetch": ("anubis.commands.fetch:fetch", "Fetch data sources into a cache (used by the cluster's init step)."),
 }
 
 
@@ -38,17 +40,22 @@ class LazyGroup(click.Group):
         return [name for name in COMMANDS if _available(name)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None or not _available(cmd_name):
+        if cmd_name not in COMMANDS or not _available(cmd_name):
             return None
-        module_name, attribute = target.split(":")
+        module_name, attribute = COMMANDS[cmd_name][0].split(":")
         command = getattr(importlib.import_module(module_name), attribute)
         assert isinstance(command, click.Command)
         return command
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 def _available(name: str) -> bool:
-    module_name = COMMANDS[name].split(":")[0]
+    module_name = COMMANDS[name][0].split(":")[0]
     return importlib.util.find_spec(module_name) is not None
 
 

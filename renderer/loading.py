@@ -158,6 +158,8 @@ def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[
         return doc.problem(path, f"must be {error.validator_value!r} (got {inst!r})")
     if v == "type":
         return doc.problem(path, f"must be {_expected(error.validator_value)}, not {_type_name(inst)}")
+    if v == "pattern" and "propertyNames" in error.schema_path:
+        return doc.problem(path + [inst], _pattern_message(path, inst, "", key=True))
     if v == "pattern":
         return doc.problem(path, _pattern_message(path, inst, str(error.validator_value)))
     if v == "propertyNames":

@@ -1,0 +1,36 @@
+"""``anubis compare RUN_A RUN_B``: how each metric changed from one result to another."""
+
+from __future__ import annotations
+
+import click
+
+from anubis.commands.results import open_store
+from anubis.presenting import (
+    OutputFormat,
+    compare_metrics,
+    comparison_document,
+    emit_json,
+    make_console,
+    output_option,
+    show_comparison,
+)
+from anubis.settings import Settings
+
+
+@click.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@output_option
+@click.pass_obj
+def compare(settings: Settings, run_a: str, run_b: str, output: OutputFormat) -> None:
+    """Compare the metrics of RUN_B against RUN_A (each an execution id, a run id or the start of
+    one): means, the change, and whether it is better or worse for that metric."""
+    with open_store(settings) as store:
+        a, b = store.find(run_a), store.find(run_b)
+    rows = compare_metrics(a, b)
+    if output == "json":
+        emit_json(comparison_document(a, b, rows))
+        return
+    if a.benchmark != b.benchmark:
+        click.echo(f"note: comparing different benchmarks ({a.benchmark} and {b.benchmark}).", err=True)
+    show_comparison(make_console(), a, b, rows)

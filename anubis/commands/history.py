@@ -1,0 +1,62 @@
+"""``anubis history BENCHMARK``: a benchmark's finished executions over time, with sparklines."""
+
+from __future__ import annotations
+
+import click
+
+from anubis.commands.results import open_store
+from anubis.presenting import (
+    OutputFormat,
+    emit_json,
+    history_document,
+    make_console,
+    metric_names,
+    output_option,
+    show_history,
+)
+from anubis.settings import Settings
+from schemas.errors import NotFoundError
+
+
+@click.command()
+@click.argument("benchmark")
+@click.option("--metric", "-m", default=None, help="Show only this metric: its mean, min and max.")
+@click.option("--environment", "-e", default=None, help="Only executions in this environment.")
+@click.option("--branch", default=None, help="Only executions of descriptors on this branch.")
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+    help="How many of the newest executions to show.",
+)
+@output_option
+@click.pass_obj
+def history(
+    settings: Settings,
+    benchmark: str,
+    metric: str | None,
+    environment: str | None,
+    branch: str | None,
+    limit: int,
+    output: OutputFormat,
+) -> None:
+    """Show the finished executions of BENCHMARK, oldest first, and how each metric moved."""
+    with open_store(settings) as store:
+        records = store.history(benchmark, environment=environment, branch=branch, limit=limit)
+    if not records:
+        where = "".join(
+            f" {label} {value!r}" for label, value in (("in", environment), ("on", branch)) if value
+        )
+        raise NotFoundError(
+            f"No finished executions of benchmark {benchmark!r}{where} are stored. Check the name "
+            "(it is the descriptor's info.name) or run it with `anubis run`."
+        )
+    if metric is not None and metric not in metric_names(records):
+        known = ", ".join(metric_names(records)) or "none"
+        raise NotFoundError(
+            f"Benchmark {benchmark!r} has no metric {metric!r} in these executions. "
+            f"Its metrics: {known}."
+        )
+    if output == "json":
+        filters = {"environment": environment, "branch": branch, "metric": metric, "limit": limit}
+        emit_json(history_document(benchmark, records, filters))
+    else:
+        show_history(make_console(), records, metric)

@@ -1,0 +1,186 @@
+"""``anubis run DESCRIPTOR_OR_DIR``: run a benchmark on this machine (the embedded default backend)."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.status import Status
+
+from anubis.presenting import OutputFormat, emit_json, make_console, result_document, show_result
+from anubis.settings import Settings
+from controller.fetching import default_s3_client_factory
+from controller.local.cancellation import Cancellation, signals_cancel
+from controller.local.containers import detect_engine
+from controller.local.registry import CANCEL_REASON
+from controller.local.runner import LocalConfig, LocalRunner
+from controller.sqlite_store import SqliteResultStore
+from renderer.environments import load_environment
+from renderer.planning import plan_runs
+from schemas.errors import BackendError
+from schemas.results import ResultRecord
+from schemas.runspec import RunSpec
+from schemas.status import RunStatus
+
+EXIT_INTERRUPTED = 130
+
+
+@click.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path), metavar="DESCRIPTOR_OR_DIR")
+@click.option("--env", "environment", default="local", show_default=True, help="The environment (environments/<name>.toml).")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a descriptor field (repeatable).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Run each point N times.")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table: for people; json: one JSON object on stdout (the benchmark's output goes to stderr).")
+@click.pass_obj
+def run(
+    settings: Settings, target: Path, environment: str, overrides: tuple[str, ...], repeat: int, output: OutputFormat
+) -> None:
+    """Run the benchmark of DESCRIPTOR_OR_DIR on this machine, show its metrics and store its results.
+
+    Exits 0 only when every execution SUCCEEDED (130 after Ctrl-C).
+    """
+    env = load_environment(settings.repo_root, environment)
+    if env.kind != "local":
+        raise BackendError(
+            f"`anubis run` runs on this machine, and {environment!r} is a {env.kind} environment; its runs start "
+            "when their manifests are merged and synced (see `anubis render`). Use --env local to try it here."
+        )
+    specs = plan_runs(target.resolve(), repo_root=settings.repo_root, environment=environment, overrides=overrides)
+    if not specs:
+        raise BackendError(f"{target} holds no benchmark to run (no descriptor.toml found)")
+    cancellation = Cancellation()
+    config = LocalConfig(
+        repo_root=settings.repo_root,
+        data_dir=settings.data_dir,
+        cache_dir=settings.cache_dir,
+        engine=detect_engine(os.environ.get("ANUBIS_CONTAINER_ENGINE")),
+        s3_client_factory=default_s3_client_factory(os.environ.get("AWS_ENDPOINT_URL")),
+    )
+    observer = TerminalObserver(json_output=output == "json")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    records: list[ResultRecord] = []
+    with SqliteResultStore(settings.store_path) as store:
+        runner = LocalRunner(config, store=store, observer=observer, cancellation=cancellation)
+        for spec in specs:
+            runner.preflight(spec)
+        with signals_cancel(cancellation, lambda: runner.current, runner.registry.cancel_requested, CANCEL_REASON):
+            with observer.live():
+                for index, spec in enumerate(specs, start=1):
+                    for attempt in range(1, repeat + 1):
+                        if cancellation.should_skip(spec.run_id):
+                            break
+                        observer.begin(_describe(spec, index, len(specs), attempt, repeat))
+                        records.append(runner.run(spec))
+    observer.finish(records)
+    if cancellation.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if not records or any(r.status is not RunStatus.SUCCEEDED for r in records):
+        sys.exit(1)
+
+
+def _describe(spec: RunSpec, index: int, total: int, attempt: int, repeat: int) -> str:
+    parts = [spec.benchmark]
+    if total > 1:
+        point = ", ".join(f"{k}={v}" for k, v in spec.matrix_point.items())
+        parts.insert(0, f"point {index}/{total}:")
+        if point:
+            parts.append(f"({point})")
+    if repeat > 1:
+        parts.append(f"repeat {attempt}/{repeat}")
+    return " ".join(parts)
+
+
+class TerminalObserver:
+    """Streams the benchmark's output as it comes, with a status line when on a terminal."""
+
+    def __init__(self, *, json_output: bool) -> None:
+        self.json_output = json_output
+        self.interactive = not json_output and sys.stdout.isatty() and sys.stderr.isatty()
+        self.console: Console = make_console(sys.stdout) if self.interactive else Console(file=sys.stderr, highlight=False)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.lock = threading.Lock()
+        self.label = ""
+        self.state = ""
+        self.since = time.monotonic()
+        self.spinner: Status | None = None
+        self.said: set[str] = set()
+
+    def live(self) -> Any:
+        if self.interactive:
+            self.spinner = self.console.status("", spinner="dots")
+            return self.spinner
+        return _Nothing()
+
+    def begin(self, label: str) -> None:
+        self.label = label
+        self.line(f"▶ {label}")
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            self._flush_text()
+            if self.interactive:
+                self.console.print(text, highlight=False, markup=False)
+            else:
+                print(f"[anubis] {text}", file=sys.stderr, flush=True)
+
+    def status(self, execution_id: str, status: RunStatus, detail: str) -> None:
+        self.state = status.value
+        self.since = time.monotonic()
+        if self.spinner is not None:
+            self.spinner.update(f"{self.label} · {status.value}{' · ' + detail if detail else ''} · {execution_id}")
+        if status.is_final:
+            self.line(f"{status.value}: {execution_id}{' — ' + detail if detail else ''}")
+        elif not self.interactive:
+            self.line(f"{status.value}{': ' + detail if detail else ''} ({execution_id})")
+
+    @property
+    def stream(self) -> IO[str]:
+        """stdout, or stderr when stdout carries the JSON document (looked up each time: a live
+        status display replaces ``sys.stdout`` while it runs)."""
+        return sys.stderr if self.json_output else sys.stdout
+
+    def output(self, chunk: bytes) -> None:
+        text = self.decoder.decode(chunk)
+        if text:
+            with self.lock:
+                self.stream.write(text)
+                self.stream.flush()
+
+    def _flush_text(self) -> None:
+        rest = self.decoder.decode(b"", final=True)
+        if rest:
+            self.stream.write(rest)
+        self.decoder.reset()
+
+    def notice(self, message: str) -> None:
+        if message not in self.said:
+            self.said.add(message)
+            self.line(f"note: {message}")
+
+    def finish(self, records: list[ResultRecord]) -> None:
+        with self.lock:
+            self._flush_text()
+            self.stream.flush()
+        if self.json_output:
+            emit_json({"executions": [result_document(r) for r in records]})
+            return
+        console = make_console()
+        for record in records:
+            console.print()
+            show_result(console, record)
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

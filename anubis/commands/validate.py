@@ -1,0 +1,55 @@
+"""``anubis validate [PATHS]``: check descriptors against the schema and every rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from anubis.diagnostics import dump_json, print_problems, problem_dict
+from anubis.settings import Settings
+from renderer.planning import Catalog, check_descriptor, find_descriptors
+from schemas.errors import DescriptorError, Problem
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--env", "environment", default=None, help="Check against this environment instead of each descriptor's own.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True,
+    help="github: also print workflow annotations that mark the offending lines in a pull request.",
+)
+@click.pass_obj
+def validate(settings: Settings, paths: tuple[Path, ...], environment: str | None, output: str, fmt: str) -> None:
+    """Check descriptors (default: every benchmarks/**/descriptor.toml).
+
+    Every problem is printed as path:line:col: field: message; the exit status is 1 if any is an error.
+    """
+    catalog = Catalog(settings.repo_root)
+    report: list[dict[str, object]] = []
+    failed = False
+    for descriptor in find_descriptors(list(paths), settings.repo_root):
+        problems: list[Problem]
+        try:
+            planned = check_descriptor(descriptor, repo_root=settings.repo_root, environment=environment, catalog=catalog)
+            problems = planned.warnings
+            runs = [r.run_id for r in planned.runs]
+            shown = planned.descriptor
+            envs = sorted({r.environment for r in planned.runs})
+        except DescriptorError as e:
+            problems = e.problems + e.warnings
+            runs, envs = [], []
+            shown = problems[0].path if problems else str(descriptor)
+            failed = True
+        if output == "json":
+            report.append({"descriptor": shown, "valid": not any(p.severity == "error" for p in problems),
+                           "runs": runs, "environments": envs, "problems": [problem_dict(p) for p in problems]})
+            continue
+        print_problems(sorted(problems, key=lambda p: (p.line, p.column)), fmt)  # type: ignore[arg-type]
+        if runs:
+            click.echo(f"{shown}: ok ({len(runs)} run{'s' if len(runs) != 1 else ''} in {', '.join(envs)})")
+    if output == "json":
+        dump_json({"valid": not failed, "descriptors": report})
+    if failed:
+        raise SystemExit(1)

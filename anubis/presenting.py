@@ -1,0 +1,591 @@
+"""How the commands show results: rich tables for people, one JSON document for machines.
+
+A view is built as plain data first (:class:`TableView`: columns with keys, rows of :class:`Cell`
+keyed by column), then printed; so a column can be added to a view without touching the printers
+(the comparison view shows a ``verdict`` column as soon as a row carries one). Colour comes only
+from a cell's *tone* and only reaches a terminal: rich leaves it out when stdout is a pipe or a file,
+and honours ``NO_COLOR``/``FORCE_COLOR``.
+
+``--output json`` prints exactly one JSON object. JSON has no NaN or infinity: such values are
+written as ``null``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import IO, Any, Literal, TypeVar
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from schemas.results import MetricResult, ResultRecord
+from schemas.status import RunStatus
+
+OutputFormat = Literal["table", "json"]
+Tone = Literal["plain", "good", "bad", "warn", "muted", "strong"]
+Justify = Literal["left", "right", "center"]
+
+_STYLES: dict[Tone, str] = {
+    "plain": "",
+    "good": "green",
+    "bad": "bold red",
+    "warn": "yellow",
+    "muted": "dim",
+    "strong": "bold",
+}
+#: Width of tables that go to a pipe or a file (a terminal's own width is used otherwise).
+PIPE_WIDTH = 160
+BLOCKS = "▁▂▃▄▅▆▇█"
+ASCII_BLOCKS = "_.-=+*#@"
+MISSING = "—"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_option(function: F) -> F:
+    """The ``--output table|json`` option every reading command takes."""
+    decorator = click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="table: for people; json: one JSON object, for scripts.",
+    )
+    return decorator(function)
+
+
+# -- building blocks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    tone: Tone = "plain"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    justify: Justify = "left"
+
+
+@dataclass
+class TableView:
+    """Columns and rows of a table, before it is printed. A row lacking a column's key is blank."""
+
+    columns: list[Column]
+    rows: list[dict[str, Cell]] = field(default_factory=list)
+    title: str | None = None
+
+    def add_column(self, column: Column, values: Sequence[Cell] | None = None) -> None:
+        self.columns.append(column)
+        for row, cell in zip(self.rows, values or ()):
+            row[column.key] = cell
+
+
+def make_console(stream: IO[str] | None = None) -> Console:
+    out = stream if stream is not None else sys.stdout
+    terminal = out.isatty()
+    return Console(file=out, highlight=False, width=None if terminal else PIPE_WIDTH)
+
+
+def _text(cell: Cell) -> Text:
+    return Text(cell.text, style=_STYLES[cell.tone])
+
+
+def print_table(console: Console, view: TableView) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title=view.title, title_justify="left", show_edge=False)
+    for column in view.columns:
+        table.add_column(column.header, justify=column.justify, no_wrap=column.justify == "right")
+    for row in view.rows:
+        table.add_row(*(_text(row.get(column.key, Cell(""))) for column in view.columns))
+    console.print(table)
+
+
+def print_fields(console: Console, fields: Sequence[tuple[str, Cell]]) -> None:
+    """A two-column block of ``label  value`` lines (a record's header)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, cell in fields:
+        grid.add_row(label, _text(cell))
+    console.print(grid)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with tuples as lists, enums as their values and non-finite floats as ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def emit_json(document: Mapping[str, Any]) -> None:
+    click.echo(json.dumps(jsonable(document), indent=2, allow_nan=False, ensure_ascii=False))
+
+
+# -- formatting -----------------------------------------------------------------------------------
+
+
+def format_number(value: float | None) -> str:
+    """Four significant digits, without exponents for everyday magnitudes (``12,346``, ``0.01235``)."""
+    if value is None:
+        return MISSING
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= 9 or magnitude < -4:
+        return f"{value:.4g}"
+    return f"{value:,.{max(0, 3 - magnitude)}f}"
+
+
+def format_change(change: float | None, percent: float | None) -> str:
+    if change is None:
+        return MISSING
+    text = f"{'+' if change > 0 else ''}{format_number(change)}"
+    if percent is not None:
+        text += f" ({'+' if percent > 0 else ''}{percent:.1f}%)"
+    return text
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return MISSING
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def format_time(timestamp: float | None) -> str:
+    """UTC, to the second: the same on every machine of a team."""
+    if timestamp is None or not math.isfinite(timestamp):
+        return MISSING
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def status_tone(status: RunStatus) -> Tone:
+    if status is RunStatus.SUCCEEDED:
+        return "good"
+    if status in (RunStatus.FAILED, RunStatus.ERROR, RunStatus.TIMED_OUT):
+        return "bad"
+    if status is RunStatus.CANCELED:
+        return "warn"
+    return "muted"
+
+
+def sparkline(values: Sequence[float | None], *, ascii_only: bool = False) -> str:
+    """One block character per value, scaled between the finite minimum and maximum.
+
+    A missing or non-finite value is a space; when every finite value is equal, all sit mid-height.
+    """
+    blocks = ASCII_BLOCKS if ascii_only else BLOCKS
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    top = len(blocks) - 1
+    chars = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            chars.append(" ")
+        elif high == low:
+            chars.append(blocks[top // 2])
+        else:
+            chars.append(blocks[min(top, int((v - low) / (high - low) * top + 0.5))])
+    return "".join(chars)
+
+
+def _can_draw_blocks(console: Console) -> bool:
+    try:
+        BLOCKS.encode(console.encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _describe_point(point: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(point.items()))
+
+
+def _mean(metric: MetricResult | None) -> float | None:
+    summary = metric.summary() if metric else None
+    return summary.mean if summary else None
+
+
+# -- one result -----------------------------------------------------------------------------------
+
+
+def result_document(record: ResultRecord) -> dict[str, Any]:
+    """The JSON of ``anubis results``: the record as ``schemas/result.schema.json`` describes it."""
+    document: dict[str, Any] = jsonable(record.to_dict())
+    return document
+
+
+def _source(record: ResultRecord) -> str:
+    parts = [f"{record.repository}@" if record.repository else "", record.commit or "unknown commit"]
+    extras = [record.branch or "", f"PR #{record.pull_request}" if record.pull_request else ""]
+    if record.reproducibility.source_dirty:
+        extras.append("uncommitted changes")
+    extra = ", ".join(e for e in extras if e)
+    return "".join(parts) + (f" ({extra})" if extra else "")
+
+
+def result_fields(record: ResultRecord) -> list[tuple[str, Cell]]:
+    status = record.status.value + (f" — {record.reason}" if record.reason else "")
+    benchmark = record.benchmark + (
+        f" [{_describe_point(record.matrix_point)}]" if record.matrix_point else ""
+    )
+    repro = record.reproducibility
+    image = repro.image + (f"@{repro.image_digest}" if repro.image_digest else "")
+    if repro.host_environment:
+        image += " (ran on the host, not in the image)"
+    hardware = ", ".join(
+        x
+        for x in (repro.instance_type, repro.accelerator, repro.cpu_model, *repro.gpus, repro.node)
+        if x
+    )
+    fields = [
+        ("Run", Cell(record.run_id, "strong")),
+        ("Execution", Cell(record.execution_id)),
+        ("Benchmark", Cell(benchmark)),
+        ("Environment", Cell(f"{record.environment} ({record.backend})")),
+        ("Status", Cell(status, status_tone(record.status))),
+        ("Started", Cell(format_time(record.started_at))),
+        ("Duration", Cell(format_duration(record.duration))),
+        ("Source", Cell(_source(record))),
+        ("Image", Cell(image or MISSING)),
+    ]
+    if hardware:
+        fields.append(("Hardware", Cell(hardware)))
+    return fields
+
+
+def metrics_view(record: ResultRecord) -> TableView:
+    numbers = ("last", "mean", "median", "min", "max")
+    view = TableView(
+        columns=[Column("metric", "metric"), Column("unit", "unit")]
+        + [Column(k, k, "right") for k in numbers]
+        + [Column("n", "n", "right")],
+        title="Metrics",
+    )
+    for name, metric in record.metrics.items():
+        s = metric.summary()
+        row = {"metric": Cell(name, "strong"), "unit": Cell(metric.unit)}
+        for key in numbers:
+            row[key] = Cell(format_number(getattr(s, key) if s else None))
+        n = s.n if s else 0
+        dropped = len(metric.values) - n
+        row["n"] = Cell(f"{n} (+{dropped} not finite)" if dropped else str(n), "warn" if dropped else "plain")
+        view.rows.append(row)
+    return view
+
+
+def show_result(console: Console, record: ResultRecord) -> None:
+    print_fields(console, result_fields(record))
+    console.print()
+    if record.metrics:
+        print_table(console, metrics_view(record))
+    else:
+        console.print(Text("No metrics were recorded.", style=_STYLES["muted"]))
+
+
+# -- history of a benchmark -----------------------------------------------------------------------
+
+
+def metric_names(records: Iterable[ResultRecord]) -> list[str]:
+    """Every metric of ``records``, in the order they first appear."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record.metrics))
+    return list(names)
+
+
+def _unit(records: Sequence[ResultRecord], name: str) -> str:
+    return next((r.metrics[name].unit for r in reversed(records) if name in r.metrics), "")
+
+
+def history_view(records: Sequence[ResultRecord], metric: str | None = None) -> TableView:
+    view = TableView(
+        columns=[
+            Column("time", "time"),
+            Column("execution", "execution"),
+            Column("status", "status"),
+            Column("commit", "commit"),
+        ]
+    )
+    if metric is not None:
+        unit = _unit(records, metric)
+        for key in ("mean", "min", "max", "n"):
+            header = f"{metric} {key}" + (f" ({unit})" if unit and key != "n" else "")
+            view.columns.append(Column(key, header, "right"))
+    else:
+        for name in metric_names(records):
+            unit = _unit(records, name)
+            view.columns.append(Column(f"m:{name}", name + (f" ({unit})" if unit else ""), "right"))
+    for record in records:
+        row = {
+            "time": Cell(format_time(record.started_at or record.finished_at)),
+            "execution": Cell(record.execution_id),
+            "status": Cell(record.status.value, status_tone(record.status)),
+            "commit": Cell((record.commit or MISSING)[:12], "muted"),
+        }
+        if metric is not None:
+            found = record.metrics.get(metric)
+            s = found.summary() if found else None
+            for key in ("mean", "min", "max"):
+                row[key] = Cell(format_number(getattr(s, key) if s else None))
+            row["n"] = Cell(str(s.n if s else 0))
+        else:
+            for name in metric_names(records):
+                row[f"m:{name}"] = Cell(format_number(_mean(record.metrics.get(name))))
+        view.rows.append(row)
+    return view
+
+
+def history_document(
+    benchmark: str, records: Sequence[ResultRecord], filters: Mapping[str, Any]
+) -> dict[str, Any]:
+    names = metric_names(records)
+    executions = []
+    for record in records:
+        summaries = {}
+        for name, m in record.metrics.items():
+            s = m.summary()
+            summaries[name] = {
+                "unit": m.unit,
+                "direction": m.direction,
+                **(asdict(s) if s else {"n": 0}),
+            }
+        executions.append(
+            {
+                "execution_id": record.execution_id,
+                "run_id": record.run_id,
+                "status": record.status.value,
+                "reason": record.reason,
+                "environment": record.environment,
+                "matrix_point": record.matrix_point,
+                "started_at": record.started_at,
+                "finished_at": record.finished_at,
+                "commit": record.commit,
+                "branch": record.branch,
+                "metrics": summaries,
+            }
+        )
+    document: dict[str, Any] = jsonable(
+        {
+            "benchmark": benchmark,
+            "filters": dict(filters),
+            "metrics": {
+                name: {
+                    "unit": _unit(records, name),
+                    "means": [_mean(r.metrics.get(name)) for r in records],
+                }
+                for name in names
+            },
+            "executions": executions,
+        }
+    )
+    return document
+
+
+def show_history(console: Console, records: Sequence[ResultRecord], metric: str | None = None) -> None:
+    print_table(console, history_view(records, metric))
+    console.print()
+    names = [metric] if metric is not None else metric_names(records)
+    width = max((len(n) for n in names), default=0)
+    ascii_only = not _can_draw_blocks(console)
+    for name in names:
+        means = [_mean(r.metrics.get(name)) for r in records]
+        finite = [m for m in means if m is not None and math.isfinite(m)]
+        line = Text(f"{name:<{width}}  ", style=_STYLES["strong"])
+        line.append(sparkline(means, ascii_only=ascii_only))
+        if finite:
+            unit = _unit(records, name)
+            line.append(
+                f"  min {format_number(min(finite))}  max {format_number(max(finite))}"
+                f"  median {format_number(statistics.median(finite))}"
+                + (f" {unit}" if unit else ""),
+                style=_STYLES["muted"],
+            )
+        console.print(line)
+
+
+# -- comparing two results ------------------------------------------------------------------------
+
+Assessment = Literal["better", "worse", "unchanged"]
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of two results. ``verdict`` is for a statistical judgement made elsewhere
+    (``regression`` / ``improvement`` / ``no_change``); views show it when it is set."""
+
+    name: str
+    unit: str
+    direction: str
+    a_mean: float | None
+    b_mean: float | None
+    change: float | None
+    change_percent: float | None
+    assessment: Assessment | None  # None: cannot tell (missing on one side, units differ)
+    note: str = ""
+    verdict: str | None = None
+
+
+def compare_metrics(a: ResultRecord, b: ResultRecord) -> list[MetricComparison]:
+    """Every metric of ``a`` or ``b``: B's mean against A's, judged by the metric's direction."""
+    rows = []
+    for name in metric_names((a, b)):
+        ma, mb = a.metrics.get(name), b.metrics.get(name)
+        ref = ma or mb
+        assert ref is not None
+        a_mean, b_mean = _mean(ma), _mean(mb)
+        change = percent = None
+        assessment: Assessment | None = None
+        note = ""
+        if ma is None or mb is None:
+            note = f"only in {'A' if mb is None else 'B'}"
+        elif ma.unit != mb.unit:
+            note = f"units differ: {ma.unit} / {mb.unit}"
+        elif a_mean is not None and b_mean is not None:
+            change = b_mean - a_mean
+            percent = change / abs(a_mean) * 100 if a_mean != 0 else None
+            if change == 0:
+                assessment = "unchanged"
+            else:
+                improved = change > 0 if ref.direction == "higher" else change < 0
+                assessment = "better" if improved else "worse"
+        rows.append(
+            MetricComparison(
+                name=name,
+                unit=ref.unit,
+                direction=ref.direction,
+                a_mean=a_mean,
+                b_mean=b_mean,
+                change=change,
+                change_percent=percent,
+                assessment=assessment,
+                note=note,
+            )
+        )
+    return rows
+
+
+_ASSESSMENT_TONES: dict[str, Tone] = {"better": "good", "worse": "bad", "unchanged": "muted"}
+_VERDICT_TONES: dict[str, Tone] = {"regression": "bad", "improvement": "good", "no_change": "muted"}
+
+
+def comparison_view(rows: Sequence[MetricComparison]) -> TableView:
+    view = TableView(
+        columns=[
+            Column("metric", "metric"),
+            Column("unit", "unit"),
+            Column("a", "A mean", "right"),
+            Column("b", "B mean", "right"),
+            Column("change", "change", "right"),
+            Column("assessment", "B is"),
+        ]
+    )
+    for row in rows:
+        tone = _ASSESSMENT_TONES.get(row.assessment or "", "muted")
+        better = "higher" if row.direction == "higher" else "lower"
+        view.rows.append(
+            {
+                "metric": Cell(row.name, "strong"),
+                "unit": Cell(row.unit),
+                "a": Cell(format_number(row.a_mean)),
+                "b": Cell(format_number(row.b_mean)),
+                "change": Cell(format_change(row.change, row.change_percent), tone),
+                "assessment": Cell(
+                    f"{row.assessment} ({better} is better)" if row.assessment else row.note or MISSING,
+                    tone,
+                ),
+            }
+        )
+    if any(row.verdict for row in rows):
+        view.add_column(
+            Column("verdict", "verdict"),
+            [Cell(r.verdict or MISSING, _VERDICT_TONES.get(r.verdict or "", "muted")) for r in rows],
+        )
+    return view
+
+
+def _identity(record: ResultRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "execution_id": record.execution_id,
+        "benchmark": record.benchmark,
+        "environment": record.environment,
+        "matrix_point": record.matrix_point,
+        "status": record.status.value,
+        "reason": record.reason,
+        "started_at": record.started_at,
+        "commit": record.commit,
+    }
+
+
+def comparison_document(
+    a: ResultRecord, b: ResultRecord, rows: Sequence[MetricComparison]
+) -> dict[str, Any]:
+    document: dict[str, Any] = jsonable(
+        {
+            "a": _identity(a),
+            "b": _identity(b),
+            "metrics": {
+                row.name: {
+                    "unit": row.unit,
+                    "direction": row.direction,
+                    "a_mean": row.a_mean,
+                    "b_mean": row.b_mean,
+                    "change": row.change,
+                    "change_percent": row.change_percent,
+                    "assessment": row.assessment,
+                    "note": row.note,
+                    "verdict": row.verdict,
+                }
+                for row in rows
+            },
+        }
+    )
+    return document
+
+
+def show_comparison(
+    console: Console, a: ResultRecord, b: ResultRecord, rows: Sequence[MetricComparison]
+) -> None:
+    for label, record in (("A", a), ("B", b)):
+        line = Text(f"{label}  ", style=_STYLES["strong"])
+        line.append(f"{record.benchmark}  {record.execution_id}  ")
+        line.append(record.status.value, style=_STYLES[status_tone(record.status)])
+        line.append(f"  {format_time(record.started_at)}  {(record.commit or MISSING)[:12]}",
+                    style=_STYLES["muted"])
+        console.print(line)
+    console.print()
+    if rows:
+        print_table(console, comparison_view(rows))
+    else:
+        console.print(Text("Neither result has metrics to compare.", style=_STYLES["muted"]))
