@@ -129,7 +129,7 @@ def _expected(types: Any) -> str:
         "object": "a table",
     }
     if isinstance(types, list):
-        return " or ".join(names.get(t, t) for t in types)
+        return " or ".join(names.get(str(t), str(t)) for t in types)
     return names.get(types, str(types))
 
 

@@ -177,7 +177,8 @@ class RunSpec:
         return self.metrics + extra
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        plain: dict[str, Any] = _plain(asdict(self))
+        return plain
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunSpec:
