@@ -8,6 +8,7 @@ import click
 
 from anubis.diagnostics import dump_json, print_problems, problem_dict
 from anubis.settings import Settings
+from renderer.environments import environment_names
 from renderer.planning import Catalog, check_descriptor, find_descriptors
 from schemas.errors import DescriptorError, Problem
 
@@ -29,6 +30,17 @@ def validate(settings: Settings, paths: tuple[Path, ...], environment: str | Non
     catalog = Catalog(settings.repo_root)
     report: list[dict[str, object]] = []
     failed = False
+    shown_problems: set[Problem] = set()  # an environment's problems are reported once, not per descriptor
+    for name in environment_names(settings.repo_root):
+        try:
+            catalog.get(name)
+        except DescriptorError as e:
+            failed = True
+            if output == "json":
+                report.append({"environment": name, "valid": False, "problems": [problem_dict(p) for p in e.problems]})
+            else:
+                print_problems(e.problems, fmt)  # type: ignore[arg-type]
+            shown_problems.update(e.problems)
     for descriptor in find_descriptors(list(paths), settings.repo_root):
         problems: list[Problem]
         try:
@@ -38,7 +50,7 @@ def validate(settings: Settings, paths: tuple[Path, ...], environment: str | Non
             shown = planned.descriptor
             envs = sorted({r.environment for r in planned.runs})
         except DescriptorError as e:
-            problems = e.problems + e.warnings
+            problems = [p for p in e.problems + e.warnings if p not in shown_problems]
             runs, envs = [], []
             shown = problems[0].path if problems else str(descriptor)
             failed = True
