@@ -13,6 +13,7 @@ written as ``null``.
 from __future__ import annotations
 
 import enum
+import io
 import json
 import math
 import statistics
@@ -79,6 +80,7 @@ class Column:
     key: str
     header: str
     justify: Justify = "left"
+    no_wrap: bool = True
 
 
 @dataclass
@@ -97,6 +99,8 @@ class TableView:
 
 def make_console(stream: IO[str] | None = None) -> Console:
     out = stream if stream is not None else sys.stdout
+    if isinstance(out, io.TextIOWrapper) and not out.encoding.lower().startswith("utf"):
+        out.reconfigure(errors="replace")  # an ASCII-only stdout shows "?" rather than failing
     terminal = out.isatty()
     return Console(file=out, highlight=False, width=None if terminal else PIPE_WIDTH)
 
@@ -106,22 +110,23 @@ def _text(cell: Cell) -> Text:
 
 
 def print_table(console: Console, view: TableView) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title=view.title, title_justify="left", show_edge=False)
+    if view.title:
+        console.print(Text(view.title, style=_STYLES["strong"]))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in view.columns:
-        table.add_column(column.header, justify=column.justify, no_wrap=column.justify == "right")
+        table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap)
     for row in view.rows:
         table.add_row(*(_text(row.get(column.key, Cell(""))) for column in view.columns))
     console.print(table)
 
 
 def print_fields(console: Console, fields: Sequence[tuple[str, Cell]]) -> None:
-    """A two-column block of ``label  value`` lines (a record's header)."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
+    """A block of ``label  value`` lines (a record's header)."""
+    width = max((len(label) for label, _ in fields), default=0)
     for label, cell in fields:
-        grid.add_row(label, _text(cell))
-    console.print(grid)
+        line = Text(f"{label:<{width}}  ", style=_STYLES["strong"])
+        line.append_text(_text(cell))
+        console.print(line, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:
@@ -144,26 +149,39 @@ def emit_json(document: Mapping[str, Any]) -> None:
 # -- formatting -----------------------------------------------------------------------------------
 
 
+def format_numbers(values: Sequence[float | None]) -> list[str]:
+    """Numbers that are read side by side (a row of statistics, a column of means), with the same
+    decimals: four significant digits on the largest, no exponent for everyday magnitudes."""
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    magnitude = math.floor(math.log10(max(finite))) if finite else 0
+    scientific = magnitude >= 9 or magnitude < -4
+    decimals = max(0, 3 - magnitude)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(MISSING)
+        elif math.isnan(v):
+            out.append("NaN")
+        elif math.isinf(v):
+            out.append("inf" if v > 0 else "-inf")
+        elif v == 0:
+            out.append("0")
+        elif scientific:
+            out.append(f"{v:.4g}")
+        else:
+            out.append(f"{v:,.{decimals}f}")
+    return out
+
+
 def format_number(value: float | None) -> str:
-    """Four significant digits, without exponents for everyday magnitudes (``12,346``, ``0.01235``)."""
-    if value is None:
-        return MISSING
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    if magnitude >= 9 or magnitude < -4:
-        return f"{value:.4g}"
-    return f"{value:,.{max(0, 3 - magnitude)}f}"
+    return format_numbers([value])[0]
 
 
-def format_change(change: float | None, percent: float | None) -> str:
+def format_change(change: float | None, percent: float | None, like: Sequence[float | None] = ()) -> str:
+    """``+1.50 (+14.3%)``; ``like`` are the numbers it is read beside (for the same decimals)."""
     if change is None:
         return MISSING
-    text = f"{'+' if change > 0 else ''}{format_number(change)}"
+    text = f"{'+' if change > 0 else ''}{format_numbers([*like, change])[-1]}"
     if percent is not None:
         text += f" ({'+' if percent > 0 else ''}{percent:.1f}%)"
     return text
@@ -295,8 +313,9 @@ def metrics_view(record: ResultRecord) -> TableView:
     for name, metric in record.metrics.items():
         s = metric.summary()
         row = {"metric": Cell(name, "strong"), "unit": Cell(metric.unit)}
-        for key in numbers:
-            row[key] = Cell(format_number(getattr(s, key) if s else None))
+        texts = format_numbers([getattr(s, key) if s else None for key in numbers])
+        for key, text in zip(numbers, texts):
+            row[key] = Cell(text)
         n = s.n if s else 0
         dropped = len(metric.values) - n
         row["n"] = Cell(f"{n} (+{dropped} not finite)" if dropped else str(n), "warn" if dropped else "plain")
@@ -329,6 +348,7 @@ def _unit(records: Sequence[ResultRecord], name: str) -> str:
 
 
 def history_view(records: Sequence[ResultRecord], metric: str | None = None) -> TableView:
+    """One row per execution: each metric's mean, or one metric's mean, min, max and n."""
     view = TableView(
         columns=[
             Column("time", "time"),
@@ -337,32 +357,30 @@ def history_view(records: Sequence[ResultRecord], metric: str | None = None) -> 
             Column("commit", "commit"),
         ]
     )
+    for record in records:
+        view.rows.append(
+            {
+                "time": Cell(format_time(record.started_at or record.finished_at)),
+                "execution": Cell(record.execution_id),
+                "status": Cell(record.status.value, status_tone(record.status)),
+                "commit": Cell((record.commit or MISSING)[:12], "muted"),
+            }
+        )
     if metric is not None:
         unit = _unit(records, metric)
-        for key in ("mean", "min", "max", "n"):
-            header = f"{metric} {key}" + (f" ({unit})" if unit and key != "n" else "")
-            view.columns.append(Column(key, header, "right"))
+        view.title = metric + (f" ({unit})" if unit else "")
+        summaries = [r.metrics[metric].summary() if metric in r.metrics else None for r in records]
+        stats = [[getattr(s, key) if s else None for key in ("mean", "min", "max")] for s in summaries]
+        texts = format_numbers([v for row in stats for v in row])
+        for i, key in enumerate(("mean", "min", "max")):
+            view.add_column(Column(key, key, "right"), [Cell(t) for t in texts[i::3]])
+        view.add_column(Column("n", "n", "right"), [Cell(str(s.n if s else 0)) for s in summaries])
     else:
         for name in metric_names(records):
             unit = _unit(records, name)
-            view.columns.append(Column(f"m:{name}", name + (f" ({unit})" if unit else ""), "right"))
-    for record in records:
-        row = {
-            "time": Cell(format_time(record.started_at or record.finished_at)),
-            "execution": Cell(record.execution_id),
-            "status": Cell(record.status.value, status_tone(record.status)),
-            "commit": Cell((record.commit or MISSING)[:12], "muted"),
-        }
-        if metric is not None:
-            found = record.metrics.get(metric)
-            s = found.summary() if found else None
-            for key in ("mean", "min", "max"):
-                row[key] = Cell(format_number(getattr(s, key) if s else None))
-            row["n"] = Cell(str(s.n if s else 0))
-        else:
-            for name in metric_names(records):
-                row[f"m:{name}"] = Cell(format_number(_mean(record.metrics.get(name))))
-        view.rows.append(row)
+            means = format_numbers([_mean(r.metrics.get(name)) for r in records])
+            header = name + (f" ({unit})" if unit else "")
+            view.add_column(Column(f"m:{name}", header, "right"), [Cell(t) for t in means])
     return view
 
 
@@ -425,10 +443,9 @@ def show_history(console: Console, records: Sequence[ResultRecord], metric: str 
         line.append(sparkline(means, ascii_only=ascii_only))
         if finite:
             unit = _unit(records, name)
+            low, high, middle = format_numbers([min(finite), max(finite), statistics.median(finite)])
             line.append(
-                f"  min {format_number(min(finite))}  max {format_number(max(finite))}"
-                f"  median {format_number(statistics.median(finite))}"
-                + (f" {unit}" if unit else ""),
+                f"  min {low}  max {high}  median {middle}" + (f" {unit}" if unit else ""),
                 style=_STYLES["muted"],
             )
         console.print(line)
@@ -513,13 +530,15 @@ def comparison_view(rows: Sequence[MetricComparison]) -> TableView:
     for row in rows:
         tone = _ASSESSMENT_TONES.get(row.assessment or "", "muted")
         better = "higher" if row.direction == "higher" else "lower"
+        means = [row.a_mean, row.b_mean]
+        a_text, b_text = format_numbers(means)
         view.rows.append(
             {
                 "metric": Cell(row.name, "strong"),
                 "unit": Cell(row.unit),
-                "a": Cell(format_number(row.a_mean)),
-                "b": Cell(format_number(row.b_mean)),
-                "change": Cell(format_change(row.change, row.change_percent), tone),
+                "a": Cell(a_text),
+                "b": Cell(b_text),
+                "change": Cell(format_change(row.change, row.change_percent, means), tone),
                 "assessment": Cell(
                     f"{row.assessment} ({better} is better)" if row.assessment else row.note or MISSING,
                     tone,
