@@ -111,7 +111,7 @@ def identity_labels(spec: RunSpec) -> dict[str, str]:
 def object_labels(spec: RunSpec) -> dict[str, str]:
     labels = dict(identity_labels(spec))
     for key, value in spec.labels.items():
-        if key.startswith(RESERVED_LABEL_PREFIXES) or "/" not in key and key in labels:
+        if key.startswith(RESERVED_LABEL_PREFIXES):
             raise RenderError(
                 f"info.labels sets '{key}', which Anubis or Kubernetes reserves "
                 f"({', '.join(RESERVED_LABEL_PREFIXES)}); choose another key."
@@ -165,7 +165,7 @@ class Pod:
     restart_policy: str = "Never"
 
 
-def _env(name: str, value: str) -> dict[str, Any]:
+def env_var(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
 
@@ -173,20 +173,20 @@ def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
-def anubis_env(spec: RunSpec) -> list[dict[str, Any]]:
+def anubis_env(spec: RunSpec, *, scripts: bool = True) -> list[dict[str, Any]]:
     """The variables every user container gets, before the descriptor's own."""
     env = [
-        _env("ANUBIS_RUN_ID", spec.run_id),
-        _env("ANUBIS_FAMILY_ID", spec.family_id),
-        _env("ANUBIS_BENCHMARK", spec.benchmark),
-        _env("ANUBIS_ENVIRONMENT", spec.environment),
+        env_var("ANUBIS_RUN_ID", spec.run_id),
+        env_var("ANUBIS_FAMILY_ID", spec.family_id),
+        env_var("ANUBIS_BENCHMARK", spec.benchmark),
+        env_var("ANUBIS_ENVIRONMENT", spec.environment),
         _field_env("ANUBIS_POD_NAME", "metadata.name"),
         _field_env("ANUBIS_NODE_NAME", "spec.nodeName"),
-        _env("BENCHMARK_AI", "fifo"),
-        _env("BENCHMARK_AI_FIFO_FILEPATH", METRICS_FILE),
+        env_var("BENCHMARK_AI", "fifo"),
+        env_var("BENCHMARK_AI_FIFO_FILEPATH", METRICS_FILE),
     ]
-    if spec.script is not None:
-        env.append(_env("BAI_SCRIPTS_PATH", SCRIPTS_DIR))
+    if scripts and spec.script is not None:
+        env.append(env_var("BAI_SCRIPTS_PATH", SCRIPTS_DIR))
     return env
 
 
@@ -202,7 +202,7 @@ def with_user_env(base: list[dict[str, Any]], user: Mapping[str, str], where: st
                 f"{where} has the variable name '{name}', which Kubernetes refuses: use letters, digits, '_', '-' "
                 "and '.', not starting with a digit"
             )
-        env.append(_env(name, value))
+        env.append(env_var(name, value))
     return env
 
 
@@ -254,11 +254,11 @@ def container(
 
 # ---- volumes --------------------------------------------------------------------------------------------
 
-METRICS_VOLUME = {"name": "anubis-metrics", "emptyDir": {}}
-METRICS_MOUNT = {"name": "anubis-metrics", "mountPath": METRICS_DIR}
-SHM_VOLUME = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
-SHM_MOUNT = {"name": "dshm", "mountPath": "/dev/shm"}
-SCRIPTS_MOUNT = {"name": "anubis-scripts", "mountPath": SCRIPTS_DIR, "readOnly": True}
+METRICS_VOLUME: dict[str, Any] = {"name": "anubis-metrics", "emptyDir": {}}
+METRICS_MOUNT: dict[str, Any] = {"name": "anubis-metrics", "mountPath": METRICS_DIR}
+SHM_VOLUME: dict[str, Any] = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+SHM_MOUNT: dict[str, Any] = {"name": "dshm", "mountPath": "/dev/shm"}
+SCRIPTS_MOUNT: dict[str, Any] = {"name": "anubis-scripts", "mountPath": SCRIPTS_DIR, "readOnly": True}
 
 
 def cache_volume(env: Environment) -> dict[str, Any]:
@@ -310,12 +310,14 @@ def fetcher(sources: Sequence[DataSource], env: Environment) -> dict[str, Any]:
                 "id": source.id,
             },
         )
-    sources_json = json.dumps(sorted(items.values(), key=lambda i: i["key"]), sort_keys=True, ensure_ascii=False)
+    sources_json = json.dumps(
+        sorted(items.values(), key=lambda i: i["key"]), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return container(
         FETCH_CONTAINER,
         env.fetcher_image,
         FETCH_COMMAND,
-        [_env("ANUBIS_SOURCES", sources_json)],
+        [env_var("ANUBIS_SOURCES", sources_json)],
         [{"name": "anubis-cache", "mountPath": CACHE_DIR}],
         {"limits": {"memory": "1Gi"}, "requests": {"cpu": "250m", "memory": "256Mi"}},
         FETCHER_SECURITY,

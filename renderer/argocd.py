@@ -1,0 +1,132 @@
+"""What Argo CD needs to sync Anubis' generated manifests (``manifests/argocd/``), as plain values.
+
+* one ``AppProject`` per project named by the environments: only the repository, only the
+  environments' destinations, no cluster-scoped kinds and only the namespaced kinds runs use;
+* one ``Application`` per kubernetes environment syncing ``manifests/<env>/`` (recursively);
+* one ``ApplicationSet`` per kubernetes environment for pull-request previews: a pull-request generator
+  (GitHub, filtered by a label) whose Applications sync ``manifests-preview/pr-<n>/<env>/`` from the
+  bot-owned preview branch — never from the pull request's own head, whose author could commit anything;
+* ``argocd-cm-patch.yaml``: health checks (Lua) for the custom kinds runs use (MPIJob).
+
+:mod:`renderer.manifests` lays these out with the templates under ``templates/argocd/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from schemas.environment import Environment
+from schemas.errors import RenderError
+
+ARGOCD_NAMESPACE = "argocd"
+PREVIEW_BRANCH = "anubis-previews"  # the branch the preview workflow's bot writes manifests-preview/ to
+PREVIEW_LABEL = "anubis-preview"  # a maintainer adds it to a pull request to have it run
+PREVIEW_REQUEUE_SECONDS = 300
+
+# The kinds a run's manifest file may hold; the AppProject allows nothing else.
+RUN_KINDS: tuple[tuple[str, str], ...] = (
+    ("", "ConfigMap"),
+    ("", "Service"),
+    ("batch", "CronJob"),
+    ("batch", "Job"),
+    ("kubeflow.org", "MPIJob"),
+)
+
+# Why each: docs/manifests.md ("Argo CD").
+SYNC_OPTIONS: tuple[str, ...] = (
+    "ApplyOutOfSyncOnly=true",
+    "CreateNamespace=false",
+    "PrunePropagationPolicy=background",
+    "ServerSideApply=true",
+)
+
+# argocd-cm key → the template holding its Lua script (static text; a template so that it is packaged).
+HEALTH_CHECKS: dict[str, str] = {"resource.customizations.health.kubeflow.org_MPIJob": "argocd/health-mpijob.lua.j2"}
+
+_GITHUB = re.compile(
+    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([^/]+)/([^/]+?)(?:\.git)?/?$"
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+Document = tuple[str, tuple[str, dict[str, Any]]]  # filename, (template, context)
+
+
+def documents(
+    envs: Sequence[Environment], repo_url: str, revision: str, preview_revision: str, preview_label: str
+) -> list[Document]:
+    clusters = sorted((e for e in envs if e.kind == "kubernetes"), key=lambda e: e.name)
+    if not clusters:
+        raise RenderError("no kubernetes environment to hand to Argo CD: add one under environments/")
+    match = _GITHUB.match(repo_url)
+    if match is None:
+        raise RenderError(
+            f"the repository URL '{repo_url}' is not a GitHub repository (https://github.com/<owner>/<repo>): "
+            "the preview ApplicationSet's pull-request generator needs one"
+        )
+    owner, repo = match.groups()
+    for env in clusters:
+        if not _DNS_LABEL.match(env.name) or len(env.name) > 40:
+            raise RenderError(
+                f"environment name '{env.name}' cannot name Argo CD Applications: use up to 40 lower-case "
+                "letters, digits and '-'"
+            )
+    docs: list[Document] = []
+    for project in sorted({e.argocd_project for e in clusters}):
+        members = [e for e in clusters if e.argocd_project == project]
+        context = {"project": _project(project, members, repo_url)}
+        docs.append((f"appproject-{project}.yaml", ("argocd/appproject.yaml.j2", context)))
+    for env in clusters:
+        app = _application(env, repo_url)
+        context = {"app": {**app, "revision": revision}}
+        docs.append((f"application-{env.name}.yaml", ("argocd/application.yaml.j2", context)))
+        preview = {
+            **app,
+            "name": f"anubis-previews-{env.name}",
+            "app_name": f"anubis-{env.name}-pr-{{{{.number}}}}",
+            "path": f"manifests-preview/pr-{{{{.number}}}}/{env.name}",
+            "revision": preview_revision,
+            "owner": owner,
+            "repo": repo,
+            "label": preview_label,
+            "requeue": PREVIEW_REQUEUE_SECONDS,
+        }
+        docs.append((f"applicationset-previews-{env.name}.yaml", ("argocd/applicationset.yaml.j2", {"app": preview})))
+    patch = {"namespace": ARGOCD_NAMESPACE, "checks": HEALTH_CHECKS}
+    docs.append(("argocd-cm-patch.yaml", ("argocd/argocd-cm.yaml.j2", patch)))
+    return docs
+
+
+def _labels(env: str | None = None) -> dict[str, str]:
+    labels = {"app.kubernetes.io/managed-by": "anubis", "app.kubernetes.io/part-of": "anubis"}
+    if env:
+        labels["anubis.dev/environment"] = env
+    return labels
+
+
+def _project(name: str, members: Sequence[Environment], repo_url: str) -> dict[str, Any]:
+    destinations = {(e.destination.server, e.destination.namespace) for e in members}
+    return {
+        "name": name,
+        "namespace": ARGOCD_NAMESPACE,
+        "labels": _labels(),
+        "description": f"Anubis benchmark runs ({', '.join(e.name for e in members)})",
+        "repo_url": repo_url,
+        "destinations": [{"namespace": ns, "server": server} for server, ns in sorted(destinations)],
+        "kinds": [{"group": group, "kind": kind} for group, kind in RUN_KINDS],
+    }
+
+
+def _application(env: Environment, repo_url: str) -> dict[str, Any]:
+    return {
+        "name": f"anubis-{env.name}",
+        "namespace": ARGOCD_NAMESPACE,
+        "labels": _labels(env.name),
+        "project": env.argocd_project,
+        "repo_url": repo_url,
+        "path": f"manifests/{env.name}",
+        "server": env.destination.server,
+        "destination_namespace": env.destination.namespace,
+        "sync_options": list(SYNC_OPTIONS),
+    }
