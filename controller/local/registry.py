@@ -1,0 +1,157 @@
+"""The runs active on this machine, so that ``anubis cancel`` can find and stop them.
+
+Each running execution has ``<data_dir>/active/<execution_id>.json``: its ids, the ``anubis run``
+process (pid), the benchmark's process group, the host, when it started. The file is written when the
+execution starts and removed when it ends; an entry whose ``anubis run`` process is gone is stale and
+is cleaned up when seen.
+
+Cancelling writes ``<execution_id>.cancel`` beside the entry and sends SIGTERM to the ``anubis run``
+process, which stops the benchmark's group and records CANCELED ("canceled by anubis cancel"). If the
+``anubis run`` process was killed outright and left its benchmark behind, the group is stopped directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from controller.local.processes import process_alive
+from schemas.errors import BackendError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+CANCEL_REASON = "canceled by anubis cancel"
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    execution_id: str
+    run_id: str
+    benchmark: str
+    pid: int  # the `anubis run` process
+    pgid: int | None  # the benchmark's process group, once started
+    host: str
+    started_at: float
+
+
+class Registry:
+    def __init__(self, data_dir: Path) -> None:
+        self.folder = data_dir / "active"
+
+    def _entry(self, execution_id: str) -> Path:
+        return self.folder / f"{execution_id}.json"
+
+    def _marker(self, execution_id: str) -> Path:
+        return self.folder / f"{execution_id}.cancel"
+
+    def register(self, run: ActiveRun) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._entry(run.execution_id)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(asdict(run)), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def unregister(self, execution_id: str) -> None:
+        for path in (self._entry(execution_id), self._marker(execution_id)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def cancel_requested(self, execution_id: str) -> bool:
+        return self._marker(execution_id).exists()
+
+    def active(self) -> list[ActiveRun]:
+        """The live entries of this host; stale ones are removed."""
+        runs: list[ActiveRun] = []
+        if not self.folder.is_dir():
+            return runs
+        host = platform.node()
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                run = ActiveRun(**json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                continue
+            if run.host != host:
+                continue
+            if not process_alive(run.pid):
+                if run.pgid is not None and _group_alive(run.pgid):
+                    runs.append(run)  # orphaned benchmark: still cancellable
+                    continue
+                log.debug("removing stale active-run entry %s", path)
+                self.unregister(run.execution_id)
+                continue
+            runs.append(run)
+        return runs
+
+    def resolve(self, ref: str) -> list[ActiveRun]:
+        """The active executions ``ref`` names: an execution id, a run id (all its executions), or a
+        unique prefix of one."""
+        runs = self.active()
+        exact = [r for r in runs if r.execution_id == ref] or [r for r in runs if r.run_id == ref]
+        if exact:
+            return exact
+        by_execution = [r for r in runs if r.execution_id.startswith(ref)]
+        by_run = {r.run_id for r in runs if r.run_id.startswith(ref)}
+        if len(by_run) == 1 and not [r for r in by_execution if r.run_id not in by_run]:
+            return [r for r in runs if r.run_id in by_run]
+        if len(by_execution) == 1:
+            return by_execution
+        if not by_execution and not by_run:
+            listing = ", ".join(r.execution_id for r in runs) or "none"
+            raise NotFoundError(
+                f"no active local run matches {ref!r} (active on this machine: {listing}). "
+                "A run on a cluster is stopped by removing its manifest."
+            )
+        names = sorted({r.execution_id for r in by_execution} | by_run)
+        raise NotFoundError(f"{ref!r} is ambiguous: it starts {', '.join(names)}. Give more characters.")
+
+    def cancel(self, run: ActiveRun) -> None:
+        """Ask the owning ``anubis run`` to cancel ``run`` (or stop an orphaned benchmark directly)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._marker(run.execution_id).write_text(str(time.time()), encoding="utf-8")
+        if process_alive(run.pid):
+            try:
+                os.kill(run.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            except PermissionError as e:
+                raise BackendError(
+                    f"not allowed to signal the `anubis run` process {run.pid} of {run.execution_id}: "
+                    "it belongs to another user"
+                ) from e
+            return
+        if run.pgid is not None:
+            log.info("the anubis run process of %s is gone; stopping its benchmark directly", run.execution_id)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(run.pgid, signal.SIGKILL)
+        self.unregister(run.execution_id)
+
+    def wait_finished(self, execution_id: str, timeout: float) -> bool:
+        """Wait until ``execution_id`` is no longer active; True if it ended within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._entry(execution_id).exists():
+            if time.monotonic() >= deadline:
+                return False
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                run = ActiveRun(**json.loads(self._entry(execution_id).read_text(encoding="utf-8")))
+                if not process_alive(run.pid) and (run.pgid is None or not _group_alive(run.pgid)):
+                    self.unregister(execution_id)
+                    return True
+            time.sleep(0.1)
+        return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
