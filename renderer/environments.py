@@ -33,9 +33,14 @@ def load_environment(repo_root: Path, name: str) -> Environment:
     doc = read_toml(path, display_path(path, repo_root))
     raise_if_errors(schema_problems(doc, "environment"))
     try:
-        return _build(name, doc.data, doc.path)
+        env = _build(name, doc.data, doc.path)
     except ValueError as e:  # pragma: no cover - the schema checks the forms first
         raise DescriptorError([doc.problem(("policy",), str(e))]) from e
+    if env.policy.default_timeout_seconds > env.policy.max_timeout_seconds:
+        raise DescriptorError(
+            [doc.problem(("policy", "default_timeout"), "default_timeout is longer than max_timeout; shorten it")]
+        )
+    return env
 
 
 def load_all(repo_root: Path) -> list[Environment]:

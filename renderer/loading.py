@@ -186,6 +186,9 @@ def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[
             if isinstance(inst, dict) and "src" in inst and "uri" in inst:
                 return doc.problem(path, "give either src or the deprecated uri, not both")
             return doc.problem(path, "missing required field 'src' (the URL to download); add it")
+        joined = dotted(path)
+        if joined.endswith(("timeout", "deadline", "processes_per_instance")):
+            return doc.problem(path, _pattern_message(path, inst, ""))
         description = error.schema.get("description", "")
         detail = f": {description}" if description else ""
         return doc.problem(path, f"has an invalid value {inst!r}{detail}")
@@ -201,7 +204,9 @@ def _section_hint(where: list[Any]) -> str:
 
 def _pattern_message(path: list[Any], value: Any, pattern: str, key: bool = False) -> str:
     joined = dotted(path)
-    if "labels" in joined or key:
+    if key and joined.startswith("matrix.axes"):
+        return f"matrix axis {value!r} must be a dotted descriptor field such as 'hardware.instance_type'"
+    if "labels" in joined:
         what = "label key" if key else "label value"
         return (
             f"{what} {value!r} is not valid: use at most 63 characters, letters, digits, '-', '_' and '.',"

@@ -11,8 +11,14 @@ enclosing key.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 PathKey = tuple[str | int, ...]
 
@@ -31,6 +37,16 @@ class KeyPositions:
                 return self.positions[key]
             key = key[:-1]
         return (1, 1)
+
+
+def _decode_basic(raw: str) -> str:
+    """The value of a basic-string key, escapes decoded exactly as TOML does."""
+    if "\\" not in raw:
+        return raw
+    try:
+        return str(tomllib.loads(f'k = "{raw}"')["k"])
+    except tomllib.TOMLDecodeError:
+        return raw
 
 
 def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
@@ -54,10 +70,7 @@ def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
                 buf.append(text[end])
                 end += 1
             raw = "".join(buf)
-            try:
-                parts.append(raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw)
-            except UnicodeDecodeError:
-                parts.append(raw)
+            parts.append(_decode_basic(raw))
             pos = end + 1
         elif ch == "'":
             end = text.find("'", pos + 1)
@@ -90,11 +103,26 @@ class _ValueScanner:
     def open(self) -> bool:
         return self.depth > 0 or self.in_multiline is not None
 
+    def _closing(self, text: str, pos: int) -> int:
+        """Index of the delimiter that closes the current multi-line string, or -1."""
+        assert self.in_multiline is not None
+        if self.in_multiline == "'''":  # literal: no escapes
+            return text.find(self.in_multiline, pos)
+        n = len(text)
+        while pos < n:
+            if text[pos] == "\\":
+                pos += 2
+                continue
+            if text.startswith(self.in_multiline, pos):
+                return pos
+            pos += 1
+        return -1
+
     def scan(self, text: str, pos: int = 0) -> None:
         n = len(text)
         while pos < n:
             if self.in_multiline:
-                end = text.find(self.in_multiline, pos)
+                end = self._closing(text, pos)
                 if end < 0:
                     return
                 end += 3
@@ -160,13 +188,16 @@ def locate_keys(text: str) -> KeyPositions:
             for other in [k for k in aot_index if len(k) > len(base) and k[: len(base)] == base]:
                 del aot_index[other]
             table = resolve(keys, array_header=True) + (aot_index[base],)
-            result.positions.setdefault(table[:-1], (lineno, indent + 1))
+            for i in range(1, len(table)):
+                result.positions.setdefault(table[:i], (lineno, indent + 1))
             result.positions[table] = (lineno, indent + 1)
             continue
         if stripped.startswith("["):
             keys, _ = _parse_key(stripped, 1)
             table = resolve(keys, array_header=False)
             result.positions[table] = (lineno, indent + 1)
+            for i in range(1, len(table)):
+                result.positions.setdefault(table[:i], (lineno, indent + 1))
             continue
         keys, end = _parse_key(line, indent)
         if not keys:

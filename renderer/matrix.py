@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from typing import Any
 
 Point = dict[str, Any]
 
+AXIS_FORM = re.compile(r"^[a-z_]+(\.[A-Za-z0-9_]+)+$")
 FORBIDDEN_PREFIXES = ("matrix", "spec_version", "info.labels", "info.rerun")
 
 

@@ -236,13 +236,17 @@ def container(
     mounts: list[dict[str, Any]],
     res: dict[str, Any],
     security: dict[str, Any],
+    *,
+    args: Sequence[str] = (),
     **extra: Any,
 ) -> dict[str, Any]:
-    """A container as the template wants it; an empty command keeps the image's entrypoint."""
+    """A container as the template wants it; an empty command keeps the image's entrypoint, which then
+    gets ``args``."""
     return {
         "name": name,
         "image": image,
         "command": list(command) or None,
+        "args": list(args) or None,
         "env": env,
         "ports": [],
         "resources": res,

@@ -8,8 +8,10 @@ _NUMBERS = ("0", "7", "42", "3.14", "0.5", ".5", "-1.5", "+2", "1e-3", "2.5E+10"
 
 
 def first_group_source(pattern: str) -> str | None:
-    """The source text of the first capturing group of ``pattern``, or None if it has none."""
-    depth_stack: list[tuple[int, bool]] = []  # (start index, capturing?)
+    """The source text of the first capturing group of ``pattern`` (numbered by its opening
+    parenthesis, as Python numbers groups), or None if it has none."""
+    stack: list[tuple[int, bool]] = []  # (index of "(", capturing?)
+    first: int | None = None  # index of the first capturing "(" and its depth
     i, n, in_class = 0, len(pattern), False
     while i < n:
         ch = pattern[i]
@@ -32,10 +34,12 @@ def first_group_source(pattern: str) -> str | None:
             capturing = not pattern.startswith("?", i + 1) or pattern.startswith("?P<", i + 1)
             if pattern.startswith("?<", i + 1) and not pattern.startswith(("?<=", "?<!"), i + 1):
                 capturing = True
-            depth_stack.append((i, capturing))
-        elif ch == ")" and depth_stack:
-            start, capturing = depth_stack.pop()
-            if capturing:
+            if capturing and first is None:
+                first = i
+            stack.append((i, capturing))
+        elif ch == ")" and stack:
+            start, _ = stack.pop()
+            if start == first:
                 inner = pattern[start + 1 : i]
                 if inner.startswith("?P<") or inner.startswith("?<"):
                     inner = inner[inner.index(">") + 1 :]

@@ -86,32 +86,54 @@ def benchmark_name(descriptor: Path) -> str:
     return folder if descriptor.name == DESCRIPTOR_NAME else f"{folder}-{descriptor.stem}"
 
 
-def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
+OVERRIDE_FORBIDDEN = ("matrix", "spec_version")
+
+
+def parse_overrides(overrides: Sequence[str], data: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+    """``FIELD=VALUE`` pairs; VALUE is read as a TOML literal unless the field holds a string
+    (``env.vars.BATCH=64`` stays the string "64")."""
     parsed: list[tuple[str, Any]] = []
     problems: list[Problem] = []
     for item in overrides:
         name, sep, text = item.partition("=")
         name = name.strip()
-        if not sep or not name or matrix.forbidden_field(name) or not all(name.split(".")):
+        if not sep or not name or not all(name.split(".")):
             problems.append(
                 Problem("--set", 1, 1, name, f"'{item}' is not FIELD=VALUE with a dotted field such as ml.args=--epochs 3")
             )
             continue
-        try:
-            value: Any = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text  # not a TOML literal: take it as a string
-        parsed.append((name, value))
+        if any(name == p or name.startswith(p + ".") for p in OVERRIDE_FORBIDDEN):
+            problems.append(Problem("--set", 1, 1, name, f"'{name}' cannot be overridden with --set"))
+            continue
+        parsed.append((name, _override_value(name, text, data or {})))
     if problems:
         raise DescriptorError(problems)
     return parsed
+
+
+def _override_value(name: str, text: str, data: dict[str, Any]) -> Any:
+    try:
+        value: Any = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # not a TOML literal: take it as a string
+    current: Any = data
+    for part in name.split("."):
+        current = current.get(part) if isinstance(current, dict) else None
+    holds_string = isinstance(current, str) or ".vars." in f".{name}" or name.endswith(
+        ("args", "benchmark_code", "start_command", "start_command_args")
+    )
+    if holds_string and not isinstance(value, str):
+        return text  # env.vars.BATCH=64 means the string "64"
+    return value
 
 
 def _environment_for(
     doc: TomlDocument, data: dict[str, Any], catalog: Catalog, explicit: str | None
 ) -> tuple[Environment | None, list[Problem]]:
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
-    name = explicit or (info or {}).get("environment")
+    if explicit is not None:
+        return catalog.get(explicit), []  # NotFoundError: a command-line mistake, not the file's
+    name = (info or {}).get("environment")
     if isinstance(name, str):
         try:
             return catalog.get(name), []
@@ -135,18 +157,55 @@ def _environment_for(
     return env, []
 
 
+def _matrix_problems(doc: TomlDocument, raw: dict[str, Any] | None) -> list[Problem]:
+    """Axes and include/exclude entries may only name descriptor fields a run can vary."""
+    if not raw:
+        return []
+    problems: list[Problem] = []
+    axes = raw.get("axes") if isinstance(raw.get("axes"), dict) else {}
+    for axis in axes or {}:
+        if matrix.forbidden_field(axis):
+            problems.append(doc.problem(("matrix", "axes", axis), f"'{axis}' cannot be a matrix axis"))
+    for kind in ("include", "exclude"):
+        entries = raw.get(kind)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            for key in entry:
+                if matrix.forbidden_field(key) or not matrix.AXIS_FORM.match(key):
+                    problems.append(
+                        doc.problem(("matrix", kind, i), f"'{key}' cannot be set by a matrix {kind} entry")
+                    )
+                elif kind == "exclude" and key not in (axes or {}):
+                    problems.append(
+                        doc.problem(("matrix", kind, i), f"exclude names '{key}', which is not an axis of the matrix")
+                    )
+    return problems
+
+
 def _relocate(problem: Problem, doc: TomlDocument, point: dict[str, Any]) -> Problem:
-    """A problem caused by a matrix value is shown at the matrix axis, naming the point."""
-    for axis in point:
-        if problem.field == axis or problem.field.startswith(axis + ".") or problem.field.startswith(axis + "["):
-            line, column = doc.positions.find(("matrix", "axes", axis))
-            if (line, column) == (1, 1):
-                line, column = doc.positions.find(("matrix",))
+    """A problem caused by a matrix value is shown where that value is written (an axis, or the
+    include entry that sets it), naming the point."""
+    for key in point:
+        if problem.field == key or problem.field.startswith((key + ".", key + "[")):
+            where = _matrix_position(doc, key, point[key])
             return Problem(
-                problem.path, line, column, problem.field,
+                problem.path, where[0], where[1], problem.field,
                 f"at matrix point {matrix.point_label(point)}: {problem.message}", problem.severity,
             )
     return problem
+
+
+def _matrix_position(doc: TomlDocument, key: str, value: Any) -> tuple[int, int]:
+    raw = doc.data.get("matrix") if isinstance(doc.data.get("matrix"), dict) else {}
+    axes = raw.get("axes") if isinstance(raw.get("axes"), dict) else {}
+    if key in axes and isinstance(axes[key], list) and value in axes[key]:
+        return doc.positions.find(("matrix", "axes", key))
+    includes = raw.get("include") if isinstance(raw.get("include"), list) else []
+    for i, entry in enumerate(includes):
+        if isinstance(entry, dict) and entry.get(key) == value:
+            return doc.positions.find(("matrix", "include", i, key))
+    return doc.positions.find(("matrix",))
 
 
 def check_descriptor(
@@ -163,16 +222,14 @@ def check_descriptor(
     doc = read_toml(descriptor, shown)
     data = copy.deepcopy(doc.data)
     problems: list[Problem] = []
-    for name, value in parse_overrides(overrides):
+    for name, value in parse_overrides(overrides, data):
         try:
             matrix.set_field(data, name, value)
         except ValueError as e:
             problems.append(Problem("--set", 1, 1, name, str(e)))
     problems.extend(schema_problems(doc, "descriptor", data))
     raw_matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else None
-    for i, axis in enumerate((raw_matrix or {}).get("axes", {}) if isinstance((raw_matrix or {}).get("axes"), dict) else {}):
-        if matrix.forbidden_field(axis):
-            problems.append(doc.problem(("matrix", "axes", axis), f"'{axis}' cannot be a matrix axis"))
+    problems.extend(_matrix_problems(doc, raw_matrix))
     points = matrix.expand(raw_matrix) if not problems else [{}]
     benchmark = benchmark_name(descriptor)
     runs: list[RunSpec] = []
@@ -185,7 +242,11 @@ def check_descriptor(
             point_problems.extend(schema_problems(doc, "descriptor", effective))
         env, env_problems = _environment_for(doc, effective, catalog, environment)
         point_problems.extend(env_problems)
-        point_problems.extend(run_rules(Context(doc, effective, env, descriptor.parent)))
+        rejected = {p.field for p in problems + point_problems if p.severity == "error" and p.field}
+        point_problems.extend(
+            p for p in run_rules(Context(doc, effective, env, descriptor.parent))
+            if not any(p.field == f or p.field.startswith((f + ".", f + "[")) for f in rejected)
+        )
         problems.extend(_relocate(p, doc, point) for p in point_problems)
         if any(p.severity == "error" for p in problems) or env is None:
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +70,11 @@ def check_scheduling(ctx: Context) -> Iterator[Problem]:
 
 
 def check_patterns(ctx: Context) -> Iterator[Problem]:
+    seen: dict[str, int] = {}  # one name space for the client's and the server's metrics
     for section in (("output",), ("server", "output")):
         metrics = _get(ctx.data, *section, "metrics")
         if not isinstance(metrics, list):
             continue
-        seen: dict[str, int] = {}
         for i, metric in enumerate(metrics):
             if not isinstance(metric, dict):
                 continue
@@ -141,6 +142,11 @@ def check_data(ctx: Context) -> Iterator[Problem]:
                 yield ctx.doc.problem(
                     (*where, "src" if "src" in item else "uri"),
                     f"unsupported scheme '{scheme}://'; use http, https or s3 (file:// for local runs only)",
+                )
+            elif scheme == "file" and ctx.env is not None and ctx.env.kind != "local":
+                yield ctx.doc.problem(
+                    (*where, "src" if "src" in item else "uri"),
+                    f"file:// sources exist only on this machine; environment '{ctx.env.name}' needs http, https or s3",
                 )
         path = item.get("path")
         if isinstance(path, str):
@@ -216,11 +222,14 @@ def check_commands(ctx: Context) -> Iterator[Problem]:
         )
 
 
+_SCRIPT_REFERENCE = re.compile(r"\$\(BAI_SCRIPTS_PATH\)/([^\s'\"]+)")
+_COMMAND_FIELDS = (("ml", "benchmark_code"), ("ml", "args"), ("server", "env", "start_command"), ("server", "env", "start_command_args"))
+
+
 def check_scripts(ctx: Context) -> Iterator[Problem]:
-    uses_scripts = any(
-        isinstance(v, str) and "BAI_SCRIPTS_PATH" in v
-        for v in (_get(ctx.data, "ml", "benchmark_code"), _get(ctx.data, "ml", "args"))
-    )
+    commands = [(path, _get(ctx.data, *path)) for path in _COMMAND_FIELDS]
+    commands = [(path, value) for path, value in commands if isinstance(value, str)]
+    uses_scripts = [(path, value) for path, value in commands if "BAI_SCRIPTS_PATH" in value]
     declared = _get(ctx.data, "ml", "script", "script")
     try:
         script = collect_script(ctx.folder, declared if isinstance(declared, str) else None)
@@ -230,7 +239,7 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
     if script is None:
         if uses_scripts:
             yield ctx.doc.problem(
-                ("ml", "benchmark_code"),
+                uses_scripts[0][0],
                 "uses $(BAI_SCRIPTS_PATH) but there are no script-mode sources; add a src/ folder beside the"
                 " descriptor or set [ml.script] script = \"<folder>\"",
             )
@@ -238,9 +247,21 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
     if script.total_size > SCRIPT_SIZE_LIMIT:
         yield ctx.doc.problem(
             ("ml", "script", "script") if declared else ("ml",),
-            f"script-mode sources are {script.total_size // 1024} KiB; the limit is {SCRIPT_SIZE_LIMIT // 1024} KiB"
+            f"script-mode sources are {-(-script.total_size // 1024)} KiB; the limit is {SCRIPT_SIZE_LIMIT // 1024} KiB"
             " (they travel in a ConfigMap); move large files to [[data.sources]]",
         )
+    names = {e.relpath for e in script.entries}
+    folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
+    for path, value in uses_scripts:
+        for reference in _SCRIPT_REFERENCE.findall(value):
+            relative = reference.rstrip("/")
+            if relative not in names and relative not in folders:
+                listed = ", ".join(sorted(names)[:5]) or "nothing"
+                yield ctx.doc.problem(
+                    path,
+                    f"$(BAI_SCRIPTS_PATH)/{reference} is not among the script-mode sources ({listed})",
+                    severity="warning",
+                )
 
 
 def check_timeout(ctx: Context) -> Iterator[Problem]:
@@ -316,11 +337,63 @@ def check_policy(ctx: Context) -> Iterator[Problem]:
 
 
 def check_engine(ctx: Context) -> Iterator[Problem]:
-    if _get(ctx.data, "info", "execution_engine") == "aws.sagemaker" and ctx.env is not None and ctx.env.kind == "local":
+    if _get(ctx.data, "info", "execution_engine") != "aws.sagemaker" or ctx.env is None:
+        return
+    if ctx.env.kind == "local":
         yield ctx.doc.problem(
             ("info", "execution_engine"),
             "execution_engine 'aws.sagemaker' runs on SageMaker, not on this machine; use a cluster environment",
         )
+    else:
+        yield ctx.doc.problem(
+            ("info", "execution_engine"),
+            "execution_engine 'aws.sagemaker' is not supported yet (see docs/manifests.md); use 'default' to run"
+            " on the cluster's own nodes",
+        )
+
+
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # what Kubernetes accepts as a variable name
+RESERVED_VARIABLES = frozenset(
+    {"BENCHMARK_AI", "BENCHMARK_AI_FIFO_FILEPATH", "BAI_SCRIPTS_PATH", "OMPI_ALLOW_RUN_AS_ROOT",
+     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"}
+)
+RESERVED_PREFIXES = ("ANUBIS_", "INFERENCE_SERVER_")
+
+
+def check_variables(ctx: Context) -> Iterator[Problem]:
+    for section in (("env", "vars"), ("server", "env", "vars")):
+        variables = _get(ctx.data, *section)
+        if not isinstance(variables, dict):
+            continue
+        for name in variables:
+            if not ENV_NAME.match(name):
+                yield ctx.doc.problem(
+                    (*section, name),
+                    f"'{name}' is not a valid variable name: use letters, digits, '_', '-' and '.', not starting"
+                    " with a digit",
+                )
+            elif name in RESERVED_VARIABLES or name.startswith(RESERVED_PREFIXES):
+                yield ctx.doc.problem((*section, name), f"'{name}' is set by Anubis for every run; choose another name")
+
+
+def check_cluster_limits(ctx: Context) -> Iterator[Problem]:
+    """What a cluster cannot run, said at validation rather than at render."""
+    strategy = _get(ctx.data, "hardware", "strategy") or "single_node"
+    scheduling = _get(ctx.data, "info", "scheduling")
+    if strategy == "horovod" and isinstance(scheduling, str) and scheduling != "single_run":
+        yield ctx.doc.problem(
+            ("info", "scheduling"),
+            "scheduled horovod runs are not supported: a CronJob can only create Jobs, not MPIJobs; use single_run",
+        )
+    if strategy == "inference" and ctx.env is not None and ctx.env.kind == "kubernetes":
+        instance = _get(ctx.data, "hardware", "instance_type")
+        offered = ctx.env.instance_type(instance) if isinstance(instance, str) else None
+        if offered is not None and offered.gpus:
+            yield ctx.doc.problem(
+                ("hardware", "instance_type"),
+                "the inference client shares the server's pod, so it cannot ask for GPUs of its own; give the GPUs"
+                " to the server (server.hardware.instance_type) and a CPU type to the client",
+            )
 
 
 RULES: tuple[Rule, ...] = (
@@ -334,6 +407,8 @@ RULES: tuple[Rule, ...] = (
     check_timeout,
     check_policy,
     check_engine,
+    check_variables,
+    check_cluster_limits,
 )
 
 

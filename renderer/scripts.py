@@ -1,4 +1,9 @@
-"""Script mode: the source folder beside a descriptor that a run sees at ``BAI_SCRIPTS_PATH``.
+"""Script mode: the sources beside a descriptor that a run sees under ``BAI_SCRIPTS_PATH``.
+
+As in the original Anubis, ``BAI_SCRIPTS_PATH`` is the folder that *holds* the declared sources: with
+the default ``src/`` folder a command names ``$(BAI_SCRIPTS_PATH)/src/train.py``; with
+``[ml.script] script = "hello.py"`` it names ``$(BAI_SCRIPTS_PATH)/hello.py``. Locally that folder is
+the benchmark's own folder; in a pod it is ``/opt/anubis/scripts``, holding only the declared sources.
 
 The sources travel to the cluster inside a ConfigMap, so they are limited to
 :data:`SCRIPT_SIZE_LIMIT` bytes in all; large inputs belong in ``[[data.sources]]``. Their digest is
@@ -66,26 +71,31 @@ class CollectedScript:
 
 
 def collect_script(folder: Path, declared: str | None) -> CollectedScript | None:
-    """The script sources of the descriptor in ``folder``: ``declared`` (relative), else ``src/`` if present."""
+    """The script sources of the descriptor in ``folder``: ``declared`` (relative), else ``src/`` if
+    present. Paths are relative to ``folder``, so they keep the declared folder's name."""
+    base = folder.resolve()
     if declared is None:
-        root = folder / DEFAULT_FOLDER
+        root = base / DEFAULT_FOLDER
         if not root.is_dir():
             return None
     else:
-        root = (folder / declared).resolve()
+        root = (base / declared).resolve()
         if not root.exists():
             raise ScriptProblem(f"script-mode sources '{declared}' do not exist beside the descriptor")
         try:
-            root.relative_to(folder.resolve())
+            root.relative_to(base)
         except ValueError:
             raise ScriptProblem(f"script-mode sources '{declared}' must be inside the benchmark's folder") from None
+        if root == base:
+            raise ScriptProblem("script-mode sources must be a file or folder beside the descriptor, not its own folder")
         if root.is_file():
             if root.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
                 raise ScriptProblem(
                     f"'{declared}' is an archive; commit the sources unpacked in a folder and name that folder"
                 )
             st = root.stat()
-            return CollectedScript(root.parent, (_Entry(root.name, root, st.st_size, bool(st.st_mode & stat.S_IXUSR)),))
+            entry = _Entry(root.relative_to(base).as_posix(), root, st.st_size, bool(st.st_mode & stat.S_IXUSR))
+            return CollectedScript(base, (entry,))
     entries: list[_Entry] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_NAMES)
@@ -97,7 +107,7 @@ def collect_script(folder: Path, declared: str | None) -> CollectedScript | None
             if not stat.S_ISREG(st.st_mode):
                 continue
             entries.append(
-                _Entry(path.relative_to(root).as_posix(), path, st.st_size, bool(st.st_mode & stat.S_IXUSR))
+                _Entry(path.relative_to(base).as_posix(), path, st.st_size, bool(st.st_mode & stat.S_IXUSR))
             )
     entries.sort(key=lambda e: e.relpath)
-    return CollectedScript(root, tuple(entries))
+    return CollectedScript(base, tuple(entries))

@@ -29,17 +29,23 @@ _LOWER_UNITS = re.compile(
     r"min|mins|minute|minutes|h|hr|hrs|hour|hours|bytes|b|kb|mb|gb|kib|mib|gib|joules?|j|watts?|w)$",
     re.IGNORECASE,
 )
-_LOWER_NAMES = re.compile(r"(loss|error|err|latency|time|duration|elapsed|perplexity|wer|cer|memory|mem|p50|p90|p95|p99)", re.I)
+_LOWER_NAMES = {
+    "loss", "error", "err", "errors", "latency", "time", "duration", "elapsed", "perplexity", "ppl", "wer", "cer",
+    "memory", "mem", "rss", "p50", "p90", "p95", "p99", "seconds", "ms", "failures", "misses",
+}
+_TIME_PER = re.compile(r"^(s|sec|secs|seconds?|ms|msec|milliseconds?|us|µs|microseconds?|ns|nanoseconds?|min|minutes?|h|hours?)\s*/", re.I)
 
 
 def infer_direction(name: str, units: str) -> Direction:
     """Higher or lower is better, from the units (time and sizes: lower) and then the name."""
     u = units.strip()
+    if _TIME_PER.match(u):  # time per unit of work (ms/step, s/it): less is better
+        return "lower"
     if "/" in u or u.lower().startswith(("per ", "ops", "img", "samples", "tokens", "requests")):
         return "higher"
     if _LOWER_UNITS.match(u):
         return "lower"
-    if _LOWER_NAMES.search(name):
+    if any(word in _LOWER_NAMES for word in re.split(r"[^a-z0-9]+", name.lower())):
         return "lower"
     return "higher"
 
@@ -120,7 +126,7 @@ def _server(data: dict[str, Any] | None, env: Environment) -> ServerSpec | None:
         image=senv["docker_image"],
         command=_command(senv["start_command"], senv.get("start_command_args")),
         ports=ports,
-        env=dict(sorted(senv.get("vars", {}).items())),
+        env=dict(senv.get("vars", {})),  # in file order: $(VAR) may refer to earlier ones
         privileged=bool(senv.get("privileged", False)),
         extended_shm=bool(senv.get("extended_shm", True)),
         instance_type=data["hardware"]["instance_type"],
@@ -168,8 +174,9 @@ def build_runspec(
         execution_engine=info.get("execution_engine", "default"),
         schedule=None if scheduling == "single_run" else scheduling,
         image=denv["docker_image"],
-        command=_command(ml.get("benchmark_code"), ml.get("args")),
-        env=dict(sorted(denv.get("vars", {}).items())),
+        command=_command(ml.get("benchmark_code"), None),
+        args=_command(None, ml.get("args")),
+        env=dict(denv.get("vars", {})),  # in file order: $(VAR) may refer to earlier ones
         privileged=bool(denv.get("privileged", False)),
         extended_shm=bool(denv.get("extended_shm", True)),
         placement=_placement(env, hardware["instance_type"]),

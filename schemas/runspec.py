@@ -10,6 +10,7 @@ descriptor repository.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NewType
 
@@ -145,7 +146,7 @@ class RunSpec:
     execution_engine: Engine
     schedule: str | None  # cron expression; None for single_run
     image: str
-    command: tuple[str, ...]  # empty: the image's own entrypoint
+    command: tuple[str, ...]  # ml.benchmark_code, split; empty: the image's own entrypoint
     env: dict[str, str]
     privileged: bool
     extended_shm: bool
@@ -166,7 +167,13 @@ class RunSpec:
     server: ServerSpec | None = None
     rerun: int = 0
     source: Source = field(default_factory=Source)
+    args: tuple[str, ...] = ()  # ml.args, split: appended to the command, or given to the entrypoint
     version: int = RUNSPEC_VERSION
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What runs: the command and its arguments (only arguments when the image's entrypoint runs)."""
+        return self.command + self.args
 
     @property
     def task_name(self) -> str:
@@ -215,6 +222,7 @@ def _metric(raw: dict[str, Any]) -> MetricSpec:
 def _runspec_from_dict(raw: dict[str, Any]) -> RunSpec:
     data = dict(raw)
     data["command"] = tuple(data["command"])
+    data["args"] = tuple(data.get("args", ()))
     data["placement"] = Placement(
         **{**data["placement"], "tolerations": tuple(data["placement"].get("tolerations", ()))}
     )
@@ -235,6 +243,23 @@ def _runspec_from_dict(raw: dict[str, Any]) -> RunSpec:
         data["server"] = ServerSpec(**s)
     data["source"] = Source(**data.get("source", {}))
     return RunSpec(**data)
+
+
+MPI_LAUNCHERS = ("mpirun", "mpiexec", "horovodrun")
+
+
+def mpi_argv(argv: Sequence[str], processes: int, program: str = "mpirun") -> tuple[str, ...]:
+    """The launch line of a horovod run: the command as written when it already starts an MPI
+    launcher, else ``mpirun -np <processes> <command>``. Both backends launch the same way."""
+    if argv and argv[0].rsplit("/", 1)[-1] in MPI_LAUNCHERS:
+        return tuple(argv)
+    return (program, "-np", str(processes), *argv)
+
+
+def total_processes(spec: RunSpec, gpus_per_instance: int) -> int:
+    """Processes of a horovod run: ``processes_per_instance`` ("gpus": one per GPU) × instances."""
+    per_instance = max(1, gpus_per_instance) if spec.processes_per_instance == "gpus" else int(spec.processes_per_instance)
+    return max(1, spec.num_instances) * per_instance
 
 
 def cache_key(source: DataSource) -> str:

@@ -56,13 +56,12 @@ from controller.local.registry import CANCEL_REASON, ActiveRun, Registry
 from controller.store import ResultStore
 from schemas.errors import AnubisError, BackendError, FetchError
 from schemas.results import MetricResult, ResultRecord
-from schemas.runspec import DataSource, RunSpec
+from schemas.runspec import MPI_LAUNCHERS, DataSource, RunSpec, mpi_argv, total_processes
 from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 10.0
-MPI_LAUNCHERS = ("mpirun", "horovodrun")
 
 
 class RunObserver(Protocol):
@@ -332,14 +331,13 @@ class _Execution:
         env: Mapping[str, str],
         extra: Mapping[str, str],
         extractor: MetricExtractor,
-        launcher: Sequence[str] = (),
         privileged: bool = False,
         extended_shm: bool = False,
         gpus: int = 0,
     ) -> ProcessGroup:
         engine = self.config.engine
         variables = self.run_variables(extra, env, in_container=engine is not None)
-        argv = [*launcher, *expand_all(command, variables)]
+        argv = expand_all(command, variables)
         capped = CappedLog(self.dir / f"{role}.log.gz", self.config.log_cap_bytes)
         self.logs.append(capped)
 
@@ -390,19 +388,18 @@ class _Execution:
 
     # ---- strategies -------------------------------------------------------------------------------
 
-    def launcher(self) -> list[str]:
+    def command(self) -> tuple[str, ...]:
+        """The benchmark's argv; a horovod run launched through MPI exactly as the cluster's launcher does."""
         spec = self.spec
-        if spec.strategy != "horovod":
-            return []
+        if spec.strategy != "horovod" or not spec.command:
+            return spec.argv
         program = _mpi_launcher() if self.config.engine is None else "mpirun"
         if program is None:
             raise BackendError(
                 "horovod runs need an MPI launcher (mpirun) on this machine; "
                 "install OpenMPI or run on a cluster environment"
             )
-        per_instance = spec.processes_per_instance
-        count = max(1, gpu_count()) if per_instance == "gpus" else int(per_instance)
-        return [program, "-np", str(max(1, spec.num_instances) * count)]
+        return mpi_argv(spec.argv, total_processes(spec, gpu_count()), program)
 
     def run_benchmark(self) -> None:
         spec = self.spec
@@ -413,11 +410,10 @@ class _Execution:
             group = self.start(
                 "output",
                 image=spec.image,
-                command=spec.command,
+                command=self.command(),
                 env=spec.env,
                 extra={},
                 extractor=self.extractor,
-                launcher=self.launcher(),
                 privileged=spec.privileged,
                 extended_shm=spec.extended_shm,
                 gpus=spec.placement.gpus,
@@ -464,7 +460,7 @@ class _Execution:
             client = self.start(
                 "output",
                 image=spec.image,
-                command=spec.command,
+                command=spec.argv,
                 env=spec.env,
                 extra=inference.client_variables(server),
                 extractor=self.extractor,

@@ -50,7 +50,7 @@ def _wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> N
 
 
 def test_run_succeeds_stores_and_shows_metrics(repo: Repo) -> None:
-    repo.benchmark("speedy", script_descriptor("speedy", "python3 $(BAI_SCRIPTS_PATH)/speed.py"), {"speed.py": SPEED})
+    repo.benchmark("speedy", script_descriptor("speedy", "python3 $(BAI_SCRIPTS_PATH)/src/speed.py"), {"speed.py": SPEED})
     done = repo.anubis("run", "benchmarks/speedy")
     assert done.returncode == 0, done.stderr
     assert "step 2 speed=3.0" in done.stdout  # the benchmark's output, streamed
@@ -66,7 +66,7 @@ def test_run_succeeds_stores_and_shows_metrics(repo: Repo) -> None:
 def test_failure_exit_code_and_json_output(repo: Repo) -> None:
     repo.benchmark(
         "failing",
-        script_descriptor("failing", "python3 $(BAI_SCRIPTS_PATH)/speed.py 4"),
+        script_descriptor("failing", "python3 $(BAI_SCRIPTS_PATH)/src/speed.py 4"),
         {"speed.py": SPEED},
     )
     done = repo.anubis("run", "benchmarks/failing", "--output", "json")
@@ -82,7 +82,7 @@ def test_matrix_and_repeat(repo: Repo) -> None:
     [matrix.axes]
     "env.vars.SIZE" = ["1", "2"]
     """
-    descriptor = script_descriptor("grid", "python3 $(BAI_SCRIPTS_PATH)/size.py", extra=extra)
+    descriptor = script_descriptor("grid", "python3 $(BAI_SCRIPTS_PATH)/src/size.py", extra=extra)
     repo.benchmark("grid", descriptor, {"size.py": "import os\nprint(f\"speed={os.environ['SIZE']}\")\n"})
     done = repo.anubis("run", "benchmarks/grid", "--repeat", "2", "--output", "json")
     assert done.returncode == 0, done.stderr
@@ -96,7 +96,7 @@ def test_matrix_and_repeat(repo: Repo) -> None:
 def test_emit_from_the_benchmark(repo: Repo) -> None:
     code = "from client_lib import emit\nfor i in range(4):\n    emit({'accuracy': i / 4})\n"
     descriptor = script_descriptor(
-        "emitter", "python3 $(BAI_SCRIPTS_PATH)/emit.py", metrics=[("accuracy", "ratio", None)]
+        "emitter", "python3 $(BAI_SCRIPTS_PATH)/src/emit.py", metrics=[("accuracy", "ratio", None)]
     )
     repo.benchmark("emitter", descriptor, {"emit.py": code})
     done = repo.anubis("run", "benchmarks/emitter", "-o", "json")
@@ -108,7 +108,7 @@ def test_emit_from_the_benchmark(repo: Repo) -> None:
 def test_timeout_override(repo: Repo, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     extra = f'[env.vars]\nPID_FILE = "{pid_file}"\n'
-    descriptor = script_descriptor("slow", "python3 $(BAI_SCRIPTS_PATH)/spawn.py", extra=extra)
+    descriptor = script_descriptor("slow", "python3 $(BAI_SCRIPTS_PATH)/src/spawn.py", extra=extra)
     repo.benchmark("slow", descriptor, {"spawn.py": SPAWNER})
     done = repo.anubis("run", "benchmarks/slow", "--set", 'info.timeout="2s"', "-o", "json")
     assert done.returncode == 1, done.stderr
@@ -122,7 +122,7 @@ def test_timeout_override(repo: Repo, tmp_path: Path) -> None:
 def test_cancel_and_ctrl_c(repo: Repo, tmp_path: Path, how: str) -> None:
     pid_file = tmp_path / "child.pid"
     extra = f'[env.vars]\nPID_FILE = "{pid_file}"\n'
-    repo.benchmark("long", script_descriptor("long", "python3 $(BAI_SCRIPTS_PATH)/spawn.py", extra=extra), {"spawn.py": SPAWNER})
+    repo.benchmark("long", script_descriptor("long", "python3 $(BAI_SCRIPTS_PATH)/src/spawn.py", extra=extra), {"spawn.py": SPAWNER})
     process = repo.start("run", "benchmarks/long", "--repeat", "3", "-o", "json")
     try:
         _wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the benchmark to start")
@@ -155,7 +155,7 @@ def test_cancel_unknown_run(repo: Repo) -> None:
 
 def test_two_runs_into_one_store(repo: Repo) -> None:
     for name in ("one", "two"):
-        repo.benchmark(name, script_descriptor(name, "python3 $(BAI_SCRIPTS_PATH)/speed.py"), {"speed.py": SPEED})
+        repo.benchmark(name, script_descriptor(name, "python3 $(BAI_SCRIPTS_PATH)/src/speed.py"), {"speed.py": SPEED})
     processes = [repo.start("run", f"benchmarks/{name}", "--repeat", "3", "-o", "json") for name in ("one", "two")]
     outputs = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], [err for _, err in outputs]
@@ -205,7 +205,7 @@ def test_data_sources(repo: Repo, data_url: str) -> None:
     assert open(os.environ["ANUBIS_DATA_TABLE"]).read().splitlines() == rows
     print(f"speed={len(rows)}")
     """
-    repo.benchmark("data", script_descriptor("data", "python3 $(BAI_SCRIPTS_PATH)/read.py", extra=extra), {"read.py": code})
+    repo.benchmark("data", script_descriptor("data", "python3 $(BAI_SCRIPTS_PATH)/src/read.py", extra=extra), {"read.py": code})
     done = repo.anubis("run", "benchmarks/data", "-o", "json")
     assert done.returncode == 0, done.stderr
     [execution] = json.loads(done.stdout)["executions"]
@@ -242,7 +242,7 @@ def test_inference(repo: Repo) -> None:
     instance_type = "t3.small"
     [server.env]
     docker_image = "python:3.11-slim"
-    start_command = "python3 $(BAI_SCRIPTS_PATH)/server.py"
+    start_command = "python3 $(BAI_SCRIPTS_PATH)/src/server.py"
     start_command_args = "{port}"
     ports = [{port}]
     [server.env.readiness_probe]
@@ -257,7 +257,7 @@ def test_inference(repo: Repo) -> None:
     pattern = 'served=(\\d+)'
     """
     descriptor = script_descriptor(
-        "infer", "python3 $(BAI_SCRIPTS_PATH)/client.py", metrics=[("latency", "ms", r"latency=([0-9.]+)")], extra=extra
+        "infer", "python3 $(BAI_SCRIPTS_PATH)/src/client.py", metrics=[("latency", "ms", r"latency=([0-9.]+)")], extra=extra
     ).replace('strategy = "single_node"', 'strategy = "inference"')
     repo.benchmark("infer", descriptor, {"server.py": server, "client.py": client})
     done = repo.anubis("run", "benchmarks/infer", "-o", "json")

@@ -38,8 +38,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    scripts = Path(os.environ.get("BAI_SCRIPTS_PATH", Path(__file__).parent))
-    x, y = load(scripts / "digits.csv.gz")
+    x, y = load(Path(__file__).with_name("digits.csv.gz"))
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(x))
     x, y = x[order], y[order]

@@ -109,7 +109,7 @@ def test_env_and_set_options(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     [run] = json.loads(result.stdout)[0]["runs"]
     assert run["environment"] == "local"
-    assert run["command"] == ["python3", "-c", "pass", "--epochs", "3"]
+    assert run["command"] + run["args"] == ["python3", "-c", "pass", "--epochs", "3"]
     assert run["env"] == {"A": "1"}
 
 

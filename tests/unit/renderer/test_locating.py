@@ -65,11 +65,6 @@ def test_quoted_keys() -> None:
     assert found[("hardware.instance_type",)] == (6, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: locating._parse_key decodes escapes with encode('utf-8').decode('unicode_escape'), which garbles"
-    " non-ASCII characters of a quoted key that also holds an escape",
-)
 def test_quoted_key_with_non_ascii_and_an_escape() -> None:
     assert ("é\t",) in positions('"é\\t" = 1\n')
 
@@ -147,11 +142,6 @@ def test_dotted_keys_inside_an_array_element() -> None:
     assert found[("server", "models", 0, "src")] == (2, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: locate_keys records a header's own path but not its implicit parent tables, so ('server',) has"
-    " no position when only [server.hardware] is written and problems on it fall back to 1:1",
-)
 def test_implicit_parent_tables_of_a_header_are_placed() -> None:
     found = positions(
         """\
@@ -213,11 +203,6 @@ def test_multi_line_string_delimiters(value: str) -> None:
     assert positions(text) == {("s",): (1, 1), ("after",): (lines, 1)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: locating._ValueScanner ignores backslash escapes inside multi-line basic strings, so an escaped"
-    ' \\""" ends the string early and the following lines are misread',
-)
 def test_escaped_quotes_inside_a_multi_line_basic_string() -> None:
     found = positions(
         '''\

@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import referencing
 import yaml
-from conftest import (
+from manifest_cases import (
     CPU_ENV,
     GPU_ENV,
     LOCAL_ENV,
@@ -348,10 +348,29 @@ def test_horovod_is_an_mpijob() -> None:
     assert replicas["Worker"]["template"]["spec"]["nodeSelector"]["topology.k8s.aws/zone-id"] == "use1-az4"
 
 
-def test_horovod_needs_a_launcher_command_and_no_schedule() -> None:
+def test_horovod_launch_line() -> None:
     spec, env, scripts = horovod_case()
-    with pytest.raises(RenderError, match="needs a command"):
-        render_run(replace(spec, command=()), env, scripts)
+    spec = replace(spec, command=("python", "/examples/pytorch_synthetic_benchmark.py"), args=("--batch", "64"))
+    launcher = _launcher(render_run(spec, env, scripts))
+    slots = only(render_run(spec, env, scripts).objects, "MPIJob")["spec"]["slotsPerWorker"]
+    expected = ["mpirun", "-np", str(slots * spec.num_instances), *spec.command, *spec.args]
+    assert launcher["command"] == expected and "args" not in launcher
+    # a command that starts its own launcher runs as written
+    own = replace(spec, command=("horovodrun", "-np", "3", "python", "t.py"), args=())
+    assert _launcher(render_run(own, env, scripts))["command"] == ["horovodrun", "-np", "3", "python", "t.py"]
+    # no command: the image's entrypoint (which starts MPI itself, as the original's images did) gets the args
+    bare = _launcher(render_run(replace(spec, command=(), args=("8",)), env, scripts))
+    assert "command" not in bare and bare["args"] == ["8"]
+
+
+def _launcher(rendered: object) -> dict[str, object]:
+    mpijob = only(rendered.objects, "MPIJob")  # type: ignore[attr-defined]
+    [container] = mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"]
+    return container  # type: ignore[no-any-return]
+
+
+def test_horovod_has_no_schedule() -> None:
+    spec, env, scripts = horovod_case()
     with pytest.raises(RenderError, match="scheduled horovod"):
         render_run(replace(spec, schedule="0 * * * *"), env, scripts)
 

@@ -91,9 +91,9 @@ def test_hello_world(repo: Path) -> None:
 
 def test_script_mode(repo: Path) -> None:
     run = _run(repo, "script-mode")
-    assert run.command == ("bash", "$(BAI_SCRIPTS_PATH)/src/entrypoint.sh", "--epochs=3", "--batch-size=64")
+    assert run.argv == ("bash", "$(BAI_SCRIPTS_PATH)/src/entrypoint.sh", "--epochs=3", "--batch-size=64")
     assert run.script is not None
-    assert [(f.path, f.executable) for f in run.script.files] == [("entrypoint.sh", True), ("train.py", False)]
+    assert [(f.path, f.executable) for f in run.script.files] == [("src/entrypoint.sh", True), ("src/train.py", False)]
 
 
 def test_single_node_gpu_with_several_sources(repo: Path) -> None:
@@ -121,7 +121,7 @@ def test_inference(repo: Path) -> None:
 def test_horovod_with_only_args(repo: Path) -> None:
     run = _run(repo, "horovod")
     assert (run.strategy, run.num_instances, run.privileged, run.environment) == ("horovod", 2, True, "gpu-cluster")
-    assert run.command == ("--model", "resnet101", "--batch-size", "64", "--num-epochs", "2")
+    assert (run.command, run.args) == ((), ("--model", "resnet101", "--batch-size", "64", "--num-epochs", "2"))
 
 
 def test_scheduled(repo: Path) -> None:

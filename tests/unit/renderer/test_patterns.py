@@ -79,18 +79,15 @@ NESTED_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=NESTED_BUG)
 def test_first_group_of_nested_groups_is_the_outer_one() -> None:
     assert first_group_source(r"((\d+)\.\d+)") == r"(\d+)\.\d+"
 
 
-@pytest.mark.xfail(strict=True, reason=NESTED_BUG)
 def test_nested_group_whose_outer_group_is_not_a_number_is_refused() -> None:
     # group 1 captures "lat=42", which is no number; the check looks at the inner (\d+) and lets it pass
     assert pattern_problem(r"(lat=(\d+))") is not None
 
 
-@pytest.mark.xfail(strict=True, reason=NESTED_BUG)
 def test_nested_group_whose_outer_group_is_a_number_is_accepted() -> None:
     # group 1 captures "42" (or "v42"); the check looks at the inner (v) and refuses it
     assert pattern_problem(r"((v)?\d+)") is None

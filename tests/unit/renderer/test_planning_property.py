@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from helpers_validation import make_repo
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from renderer.planning import check_descriptor
@@ -325,22 +325,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-def hits_known_timeout_crash(data: Any) -> bool:
-    """The timeout crash of test_validation_rules.test_malformed_timeout_is_a_problem_not_a_crash (xfail).
-
-    Remove this (and its ``assume``) once durations.parse_duration refuses '' and overflowing values."""
-    info = data.get("info") if isinstance(data, dict) else None
-    timeout = info.get("timeout") if isinstance(info, dict) else None
-    if not isinstance(timeout, str):
-        return False
-    text = timeout.strip()
-    try:
-        float(text[:-1])
-    except (ValueError, IndexError):
-        return not text
-    return math.isinf(float(text[:-1]))
-
-
 def outcome(repo: Path, path: Path, overrides: list[str] = []) -> tuple[str, Any]:  # noqa: B006
     """('runs', [RunSpec dicts], [warnings]) or ('error', [problems]); anything else propagates."""
     try:
@@ -360,7 +344,6 @@ def outcome(repo: Path, path: Path, overrides: list[str] = []) -> tuple[str, Any
 def test_any_descriptor_plans_or_raises_descriptor_error_deterministically(
     repo: Path, data: dict[str, Any], folder: str, overrides: list[str]
 ) -> None:
-    assume(not hits_known_timeout_crash(data))
     path = repo / "benchmarks" / folder / "descriptor.toml"
     path.write_text(dump_toml(data), encoding="utf-8")
     first = outcome(repo, path, overrides)

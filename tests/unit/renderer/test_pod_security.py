@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import RENDER_CASES, horovod_case, inference_case
+from manifest_cases import RENDER_CASES, horovod_case, inference_case
 
 from renderer.manifests import render_run
 

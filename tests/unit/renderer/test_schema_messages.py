@@ -96,11 +96,6 @@ def test_unknown_table_is_reported_at_its_header(repo: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: locating.locate_keys gives no position to the implicit parent tables of a header"
-    " ([[outputs.metrics]] places ('outputs', 'metrics') but not ('outputs',)), so the problem falls back to 1:1",
-)
 def test_unknown_table_named_only_by_a_sub_table_header(repo: Path) -> None:
     text = descriptor(tail='[[outputs.metrics]]\nname = "a"\nunits = "ms"')
     assert check(repo, text) == [
