@@ -7,6 +7,7 @@ offending key, the field's dotted path and a sentence saying what to do.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -95,7 +96,7 @@ def parse_toml(text: str, shown_as: str) -> TomlDocument:
 def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None) -> list[Problem]:
     """Every way ``data`` (default: the document's) breaks ``schemas/<schema_name>.schema.json``."""
     schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema_name)
     problems = [
         _explain(doc, error, schema)
         for error in sorted(
@@ -106,6 +107,11 @@ def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None
     for p in problems:
         unique.setdefault((p.line, p.field, p.message), p)
     return sorted(unique.values(), key=lambda p: (p.line, p.column, p.field))
+
+
+@functools.cache
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
 
 
 def _type_name(value: Any) -> str:

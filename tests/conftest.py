@@ -1,0 +1,40 @@
+"""Fixtures shared by every test folder: real observability servers (see tests/services/)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from services import observability  # noqa: E402
+
+
+def _need(*names: str) -> None:
+    missing = observability.binaries_missing(*names)
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs the Debian packages)")
+
+
+@pytest.fixture
+def prometheus_server() -> Iterator[observability.Server]:
+    _need("prometheus")
+    with observability.prometheus() as server:
+        yield server
+
+
+@pytest.fixture
+def pushgateway() -> Iterator[observability.Server]:
+    _need("prometheus-pushgateway")
+    with observability.pushgateway() as server:
+        yield server
+
+
+@pytest.fixture
+def alertmanager() -> Iterator[observability.Server]:
+    _need("prometheus-alertmanager")
+    with observability.alertmanager() as server:
+        yield server
