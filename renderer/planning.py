@@ -197,11 +197,11 @@ def _relocate(problem: Problem, doc: TomlDocument, point: dict[str, Any]) -> Pro
 
 
 def _matrix_position(doc: TomlDocument, key: str, value: Any) -> tuple[int, int]:
-    raw = doc.data.get("matrix") if isinstance(doc.data.get("matrix"), dict) else {}
-    axes = raw.get("axes") if isinstance(raw.get("axes"), dict) else {}
+    raw: dict[str, Any] = doc.data["matrix"] if isinstance(doc.data.get("matrix"), dict) else {}
+    axes: dict[str, Any] = raw["axes"] if isinstance(raw.get("axes"), dict) else {}
     if key in axes and isinstance(axes[key], list) and value in axes[key]:
         return doc.positions.find(("matrix", "axes", key))
-    includes = raw.get("include") if isinstance(raw.get("include"), list) else []
+    includes: list[Any] = raw["include"] if isinstance(raw.get("include"), list) else []
     for i, entry in enumerate(includes):
         if isinstance(entry, dict) and entry.get(key) == value:
             return doc.positions.find(("matrix", "include", i, key))
