@@ -42,7 +42,7 @@ strategy = "single_node"
 docker_image = "python:3.11-slim"
 
 [ml]
-benchmark_code = "python3 $(BAI_SCRIPTS_PATH)/noop.py"
+benchmark_code = "python3 $(BAI_SCRIPTS_PATH)/src/noop.py"
 
 [[output.metrics]]
 name = "speed"
