@@ -344,7 +344,7 @@ def scripts_data(script: ScriptSpec, scripts: Mapping[str, bytes]) -> tuple[dict
     total = sum(len(b) for b in scripts.values())
     if total > SCRIPTS_LIMIT_BYTES:
         raise RenderError(
-            f"script mode: {script.source_dir}/ holds {total // 1024} KiB, more than the "
+            f"script mode: {script.source_dir}/ holds {-(-total // 1024)} KiB, more than the "
             f"{SCRIPTS_LIMIT_BYTES // 1024} KiB Anubis puts in a ConfigMap (Kubernetes stores at most 1 MiB). "
             "Move data and model files out of it into [data] sources (fetched and cached for the run) "
             "or into the image, and keep only code there."

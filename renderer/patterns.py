@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 _NUMBERS = ("0", "7", "42", "3.14", "0.5", ".5", "-1.5", "+2", "1e-3", "2.5E+10", "1,024", "12345")
 
@@ -51,7 +52,9 @@ def first_group_source(pattern: str) -> str | None:
 def pattern_problem(pattern: str) -> str | None:
     """A sentence saying what is wrong with ``pattern``, or None when it is usable."""
     try:
-        compiled = re.compile(pattern)
+        with warnings.catch_warnings():  # "possible nested set" is Python's note about future syntax
+            warnings.simplefilter("ignore", FutureWarning)
+            compiled = re.compile(pattern)
     except re.error as e:
         return f"pattern does not compile: {e}; remember TOML needs '\\\\' for a backslash in \"…\" strings, or use '…'"
     if compiled.groups < 1:
@@ -60,7 +63,9 @@ def pattern_problem(pattern: str) -> str | None:
     if source is None:  # pragma: no cover - groups >= 1 means there is one
         return "pattern has no capture group"
     try:
-        group = re.compile(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            group = re.compile(source)
     except re.error:
         return None  # a backreference or similar: trust the author
     if not any(group.fullmatch(candidate) for candidate in _NUMBERS):

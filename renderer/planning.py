@@ -47,8 +47,18 @@ class Catalog:
     def all(self) -> list[Environment]:
         return [self.get(n) for n in environment_names(self.repo_root)]
 
+    def valid(self) -> list[Environment]:
+        """Every environment that loads; broken ones are reported by whoever loads them by name."""
+        loaded = []
+        for name in environment_names(self.repo_root):
+            try:
+                loaded.append(self.get(name))
+            except DescriptorError:
+                continue
+        return loaded
+
     def for_instance_type(self, instance_type: str) -> Environment | None:
-        clusters = [e for e in self.all() if e.kind == "kubernetes"]
+        clusters = [e for e in self.valid() if e.kind == "kubernetes"]
         clusters.sort(key=lambda e: (not e.default, e.name))
         exact = [e for e in clusters if instance_type in e.instance_types]
         if exact:
@@ -231,6 +241,7 @@ def check_descriptor(
     raw_matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else None
     problems.extend(_matrix_problems(doc, raw_matrix))
     points = matrix.expand(raw_matrix) if not problems else [{}]
+    base_problems = list(problems)  # of the file as written; each point adds its own
     benchmark = benchmark_name(descriptor)
     runs: list[RunSpec] = []
     script: CollectedScript | None = None
@@ -242,7 +253,7 @@ def check_descriptor(
             point_problems.extend(schema_problems(doc, "descriptor", effective))
         env, env_problems = _environment_for(doc, effective, catalog, environment)
         point_problems.extend(env_problems)
-        rejected = {p.field for p in problems + point_problems if p.severity == "error" and p.field}
+        rejected = {p.field for p in base_problems + point_problems if p.severity == "error" and p.field}
         point_problems.extend(
             p for p in run_rules(Context(doc, effective, env, descriptor.parent))
             if not any(p.field == f or p.field.startswith((f + ".", f + "[")) for f in rejected)

@@ -212,12 +212,13 @@ def check_commands(ctx: Context) -> Iterator[Problem]:
             except ValueError as e:
                 yield ctx.doc.problem(path, str(e))
     strategy = _get(ctx.data, "hardware", "strategy") or "single_node"
-    if strategy != "horovod" and not _get(ctx.data, "ml", "benchmark_code") and not _get(ctx.data, "ml", "args"):
+    if strategy != "horovod" and not _get(ctx.data, "ml", "benchmark_code"):
         # The image's entrypoint runs; legal, but worth saying.
+        with_args = " with ml.args as its arguments" if _get(ctx.data, "ml", "args") else ""
         yield ctx.doc.problem(
             ("ml",) if "ml" in ctx.data else ("env", "docker_image"),
-            "no ml.benchmark_code: the image's own entrypoint runs (and anubis run needs a command on a host "
-            "without a container engine)",
+            f"no ml.benchmark_code: the image's own entrypoint runs{with_args} (and anubis run needs a command"
+            " on a host without a container engine)",
             severity="warning",
         )
 

@@ -33,7 +33,11 @@ _LOWER_NAMES = {
     "loss", "error", "err", "errors", "latency", "time", "duration", "elapsed", "perplexity", "ppl", "wer", "cer",
     "memory", "mem", "rss", "p50", "p90", "p95", "p99", "seconds", "ms", "failures", "misses",
 }
-_TIME_PER = re.compile(r"^(s|sec|secs|seconds?|ms|msec|milliseconds?|us|µs|microseconds?|ns|nanoseconds?|min|minutes?|h|hours?)\s*/", re.I)
+_TIME_PER = re.compile(
+    r"^(s|sec|secs|seconds?|ms|msec|millis|milliseconds?|us|µs|usec|microseconds?|ns|nanoseconds?|"
+    r"min|mins|minutes?|h|hr|hrs|hours?)\s*/",
+    re.I,
+)
 
 
 def infer_direction(name: str, units: str) -> Direction:

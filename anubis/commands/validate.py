@@ -9,6 +9,7 @@ import click
 from anubis.diagnostics import dump_json, print_problems, problem_dict
 from anubis.settings import Settings
 from renderer.environments import environment_names
+from renderer.loading import display_path
 from renderer.planning import Catalog, check_descriptor, find_descriptors
 from schemas.errors import DescriptorError, Problem
 
@@ -51,6 +52,9 @@ def validate(settings: Settings, paths: tuple[Path, ...], environment: str | Non
             envs = sorted({r.environment for r in planned.runs})
         except DescriptorError as e:
             problems = [p for p in e.problems + e.warnings if p not in shown_problems]
+            if not problems:  # only an environment's problems, reported above
+                problems = [Problem(display_path(descriptor, settings.repo_root), 1, 1, "",
+                                    "not checked: an environment it may use is invalid (see above)")]
             runs, envs = [], []
             shown = problems[0].path if problems else str(descriptor)
             failed = True
