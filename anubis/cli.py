@@ -30,8 +30,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "results": ("anubis.commands.results:results", "Show the results of a run (the latest by default)."),
     "history": ("anubis.commands.history:history", "Show a benchmark's results over time."),
     "compare": ("anubis.commands.compare:compare", "Compare the metrics of two runs."),
+    "baseline": ("anubis.commands.baseline:baseline", "Show or reset the baseline a benchmark is judged against."),
     "cancel": ("anubis.commands.cancel:cancel", "Cancel a run in progress."),
+    "list": ("anubis.commands.list_runs:list_runs", "List recent runs, in progress and finished."),
+    "status": ("anubis.commands.status:status", "Show a run's status history; --watch waits for its end."),
+    "logs": ("anubis.commands.logs:logs", "Print a run's output (--follow, --tail N)."),
+    "search": ("anubis.commands.search:search", "Search the logs of runs (full-text)."),
+    "purge": ("anubis.commands.purge:purge", "Remove a finished local run's logs, history and result."),
+    "schedule": ("anubis.commands.schedule:schedule", "Prepare the Git change that stops a benchmark's schedule."),
     "fetch": ("anubis.commands.fetch:fetch", "Fetch data sources into a cache (used by the cluster's init step)."),
+    "controller": ("anubis.commands.controller:controller", "Watch runs on Kubernetes and record their results."),
+    "plan": ("anubis.commands.plan:plan", "Show which runs a change would create, change or remove."),
+    "publish": ("anubis.commands.publish:publish", "Render and commit manifests/ as the bot, then push (main only)."),
+    "preview": ("anubis.commands.preview:preview", "Render a pull request's runs to the preview branch, or tear them down."),
+    "report": ("anubis.commands.report:report", "Post commit statuses and the pull-request comment for finished runs."),
+    "respond": ("anubis.commands.respond:respond", "Answer an /anubis command in a pull-request comment."),
 }
 
 

@@ -1,0 +1,121 @@
+"""``anubis respond --event FILE``: answer an ``/anubis`` command in a pull-request comment.
+
+Reads the ``issue_comment`` event GitHub gives the workflow, asks the API for the commenter's
+permission (never trusting the event's ``author_association``), decides
+(:func:`controller.reporting.commands.decide`) and acts: replies, and for previews re-renders or
+removes runs on the preview branch (``anubis preview``). The event's text is data: it is parsed, never
+interpolated into a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from anubis.settings import Settings
+from controller.reporting import commands
+from renderer.argocd import PREVIEW_LABEL
+from schemas.errors import ReporterError
+
+
+@click.command()
+@click.option("--event", "event_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              envvar="GITHUB_EVENT_PATH", help="The issue_comment event (JSON).")
+@click.option("--repo", "repository", required=True, envvar="GITHUB_REPOSITORY", help="owner/name.")
+@click.option("--api-url", default="https://api.github.com", show_default=True, envvar="GITHUB_API_URL")
+@click.option("--token-env", default="GITHUB_TOKEN", show_default=True, metavar="VAR")
+@click.option("--head", default=None, help="The pull request's head, fetched (for a preview rerun).")
+@click.option("--dry-run", is_flag=True, help="Print the decision; write nothing.")
+@click.pass_context
+def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str, token_env: str, head: str | None,
+            dry_run: bool) -> None:
+    """Answer an /anubis command in a pull-request comment (rerun, cancel)."""
+    from controller.reporting.github import GitHubClient
+
+    event = json.loads(event_path.read_text(encoding="utf-8"))
+    issue = event.get("issue") or {}
+    if event.get("action") != "created" or "pull_request" not in issue:
+        click.echo("not a new comment on a pull request: nothing to do")
+        return
+    command = commands.parse(str((event.get("comment") or {}).get("body") or ""))
+    if command is None:
+        click.echo("no /anubis command in the comment")
+        return
+    token = os.environ.get(token_env, "")
+    if not token:
+        raise ReporterError(f"no GitHub token: set {token_env}")
+    client = GitHubClient(repository, token, base_url=api_url)
+    number = int(issue["number"])
+    user = str((event.get("comment") or {}).get("user", {}).get("login", ""))
+    pull = client.pull(number)
+    labels = {str(label.get("name")) for label in pull.get("labels", [])}
+    actions = commands.decide(
+        command, user=user, permission=client.permission(user), number=number, state=str(pull.get("state", "open")),
+        merged=bool(pull.get("merged")), previewed=PREVIEW_LABEL in labels,
+    )
+    settings: Settings = ctx.obj
+    from anubis.commands.preview import preview
+
+    for action in actions:
+        click.echo(f"{type(action).__name__}: {action}")
+        if dry_run:
+            continue
+        if isinstance(action, commands.Reply):
+            client.reply(number, action.text)
+        elif isinstance(action, (commands.RerunPreview, commands.CancelPreview)):
+            which = action.benchmark or "all"
+            ctx.invoke(preview, number=number, head=head, head_sha=str(pull.get("head", {}).get("sha") or "") or None,
+                       close=False, rerun=which if isinstance(action, commands.RerunPreview) else None,
+                       cancel=which if isinstance(action, commands.CancelPreview) else None, remote="origin",
+                       branch=_preview_branch(), token_env=token_env, push=True)
+        elif isinstance(action, commands.RerunMain):
+            bumped = _bump_reruns(settings.repo_root, action.benchmark)
+            _commit_bump(settings.repo_root, action.benchmark, user)
+            click.echo(f"re-running {action.benchmark or 'every benchmark'} on the default branch: {bumped} "
+                       "descriptor(s) bumped and committed; `anubis publish` renders and pushes them")
+
+
+def _commit_bump(repo_root: Path, benchmark: str | None, user: str) -> None:
+    import git
+
+    from anubis.commands.gitbot import git_env, run_git
+
+    repo = git.Repo(repo_root, search_parent_directories=True)
+    env = git_env(None)
+    run_git(repo, "add", "--", "benchmarks", env=env)
+    message = f"Re-run {benchmark or 'every benchmark'} (/anubis rerun by @{commands.safe_name(user)})"
+    run_git(repo, "commit", "--quiet", "--message", message, "--", "benchmarks", env=env)
+
+
+def _preview_branch() -> str:
+    from renderer.argocd import PREVIEW_BRANCH
+
+    return PREVIEW_BRANCH
+
+
+def _bump_reruns(repo_root: Path, benchmark: str | None) -> int:
+    """Add one to ``info.rerun`` in the descriptor(s), editing the text (comments and layout kept)."""
+    import re
+
+    from renderer.planning import find_descriptors
+
+    bumped = 0
+    for descriptor in find_descriptors([repo_root / "benchmarks" / benchmark] if benchmark else [], repo_root):
+        text = descriptor.read_text(encoding="utf-8")
+        info = re.search(r"(?m)^\[info\][ \t]*$", text)
+        if info is None:
+            continue
+        section_end = re.search(r"(?m)^\[", text[info.end():])
+        end = info.end() + (section_end.start() if section_end else len(text) - info.end())
+        body = text[info.end():end]
+        found = re.search(r"(?m)^rerun[ \t]*=[ \t]*(\d+)", body)
+        if found:
+            body = body[: found.start()] + f"rerun = {int(found.group(1)) + 1}" + body[found.end():]
+        else:
+            body = "\nrerun = 1" + body
+        descriptor.write_text(text[: info.end()] + body + text[end:], encoding="utf-8")
+        bumped += 1
+    return bumped

@@ -1,0 +1,130 @@
+"""Commands in pull-request comments: ``/anubis rerun [benchmark]`` and ``/anubis cancel [benchmark]``.
+
+:func:`parse` reads a comment; :func:`decide` turns a command, the commenter's permission and the
+pull request's state into what to do, purely. Only people with write, maintain or admin permission
+(asked of the API, never taken from the event's ``author_association``) may run commands; anyone
+else gets a short, polite reply and nothing happens.
+
+What the actions mean (docs/gitops.md, "Comment commands"):
+
+* ``rerun`` on an open pull request re-renders its preview with the benchmark's ``info.rerun`` bumped
+  on the bot-owned preview branch: a new run id, the same content, and no commit on the contributor's
+  branch (which may be a fork's). On a merged pull request it is a bot commit on the default branch
+  that bumps ``info.rerun`` in the descriptor, rendered and synced like any merge.
+* ``cancel`` on an open pull request removes the benchmark's preview manifests from the preview
+  branch: Argo CD prunes the Job and its pods. Runs of the default branch are cancelled on the cluster
+  (``anubis cancel``, which suspends the Job so that Argo CD does not re-create it): the workflow
+  holds no cluster credentials, so the reply says how.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from controller.reporting.github import WRITE_PERMISSIONS
+
+_COMMAND = re.compile(r"^\s*/anubis(?=\s|$)(?:\s+(?P<verb>\S+))?(?:\s+(?P<arg>\S+))?\s*(?P<rest>.*)$", re.IGNORECASE)
+_BENCHMARK = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+VERBS = ("rerun", "cancel")
+USAGE = "`/anubis rerun [benchmark]` or `/anubis cancel [benchmark]`"
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str  # rerun | cancel
+    benchmark: str | None  # None: every benchmark of the pull request
+
+
+@dataclass(frozen=True)
+class Invalid:
+    message: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+
+
+@dataclass(frozen=True)
+class RerunPreview:
+    number: int
+    benchmark: str | None
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    number: int
+    benchmark: str | None
+
+
+@dataclass(frozen=True)
+class RerunMain:
+    benchmark: str | None
+
+
+Action = Reply | RerunPreview | CancelPreview | RerunMain
+
+
+def parse(body: str) -> Command | Invalid | None:
+    """The command on the first line of a comment that starts with ``/anubis``; None if there is none."""
+    for line in body.splitlines():
+        match = _COMMAND.match(line)
+        if match is None:
+            continue
+        verb = (match.group("verb") or "").lower()
+        arg = match.group("arg")
+        if verb not in VERBS:
+            shown = f"`{safe_name(verb)}` is not" if verb else "that is not"
+            return Invalid(f"{shown} an Anubis command: use {USAGE}.")
+        if match.group("rest"):
+            return Invalid(f"`/anubis {verb}` takes at most one benchmark name: use {USAGE}.")
+        if arg is not None and not _BENCHMARK.match(arg):
+            return Invalid(f"`{safe_name(arg)}` is not a benchmark name (the folder name under benchmarks/).")
+        return Command(verb, arg)
+    return None
+
+
+def decide(
+    command: Command | Invalid,
+    *,
+    user: str,
+    permission: str,
+    number: int,
+    state: str,
+    merged: bool,
+    previewed: bool,
+    benchmarks: frozenset[str] | None = None,
+) -> list[Action]:
+    """What to do about ``command`` from ``user`` on pull request ``number``.
+
+    ``state`` is ``open`` or ``closed``; ``previewed`` whether it carries the preview label;
+    ``benchmarks`` (when known) the benchmarks its runs belong to."""
+    who = f"@{safe_name(user)}"
+    if permission not in WRITE_PERMISSIONS:
+        return [Reply(f"Thanks, {who}! Only people with write access to this repository can run Anubis commands; "
+                      "a maintainer can run it for you.")]
+    if isinstance(command, Invalid):
+        return [Reply(f"{who}: {command.message}")]
+    target = f"`{command.benchmark}`" if command.benchmark else "every benchmark"
+    if command.benchmark and benchmarks is not None and command.benchmark not in benchmarks:
+        known = ", ".join(f"`{b}`" for b in sorted(benchmarks)) or "none"
+        return [Reply(f"{who}: this pull request has no runs of `{command.benchmark}` (it has: {known}).")]
+    if state == "open":
+        if not previewed:
+            return [Reply(f"{who}: this pull request's runs are not on the cluster yet; a maintainer adds the preview "
+                          "label to start them.")]
+        if command.verb == "rerun":
+            return [RerunPreview(number, command.benchmark), Reply(f"{who}: re-running {target} (preview).")]
+        return [CancelPreview(number, command.benchmark), Reply(f"{who}: cancelling {target} (preview).")]
+    if not merged:
+        return [Reply(f"{who}: this pull request is closed without merging; it has no runs to {command.verb}.")]
+    if command.verb == "rerun":
+        return [RerunMain(command.benchmark), Reply(f"{who}: re-running {target} on the default branch.")]
+    return [Reply(f"{who}: runs of the default branch are cancelled on the cluster: `anubis cancel <run id>` "
+                  "(it suspends the Job, so Argo CD does not start it again).")]
+
+
+def safe_name(text: str) -> str:
+    """A user or benchmark name reduced to characters that are harmless in Markdown and git messages."""
+    return re.sub(r"[^A-Za-z0-9._/-]", "", text)[:64]

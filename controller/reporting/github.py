@@ -1,0 +1,250 @@
+"""The one GitHub client: commit statuses, the single pull-request comment, commit → pulls, permissions.
+
+Every call goes through :meth:`GitHubClient.request`, the one seam that owns retries: 5xx and
+connection errors back off exponentially; 429 and secondary rate limits wait for ``Retry-After`` (or
+``x-ratelimit-reset``, or a minute); an exhausted primary limit waits for ``x-ratelimit-reset``.
+PyGithub is the transport (authentication, base URL, JSON); its own retries and throttling are off so
+that this module decides. The token is never logged and is scrubbed from anything sent in a body.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from schemas.errors import ReporterError
+
+log = logging.getLogger(__name__)
+
+MARKER = "<!-- anubis:report -->"
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+_LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+class TransientGitHubError(ReporterError):
+    """GitHub could not be reached or answered 5xx/429/rate-limited even after the retries: try later."""
+
+
+class PermanentGitHubError(ReporterError):
+    """GitHub refused the request (4xx other than rate limits): retrying will not help."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # tries in all, per request
+    base_delay: float = 1.0  # first back-off after a 5xx, doubled each time
+    max_delay: float = 120.0  # longest single wait (a reset further away fails fast: the outbox retries)
+    secondary_default: float = 60.0  # GitHub's advice when a secondary limit gives no Retry-After
+
+
+class GitHubClient:
+    """A repository's statuses, comments, pulls and permissions, through one retrying ``request``."""
+
+    def __init__(
+        self,
+        repo: str,
+        token: str,
+        *,
+        base_url: str = "https://api.github.com",
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        timeout: int = 30,
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+            raise ReporterError(f"'{repo}' is not a repository name: give it as owner/name")
+        from github import Auth, Github  # PyGithub, imported only where GitHub is used
+
+        self.repo = repo
+        self._secrets = tuple(s for s in (token,) if s)
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        gh = Github(
+            base_url=base_url.rstrip("/"), auth=Auth.Token(token) if token else None, timeout=timeout, retry=None,
+            seconds_between_requests=None, seconds_between_writes=None, lazy=True, per_page=100,
+        )
+        self._requester = gh.requester
+
+    # -- the seam ----------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, retry_server_errors: bool = True
+    ) -> Response:
+        """One REST call with retries. ``retry_server_errors=False`` for a non-idempotent POST: a 5xx then
+        raises :class:`TransientGitHubError` at once (the write may have happened) and the caller looks
+        before trying again; rate-limit answers are always retried (GitHub did nothing)."""
+        from github import GithubException
+
+        payload = self._scrub(dict(body)) if body is not None else None
+        last = ""
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                headers, data = self._requester.requestJsonAndCheck(method, path, input=payload)
+                return Response(200, {k.lower(): str(v) for k, v in (headers or {}).items()}, data)
+            except GithubException as e:
+                status = e.status
+                headers = {k.lower(): str(v) for k, v in (e.headers or {}).items()}
+                message = _message(e.data)
+                last = f"{method} {_path_only(path)} answered {status}: {message}"
+                wait = self._wait_for(status, headers, message, attempt)
+                if wait is None:
+                    raise PermanentGitHubError(f"GitHub refused {method} {_path_only(path)} ({status}): {message}", status) from e
+                if status >= 500 and not retry_server_errors:
+                    raise TransientGitHubError(f"{last}; not repeated blindly (the write may have happened)") from e
+            except OSError as e:  # connection refused/reset, timeouts (requests' errors are OSErrors)
+                last = f"{method} {_path_only(path)} failed: {type(e).__name__}"
+                wait = self._backoff(attempt)
+                if not retry_server_errors:
+                    raise TransientGitHubError(f"{last}; not repeated blindly (the write may have happened)") from e
+            if attempt == self._retry.attempts:
+                break
+            if wait > self._retry.max_delay:
+                raise TransientGitHubError(f"{last}; GitHub asks to wait {wait:.0f} s, the outbox will retry")
+            log.info("github: %s; retrying in %.1f s (attempt %s of %s)", last, wait, attempt + 1, self._retry.attempts)
+            self._sleep(wait)
+        raise TransientGitHubError(f"{last} (gave up after {self._retry.attempts} attempts; the outbox will retry)")
+
+    def _wait_for(self, status: int, headers: Mapping[str, str], message: str, attempt: int) -> float | None:
+        secondary = "secondary rate limit" in message.lower() or "abuse" in message.lower()
+        if status == 429 or (status == 403 and (secondary or "retry-after" in headers)):
+            if "retry-after" in headers:
+                return _seconds(headers["retry-after"], self._retry.secondary_default)
+            if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+                return max(0.0, _seconds(headers["x-ratelimit-reset"], 0.0) - self._clock()) + 1.0
+            return float(self._retry.secondary_default * 2.0 ** (attempt - 1))
+        if status == 403 and headers.get("x-ratelimit-remaining") == "0":
+            return max(0.0, _seconds(headers.get("x-ratelimit-reset", "0"), 0.0) - self._clock()) + 1.0
+        if status >= 500:
+            return self._backoff(attempt)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self._retry.max_delay, self._retry.base_delay * 2.0 ** (attempt - 1))
+        return delay * (0.5 + random.random() / 2)  # jitter: many controllers never retry in step
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        return value
+
+    def _paged(self, path: str) -> Iterator[Any]:
+        url: str | None = path
+        while url is not None:
+            response = self.request("GET", url)
+            yield from response.data or []
+            match = _LINK_NEXT.search(response.headers.get("link", ""))
+            url = match.group(1) if match else None
+
+    # -- operations ---------------------------------------------------------------------------------
+
+    def create_status(self, sha: str, state: str, context: str, description: str, target_url: str | None) -> None:
+        body: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            body["target_url"] = target_url
+        self.request("POST", f"/repos/{self.repo}/statuses/{sha}", body)
+
+    def find_comment(self, number: int, marker: str = MARKER) -> int | None:
+        """The id of the pull request's comment holding ``marker`` (the first, if several)."""
+        for comment in self._paged(f"/repos/{self.repo}/issues/{number}/comments?{urlencode({'per_page': 100})}"):
+            if marker in (comment.get("body") or ""):
+                return int(comment["id"])
+        return None
+
+    def upsert_comment(self, number: int, body: str, *, known_id: int | None = None, marker: str = MARKER) -> int:
+        """Edit the pull request's one marked comment in place, or create it; returns its id.
+
+        A create that fails ambiguously (5xx) is never repeated blindly: the comments are listed again
+        first, so a comment GitHub did create is edited rather than duplicated."""
+        if marker not in body:
+            body = f"{marker}\n{body}"
+        comment_id = known_id
+        for attempt in range(1, self._retry.attempts + 1):
+            if comment_id is not None:
+                try:
+                    self.request("PATCH", f"/repos/{self.repo}/issues/comments/{comment_id}", {"body": body})
+                    return comment_id
+                except PermanentGitHubError as e:
+                    if e.status != 404:
+                        raise
+                    comment_id = None  # deleted by someone: look again, then create
+                    continue
+            comment_id = self.find_comment(number, marker)
+            if comment_id is not None:
+                continue
+            try:
+                created = self.request(
+                    "POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": body}, retry_server_errors=False
+                )
+                return int(created.data["id"])
+            except TransientGitHubError:
+                if attempt == self._retry.attempts:
+                    raise
+                self._sleep(self._backoff(attempt))
+        raise TransientGitHubError(f"could not write the comment on #{number}; the outbox will retry")
+
+    def reply(self, number: int, body: str) -> None:
+        """A new, unmarked comment (answers to comment commands)."""
+        self.request("POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": body}, retry_server_errors=False)
+
+    def pulls_for_commit(self, sha: str) -> list[int]:
+        """Pull requests that contain ``sha`` (for a merged commit: the one that brought it)."""
+        return [int(p["number"]) for p in self._paged(f"/repos/{self.repo}/commits/{sha}/pulls?per_page=100")]
+
+    def pull(self, number: int) -> dict[str, Any]:
+        data = self.request("GET", f"/repos/{self.repo}/pulls/{number}").data
+        return dict(data) if isinstance(data, dict) else {}
+
+    def permission(self, user: str) -> str:
+        """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``."""
+        try:
+            data = self.request("GET", f"/repos/{self.repo}/collaborators/{user}/permission").data
+        except PermanentGitHubError as e:
+            if e.status == 404:
+                return "none"
+            raise
+        role = str(data.get("role_name") or "") if isinstance(data, dict) else ""
+        return role if role in {"admin", "maintain", "write", "triage", "read"} else str(data.get("permission", "none"))
+
+    def can_write(self, user: str) -> bool:
+        return self.permission(user) in WRITE_PERMISSIONS
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict):
+        return str(data.get("message", ""))[:300]
+    return str(data or "")[:300]
+
+
+def _path_only(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _seconds(text: str, default: float) -> float:
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        return default

@@ -1,0 +1,221 @@
+"""A durable outbox of GitHub writes (SQLite): queued, folded, debounced, flushed, never lost.
+
+Each write has a key: ``status:<sha>:<context>`` (only the newest state of a check matters) or
+``comment:<number>`` / ``comment-commit:<sha>`` (only the newest body of the one comment matters). A
+newer write replaces a queued older one under the same key, so a run costs at most three writes in
+the common case (pending, final, one comment edit) and a burst of events costs one. A write that
+fails is kept and retried with back-off; one identical to the last write made is skipped. The file
+survives restarts and may be shared by processes (transactions, WAL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from controller.reporting.debounce import Debounce, retry_delay
+from controller.reporting.github import PermanentGitHubError
+from controller.reporting.statuses import CommitStatus
+from schemas.errors import ReporterError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    repo TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+    first_queued REAL NOT NULL, due REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1, last_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (repo, key)
+);
+CREATE TABLE IF NOT EXISTS sent (repo TEXT NOT NULL, key TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, key));
+CREATE TABLE IF NOT EXISTS comments (repo TEXT NOT NULL, number INTEGER NOT NULL, comment_id INTEGER NOT NULL,
+    PRIMARY KEY (repo, number));
+CREATE TABLE IF NOT EXISTS pulls (repo TEXT NOT NULL, sha TEXT NOT NULL, numbers TEXT NOT NULL, PRIMARY KEY (repo, sha));
+"""
+
+
+class GitHubWriter(Protocol):
+    """What the outbox needs of :class:`~controller.reporting.github.GitHubClient`."""
+
+    repo: str
+
+    def create_status(self, sha: str, state: str, context: str, description: str, target_url: str | None) -> None: ...
+
+    def upsert_comment(self, number: int, body: str, *, known_id: int | None = None) -> int: ...
+
+    def pulls_for_commit(self, sha: str) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    sent: int = 0  # writes made
+    skipped: int = 0  # identical to the last write made: not repeated
+    failed: int = 0  # kept for a later try
+    dropped: int = 0  # refused by GitHub for good (logged)
+    remaining: int = 0  # still queued after this flush
+
+
+class Outbox:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._clock = clock
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    # -- queueing -----------------------------------------------------------------------------------
+
+    def put_status(self, repo: str, sha: str, status: CommitStatus, debounce: Debounce) -> None:
+        payload = {"sha": sha, "state": status.state, "context": status.context,
+                   "description": status.description, "target_url": status.target_url}
+        self._put(repo, f"status:{sha}:{status.context}", "status", payload, debounce)
+
+    def put_comment(self, repo: str, body: str, debounce: Debounce, *, number: int | None = None,
+                    commit: str | None = None) -> None:
+        """The pull request's comment; with only ``commit``, for each pull request that brought it."""
+        if number is None and commit is None:
+            raise ValueError("a comment needs a pull request number or a commit")
+        key = f"comment:{number}" if number is not None else f"comment-commit:{commit}"
+        self._put(repo, key, "comment", {"number": number, "commit": commit, "body": body}, debounce)
+
+    def _put(self, repo: str, key: str, kind: str, payload: dict[str, Any], debounce: Debounce) -> None:
+        now = self._clock()
+        text = json.dumps(payload, sort_keys=True)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT first_queued, payload FROM outbox WHERE repo=? AND key=?", (repo, key)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO outbox (repo, key, kind, payload, first_queued, due) VALUES (?, ?, ?, ?, ?, ?)",
+                    (repo, key, kind, text, now, debounce.due(now, now)),
+                )
+            elif row[1] != text:
+                # a newer change restarts the quiet spell, bounded by max_wait from the first change
+                db.execute(
+                    "UPDATE outbox SET payload=?, due=?, version=version+1, attempts=0 WHERE repo=? AND key=?",
+                    (text, debounce.due(row[0], now), repo, key),
+                )
+            db.execute("COMMIT")
+
+    # -- flushing -----------------------------------------------------------------------------------
+
+    def flush(self, writer: GitHubWriter, *, force: bool = False) -> FlushResult:
+        """Make every due write (every queued one with ``force``) for ``writer``'s repository."""
+        repo = writer.repo
+        now = self._clock()
+        sent = skipped = failed = dropped = 0
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT key, kind, payload, attempts, version FROM outbox WHERE repo=? AND (due<=? OR ?) "
+                "ORDER BY kind DESC, due, key",  # statuses before comments: the checks list is what gates merges
+                (repo, now, 1 if force else 0),
+            ).fetchall()
+        for key, kind, text, attempts, version in rows:
+            payload = json.loads(text)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            try:
+                if kind == "comment" and payload["number"] is None:
+                    numbers = self._pulls(writer, payload["commit"])
+                else:
+                    numbers = [payload.get("number")]
+                if self._already_sent(repo, key, digest):
+                    skipped += 1
+                else:
+                    self._write(writer, kind, payload, numbers)
+                    sent += 1
+            except PermanentGitHubError as e:
+                log.error("github: dropping %s for %s: %s", key, repo, e)
+                dropped += 1
+                self._done(repo, key, version, None)
+                continue
+            except ReporterError as e:
+                failed += 1
+                self._retry_later(repo, key, version, attempts + 1, str(e))
+                log.warning("github: %s for %s kept for a later try: %s", key, repo, e)
+                continue
+            self._done(repo, key, version, digest)
+        return FlushResult(sent, skipped, failed, dropped, self.count(repo))
+
+    def _write(self, writer: GitHubWriter, kind: str, payload: dict[str, Any], numbers: Sequence[int | None]) -> None:
+        if kind == "status":
+            writer.create_status(payload["sha"], payload["state"], payload["context"], payload["description"],
+                                 payload["target_url"])
+            return
+        for number in numbers:
+            if number is None:
+                continue
+            known = self.comment_id(writer.repo, number)
+            comment_id = writer.upsert_comment(number, payload["body"], known_id=known)
+            if comment_id != known:
+                with self._connect() as db:
+                    db.execute("INSERT OR REPLACE INTO comments (repo, number, comment_id) VALUES (?, ?, ?)",
+                               (writer.repo, number, comment_id))
+
+    def _pulls(self, writer: GitHubWriter, sha: str) -> list[int]:
+        with self._connect() as db:
+            row = db.execute("SELECT numbers FROM pulls WHERE repo=? AND sha=?", (writer.repo, sha)).fetchone()
+        if row is not None:
+            return [int(n) for n in json.loads(row[0])]
+        numbers = writer.pulls_for_commit(sha)
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO pulls (repo, sha, numbers) VALUES (?, ?, ?)",
+                       (writer.repo, sha, json.dumps(numbers)))
+        return numbers
+
+    def _already_sent(self, repo: str, key: str, digest: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT digest FROM sent WHERE repo=? AND key=?", (repo, key)).fetchone()
+        return row is not None and row[0] == digest
+
+    def _done(self, repo: str, key: str, version: int, digest: str | None) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            # a newer payload queued meanwhile stays queued
+            db.execute("DELETE FROM outbox WHERE repo=? AND key=? AND version=?", (repo, key, version))
+            if digest is not None:
+                db.execute("INSERT OR REPLACE INTO sent (repo, key, digest) VALUES (?, ?, ?)", (repo, key, digest))
+            db.execute("COMMIT")
+
+    def _retry_later(self, repo: str, key: str, version: int, attempts: int, error: str) -> None:
+        due = self._clock() + retry_delay(attempts)
+        with self._connect() as db:
+            db.execute(
+                "UPDATE outbox SET attempts=?, due=MAX(due, ?), last_error=? WHERE repo=? AND key=? AND version=?",
+                (attempts, due, error[:500], repo, key, version),
+            )
+
+    # -- inspection ---------------------------------------------------------------------------------
+
+    def comment_id(self, repo: str, number: int) -> int | None:
+        with self._connect() as db:
+            row = db.execute("SELECT comment_id FROM comments WHERE repo=? AND number=?", (repo, number)).fetchone()
+        return int(row[0]) if row else None
+
+    def count(self, repo: str | None = None) -> int:
+        with self._connect() as db:
+            if repo is None:
+                return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) FROM outbox WHERE repo=?", (repo,)).fetchone()[0])
+
+    def next_due(self, repo: str) -> float | None:
+        with self._connect() as db:
+            row = db.execute("SELECT MIN(due) FROM outbox WHERE repo=?", (repo,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None

@@ -1,0 +1,4 @@
+output "version" {
+  description = "Installed MPI operator release."
+  value       = var.operator_version
+}
