@@ -1,0 +1,1 @@
+"""Fakes of outside systems over real HTTP, and sample values for tests that use them."""
