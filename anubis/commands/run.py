@@ -17,8 +17,10 @@ from rich.status import Status
 from anubis.presenting import OutputFormat, emit_json, make_console, result_document, show_result
 from anubis.settings import Settings
 from controller.fetching import default_s3_client_factory
+from controller.journal import Journal, journal_path
 from controller.local.cancellation import Cancellation, signals_cancel
 from controller.local.containers import detect_engine
+from controller.local.journaling import JournalTap
 from controller.local.registry import CANCEL_REASON
 from controller.local.runner import LocalConfig, LocalRunner
 from controller.sqlite_store import SqliteResultStore
@@ -67,8 +69,11 @@ def run(
     observer = TerminalObserver(json_output=output == "json")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     records: list[ResultRecord] = []
-    with SqliteResultStore(settings.store_path) as store:
-        runner = LocalRunner(config, store=store, observer=observer, cancellation=cancellation)
+    with (
+        SqliteResultStore(settings.store_path) as store,
+        JournalTap(Journal(journal_path(settings.data_dir)), owns_journal=True) as tap,
+    ):
+        runner = LocalRunner(config, store=store, observer=observer, cancellation=cancellation, taps=[tap])
         for spec in specs:
             runner.preflight(spec)
         with signals_cancel(cancellation, lambda: runner.current, runner.registry.cancel_requested, CANCEL_REASON):

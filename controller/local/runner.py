@@ -30,7 +30,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +72,15 @@ class RunObserver(Protocol):
     def output(self, chunk: bytes) -> None: ...
 
     def notice(self, message: str) -> None: ...
+
+
+class ExecutionTap(Protocol):
+    """Something that records executions as they go (the journal): told each status with its
+    RunSpec, and handed each process's output with its role (``output``, ``server``)."""
+
+    def status(self, spec: RunSpec, execution_id: str, status: RunStatus, detail: str) -> None: ...
+
+    def output_sink(self, spec: RunSpec, execution_id: str, role: str) -> Callable[[bytes], None]: ...
 
 
 class QuietObserver:
@@ -126,8 +135,10 @@ class LocalRunner:
         store: ResultStore | None = None,
         observer: RunObserver | None = None,
         cancellation: Cancellation | None = None,
+        taps: Sequence[ExecutionTap] = (),
     ) -> None:
         self.config = config
+        self.taps = tuple(taps)
         self.store = store
         self.observer: RunObserver = observer or QuietObserver()
         self.cancellation = cancellation or Cancellation()
@@ -245,6 +256,8 @@ class _Execution:
         return self.record(status, reason, started_at, finished_at)
 
     def status(self, status: RunStatus, detail: str) -> None:
+        for tap in self.runner.taps:
+            tap.status(self.spec, self.id, status, detail)
         self.runner.observer.status(self.id, status, detail)
 
     def on_cancel(self, request: CancelRequest) -> None:
@@ -345,7 +358,8 @@ class _Execution:
             with self.extract_lock:
                 extractor.feed(chunk)
 
-        sinks = [self.runner.observer.output, capped.write, extract]
+        sinks: list[Callable[[bytes], None]] = [self.runner.observer.output, capped.write, extract]
+        sinks += [tap.output_sink(self.spec, self.id, role) for tap in self.runner.taps]
         if engine is None:
             self.runner.host_environment_notice(image)
             process_env = {**self.config.host_environ, **variables}
@@ -574,6 +588,7 @@ def _node() -> str:
 
 __all__ = [
     "CANCEL_REASON",
+    "ExecutionTap",
     "LocalConfig",
     "LocalRunner",
     "QuietObserver",

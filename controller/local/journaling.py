@@ -1,0 +1,355 @@
+"""Journaling a local execution as it runs, and reading back what this machine knows of runs.
+
+:class:`JournalTap` is the :class:`~controller.local.runner.ExecutionTap` that ``anubis run`` hands the
+runner. It writes each status change to the journal at once (so ``anubis status --watch`` sees it), and
+cuts each process's output into lines, numbered per stream as the kept log numbers them, batching
+them into the journal's full-text index: a batch is written when it holds :data:`BATCH_LINES` lines
+or when it is :data:`FLUSH_INTERVAL` seconds old, whichever comes first (a background thread sees to
+the second), and always before the final status is recorded — so once the journal says an execution
+is final, every one of its lines is indexed.
+
+Limits, so that one noisy benchmark cannot swamp the journal: at most :data:`MAX_LINE_BYTES` of a
+line and :data:`DEFAULT_INDEX_CAP` bytes of lines per execution are indexed (the kept log has them
+all, up to its own cap). Journaling never fails a run: a journal error is logged and the run goes on.
+
+:class:`LocalRuns` is the reading side the commands share (``anubis list``, ``status``, ``logs``,
+``purge``): the journal, the registry of active runs and the result store, seen together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.journal import ExecutionInfo, Journal, JournalEntry, LogRow
+from controller.local.registry import Registry
+from controller.store import ResultStore
+from schemas.errors import AnubisError, NotFoundError
+from schemas.results import ResultRecord
+from schemas.runspec import RunSpec
+from schemas.status import RunStatus
+
+log = logging.getLogger(__name__)
+
+BATCH_LINES = 1000
+FLUSH_INTERVAL = 0.5  # seconds
+MAX_LINE_BYTES = 64 * 1024
+DEFAULT_INDEX_CAP = 64 * 1024 * 1024  # bytes of lines indexed per execution
+
+
+@dataclass
+class _Stream:
+    execution_id: str
+    name: str
+    line: int = 0  # lines numbered so far
+    partial: bytes = b""
+    partial_dropped: bool = False  # the current line is longer than MAX_LINE_BYTES
+
+
+class JournalTap:
+    """Records executions in ``journal`` (see the module's docstring). Call :meth:`close` at the end."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        batch_lines: int = BATCH_LINES,
+        flush_interval: float = FLUSH_INTERVAL,
+        index_cap_bytes: int = DEFAULT_INDEX_CAP,
+        clock: Callable[[], float] = time.time,
+        owns_journal: bool = False,
+    ) -> None:
+        self.journal = journal
+        self.owns_journal = owns_journal
+        self.batch_lines = batch_lines
+        self.flush_interval = flush_interval
+        self.index_cap = index_cap_bytes
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending: list[LogRow] = []
+        self._oldest: float | None = None
+        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._indexed: dict[str, int] = {}  # execution id -> bytes indexed
+        self._capped: set[str] = set()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    # -- the runner's calls ----------------------------------------------------------------------
+
+    def status(self, spec: RunSpec, execution_id: str, status: RunStatus, detail: str) -> None:
+        if status.is_final:
+            self._finish_streams(execution_id)
+            self.flush()
+        info = ExecutionInfo(
+            execution_id=execution_id,
+            run_id=spec.run_id,
+            benchmark=spec.benchmark,
+            environment=spec.environment,
+            backend="local",
+            commit=spec.source.commit,
+        )
+        try:
+            self.journal.record_transition(info, status, detail)
+        except AnubisError as e:
+            log.warning("could not journal %s of %s: %s", status, execution_id, e)
+        if status.is_final:
+            with self._lock:
+                self._indexed.pop(execution_id, None)
+                self._capped.discard(execution_id)
+
+    def output_sink(self, spec: RunSpec, execution_id: str, role: str) -> Callable[[bytes], None]:
+        with self._lock:
+            stream = self._streams.setdefault((execution_id, role), _Stream(execution_id, role))
+        self._start_flusher()
+
+        def sink(chunk: bytes) -> None:
+            self._feed(stream, chunk)
+
+        return sink
+
+    def close(self) -> None:
+        """Stop the background flusher and write what is pending (and close the journal if this
+        tap owns it)."""
+        self._stop.set()
+        if self._flusher is not None and self._flusher.is_alive():
+            self._flusher.join()
+        self.flush()
+        if self.owns_journal:
+            self.journal.close()
+
+    def __enter__(self) -> JournalTap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lines ---------------------------------------------------------------------------------------
+
+    def _feed(self, stream: _Stream, chunk: bytes) -> None:
+        now = self.clock()
+        full = False
+        with self._lock:
+            data = stream.partial + chunk
+            *lines, rest = data.split(b"\n")
+            for line in lines:
+                stream.line += 1
+                self._add(stream, line, now, cut=stream.partial_dropped)
+                stream.partial_dropped = False
+            if len(rest) > MAX_LINE_BYTES:
+                rest, stream.partial_dropped = rest[:MAX_LINE_BYTES], True
+            stream.partial = rest
+            full = len(self._pending) >= self.batch_lines
+        if full:
+            self.flush()
+
+    def _add(self, stream: _Stream, line: bytes, at: float, *, cut: bool) -> None:
+        """Queue one line (the lock is held)."""
+        execution_id = stream.execution_id
+        if execution_id in self._capped:
+            return
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > MAX_LINE_BYTES:
+            line, cut = line[:MAX_LINE_BYTES], True
+        used = self._indexed.get(execution_id, 0) + len(line)
+        if used > self.index_cap:
+            self._capped.add(execution_id)
+            log.warning(
+                "%s printed more than %d bytes; the rest of its lines are kept in its log but not indexed",
+                execution_id,
+                self.index_cap,
+            )
+            return
+        self._indexed[execution_id] = used
+        text = line.decode("utf-8", errors="replace") + (" …" if cut else "")
+        self._pending.append(LogRow(execution_id, stream.name, stream.line, at, text))
+        if self._oldest is None:
+            self._oldest = at
+
+    def _finish_streams(self, execution_id: str) -> None:
+        """The execution ended: its last line, if it had no newline, is a line too."""
+        now = self.clock()
+        with self._lock:
+            for key in [k for k in self._streams if k[0] == execution_id]:
+                stream = self._streams.pop(key)
+                if stream.partial:
+                    stream.line += 1
+                    self._add(stream, stream.partial, now, cut=stream.partial_dropped)
+                    stream.partial = b""
+
+    def flush(self) -> None:
+        """Write the pending lines in one transaction."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending, self._oldest = self._pending, [], None
+            if not batch:
+                return
+            try:
+                self.journal.add_lines(batch)
+            except AnubisError as e:
+                log.warning("could not index %d log lines: %s", len(batch), e)
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher is not None or self._stop.is_set():
+                return
+            self._flusher = threading.Thread(target=self._flush_loop, name="journal-flush", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval / 2):
+            with self._lock:
+                due = self._oldest is not None and self.clock() - self._oldest >= self.flush_interval
+            if due:
+                self.flush()
+
+
+# -- reading: the journal, the registry of active runs and the result store together --------------
+
+LOST_REASON = (
+    "its `anubis run` process ended without recording a final status (it was killed, or the machine "
+    "restarted); the last status it recorded was {status}"
+)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One execution as the commands show it, from whichever source knows it best."""
+
+    execution_id: str
+    run_id: str
+    benchmark: str
+    environment: str
+    backend: str
+    status: RunStatus
+    reason: str
+    started_at: float | None
+    finished_at: float | None
+    commit: str | None
+    active: bool  # running on this machine now
+    journaled: bool  # the journal has its status history
+    record: ResultRecord | None = None
+
+    def duration(self, now: float) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else (now if self.active else None)
+        return None if end is None else max(0.0, end - self.started_at)
+
+
+class LocalRuns:
+    """What this machine knows of executions: the journal (status histories, runs in progress), the
+    registry of active runs (is its ``anubis run`` still there?) and the result store (finished
+    records, also of runs never journaled here). Any of the three may be missing."""
+
+    def __init__(self, journal: Journal | None, registry: Registry, store: ResultStore | None) -> None:
+        self.journal = journal
+        self.registry = registry
+        self.store = store
+
+    def active_ids(self) -> set[str]:
+        return {run.execution_id for run in self.registry.active()}
+
+    def view(self, entry: JournalEntry, active: set[str] | None = None) -> RunView:
+        """The journal's entry, with a run whose process vanished shown as ERROR (never left
+        RUNNING for ever)."""
+        ids = self.active_ids() if active is None else active
+        status, reason, finished = entry.status, entry.reason, entry.finished_at
+        running = entry.execution_id in ids
+        if not status.is_final and not running and entry.backend == "local":
+            if self.journal is not None:  # it may have ended between the two reads
+                entry = self.journal.get(entry.execution_id)
+                status, reason, finished = entry.status, entry.reason, entry.finished_at
+            if not status.is_final:
+                status, reason = RunStatus.ERROR, LOST_REASON.format(status=entry.status.value)
+        return RunView(
+            execution_id=entry.execution_id,
+            run_id=entry.run_id,
+            benchmark=entry.benchmark,
+            environment=entry.environment,
+            backend=entry.backend,
+            status=status,
+            reason=reason,
+            started_at=entry.started_at,
+            finished_at=finished,
+            commit=entry.commit,
+            active=running and not status.is_final,
+            journaled=True,
+        )
+
+    @staticmethod
+    def from_record(record: ResultRecord, *, journaled: bool = False) -> RunView:
+        return RunView(
+            execution_id=record.execution_id,
+            run_id=record.run_id,
+            benchmark=record.benchmark,
+            environment=record.environment,
+            backend=record.backend,
+            status=record.status,
+            reason=record.reason,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            commit=record.commit,
+            active=False,
+            journaled=journaled,
+            record=record,
+        )
+
+    def find(self, ref: str | None) -> RunView:
+        """An execution id, a run id (its latest execution) or a unique prefix; the latest execution
+        when ``ref`` is ``None``. The journal answers first, then the result store."""
+        journal_error: NotFoundError | None = None
+        if self.journal is not None:
+            try:
+                entry = self.journal.find(ref) if ref is not None else self.journal.latest()
+                if entry is not None:
+                    return self.view(entry)
+            except NotFoundError as e:
+                journal_error = e
+        if self.store is not None:
+            try:
+                record = self.store.find(ref) if ref is not None else self.store.latest()
+            except NotFoundError as e:
+                if journal_error is None or "ambiguous" in str(e):
+                    raise
+                raise journal_error from None
+            if record is not None:
+                return self.from_record(record)
+        if journal_error is not None:
+            raise journal_error
+        raise NotFoundError(
+            "No run is known on this machine yet (no journal, no stored result). Run a benchmark first, "
+            "for example `anubis run benchmarks/<name>`."
+        )
+
+    def recent(
+        self,
+        *,
+        benchmark: str | None = None,
+        status: RunStatus | None = None,
+        since: float | None = None,
+        limit: int = 50,
+    ) -> list[RunView]:
+        """Executions newest first: those in progress and those finished, each once."""
+        views: dict[str, RunView] = {}
+        active = self.active_ids()
+        if self.journal is not None:
+            entries = []
+            if status is None:
+                entries = self.journal.executions(benchmark=benchmark, since=since, limit=limit)
+            else:
+                entries = self.journal.executions(benchmark=benchmark, status=status, since=since, limit=limit)
+                if status is RunStatus.ERROR:  # a lost run shows as ERROR
+                    entries += self.journal.executions(benchmark=benchmark, since=since, active=True, limit=limit)
+            for entry in entries:
+                views[entry.execution_id] = self.view(entry, active)
+        if self.store is not None:
+            for record in self.store.list_runs(benchmark=benchmark, status=status, since=since, limit=limit):
+                views[record.execution_id] = self.from_record(record, journaled=record.execution_id in views)
+        found = [v for v in views.values() if status is None or v.status is status]
+        found.sort(key=lambda v: v.started_at if v.started_at is not None else 0.0, reverse=True)
+        return found[:limit]
