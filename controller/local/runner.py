@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import platform
 import re
 import secrets
@@ -103,7 +104,20 @@ class LocalConfig:
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     log_cap_bytes: int = DEFAULT_LOG_CAP
     s3_client_factory: S3ClientFactory | None = None
-    host_environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    host_environ: Mapping[str, str] = field(default_factory=lambda: host_environment(os.environ, sys.executable))
+
+
+def host_environment(environ: Mapping[str, str], python: str) -> dict[str, str]:
+    """This machine's environment for a benchmark run on the host, with the folder of the Python that
+    runs anubis first on PATH: ``python3`` in a descriptor then means the environment anubis is
+    installed in (its virtual environment, with NumPy and the client library), not whichever Python
+    the shell would find first."""
+    env = dict(environ)
+    folder = str(Path(python).parent)
+    parts = [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    if not parts or parts[0] != folder:
+        env["PATH"] = os.pathsep.join([folder, *(p for p in parts if p != folder)])
+    return env
 
 
 def new_execution_id(run_id: str, now: float | None = None) -> str:
