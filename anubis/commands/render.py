@@ -10,9 +10,13 @@ from anubis import manifest_files
 from anubis.diagnostics import print_problems
 from anubis.project import GitSources, load_project
 from anubis.settings import Settings
+from renderer.dashboards import render_dashboards
 from renderer.manifests import render_argocd, render_run
 from renderer.planning import Catalog, check_descriptor, find_descriptors
 from schemas.errors import DescriptorError, Problem
+from schemas.runspec import RunSpec
+
+SYSTEM_GRAFANA = "system/grafana"  # generated dashboards beside the hand-written system manifests
 
 
 @click.command()
@@ -39,6 +43,7 @@ def render(
     problems: list[Problem] = []
     scopes: set[str] = set()
     whole_repo = not paths
+    cluster_runs: list[RunSpec] = []
     clusters = [e for e in catalog.all() if e.kind == "kubernetes"]
     if environment is not None and catalog.get(environment).kind != "kubernetes":
         raise click.UsageError(f"environment '{environment}' runs on this machine and has no manifests; use anubis run")
@@ -60,14 +65,17 @@ def render(
                 continue
             rendered = render_run(spec, env, contents)
             desired[f"{env.name}/{spec.benchmark}/{rendered.filename}"] = rendered.text
+            cluster_runs.append(spec)
     if any(p.severity == "error" for p in problems):
         print_problems(problems)
         raise SystemExit(1)
     print_problems(problems)
-    if whole_repo:
-        scopes = {env.name for env in clusters} | {"argocd"}
+    if whole_repo:  # what depends on every benchmark: Argo CD applications, dashboards, alert rules
+        scopes = {env.name for env in clusters} | {"argocd", SYSTEM_GRAFANA}
         for name, text in render_argocd(clusters, project.repository or "", project.default_branch).items():
             desired[f"argocd/{name}"] = text
+        for name, text in render_dashboards(cluster_runs).items():
+            desired[f"{SYSTEM_GRAFANA}/{name}"] = text
     changes = manifest_files.compare(out, desired, sorted(scopes))
     if show_diff:
         click.echo(manifest_files.unified_diff(out, desired, changes), nl=False)
