@@ -1,0 +1,183 @@
+"""Log lines bulk-indexed by the official client into a fake Elasticsearch over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+from elasticsearch.exceptions import UnsupportedProductError
+from fakes import elasticsearch_api
+from fakes.runs import STARTED, make_record, make_spec
+
+from controller.exporting.base import Exporter, LogLine
+from controller.exporting.elasticsearch import MAPPINGS, ElasticsearchExporter
+from schemas.errors import ReporterError
+
+DAY = "2023.11.14"  # the UTC day of STARTED
+
+
+@pytest.fixture
+def fake() -> Iterator[elasticsearch_api.FakeElasticsearch]:
+    with elasticsearch_api.serve() as server:
+        yield server
+        assert server.unexpected == []
+
+
+@pytest.fixture
+def client(fake: elasticsearch_api.FakeElasticsearch) -> Elasticsearch:
+    return Elasticsearch(fake.url, max_retries=0)
+
+
+def lines(n: int, sources: tuple[str, ...] = ("resnet-abc/main",)) -> Iterator[LogLine]:
+    for i in range(n):
+        for source in sources:
+            yield LogLine(STARTED + i, source, f"step {i} tp={100 + i}\n")
+
+
+def raw(fake: elasticsearch_api.FakeElasticsearch, method: str, path: str, body: bytes, content_type: str) -> tuple[int, dict]:
+    request = urllib.request.Request(fake.url + path, data=body, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        assert e.headers["X-Elastic-Product"] == "Elasticsearch"
+        return e.code, json.load(e)
+
+
+def test_lines_are_indexed_with_the_run_labels(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    exporter = ElasticsearchExporter(client)
+    assert isinstance(exporter, Exporter)
+    exporter.export(spec, make_record(spec), lines(3, ("resnet-abc/main", "resnet-abc/sidecar")))
+
+    assert list(fake.indices) == [f"anubis-logs-{DAY}"]
+    docs = fake.indices[f"anubis-logs-{DAY}"]
+    assert len(docs) == 6
+    doc = docs["r0123456789a-1a2b3c4d:resnet-abc/sidecar:2"]
+    assert doc == {
+        "@timestamp": int((STARTED + 1) * 1000),
+        "message": "step 1 tp=101",
+        "source": "resnet-abc/sidecar",
+        "pod": "resnet-abc",
+        "container": "sidecar",
+        "line": 2,
+        "status": "SUCCEEDED",
+        "benchmark": "resnet",
+        "environment": "cpu-cluster",
+        "run_id": "r0123456789a",
+        "execution_id": "r0123456789a-1a2b3c4d",
+        "family_id": "f0123456789a",
+        "action_id": "r0123456789a-1a2b3c4d",
+        "task_name": "resnet-train",
+        "labels": {"task_name": "resnet-train", "team": "vision", "example.com/tier": "gold"},
+    }
+    assert set(doc) - {"@timestamp"} <= set(MAPPINGS["properties"])
+
+    found = client.search(index="anubis-logs-*", query={"query_string": {"query": "execution_id:r0123456789a-1a2b3c4d tp"}}, size=100)
+    assert found["hits"]["total"]["value"] == 6
+    found = client.search(index="anubis-logs-*", query={"match": {"message": "step 2"}})
+    assert sorted(h["_source"]["source"] for h in found["hits"]["hits"]) == ["resnet-abc/main", "resnet-abc/sidecar"]
+
+
+def test_exporting_again_overwrites(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    record = make_record(spec)
+    exporter = ElasticsearchExporter(client)
+    exporter.export(spec, record, lines(5))
+    exporter.export(spec, record, lines(5))
+    docs = fake.indices[f"anubis-logs-{DAY}"]
+    assert len(docs) == 5
+    assert {fake.versions[(f"anubis-logs-{DAY}", doc_id)] for doc_id in docs} == {2}
+    other = make_record(spec, execution_id="r0123456789a-ffffffff")
+    exporter.export(spec, other, lines(5))  # another execution of the run: its own documents
+    assert len(docs) == 10
+
+
+def test_lines_stream_in_bounded_chunks(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    consumed: list[int] = []
+
+    def generator() -> Iterator[LogLine]:
+        for i, line in enumerate(lines(2_500)):
+            consumed.append(i)
+            yield line
+
+    ElasticsearchExporter(client, chunk_size=400).export(spec, make_record(spec), generator())
+    assert len(fake.bulk_requests) == 7
+    assert max(len(b.actions) for b in fake.bulk_requests) == 400
+    assert sum(len(b.actions) for b in fake.bulk_requests) == 2_500 == len(fake.documents())
+    assert {a for b in fake.bulk_requests for a, _, _ in b.actions} == {"index"}
+
+
+def test_days_split_into_indices(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    spread = [LogLine(STARTED, "p/c", "a"), LogLine(STARTED + 86_400, "p/c", "b")]
+    ElasticsearchExporter(client, index_prefix="bench-logs").export(spec, make_record(spec), spread)
+    assert sorted(fake.indices) == ["bench-logs-2023.11.14", "bench-logs-2023.11.15"]
+
+
+def test_item_level_429_is_retried(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    fake.reject_next_bulk(2)
+    ElasticsearchExporter(client, initial_backoff=0.01).export(spec, make_record(spec), lines(10))
+    assert len(fake.documents()) == 10
+    assert [len(b.actions) for b in fake.bulk_requests] == [10, 5, 3]  # only the rejected ones again
+
+
+def test_request_level_429_is_retried(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    fake.reject_next_bulk(1, whole_request=True)
+    ElasticsearchExporter(client, initial_backoff=0.01).export(spec, make_record(spec), lines(4))
+    assert len(fake.documents()) == 4 and len(fake.bulk_requests) == 2
+
+
+def test_429_past_the_retries_is_a_reporter_error(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    spec = make_spec()
+    fake.reject_next_bulk(3)
+    exporter = ElasticsearchExporter(client, max_retries=2, initial_backoff=0.01)
+    with pytest.raises(ReporterError, match=r"refused 1 of the 8 log lines .*429 rejected execution"):
+        exporter.export(spec, make_record(spec), lines(8))
+    assert len(fake.documents()) == 7  # 8 → 4 → 2 → 1 rejected: what could be indexed is
+
+
+def test_template_holds_the_mapping(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    ElasticsearchExporter(client).put_template()
+    assert fake.templates["anubis-logs"]["index_patterns"] == ["anubis-logs-*"]
+    assert fake.templates["anubis-logs"]["template"]["mappings"] == MAPPINGS
+
+
+def test_the_client_refuses_a_server_that_is_not_elasticsearch(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
+    fake.product_header = False
+    with pytest.raises(UnsupportedProductError):
+        client.info()
+
+
+def test_fake_refuses_malformed_bulk_bodies(fake: elasticsearch_api.FakeElasticsearch) -> None:
+    ndjson = "application/x-ndjson"
+    good = b'{"index":{"_index":"a","_id":"1"}}\n{"m":1}\n'
+    assert raw(fake, "POST", "/_bulk", good, ndjson)[0] == 200
+    for body, reason in [
+        (good[:-1], "terminated by a newline"),
+        (b'{"index":{"_index":"a"}}\n', "missing the source"),
+        (b'{"index":{"_index":"a"}}\nnot json\n', "Malformed source line"),
+        (b'{"upsert":{"_index":"a"}}\n{}\n', "found [upsert]"),
+        (b'{"index":{"_index":"a","colour":1}}\n{}\n', "unknown parameter [colour]"),
+        (b'{"index":{}}\n{}\n', "index is missing"),
+        (b'{"index":{"_index":"Upper"}}\n{}\n', "must be lowercase"),
+    ]:
+        status, answer = raw(fake, "POST", "/_bulk", body, ndjson)
+        assert status == 400 and reason in answer["error"]["reason"], (body, answer)
+        assert answer["error"]["root_cause"][0]["type"] == "illegal_argument_exception"
+    status, answer = raw(fake, "POST", "/_bulk", good, "text/plain")
+    assert status == 406
+    assert raw(fake, "POST", "/a/_bulk", b'{"create":{"_id":"1"}}\n{"m":2}\n', ndjson)[1]["items"][0]["create"]["status"] == 409
+
+
+def test_fake_fails_loudly_on_unknown_requests(fake: elasticsearch_api.FakeElasticsearch) -> None:
+    status, answer = raw(fake, "POST", "/a/_update_by_query", b"{}", "application/json")
+    assert status == 400 and answer["error"]["type"] == "fake_unsupported_request"
+    assert fake.unexpected == ["POST /a/_update_by_query"]
+    fake.unexpected.clear()  # seen: the fixture's check would fail the test otherwise
