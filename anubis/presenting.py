@@ -19,9 +19,9 @@ import math
 import statistics
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import IO, Any, Literal, TypeVar
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 from rich import box
@@ -31,6 +31,10 @@ from rich.text import Text
 
 from schemas.results import MetricResult, ResultRecord
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:
+    from controller.baselines import Judgement
+    from controller.store import BaselineReset
 
 OutputFormat = Literal["table", "json"]
 Tone = Literal["plain", "good", "bad", "warn", "muted", "strong"]
@@ -202,7 +206,7 @@ def format_time(timestamp: float | None) -> str:
     """UTC, to the second: the same on every machine of a team."""
     if timestamp is None or not math.isfinite(timestamp):
         return MISSING
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def status_tone(status: RunStatus) -> Tone:
@@ -257,10 +261,24 @@ def _mean(metric: MetricResult | None) -> float | None:
 # -- one result -----------------------------------------------------------------------------------
 
 
-def result_document(record: ResultRecord) -> dict[str, Any]:
-    """The JSON of ``anubis results``: the record as ``schemas/result.schema.json`` describes it."""
-    document: dict[str, Any] = jsonable(record.to_dict())
+def result_document(record: ResultRecord, judgements: Mapping[str, Judgement] | None = None) -> dict[str, Any]:
+    """The JSON of ``anubis results``: the record as ``schemas/result.schema.json`` describes it,
+    with ``verdicts`` (metric name -> verdict, change, confidence, baseline). Without
+    ``judgements``, they are computed when a command's settings are at hand (``anubis run``)."""
+    if judgements is None:
+        judgements = _judgements_in_context(record)
+    raw = record.to_dict()
+    raw["verdicts"] = {name: j.to_dict() for name, j in judgements.items()}
+    document: dict[str, Any] = jsonable(raw)
     return document
+
+
+def _judgements_in_context(record: ResultRecord) -> Mapping[str, Judgement]:
+    from anubis.judging import (
+        judgements_in_context,  # numpy and scipy only when judging
+    )
+
+    return judgements_in_context(record)
 
 
 def _source(record: ResultRecord) -> str:
@@ -302,7 +320,9 @@ def result_fields(record: ResultRecord) -> list[tuple[str, Cell]]:
     return fields
 
 
-def metrics_view(record: ResultRecord) -> TableView:
+def metrics_view(record: ResultRecord, judgements: Mapping[str, Judgement] | None = None) -> TableView:
+    """One row per metric: its statistics and, with ``judgements``, the baseline, the change and
+    the verdict."""
     numbers = ("last", "mean", "median", "min", "max")
     view = TableView(
         columns=[Column("metric", "metric"), Column("unit", "unit")]
@@ -320,16 +340,64 @@ def metrics_view(record: ResultRecord) -> TableView:
         dropped = len(metric.values) - n
         row["n"] = Cell(f"{n} (+{dropped} not finite)" if dropped else str(n), "warn" if dropped else "plain")
         view.rows.append(row)
+    if judgements:
+        found = [judgements.get(name) for name in record.metrics]
+        view.add_column(Column("baseline", "baseline", "right"), [_baseline_cell(j) for j in found])
+        view.add_column(Column("change", "change", "right"), [_change_cell(j) for j in found])
+        view.add_column(Column("verdict", "verdict"), [_verdict_cell(j) for j in found])
     return view
 
 
-def show_result(console: Console, record: ResultRecord) -> None:
+def _baseline_cell(judgement: Judgement | None) -> Cell:
+    baseline = judgement.verdict.baseline if judgement else None
+    if baseline is None:
+        return Cell(MISSING, "muted")
+    centre, spread = format_numbers([baseline.center, baseline.spread])
+    return Cell(f"{centre} ± {spread} (n={baseline.n})")
+
+
+def _change_cell(judgement: Judgement | None) -> Cell:
+    change = judgement.verdict.change if judgement else None
+    if change is None:
+        return Cell(MISSING, "muted")
+    tone = _VERDICT_TONES.get(judgement.verdict.verdict if judgement else "", "plain")
+    return Cell(f"{change:+.1%}", tone)
+
+
+def _verdict_cell(judgement: Judgement | None) -> Cell:
+    if judgement is None:
+        return Cell(MISSING, "muted")
+    verdict = judgement.verdict.verdict
+    text = verdict.replace("_", " ")
+    if judgement.verdict.confidence is not None and judgement.verdict.is_change:
+        text += f" ({judgement.verdict.confidence:.1%})"
+    return Cell(text, _VERDICT_TONES.get(verdict, "muted"))
+
+
+def show_result(
+    console: Console, record: ResultRecord, judgements: Mapping[str, Judgement] | None = None
+) -> None:
+    """A record's header and metrics; with the verdicts (computed when a command's settings are at
+    hand if not given), a baseline, change and verdict per metric and why, for the ones that moved."""
+    if judgements is None:
+        judgements = _judgements_in_context(record)
     print_fields(console, result_fields(record))
     console.print()
-    if record.metrics:
-        print_table(console, metrics_view(record))
-    else:
+    if not record.metrics:
         console.print(Text("No metrics were recorded.", style=_STYLES["muted"]))
+        return
+    print_table(console, metrics_view(record, judgements))
+    notes = [(name, j) for name, j in judgements.items() if j.verdict.verdict != "no_change"]
+    if judgements:
+        first = next(iter(judgements.values()))
+        console.print(Text(f"Baseline: {first.history.note}.", style=_STYLES["muted"]), soft_wrap=True)
+    for name, judgement in notes:
+        line = Text(f"{name}: ", style=_STYLES["strong"])
+        line.append(judgement.verdict.verdict.replace("_", " "), style=_STYLES[_VERDICT_TONES.get(judgement.verdict.verdict, "muted")])
+        line.append(f" — {judgement.verdict.reason}")
+        if judgement.change_point:
+            line.append(f" (level changed at execution {judgement.change_point})", style=_STYLES["muted"])
+        console.print(line, soft_wrap=True)
 
 
 # -- history of a benchmark -----------------------------------------------------------------------
@@ -347,8 +415,44 @@ def _unit(records: Sequence[ResultRecord], name: str) -> str:
     return next((r.metrics[name].unit for r in reversed(records) if name in r.metrics), "")
 
 
-def history_view(records: Sequence[ResultRecord], metric: str | None = None) -> TableView:
-    """One row per execution: each metric's mean, or one metric's mean, min, max and n."""
+@dataclass(frozen=True)
+class HistoryMarks:
+    """What ``anubis history`` marks: per metric, the executions where its level stepped (detected
+    change points), and the baseline resets with the first execution each one applies from."""
+
+    change_points: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    resets: Sequence[tuple[BaselineReset, str | None]] = ()
+
+    def of(self, execution_id: str, metric: str | None = None) -> list[str]:
+        notes = [
+            f"step in {name}" if metric is None else "step"
+            for name, ids in self.change_points.items()
+            if execution_id in ids and (metric is None or name == metric)
+        ]
+        for reset, first in self.resets:
+            if first == execution_id and (metric is None or reset.metric in (None, metric)):
+                notes.append("baseline reset" + (f" ({reset.metric})" if reset.metric and metric is None else ""))
+        return notes
+
+
+def reset_positions(records: Sequence[ResultRecord], resets: Sequence[BaselineReset]) -> list[tuple[BaselineReset, str | None]]:
+    """Each reset with the first of ``records`` (oldest first) at or after it (None: none yet)."""
+    out = []
+    for reset in resets:
+        first = next(
+            (r.execution_id for r in records
+             if (r.started_at or r.finished_at or 0.0) >= reset.at and reset.environment in (None, r.environment)),
+            None,
+        )
+        out.append((reset, first))
+    return out
+
+
+def history_view(
+    records: Sequence[ResultRecord], metric: str | None = None, marks: HistoryMarks | None = None
+) -> TableView:
+    """One row per execution: each metric's mean, or one metric's mean, min, max and n; with
+    ``marks``, a column naming the detected steps and baseline resets."""
     view = TableView(
         columns=[
             Column("time", "time"),
@@ -381,13 +485,20 @@ def history_view(records: Sequence[ResultRecord], metric: str | None = None) -> 
             means = format_numbers([_mean(r.metrics.get(name)) for r in records])
             header = name + (f" ({unit})" if unit else "")
             view.add_column(Column(f"m:{name}", header, "right"), [Cell(t) for t in means])
+    if marks is not None and (any(marks.change_points.values()) or marks.resets):
+        notes = [", ".join(marks.of(r.execution_id, metric)) for r in records]
+        view.add_column(Column("marks", "marks"), [Cell(n, "warn" if n else "plain") for n in notes])
     return view
 
 
 def history_document(
-    benchmark: str, records: Sequence[ResultRecord], filters: Mapping[str, Any]
+    benchmark: str,
+    records: Sequence[ResultRecord],
+    filters: Mapping[str, Any],
+    marks: HistoryMarks | None = None,
 ) -> dict[str, Any]:
     names = metric_names(records)
+    marks = marks or HistoryMarks()
     executions = []
     for record in records:
         summaries = {}
@@ -421,17 +532,44 @@ def history_document(
                 name: {
                     "unit": _unit(records, name),
                     "means": [_mean(r.metrics.get(name)) for r in records],
+                    "change_points": list(marks.change_points.get(name, ())),
                 }
                 for name in names
             },
             "executions": executions,
+            "resets": [
+                {
+                    "at": reset.at,
+                    "by": reset.by,
+                    "reason": reset.reason,
+                    "metric": reset.metric,
+                    "environment": reset.environment,
+                    "first_execution": first,
+                }
+                for reset, first in marks.resets
+            ],
         }
     )
     return document
 
 
-def show_history(console: Console, records: Sequence[ResultRecord], metric: str | None = None) -> None:
-    print_table(console, history_view(records, metric))
+def marked_sparkline(
+    values: Sequence[float | None], breaks: Sequence[bool], *, ascii_only: bool = False
+) -> str:
+    """:func:`sparkline` with a bar before each value whose ``breaks`` entry is true (a step or a
+    baseline reset starts there)."""
+    line = sparkline(values, ascii_only=ascii_only)
+    bar = "|" if ascii_only else "┃"
+    return "".join((bar if brk and i else "") + ch for i, (ch, brk) in enumerate(zip(line, breaks)))
+
+
+def show_history(
+    console: Console,
+    records: Sequence[ResultRecord],
+    metric: str | None = None,
+    marks: HistoryMarks | None = None,
+) -> None:
+    print_table(console, history_view(records, metric, marks))
     console.print()
     names = [metric] if metric is not None else metric_names(records)
     width = max((len(n) for n in names), default=0)
@@ -440,7 +578,11 @@ def show_history(console: Console, records: Sequence[ResultRecord], metric: str 
         means = [_mean(r.metrics.get(name)) for r in records]
         finite = [m for m in means if m is not None and math.isfinite(m)]
         line = Text(f"{name:<{width}}  ", style=_STYLES["strong"])
-        line.append(sparkline(means, ascii_only=ascii_only))
+        if marks is not None:
+            breaks = [bool(marks.of(r.execution_id, name)) for r in records]
+            line.append(marked_sparkline(means, breaks, ascii_only=ascii_only))
+        else:
+            line.append(sparkline(means, ascii_only=ascii_only))
         if finite:
             unit = _unit(records, name)
             low, high, middle = format_numbers([min(finite), max(finite), statistics.median(finite)])
@@ -449,6 +591,18 @@ def show_history(console: Console, records: Sequence[ResultRecord], metric: str 
                 style=_STYLES["muted"],
             )
         console.print(line)
+    if marks is not None:
+        if any(marks.change_points.values()):
+            console.print(Text("┃ marks where a metric's level stepped (a detected change point) or its "
+                               "baseline was reset; a new execution is judged only against the runs since.",
+                               style=_STYLES["muted"]), soft_wrap=True)
+        for reset, first in marks.resets:
+            scope = ", ".join(x for x in (reset.metric, reset.environment) if x) or "every metric"
+            console.print(
+                Text(f"Baseline reset {format_time(reset.at)} by {reset.by} ({scope}): {reset.reason}",
+                     style=_STYLES["warn"]),
+                soft_wrap=True,
+            )
 
 
 # -- comparing two results ------------------------------------------------------------------------
@@ -512,8 +666,56 @@ def compare_metrics(a: ResultRecord, b: ResultRecord) -> list[MetricComparison]:
     return rows
 
 
+def judge_comparison(
+    rows: Sequence[MetricComparison],
+    a: ResultRecord,
+    b: ResultRecord,
+    policies: Mapping[str, Any] | None = None,
+) -> list[MetricComparison]:
+    """``rows`` with a ``verdict`` where both executions have at least :data:`MIN_SAMPLES` finite
+    samples: a two-sided Mann-Whitney U test between A's and B's samples at the policy's confidence,
+    plus the policy's minimum change of B's median against A's. This says whether *these two
+    executions* differ; their samples (epochs of one run) share a machine and a build, so it cannot
+    say whether the code changed: that is the verdict against the baseline (``anubis results``)."""
+    from scipy import stats  # only when comparing
+
+    from schemas.runspec import RegressionPolicy
+
+    out = []
+    for row in rows:
+        ma, mb = a.metrics.get(row.name), b.metrics.get(row.name)
+        if row.assessment is None or ma is None or mb is None:
+            out.append(row)
+            continue
+        xa = [v for v in ma.values if math.isfinite(v)]
+        xb = [v for v in mb.values if math.isfinite(v)]
+        if len(xa) < MIN_SAMPLES or len(xb) < MIN_SAMPLES:
+            out.append(row)  # too few to test: the assessment alone
+            continue
+        policy = (policies or {}).get(row.name, RegressionPolicy())
+        centre_a, centre_b = statistics.median(xa), statistics.median(xb)
+        p_value = float(stats.mannwhitneyu(xb, xa, alternative="two-sided").pvalue)
+        change = (centre_b - centre_a) / abs(centre_a) if centre_a != 0 else math.inf
+        significant = 1.0 - p_value >= policy.confidence
+        if not (significant and abs(change) >= policy.min_change):
+            verdict = "no_change"
+        else:
+            better = change > 0 if row.direction == "higher" else change < 0
+            verdict = "improvement" if better else "regression"
+        out.append(replace(row, verdict=verdict, note=f"Mann-Whitney p={p_value:.3g}"))
+    return out
+
+
+#: The fewest finite samples each execution needs before two executions are tested against each other.
+MIN_SAMPLES = 5
+
 _ASSESSMENT_TONES: dict[str, Tone] = {"better": "good", "worse": "bad", "unchanged": "muted"}
-_VERDICT_TONES: dict[str, Tone] = {"regression": "bad", "improvement": "good", "no_change": "muted"}
+_VERDICT_TONES: dict[str, Tone] = {
+    "regression": "bad",
+    "improvement": "good",
+    "no_change": "muted",
+    "insufficient_data": "warn",
+}
 
 
 def comparison_view(rows: Sequence[MetricComparison]) -> TableView:

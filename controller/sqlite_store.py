@@ -29,7 +29,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from controller.store import canonical_matrix_point, check_limit, pick_reference, record_time
+from controller.store import (
+    BaselineReset,
+    canonical_matrix_point,
+    check_limit,
+    pick_reference,
+    record_time,
+)
 from schemas.errors import NotFoundError, StoreError
 from schemas.results import ResultRecord
 from schemas.status import FINAL_STATUSES, RunStatus
@@ -114,8 +120,25 @@ def _v3_identity(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX runs_by_family ON runs (family_id, sort_time)")
 
 
+def _v4_baseline_resets(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE baseline_resets (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            benchmark   TEXT NOT NULL,
+            metric      TEXT,  -- NULL: every metric
+            environment TEXT,  -- NULL: every environment
+            at          REAL NOT NULL,
+            by          TEXT NOT NULL,
+            reason      TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX baseline_resets_by_benchmark ON baseline_resets (benchmark, at)")
+
+
 #: Step ``i`` brings a store from version ``i`` to ``i + 1``. Append, never edit a released step.
-MIGRATIONS: tuple[Migration, ...] = (_v1_runs, _v2_metrics, _v3_identity)
+MIGRATIONS: tuple[Migration, ...] = (_v1_runs, _v2_metrics, _v3_identity, _v4_baseline_resets)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -322,6 +345,37 @@ class SqliteResultStore:
             _insert_metrics(conn, record.execution_id, record)
         log.debug("stored execution %s of run %s", record.execution_id, record.run_id)
         return True
+
+    def add_reset(self, reset: BaselineReset) -> BaselineReset:
+        """Record a baseline reset (see :class:`~controller.store.ResetStore`)."""
+        with self._transaction(write=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO baseline_resets (benchmark, metric, environment, at, by, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (reset.benchmark, reset.metric, reset.environment, reset.at, reset.by, reset.reason),
+            )
+        log.info("baseline of %s reset by %s: %s", reset.benchmark, reset.by, reset.reason)
+        return BaselineReset(
+            benchmark=reset.benchmark,
+            at=reset.at,
+            by=reset.by,
+            reason=reset.reason,
+            metric=reset.metric,
+            environment=reset.environment,
+            id=cursor.lastrowid,
+        )
+
+    def resets(self, benchmark: str) -> list[BaselineReset]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT id, benchmark, metric, environment, at, by, reason FROM baseline_resets "
+                "WHERE benchmark = ? ORDER BY at, id",
+                (benchmark,),
+            ).fetchall()
+        return [
+            BaselineReset(benchmark=b, at=at, by=by, reason=reason, metric=m, environment=e, id=i)
+            for i, b, m, e, at, by, reason in rows
+        ]
 
     # -- reading ---------------------------------------------------------------------------------
 

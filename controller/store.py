@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from schemas.errors import NotFoundError
@@ -68,6 +69,36 @@ class ResultStore(Protocol):
     ) -> list[ResultRecord]:
         """The newest ``limit`` *finished* executions of ``benchmark`` (status final), returned
         oldest first: the series a new run is judged against."""
+        ...
+
+
+@dataclass(frozen=True)
+class BaselineReset:
+    """A person accepted a deliberate step: executions before ``at`` are no longer the baseline of
+    ``benchmark`` (of one ``metric`` and one ``environment`` when given; of all when ``None``)."""
+
+    benchmark: str
+    at: float  # unix seconds
+    by: str
+    reason: str
+    metric: str | None = None
+    environment: str | None = None
+    id: int | None = None  # given by the store
+
+    def applies_to(self, metric: str, environment: str) -> bool:
+        return self.metric in (None, metric) and self.environment in (None, environment)
+
+
+@runtime_checkable
+class ResetStore(Protocol):
+    """Where baseline resets are recorded (a store may keep them beside its results)."""
+
+    def add_reset(self, reset: BaselineReset) -> BaselineReset:
+        """Record ``reset``; returns it with its id."""
+        ...
+
+    def resets(self, benchmark: str) -> list[BaselineReset]:
+        """The resets of ``benchmark``, oldest first."""
         ...
 
 

@@ -10,6 +10,7 @@ from anubis.presenting import (
     compare_metrics,
     comparison_document,
     emit_json,
+    judge_comparison,
     make_console,
     output_option,
     show_comparison,
@@ -24,10 +25,16 @@ from anubis.settings import Settings
 @click.pass_obj
 def compare(settings: Settings, run_a: str, run_b: str, output: OutputFormat) -> None:
     """Compare the metrics of RUN_B against RUN_A (each an execution id, a run id or the start of
-    one): means, the change, and whether it is better or worse for that metric."""
+    one): means, the change, and whether it is better or worse for that metric.
+
+    Where both have at least five samples, a Mann-Whitney U test between them gives a verdict: it
+    says whether these two executions differ. Whether B regressed against its history is what
+    `anubis results RUN_B` says."""
     with open_store(settings) as store:
         a, b = store.find(run_a), store.find(run_b)
-    rows = compare_metrics(a, b)
+    from anubis.judging import policies_for
+
+    rows = judge_comparison(compare_metrics(a, b), a, b, policies_for(settings, b))
     if output == "json":
         emit_json(comparison_document(a, b, rows))
         return

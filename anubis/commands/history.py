@@ -6,12 +6,14 @@ import click
 
 from anubis.commands.results import open_store
 from anubis.presenting import (
+    HistoryMarks,
     OutputFormat,
     emit_json,
     history_document,
     make_console,
     metric_names,
     output_option,
+    reset_positions,
     show_history,
 )
 from anubis.settings import Settings
@@ -38,9 +40,13 @@ def history(
     limit: int,
     output: OutputFormat,
 ) -> None:
-    """Show the finished executions of BENCHMARK, oldest first, and how each metric moved."""
+    """Show the finished executions of BENCHMARK, oldest first, and how each metric moved: where
+    its level stepped (a detected change point) and where its baseline was reset."""
+    from controller.baselines import change_point_executions
+
     with open_store(settings) as store:
         records = store.history(benchmark, environment=environment, branch=branch, limit=limit)
+        resets = [r for r in store.resets(benchmark) if environment is None or r.environment in (None, environment)]
     if not records:
         where = "".join(
             f" {label} {value!r}" for label, value in (("in", environment), ("on", branch)) if value
@@ -55,8 +61,13 @@ def history(
             f"Benchmark {benchmark!r} has no metric {metric!r} in these executions. "
             f"Its metrics: {known}."
         )
+    names = [metric] if metric is not None else metric_names(records)
+    marks = HistoryMarks(
+        change_points={name: change_point_executions(records, name) for name in names},
+        resets=reset_positions(records, resets),
+    )
     if output == "json":
         filters = {"environment": environment, "branch": branch, "metric": metric, "limit": limit}
-        emit_json(history_document(benchmark, records, filters))
+        emit_json(history_document(benchmark, records, filters, marks))
     else:
-        show_history(make_console(), records, metric)
+        show_history(make_console(), records, metric, marks)

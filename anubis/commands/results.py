@@ -1,10 +1,20 @@
-"""``anubis results [RUN_ID]``: what one execution measured (the latest one by default)."""
+"""``anubis results [RUN_ID]``: what one execution measured (the latest one by default), and the
+verdict on each metric against its baseline."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from anubis.presenting import OutputFormat, emit_json, make_console, output_option, result_document, show_result
+from anubis.presenting import (
+    OutputFormat,
+    emit_json,
+    make_console,
+    output_option,
+    result_document,
+    show_result,
+)
 from anubis.settings import Settings
 from controller.sqlite_store import SqliteResultStore
 from schemas.errors import NotFoundError
@@ -13,6 +23,8 @@ NO_RESULTS = (
     "No results are stored yet (looked in {path}). Run a benchmark first, for example "
     "`anubis run benchmarks/<name>`."
 )
+#: ``--fail-on-regression`` exits with this when a metric that fails on regression regressed.
+EXIT_REGRESSION = 3
 
 
 def open_store(settings: Settings) -> SqliteResultStore:
@@ -24,16 +36,31 @@ def open_store(settings: Settings) -> SqliteResultStore:
 
 @click.command()
 @click.argument("run_id", metavar="[RUN_ID]", required=False)
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help=f"Exit {EXIT_REGRESSION} when a metric whose policy says fail_on_regression regressed (for CI).",
+)
 @output_option
 @click.pass_obj
-def results(settings: Settings, run_id: str | None, output: OutputFormat) -> None:
+def results(settings: Settings, run_id: str | None, fail_on_regression: bool, output: OutputFormat) -> None:
     """Show the results of RUN_ID: an execution id, a run id (its latest execution) or the start
-    of one. Without RUN_ID, the latest execution stored."""
+    of one. Without RUN_ID, the latest execution stored. Each metric is judged against its baseline
+    (the same benchmark, environment and matrix point on the main branch): regression, improvement,
+    no change, or insufficient data."""
+    from anubis.judging import judge_stored, policies_for, regressed
+
     with open_store(settings) as store:
         record = store.find(run_id) if run_id else store.latest()
-    if record is None:
-        raise NotFoundError(NO_RESULTS.format(path=settings.store_path))
+        if record is None:
+            raise NotFoundError(NO_RESULTS.format(path=settings.store_path))
+        judgements = judge_stored(settings, store, record)
     if output == "json":
-        emit_json(result_document(record))
+        emit_json(result_document(record, judgements))
     else:
-        show_result(make_console(), record)
+        show_result(make_console(), record, judgements)
+    if fail_on_regression:
+        failed = regressed(judgements, policies_for(settings, record))
+        if failed:
+            click.echo(f"regression in {', '.join(failed)}: failing as their policy says.", err=True)
+            sys.exit(EXIT_REGRESSION)

@@ -52,24 +52,40 @@ def build_record(
         node=machine.node,
         host_environment=host_environment,
     )
+    return record_of(spec, outcome, backend="local", metrics=metrics, reproducibility=repro, commit=commit,
+                     branch=source.branch)
+
+
+def record_of(
+    spec: RunSpec,
+    outcome: Outcome,
+    *,
+    backend: str,
+    metrics: Mapping[str, MetricResult],
+    reproducibility: Reproducibility,
+    commit: str | None,
+    branch: str | None,
+) -> ResultRecord:
+    """The record of one execution from its RunSpec's identity and what the backend observed (shared
+    by the local backend and the cluster controller)."""
     return ResultRecord(
         execution_id=outcome.execution_id,
         run_id=spec.run_id,
         family_id=spec.family_id,
         benchmark=spec.benchmark,
         environment=spec.environment,
-        backend="local",
+        backend=backend,
         status=outcome.status,
         reason=outcome.reason,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
         metrics=dict(metrics),
-        reproducibility=repro,
+        reproducibility=reproducibility,
         matrix_point=dict(spec.matrix_point),
         labels=dict(spec.labels),
         repository=spec.source.repository,
         commit=commit,
-        branch=source.branch,
+        branch=branch,
         pull_request=spec.source.pull_request,
         descriptor_path=spec.descriptor_path,
     )

@@ -119,7 +119,13 @@ def prometheus(config: dict[str, Any] | None = None, rule_files: dict[str, str] 
 def pushgateway() -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="anubis-pushgateway-") as tmp:
         port = free_port()
-        argv = ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"]
+        # The Debian build persists to /var/lib/prometheus/pushgateway.data by default: one file
+        # shared by every test's gateway. Each gets its own.
+        argv = [
+            "prometheus-pushgateway",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={Path(tmp) / 'pushgateway.data'}",
+        ]
         with _run("pushgateway", argv, Path(tmp), f"http://127.0.0.1:{port}", "/-/ready") as server:
             yield server
 

@@ -134,7 +134,7 @@ def test_results_shows_the_latest_execution(seeded: Path) -> None:
     assert "github.com/example/benchmarks@c0ffee1234567890 (main, PR #7)" in out
     assert "resnet [batch=32]" in out
     header = next(line for line in out.splitlines() if line.startswith("metric"))
-    assert header.split() == ["metric", "unit", "last", "mean", "median", "min", "max", "n"]
+    assert header.split() == ["metric", "unit", "last", "mean", "median", "min", "max", "n"]  # FAILED: no verdict
     assert "\x1b[" not in out  # no colour codes outside a terminal
 
 
@@ -142,13 +142,14 @@ def test_results_of_a_run_by_prefix(seeded: Path) -> None:
     result = invoke(seeded, "results", "exec-1")
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if line.startswith("throughput"))
-    assert row.split() == ["throughput", "images/s", "120.0", "110.0", "110.0", "100.0", "120.0", "3"]
+    assert row.split()[:8] == ["throughput", "images/s", "120.0", "110.0", "110.0", "100.0", "120.0", "3"]
+    assert row.split()[8:] == ["—", "—", "insufficient", "data"]  # the verdict: no earlier execution
 
 
 def test_results_counts_values_that_are_not_finite(seeded: Path) -> None:
     result = invoke(seeded, "results", "run-exec-2")
     row = next(line for line in result.stdout.splitlines() if line.startswith("throughput"))
-    assert row.split()[-5:] == ["150.0", "1", "(+1", "not", "finite)"]
+    assert row.split()[6:11] == ["150.0", "1", "(+1", "not", "finite)"]
 
 
 def test_results_json_is_one_object_valid_against_the_schema(seeded: Path) -> None:

@@ -1,0 +1,262 @@
+"""How accurate is regression detection? ``python bench/detection.py [--seed 1] [--reps 10] [--jobs 2]``
+
+Generates labelled series of one metric per execution (lower is better, level 100):
+
+- **steps**: a regression of 2 %, 5 %, 10 % or 20 % at a random point, under Gaussian noise with a
+  coefficient of variation of 1 %, 2 %, 5 % or 10 %;
+- **A/A**: the same noise levels and no change at all;
+- **outliers**: A/A and step series where 5 % of the executions are 10–30 % slow (a noisy neighbour);
+- **drifts**: a slow drift of 3 % over the whole series (below any practical threshold) and no step.
+
+Every detector sees each series online, one execution at a time, as a result store would: at each
+point ``t`` (from the 11th on) it answers "alarm or not" for execution ``t`` given executions
+``0..t-1``. A step at ``k`` is detected when there is an alarm at ``k .. k+4`` (Otava, being
+retrospective, needs a few points after a step); every other alarm is a false alarm. Printed per
+detector: precision, recall and F1 over all series, and false-alarm rates per judged execution on the
+A/A, outlier and drift series. The goal (issue 6): the best F1 with an A/A false-alarm rate ≤ 1 %.
+
+Detectors, all in this run:
+
+- ``anubis``: :func:`controller.analysis.judge` with the default policy (min_change 5 %,
+  confidence 0.99, window 20, min_history 5) and with min_change 1 %;
+- ``otava``: Apache Otava's ``compute_change_points`` (E-divisive with its t-test merge; defaults
+  ``max_pvalue=0.001``, ``window_len=50``) on the series so far; an alarm when a new change point
+  appears. Skipped, with a note, if ``apache-otava`` is not installed;
+- ``ratio``: github-action-benchmark's rule: alarm when a value is worse than the previous one by
+  more than ``alert-threshold`` (its default ``200%``, and ``110%`` as many projects set it);
+- ``z-score``: conbench's rule: alarm when ``|z| > 5`` against the mean and standard deviation of
+  the previous 20 executions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from controller.analysis import judge
+from schemas.runspec import RegressionPolicy
+
+LENGTH = 40
+FIRST_JUDGED = 10
+TOLERANCE = 5
+STEPS = (0.02, 0.05, 0.10, 0.20)
+NOISES = (0.01, 0.02, 0.05, 0.10)
+LEVEL = 100.0
+
+
+@dataclass(frozen=True)
+class Series:
+    kind: str  # step | aa | outliers | outliers+step | drift
+    values: tuple[float, ...]
+    step_at: int | None
+    step: float
+    noise: float
+
+
+def generate(seed: int, reps: int) -> list[Series]:
+    rng = np.random.default_rng(seed)
+    out: list[Series] = []
+
+    def noisy(cv: float) -> np.ndarray:  # type: ignore[type-arg]
+        return LEVEL * (1 + rng.normal(0.0, cv, LENGTH))
+
+    def with_outliers(x: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        hit = rng.random(LENGTH) < 0.05
+        return np.where(hit, x * (1 + rng.uniform(0.10, 0.30, LENGTH)), x)
+
+    for cv in NOISES:
+        for step in STEPS:
+            for _ in range(reps):
+                k = int(rng.integers(20, LENGTH - TOLERANCE + 1))
+                x = noisy(cv)
+                x[k:] *= 1 + step
+                out.append(Series("step", tuple(x), k, step, cv))
+        for _ in range(4 * reps):
+            out.append(Series("aa", tuple(noisy(cv)), None, 0.0, cv))
+        for _ in range(reps):
+            out.append(Series("outliers", tuple(with_outliers(noisy(cv))), None, 0.0, cv))
+            k = int(rng.integers(20, LENGTH - TOLERANCE + 1))
+            step = float(rng.choice(STEPS[1:]))
+            x = noisy(cv)
+            x[k:] *= 1 + step
+            out.append(Series("outliers+step", tuple(with_outliers(x)), k, step, cv))
+            drift = noisy(cv) * np.linspace(1.0, 1.03, LENGTH)
+            out.append(Series("drift", tuple(drift), None, 0.0, cv))
+    return out
+
+
+# -- detectors: (values so far, index of the new one) -> alarm ------------------------------------
+
+Detector = Callable[[Sequence[float]], list[bool]]
+
+
+def anubis_detector(policy: RegressionPolicy) -> Detector:
+    def run(values: Sequence[float]) -> list[bool]:
+        alarms = []
+        for t in range(FIRST_JUDGED, len(values)):
+            history = [[v] for v in values[:t]]
+            verdict = judge(history, [values[t]], "lower", policy)
+            alarms.append(verdict.verdict in ("regression", "improvement"))
+        return alarms
+
+    return run
+
+
+def ratio_detector(threshold: float) -> Detector:
+    def run(values: Sequence[float]) -> list[bool]:
+        return [values[t] > values[t - 1] * threshold for t in range(FIRST_JUDGED, len(values))]
+
+    return run
+
+
+def zscore_detector(threshold: float = 5.0, window: int = 20) -> Detector:
+    def run(values: Sequence[float]) -> list[bool]:
+        alarms = []
+        for t in range(FIRST_JUDGED, len(values)):
+            past = np.asarray(values[max(0, t - window) : t])
+            sd = float(np.std(past, ddof=1))
+            z = (values[t] - float(np.mean(past))) / sd if sd > 0 else 0.0
+            alarms.append(abs(z) > threshold)
+        return alarms
+
+    return run
+
+
+def otava_detector(values: Sequence[float]) -> list[bool]:
+    from otava.analysis import compute_change_points
+
+    alarms = []
+    seen: set[int] = set()
+    for t in range(FIRST_JUDGED, len(values)):
+        points, _ = compute_change_points(list(values[: t + 1]), window_len=50, max_pvalue=0.001, min_magnitude=0.0)
+        found = {int(p.index) for p in points}
+        alarms.append(bool(found - seen))
+        seen |= found
+    return alarms
+
+
+def otava_available() -> str | None:
+    try:
+        import otava.analysis  # noqa: F401
+    except ImportError as e:
+        return f"apache-otava is not installed ({e}); `pip install apache-otava` to include it"
+    return None
+
+
+DETECTORS: dict[str, Detector] = {
+    "anubis (defaults, min_change 5%)": anubis_detector(RegressionPolicy()),
+    "anubis (min_change 1%)": anubis_detector(RegressionPolicy(min_change=0.01)),
+    "otava (E-divisive, p<0.001)": otava_detector,
+    "ratio 200% (github-action-benchmark default)": ratio_detector(2.0),
+    "ratio 110%": ratio_detector(1.10),
+    "z-score > 5, window 20 (conbench)": zscore_detector(),
+}
+
+
+# -- scoring --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Score:
+    true_positives: int = 0
+    false_alarms: int = 0
+    steps: int = 0
+    judged: dict[str, int] | None = None
+    alarms: dict[str, int] | None = None
+
+    def add(self, series: Series, alarms: list[bool]) -> None:
+        judged = self.judged if self.judged is not None else {}
+        counted = self.alarms if self.alarms is not None else {}
+        self.judged, self.alarms = judged, counted
+        positions = [FIRST_JUDGED + i for i, alarm in enumerate(alarms) if alarm]
+        if series.step_at is not None:
+            self.steps += 1
+            window = range(series.step_at, series.step_at + TOLERANCE)
+            hits = [p for p in positions if p in window]
+            self.true_positives += bool(hits)
+            false = [p for p in positions if p not in window]
+        else:
+            false = positions
+        self.false_alarms += len(false)
+        judged[series.kind] = judged.get(series.kind, 0) + len(alarms)
+        counted[series.kind] = counted.get(series.kind, 0) + len(false)
+
+    def rate(self, kind: str) -> float:
+        judged = (self.judged or {}).get(kind, 0)
+        return (self.alarms or {}).get(kind, 0) / judged if judged else math.nan
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positives + self.false_alarms
+        return self.true_positives / found if found else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.steps if self.steps else math.nan
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def _score(name: str, series: list[Series]) -> tuple[str, Score, dict[float, tuple[int, int]], float]:
+    detector = DETECTORS[name]
+    score = Score()
+    by_step: dict[float, tuple[int, int]] = {}
+    began = time.perf_counter()
+    for s in series:
+        alarms = detector(s.values)
+        before = score.true_positives
+        score.add(s, alarms)
+        if s.kind == "step":
+            hit, total = by_step.get(s.step, (0, 0))
+            by_step[s.step] = (hit + score.true_positives - before, total + 1)
+    return name, score, by_step, time.perf_counter() - began
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=10, help="series per (noise, step) cell")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    series = generate(args.seed, args.reps)
+    names = list(DETECTORS)
+    missing = otava_available()
+    if missing:
+        names = [n for n in names if not n.startswith("otava")]
+    kinds = {k: sum(1 for s in series if s.kind == k) for k in ("step", "aa", "outliers", "outliers+step", "drift")}
+    print(f"{len(series)} series of {LENGTH} executions ({kinds}); judged from execution {FIRST_JUDGED + 1}; "
+          f"a step counts as found with an alarm within {TOLERANCE} executions of it")
+    if missing:
+        print(f"note: {missing}")
+    began = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(_score, names, [series] * len(names)))
+    header = f"{'detector':<46} {'precision':>9} {'recall':>7} {'F1':>6} {'A/A FA':>7} {'outl. FA':>8} {'drift FA':>8}  recall by step " + " ".join(f"{s:.0%}" for s in STEPS) + "   seconds"
+    print(header)
+    print("-" * len(header))
+    for name, score, by_step, seconds in results:
+        recalls = " ".join(f"{by_step.get(s, (0, 1))[0] / max(by_step.get(s, (0, 1))[1], 1):>4.0%}" for s in STEPS)
+        print(
+            f"{name:<46} {score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f} {score.rate('aa'):>7.2%} "
+            f"{score.rate('outliers'):>8.2%} {score.rate('drift'):>8.2%}  {'':>14} {recalls}   {seconds:6.1f}"
+        )
+    best = max(results, key=lambda r: r[1].f1)
+    print(f"\nbest F1: {best[0]} ({best[1].f1:.3f}, A/A false alarms {best[1].rate('aa'):.2%} per judged execution); "
+          f"total {time.perf_counter() - began:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

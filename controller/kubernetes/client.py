@@ -1,0 +1,266 @@
+"""The one class that talks to the Kubernetes API (through the official ``kubernetes`` client).
+
+Raw JSON in and out (no model classes: thousands of runs are listed and watched, and the controller
+needs a few fields of each), one :meth:`KubeClient._request` that owns retries: 5xx, 429 and dropped
+connections are retried with exponential backoff, honouring ``Retry-After``. Watches are streamed
+line by line by :meth:`KubeClient.watch` and retried by :mod:`controller.kubernetes.watching`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from schemas.errors import BackendError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A kind the controller reads: where its API lives."""
+
+    kind: str
+    group_version: str  # "v1", "batch/v1", "kubeflow.org/v2beta1"
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        ns = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
+        return f"{base}{ns}/{self.plural}" + (f"/{name}" if name else "")
+
+
+JOBS = Resource("Job", "batch/v1", "jobs")
+CRONJOBS = Resource("CronJob", "batch/v1", "cronjobs")
+PODS = Resource("Pod", "v1", "pods")
+MPIJOBS = Resource("MPIJob", "kubeflow.org/v2beta1", "mpijobs")
+NODES = Resource("Node", "v1", "nodes", namespaced=False)
+
+
+class ApiStatusError(BackendError):
+    """The API answered with an error status (after retries, for retryable ones)."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class GoneError(ApiStatusError):
+    """410 Gone: the resourceVersion asked for is older than the API keeps; list again."""
+
+
+class ErrorCounter(Protocol):
+    def api_error(self, operation: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 30.0
+
+
+class KubeClient:
+    """Jobs, CronJobs, Pods, MPIJobs and Nodes, as dicts; built from a configured ``ApiClient``."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        errors: ErrorCounter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self._api = api_client
+        self._retry = retry
+        self._errors = errors
+        self._sleep = sleep
+        self._timeout = request_timeout
+
+    @classmethod
+    def from_config(cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False,
+                    errors: ErrorCounter | None = None) -> KubeClient:
+        from kubernetes import client, config
+
+        try:
+            if in_cluster:
+                config.load_incluster_config()
+                configuration = client.Configuration.get_default_copy()
+            else:
+                configuration = client.Configuration()
+                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        except Exception as e:  # noqa: BLE001 - the config loaders raise many kinds
+            where = "the in-cluster service account" if in_cluster else (kubeconfig or "~/.kube/config")
+            raise BackendError(f"cannot load the Kubernetes configuration from {where} ({e}); "
+                               "pass --kubeconfig or --in-cluster") from e
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 4, 32)
+        return cls(client.ApiClient(configuration), errors=errors)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def list_all(self, resource: Resource, namespace: str | None, selector: str) -> tuple[list[dict[str, Any]], str]:
+        """Every object matching ``selector`` and the list's resourceVersion (to watch from)."""
+        items: list[dict[str, Any]] = []
+        cont = ""
+        while True:
+            query: dict[str, Any] = {"labelSelector": selector, "limit": 500}
+            if cont:
+                query["continue"] = cont
+            data = self._json("GET", resource.path(namespace), query, operation=f"list {resource.plural}")
+            kind = resource.kind
+            api_version = resource.group_version
+            for item in data.get("items") or ():
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", api_version)
+                items.append(item)
+            meta = data.get("metadata") or {}
+            cont = meta.get("continue") or ""
+            if not cont:
+                return items, str(meta.get("resourceVersion", ""))
+
+    def watch(self, resource: Resource, namespace: str | None, selector: str, resource_version: str,
+              timeout_seconds: int) -> Iterator[dict[str, Any]]:
+        """The watch events after ``resource_version``, as the API sends them; ends when the server
+        ends the stream. Raises :class:`GoneError` (410) and connection errors for the caller."""
+        query = {"labelSelector": selector, "watch": "true", "resourceVersion": resource_version,
+                 "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"}
+        response = self._request("GET", resource.path(namespace), query, operation=f"watch {resource.plural}",
+                                 timeout=timeout_seconds + 15, stream=True)
+        try:
+            pending = b""
+            for chunk in response.stream(65536, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+            if pending.strip():
+                yield json.loads(pending)
+        finally:
+            response.release_conn()
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        return self._json("GET", resource.path(namespace, name), {}, operation=f"get {resource.plural}")
+
+    def find_by_label(self, resource: Resource, namespace: str, selector: str) -> list[dict[str, Any]]:
+        items, _ = self.list_all(resource, namespace, selector)
+        return items
+
+    def read_log(self, namespace: str, pod: str, container: str, *, timestamps: bool = True) -> Iterator[bytes]:
+        """The container's log as chunks of bytes (streamed; a missing pod or log gives nothing)."""
+        query: dict[str, Any] = {"container": container, "timestamps": "true" if timestamps else "false"}
+        try:
+            response = self._request("GET", PODS.path(namespace, pod) + "/log", query, operation="read log",
+                                     stream=True, timeout=300)
+        except NotFoundError:
+            return
+        except ApiStatusError as e:
+            if e.status == 400:  # container never started: "waiting to start" / "is terminated"
+                log.info("no log of %s/%s container %s: %s", namespace, pod, container, e)
+                return
+            raise
+        try:
+            yield from response.stream(65536, decode_content=True)
+        finally:
+            response.release_conn()
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def patch(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) of the object."""
+        return self._json("PATCH", resource.path(namespace, name), {}, body=dict(body), content_type=MERGE_PATCH,
+                          operation=f"patch {resource.plural}")
+
+    def suspend(self, resource: Resource, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+        """Suspend a Job/CronJob (``spec.suspend``) or MPIJob (``spec.runPolicy.suspend``) and set
+        ``annotations`` in the same patch."""
+        spec: dict[str, Any] = {"runPolicy": {"suspend": True}} if resource is MPIJOBS else {"suspend": True}
+        self.patch(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}, "spec": spec})
+
+    def annotate(self, resource: Resource, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+        self.patch(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}})
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def _json(self, method: str, path: str, query: Mapping[str, Any], *, operation: str,
+              body: Any = None, content_type: str | None = None) -> dict[str, Any]:
+        response = self._request(method, path, query, operation=operation, body=body, content_type=content_type)
+        data = response.data
+        result: dict[str, Any] = json.loads(data) if data else {}
+        return result
+
+    def _request(self, method: str, path: str, query: Mapping[str, Any], *, operation: str, body: Any = None,
+                 content_type: str | None = None, stream: bool = False, timeout: float | None = None) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._api.call_api(
+                    path, method, query_params=list(query.items()), header_params=dict(headers), body=body,
+                    auth_settings=["BearerToken"], _preload_content=False,
+                    _return_http_data_only=True, _request_timeout=timeout or self._timeout,
+                )
+            except ApiException as e:
+                status = int(e.status or 0)
+                retry_after = _retry_after(e.headers)
+                message = _api_message(e)
+                if status == 404:
+                    raise NotFoundError(f"{operation}: {path} was not found ({message})") from e
+                if status == 410:
+                    raise GoneError(410, f"{operation}: {message}") from e
+                retryable = status == 429 or status >= 500
+                self._count(operation)
+                if not retryable or attempt >= self._retry.attempts:
+                    raise ApiStatusError(status, f"the Kubernetes API refused to {operation} ({status}: {message})",
+                                         retry_after) from e
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+            except (HTTPError, OSError) as e:
+                self._count(operation)
+                if attempt >= self._retry.attempts:
+                    raise ApiStatusError(0, f"cannot reach the Kubernetes API to {operation} ({e})") from e
+                delay = self._backoff(attempt)
+            log.debug("retrying %s in %.2fs (attempt %d)", operation, delay, attempt)
+            self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
+        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
+
+    def _count(self, operation: str) -> None:
+        if self._errors is not None:
+            self._errors.api_error(operation)
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+def _api_message(e: Any) -> str:
+    try:
+        return str(json.loads(e.body).get("message") or e.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(e.reason)

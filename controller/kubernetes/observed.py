@@ -1,0 +1,245 @@
+"""The observed state of a run on Kubernetes, typed and small, built from raw API objects.
+
+A run is one Job (a single-node or inference run, or one firing of a CronJob) or one MPIJob, with
+its pods. Only what :func:`controller.kubernetes.statuses.decide` and the result need is kept, so a
+tracked run costs little memory (the RunSpec annotation is kept as its JSON text until reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+RUN_ID_LABEL = "anubis.dev/run-id"
+ENVIRONMENT_LABEL = "anubis.dev/environment"
+ROLE_LABEL = "anubis.dev/role"
+RUNSPEC_ANNOTATION = "anubis.dev/runspec"
+REPORTED_ANNOTATION = "anubis.dev/reported"
+OUTCOME_ANNOTATION = "anubis.dev/outcome"
+SELECTOR = f"{MANAGED_BY}=anubis"
+
+FETCH_CONTAINER = "fetch-data"
+MAIN_CONTAINER = "benchmark"
+SERVER_CONTAINER = "inference-server"
+
+RunKind = Literal["Job", "MPIJob"]
+ContainerKind = Literal["init", "sidecar", "main"]
+
+
+def parse_time(value: Any) -> float | None:
+    """Unix seconds of an RFC 3339 time as the API writes it (``2024-01-02T03:04:05Z``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str = ""
+    message: str = ""
+    since: float | None = None  # lastTransitionTime
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    name: str
+    kind: ContainerKind
+    state: Literal["waiting", "running", "terminated", "unknown"] = "unknown"
+    reason: str = ""
+    message: str = ""
+    exit_code: int | None = None
+    restarts: int = 0
+    ready: bool = False
+    started: bool | None = None
+    image: str = ""
+    image_id: str = ""
+    last_exit_code: int | None = None  # of the previous attempt (crash loops)
+    last_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PodState:
+    name: str
+    uid: str
+    phase: str  # Pending | Running | Succeeded | Failed | Unknown
+    role: str  # main | inference | launcher | worker
+    owner_uid: str
+    node_name: str = ""
+    reason: str = ""  # pod-level reason (DeadlineExceeded, Evicted …)
+    message: str = ""
+    scheduled: Condition | None = None
+    containers: tuple[ContainerState, ...] = ()
+    created: float | None = None
+    deleting: bool = False
+
+    def container(self, name: str) -> ContainerState | None:
+        for c in self.containers:
+            if c.name == name:
+                return c
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """One run (a Job or an MPIJob) as last seen, with its pods."""
+
+    kind: RunKind
+    namespace: str
+    name: str
+    uid: str
+    run_id: str
+    environment: str
+    created: float | None = None
+    started: float | None = None
+    completed: float | None = None
+    suspended: bool = False
+    deleted: bool = False
+    conditions: tuple[Condition, ...] = ()
+    reported: str | None = None  # the execution id in anubis.dev/reported
+    outcome: str | None = None  # JSON in anubis.dev/outcome (set with a suspend by Anubis)
+    active_deadline_seconds: int | None = None
+    runspec: str = ""
+    resource_version: str = ""
+    pods: tuple[PodState, ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.uid}"
+
+    @property
+    def execution_id(self) -> str:
+        """``<run_id>-<first 8 hex of the uid>``: one per Job, so each CronJob firing is its own."""
+        return f"{self.run_id}-{self.uid.replace('-', '')[:8]}"
+
+    def condition(self, type_: str) -> Condition | None:
+        for c in self.conditions:
+            if c.type == type_ and c.status == "True":
+                return c
+        return None
+
+    def with_pods(self, pods: tuple[PodState, ...]) -> RunState:
+        return replace(self, pods=pods)
+
+
+def run_from_object(obj: dict[str, Any]) -> RunState | None:
+    """The run of a Job or MPIJob object; None when it is not a run of its own (an MPIJob's
+    launcher Job, an object without a run id)."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    run_id = labels.get(RUN_ID_LABEL)
+    if not run_id:
+        return None
+    kind: RunKind = "MPIJob" if obj.get("kind") == "MPIJob" else "Job"
+    if kind == "Job" and any(o.get("kind") == "MPIJob" for o in meta.get("ownerReferences") or ()):
+        return None  # the launcher Job of an MPIJob: followed through the MPIJob
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    if kind == "MPIJob":
+        policy = spec.get("runPolicy") or {}
+        suspended = bool(policy.get("suspend"))
+        deadline = policy.get("activeDeadlineSeconds")
+    else:
+        suspended = bool(spec.get("suspend"))
+        deadline = spec.get("activeDeadlineSeconds")
+    return RunState(
+        kind=kind,
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        run_id=run_id,
+        environment=labels.get(ENVIRONMENT_LABEL, ""),
+        created=parse_time(meta.get("creationTimestamp")),
+        started=parse_time(status.get("startTime")),
+        completed=parse_time(status.get("completionTime")),
+        suspended=suspended,
+        deleted=bool(meta.get("deletionTimestamp")),
+        conditions=tuple(_condition(c) for c in status.get("conditions") or ()),
+        reported=annotations.get(REPORTED_ANNOTATION) or None,
+        outcome=annotations.get(OUTCOME_ANNOTATION) or None,
+        active_deadline_seconds=int(deadline) if isinstance(deadline, int) else None,
+        runspec=annotations.get(RUNSPEC_ANNOTATION, ""),
+        resource_version=meta.get("resourceVersion", ""),
+    )
+
+
+def _condition(raw: dict[str, Any]) -> Condition:
+    return Condition(
+        type=str(raw.get("type", "")),
+        status=str(raw.get("status", "")),
+        reason=str(raw.get("reason") or ""),
+        message=str(raw.get("message") or ""),
+        since=parse_time(raw.get("lastTransitionTime")),
+    )
+
+
+def pod_from_object(obj: dict[str, Any]) -> PodState:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    owners = meta.get("ownerReferences") or ()
+    owner_uid = next((o.get("uid", "") for o in owners if o.get("controller")), "")
+    if not owner_uid and owners:
+        owner_uid = owners[0].get("uid", "")
+    sidecars = {c.get("name") for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"}
+    images = {c.get("name"): c.get("image", "") for c in (*(spec.get("initContainers") or ()), *(spec.get("containers") or ()))}
+    containers: list[ContainerState] = []
+    for raw in status.get("initContainerStatuses") or ():
+        kind: ContainerKind = "sidecar" if raw.get("name") in sidecars else "init"
+        containers.append(_container(raw, kind, images))
+    for raw in status.get("containerStatuses") or ():
+        containers.append(_container(raw, "main", images))
+    seen = {c.name for c in containers}
+    for c in spec.get("initContainers") or ():  # not started yet: known from the spec
+        if c.get("name") not in seen:
+            containers.append(ContainerState(c.get("name", ""), "sidecar" if c.get("name") in sidecars else "init", image=c.get("image", "")))
+    for c in spec.get("containers") or ():
+        if c.get("name") not in seen:
+            containers.append(ContainerState(c.get("name", ""), "main", image=c.get("image", "")))
+    scheduled = next((_condition(c) for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
+    return PodState(
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        phase=status.get("phase", "Pending"),
+        role=(meta.get("labels") or {}).get(ROLE_LABEL, "main"),
+        owner_uid=owner_uid,
+        node_name=spec.get("nodeName", "") or "",
+        reason=status.get("reason", "") or "",
+        message=status.get("message", "") or "",
+        scheduled=scheduled,
+        containers=tuple(containers),
+        created=parse_time(meta.get("creationTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def _container(raw: dict[str, Any], kind: ContainerKind, images: dict[Any, str]) -> ContainerState:
+    state = raw.get("state") or {}
+    last = (raw.get("lastState") or {}).get("terminated") or {}
+    name = raw.get("name", "")
+    common: dict[str, Any] = {
+        "restarts": int(raw.get("restartCount") or 0),
+        "ready": bool(raw.get("ready")),
+        "started": raw.get("started"),
+        "image": images.get(name) or raw.get("image", ""),
+        "image_id": raw.get("imageID", "") or "",
+        "last_exit_code": last.get("exitCode"),
+        "last_reason": last.get("reason", "") or "",
+    }
+    if "terminated" in state and state["terminated"] is not None:
+        t = state["terminated"]
+        return ContainerState(name, kind, "terminated", t.get("reason", "") or "", t.get("message", "") or "",
+                              t.get("exitCode"), **common)
+    if "waiting" in state and state["waiting"] is not None:
+        w = state["waiting"]
+        return ContainerState(name, kind, "waiting", w.get("reason", "") or "", w.get("message", "") or "", **common)
+    if "running" in state and state["running"] is not None:
+        return ContainerState(name, kind, "running", **common)
+    return ContainerState(name, kind, **common)

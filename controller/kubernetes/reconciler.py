@@ -1,0 +1,596 @@
+"""The reconcile loop of ``anubis controller``: watch, decide, act, record once.
+
+Watchers (:mod:`.watching`) keep a small typed view of every tracked run and its pods and queue the
+run's key on every change; a pool of workers takes keys from the queue, one run at a time per key
+(a key being reconciled is never taken by a second worker: a change meanwhile queues it again), so
+each run has one worker while it is reconciled and costs only its :class:`RunState` between times.
+
+A final decision is reported once: logs read (every pod of an MPIJob, the client and the server of
+an inference run, the ``benchmark`` container otherwise), metrics extracted, the result stored
+(``put`` refuses an execution id that is already stored), exported, then the Job is annotated
+``anubis.dev/reported: <execution_id>``. A run whose object carries that mark is never reported
+again; one killed between ``put`` and the mark is exported and marked on the next start (exports
+are idempotent), never stored twice. See ``docs/controller.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from controller.exporting.base import Exporter, LogLine
+from controller.extraction import MetricExtractor
+from controller.kubernetes.client import JOBS, MPIJOBS, NODES, PODS, KubeClient, Resource
+from controller.kubernetes.observed import (
+    MAIN_CONTAINER,
+    REPORTED_ANNOTATION,
+    ROLE_LABEL,
+    RUN_ID_LABEL,
+    SELECTOR,
+    SERVER_CONTAINER,
+    OUTCOME_ANNOTATION,
+    PodState,
+    RunState,
+    pod_from_object,
+    run_from_object,
+)
+from controller.kubernetes.settings import ControllerSettings
+from controller.kubernetes.statuses import Decision, Report, Suspend, decide, outcome_annotation
+from controller.kubernetes.watching import Watcher
+from controller.local.records import Outcome, record_of
+from controller.store import ResultStore
+from schemas.errors import AnubisError, NotFoundError
+from schemas.results import Reproducibility, ResultRecord
+from schemas.runspec import RunSpec
+from schemas.status import RunStatus
+
+log = logging.getLogger(__name__)
+
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+ACCELERATOR_LABEL = "nvidia.com/gpu.product"
+
+
+class MetricsSink(Protocol):
+    """The controller's own series (``ControllerMetrics`` of controller.exporting.prometheus)."""
+
+    def transition(self, status: RunStatus) -> None: ...
+
+    def run_finished(self, status: RunStatus, duration: float | None) -> None: ...
+
+    def watch_restart(self, kind: str, reason: str) -> None: ...
+
+    def api_error(self, operation: str) -> None: ...
+
+    def tracked(self, n: int) -> None: ...
+
+
+class StatusPublisher(Protocol):
+    """An exporter that also publishes the status of a run while it runs (the Pushgateway's)."""
+
+    def push_status(self, spec: RunSpec, execution_id: str, status: RunStatus) -> None: ...
+
+
+class NullMetrics:
+    def transition(self, status: RunStatus) -> None:
+        pass
+
+    def run_finished(self, status: RunStatus, duration: float | None) -> None:
+        pass
+
+    def watch_restart(self, kind: str, reason: str) -> None:
+        pass
+
+    def api_error(self, operation: str) -> None:
+        pass
+
+    def tracked(self, n: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What one report did (for tests and the benchmark)."""
+
+    execution_id: str
+    status: RunStatus
+    stored: bool
+    at: float
+
+
+@dataclass
+class _Tracked:
+    state: RunState
+    resource: Resource
+    status: RunStatus | None = None
+    reason: str = ""
+    retry: bool = False
+
+
+def pod_index_key(namespace: str, *, owner_uid: str = "", mpi_run_id: str = "") -> str:
+    return f"{namespace}/mpi/{mpi_run_id}" if mpi_run_id else f"{namespace}/{owner_uid}"
+
+
+class Controller:
+    """Follows every run in the configured namespaces until it is reported."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        store: ResultStore,
+        *,
+        settings: ControllerSettings = ControllerSettings(),
+        exporters: Sequence[Exporter] = (),
+        metrics: MetricsSink | None = None,
+        clock: Callable[[], float] = time.time,
+        on_report: Callable[[Reported], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.exporters = tuple(exporters)
+        self.metrics: MetricsSink = metrics or NullMetrics()
+        self.clock = clock
+        self.on_report = on_report
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Tracked] = {}
+        self._pods: dict[str, dict[str, PodState]] = {}  # pod index key -> pod name -> state
+        self._done: set[str] = set()  # keys of runs reported (or found reported)
+        self._mpi_runs: dict[str, str] = {}  # pod index key of an MPIJob's pods -> its run key
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._dirty: set[str] = set()
+        self._nodes: dict[str, tuple[str | None, str | None]] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.watchers: list[Watcher] = []
+
+    # -- life -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        namespaces: tuple[str | None, ...] = self.settings.namespaces or (None,)
+        kinds = [JOBS, PODS] + ([MPIJOBS] if self.settings.watch_mpijobs else [])
+        for namespace in namespaces:
+            for resource in kinds:
+                watcher = Watcher(self.client, resource, namespace, SELECTOR, self, stop=self._stop,
+                                  resync_seconds=self.settings.resync_seconds, restarts=self.metrics)
+                self.watchers.append(watcher)
+                self._spawn(watcher.run, f"watch-{resource.plural}-{namespace or 'all'}")
+        for i in range(max(1, self.settings.workers)):
+            self._spawn(self._work, f"reconcile-{i}")
+        self._spawn(self._tick, "tick")
+        log.info("controller started: watching %s", ", ".join(n or "all namespaces" for n in namespaces))
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for watcher in self.watchers:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not watcher.synced.wait(left):
+                return False
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers and watchers (a watch blocked in a read ends with its connection; the
+        threads are daemons, so a process that exits does not wait for them)."""
+        self._stop.set()
+        for _ in range(max(1, self.settings.workers)):
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def tracked(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._queued and not self._active
+
+    # -- what the watchers see (WatchSink) ---------------------------------------------------------
+
+    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+        if resource is PODS:
+            self._pod_snapshot(namespace, objects)
+            return
+        seen: set[str] = set()
+        for obj in objects:
+            key = self._run_object(resource, obj, deleted=False)
+            if key:
+                seen.add(key)
+        kind = "MPIJob" if resource is MPIJOBS else "Job"
+        with self._lock:
+            gone = [k for k, t in self._runs.items() if t.state.kind == kind and k not in seen
+                    and (namespace is None or t.state.namespace == namespace)]
+            for key in gone:  # deleted while no watch was looking
+                t = self._runs[key]
+                t.state = replace(t.state, deleted=True)
+        for key in gone:
+            self._enqueue(key)
+
+    def event(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
+        if resource is PODS:
+            self._pod_event(kind, obj)
+        else:
+            self._run_object(resource, obj, deleted=kind == "DELETED")
+
+    def _run_object(self, resource: Resource, obj: dict[str, Any], *, deleted: bool) -> str | None:
+        state = run_from_object(obj)
+        if state is None:
+            return None
+        if deleted:
+            state = replace(state, deleted=True)
+        key = state.key
+        with self._lock:
+            if key in self._done:
+                if deleted:
+                    self._done.discard(key)
+                return key
+            if state.reported == state.execution_id:  # reported before (by us or a previous life)
+                self._forget(key, state)
+                return key
+            tracked = self._runs.get(key)
+            if tracked is None:
+                self._runs[key] = _Tracked(state, resource)
+                if state.kind == "MPIJob":
+                    self._mpi_runs[self._pod_key(state)] = key
+            else:
+                tracked.state = state
+            count = len(self._runs)
+        self.metrics.tracked(count)
+        self._enqueue(key)
+        return key
+
+    def _forget(self, key: str, state: RunState) -> None:
+        """Stop tracking a reported run (lock held)."""
+        self._runs.pop(key, None)
+        self._done.add(key)
+        self._pods.pop(self._pod_key(state), None)
+        if state.kind == "MPIJob":
+            self._mpi_runs.pop(self._pod_key(state), None)
+
+    @staticmethod
+    def _pod_key(state: RunState) -> str:
+        if state.kind == "MPIJob":
+            return pod_index_key(state.namespace, mpi_run_id=state.run_id)
+        return pod_index_key(state.namespace, owner_uid=state.uid)
+
+    @staticmethod
+    def _pod_key_of(obj: dict[str, Any], pod: PodState) -> str:
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        namespace = meta.get("namespace", "")
+        if labels.get(ROLE_LABEL) in ("launcher", "worker"):
+            return pod_index_key(namespace, mpi_run_id=labels.get(RUN_ID_LABEL, ""))
+        return pod_index_key(namespace, owner_uid=pod.owner_uid)
+
+    def _pod_snapshot(self, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+        index: dict[str, dict[str, PodState]] = {}
+        for obj in objects:
+            pod = pod_from_object(obj)
+            index.setdefault(self._pod_key_of(obj, pod), {})[pod.name] = pod
+        with self._lock:
+            for key in [k for k in self._pods if namespace is None or k.startswith(f"{namespace}/")]:
+                del self._pods[key]
+            self._pods.update(index)
+            affected = [k for k, t in self._runs.items() if namespace is None or t.state.namespace == namespace]
+        for key in affected:
+            self._enqueue(key)
+
+    def _pod_event(self, kind: str, obj: dict[str, Any]) -> None:
+        pod = pod_from_object(obj)
+        index_key = self._pod_key_of(obj, pod)
+        with self._lock:
+            if kind == "DELETED":
+                pods = self._pods.get(index_key)
+                if pods is not None:
+                    pods.pop(pod.name, None)
+                    if not pods:
+                        del self._pods[index_key]
+            else:
+                self._pods.setdefault(index_key, {})[pod.name] = pod
+            key = self._mpi_runs.get(index_key) if "/mpi/" in index_key else index_key
+            tracked = key is not None and key in self._runs
+        if key is not None and tracked:
+            self._enqueue(key)
+
+    # -- the work queue ----------------------------------------------------------------------------
+
+    def _enqueue(self, key: str) -> None:
+        with self._lock:
+            if key in self._active:
+                self._dirty.add(key)
+                return
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        self._queue.put(key)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            key = self._queue.get()
+            if key is None:
+                return
+            with self._lock:
+                self._queued.discard(key)
+                self._active.add(key)
+            try:
+                self.reconcile(key)
+            except Exception:  # noqa: BLE001 - one run's trouble never stops the others
+                log.exception("reconciling %s failed; it is tried again", key)
+                with self._lock:
+                    tracked = self._runs.get(key)
+                    if tracked is not None:
+                        tracked.retry = True
+            finally:
+                with self._lock:
+                    self._active.discard(key)
+                    again = key in self._dirty
+                    self._dirty.discard(key)
+                if again:
+                    self._enqueue(key)
+
+    def _tick(self) -> None:
+        """Look again at runs waiting on a deadline (unschedulable) or whose last action failed."""
+        while not self._stop.wait(self.settings.tick_seconds):
+            with self._lock:
+                keys = [k for k, t in self._runs.items() if t.retry or t.status in (None, RunStatus.PENDING)]
+            for key in keys:
+                self._enqueue(key)
+
+    # -- one run -----------------------------------------------------------------------------------
+
+    def reconcile(self, key: str) -> Decision | None:
+        with self._lock:
+            tracked = self._runs.get(key)
+            if tracked is None:
+                return None
+            pods = tuple(self._pods.get(self._pod_key(tracked.state), {}).values())
+            state = tracked.state.with_pods(pods)
+            resource = tracked.resource
+            previous = tracked.status
+            tracked.retry = False
+        policy = self.settings.policy_for(state.environment)
+        decision = decide(state, self.clock(), policy)
+        if decision.final and decision.actions:
+            # Pods come on their own watch, maybe behind the Job's: read them fresh before the verdict.
+            state = state.with_pods(self._fresh_pods(state))
+            decision = decide(state, self.clock(), policy)
+        if decision.status != previous:
+            self._transition(state, previous, decision)
+            with self._lock:
+                if key in self._runs:
+                    self._runs[key].status, self._runs[key].reason = decision.status, decision.reason
+        for action in decision.actions:
+            if isinstance(action, Suspend):
+                self._suspend(resource, state, action)
+            elif isinstance(action, Report):
+                self._report(resource, state, decision)
+                with self._lock:
+                    self._forget(key, state)
+                    count = len(self._runs)
+                self.metrics.tracked(count)
+        return decision
+
+    def _fresh_pods(self, state: RunState) -> tuple[PodState, ...]:
+        objects, _ = self.client.list_all(PODS, state.namespace, f"{RUN_ID_LABEL}={state.run_id}")
+        own = self._pod_key(state)
+        pods = []
+        for obj in objects:
+            pod = pod_from_object(obj)
+            if self._pod_key_of(obj, pod) == own:
+                pods.append(pod)
+        return tuple(pods)
+
+    def _transition(self, state: RunState, previous: RunStatus | None, decision: Decision) -> None:
+        what = f"{state.kind} {state.namespace}/{state.name} (execution {state.execution_id})"
+        because = f": {decision.reason}" if decision.reason else ""
+        if decision.final:
+            log.info("%s finished %s%s", what, decision.status.value, because)
+        elif previous is None:
+            log.info("%s is %s%s", what, decision.status.value, because)
+        else:
+            log.info("%s went from %s to %s%s", what, previous.value, decision.status.value, because)
+        self.metrics.transition(decision.status)
+        publishers = [e for e in self.exporters if hasattr(e, "push_status")]
+        if publishers and not decision.final:
+            spec = _spec(state)
+            for publisher in publishers:
+                if spec is not None:
+                    try:
+                        getattr(publisher, "push_status")(spec, state.execution_id, decision.status)
+                    except AnubisError as e:
+                        log.warning("publishing the status of %s failed: %s", state.execution_id, e)
+
+    def _suspend(self, resource: Resource, state: RunState, action: Suspend) -> None:
+        if state.suspended and state.outcome:
+            return
+        log.info("stopping %s %s/%s: %s", state.kind, state.namespace, state.name, action.reason)
+        try:
+            self.client.suspend(resource, state.namespace, state.name,
+                                {OUTCOME_ANNOTATION: outcome_annotation(action.status, action.reason)})
+        except NotFoundError:
+            log.info("%s %s/%s is already gone", state.kind, state.namespace, state.name)
+
+    # -- reporting ---------------------------------------------------------------------------------
+
+    def _report(self, resource: Resource, state: RunState, decision: Decision) -> None:
+        spec = _spec(state)
+        execution_id = state.execution_id
+        if spec is None:
+            log.error("%s %s/%s has no readable %s annotation; its result cannot be recorded",
+                      state.kind, state.namespace, state.name, "anubis.dev/runspec")
+        else:
+            sources = self._log_sources(state, spec)
+            line_time = [self.clock()]
+            extractor = MetricExtractor(spec.all_metrics(), clock=lambda: line_time[0])
+            for pod, container in sources:
+                self._extract(extractor, line_time, state.namespace, pod, container)
+            extractor.close()
+            record = self._record(state, spec, decision, extractor)
+            stored = self.store.put(record)
+            if not stored:
+                log.info("the result of %s was already stored; exporting it again and marking it", execution_id)
+            lines = _LogLines(self.client, state.namespace, sources)
+            for exporter in self.exporters:
+                try:
+                    exporter.export(spec, record, lines)
+                except AnubisError as e:
+                    log.warning("exporter %s failed for %s: %s", exporter.name, execution_id, e)
+            self.metrics.run_finished(decision.status, record.duration)
+            if self.on_report is not None:
+                self.on_report(Reported(execution_id, decision.status, stored, self.clock()))
+        if not state.deleted:
+            try:
+                self.client.annotate(resource, state.namespace, state.name, {REPORTED_ANNOTATION: execution_id})
+            except NotFoundError:
+                pass
+
+    def _log_sources(self, state: RunState, spec: RunSpec) -> list[tuple[PodState, str]]:
+        """The (pod, container) logs that hold the metrics: every MPIJob pod (launcher first), the
+        client and the server of an inference run, else the main container of the newest pod."""
+        pods = [p for p in state.pods if p.node_name]
+        if state.kind == "MPIJob":
+            ordered = sorted(pods, key=lambda p: (p.role != "launcher", p.name))
+            return [(p, MAIN_CONTAINER) for p in ordered]
+        if not pods:
+            return []
+        newest = max(pods, key=lambda p: (p.created or 0.0, p.name))
+        sources = [(newest, MAIN_CONTAINER)]
+        if spec.server is not None and newest.container(SERVER_CONTAINER) is not None:
+            sources.append((newest, SERVER_CONTAINER))
+        return sources
+
+    def _extract(self, extractor: MetricExtractor, line_time: list[float], namespace: str, pod: PodState,
+                 container: str) -> None:
+        """Feed one container's log, line by line, so that each value gets its line's time."""
+        for when, text in iter_log_lines(self.client.read_log(namespace, pod.name, container)):
+            if when is not None:
+                line_time[0] = when
+            extractor.feed(text + b"\n")
+
+    def _node_facts(self, node_name: str) -> tuple[str | None, str | None]:
+        if not node_name:
+            return None, None
+        cached = self._nodes.get(node_name)
+        if cached is not None:
+            return cached
+        try:
+            labels = (self.client.get(NODES, None, node_name).get("metadata") or {}).get("labels") or {}
+        except AnubisError as e:
+            log.info("cannot read node %s (%s); the record has no instance type", node_name, e)
+            return None, None
+        facts = (labels.get(INSTANCE_TYPE_LABEL), labels.get(ACCELERATOR_LABEL))
+        self._nodes[node_name] = facts
+        return facts
+
+    def _record(self, state: RunState, spec: RunSpec, decision: Decision, extractor: MetricExtractor) -> ResultRecord:
+        main = _main_pod(state)
+        container = main.container(MAIN_CONTAINER) if main else None
+        instance_type, accelerator = self._node_facts(main.node_name if main else "")
+        now = self.clock()
+        started = state.started or (main.created if main else None) or state.created or now
+        finished = state.completed or _final_time(state) or now
+        repro = Reproducibility(
+            descriptor_hash=spec.descriptor_hash,
+            image=spec.image,
+            image_digest=image_digest(container.image_id) if container else None,
+            source_commit=spec.source.commit,
+            source_dirty=spec.source.dirty,
+            dataset_checksums={d.path: str(d.checksum) for d in spec.data if d.checksum},
+            instance_type=instance_type or spec.placement.instance_type or None,
+            accelerator=accelerator,
+            gpus=(accelerator,) * spec.placement.gpus if accelerator else (),
+            node=main.node_name if main and main.node_name else None,
+        )
+        outcome = Outcome(state.execution_id, decision.status, decision.reason, started, max(started, finished))
+        return record_of(spec, outcome, backend="kubernetes", metrics=extractor.results(), reproducibility=repro,
+                         commit=spec.source.commit, branch=None)
+
+
+def _spec(state: RunState) -> RunSpec | None:
+    try:
+        return RunSpec.from_dict(json.loads(state.runspec))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _main_pod(state: RunState) -> PodState | None:
+    order = {"launcher": 0, "main": 0, "inference": 0, "worker": 1}
+    pods = sorted(state.pods, key=lambda p: (order.get(p.role, 2), -(p.created or 0.0), p.name))
+    return pods[0] if pods else None
+
+
+def _final_time(state: RunState) -> float | None:
+    for name in ("Complete", "Succeeded", "Failed", "Suspended"):
+        cond = state.condition(name)
+        if cond is not None and cond.since is not None:
+            return cond.since
+    return None
+
+
+def image_digest(image_id: str) -> str | None:
+    """``sha256:…`` of a container status's ``imageID`` (``docker-pullable://repo@sha256:…``)."""
+    if "@" in image_id:
+        return image_id.rsplit("@", 1)[1]
+    if image_id.startswith("sha256:"):
+        return image_id
+    return None
+
+
+def _line_time(stamp: bytes) -> float | None:
+    """Unix seconds of a log line's RFC 3339 timestamp (nanoseconds cut to microseconds)."""
+    text = stamp.decode("ascii", "replace").rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        return datetime.fromisoformat(text + "+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[tuple[float | None, bytes]]:
+    """``(time, text)`` of each line of a log read with ``timestamps=true``."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield _split_stamp(line)
+    if pending:
+        yield _split_stamp(pending)
+
+
+def _split_stamp(line: bytes) -> tuple[float | None, bytes]:
+    stamp, sep, text = line.partition(b" ")
+    if sep and stamp[:2].isdigit() and stamp.endswith(b"Z"):
+        return _line_time(stamp), text
+    return None, line
+
+
+class _LogLines:
+    """The run's log lines for exporters, read again from the API each time it is iterated."""
+
+    def __init__(self, client: KubeClient, namespace: str, sources: list[tuple[PodState, str]]) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._sources = sources
+
+    def __iter__(self) -> Iterator[LogLine]:
+        for pod, container in self._sources:
+            source = f"{pod.name}/{container}"
+            for when, text in iter_log_lines(self._client.read_log(self._namespace, pod.name, container)):
+                yield LogLine(when or 0.0, source, text.decode("utf-8", "replace"))

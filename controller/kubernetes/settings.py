@@ -1,0 +1,63 @@
+"""Settings of the cluster controller: where to watch and each environment's policy.
+
+The RunSpec carries no policy, so the controller is told each environment's
+``unschedulable_deadline_seconds``: from a settings file (TOML, mounted from the controller's
+ConfigMap) or, by ``anubis controller``, from the repository's ``environments/*.toml``::
+
+    namespaces = ["anubis-runs", "anubis-gpu-runs"]
+    resync_seconds = 300
+    workers = 8
+    default_unschedulable_deadline_seconds = 900
+
+    [environments.cpu-cluster]
+    unschedulable_deadline_seconds = 900
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.kubernetes.statuses import StatusPolicy
+from schemas.errors import BackendError
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    namespaces: tuple[str, ...] = ()  # empty: every namespace (needs cluster-wide list/watch)
+    policies: Mapping[str, StatusPolicy] = field(default_factory=dict)  # environment -> policy
+    default_policy: StatusPolicy = StatusPolicy()
+    resync_seconds: int = 300
+    workers: int = 8
+    tick_seconds: float = 5.0  # how often runs waiting on a deadline are looked at again
+    watch_mpijobs: bool = True
+
+    def policy_for(self, environment: str) -> StatusPolicy:
+        return self.policies.get(environment, self.default_policy)
+
+
+def load_settings(path: Path, **overrides: Any) -> ControllerSettings:
+    """Settings from a TOML file (see the module's description); ``overrides`` win."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BackendError(f"cannot read the controller settings {path} ({e}); fix or remove the file") from e
+    default = StatusPolicy(int(data.get("default_unschedulable_deadline_seconds", 900)))
+    policies = {
+        name: StatusPolicy(int(env.get("unschedulable_deadline_seconds", default.unschedulable_deadline_seconds)))
+        for name, env in (data.get("environments") or {}).items()
+    }
+    values: dict[str, Any] = {
+        "namespaces": tuple(data.get("namespaces", ())),
+        "policies": policies,
+        "default_policy": default,
+        "resync_seconds": int(data.get("resync_seconds", 300)),
+        "workers": int(data.get("workers", 8)),
+        "tick_seconds": float(data.get("tick_seconds", 5.0)),
+        "watch_mpijobs": bool(data.get("watch_mpijobs", True)),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ControllerSettings(**values)

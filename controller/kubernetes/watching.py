@@ -1,0 +1,117 @@
+"""List + watch of one kind in one namespace, kept current through every failure.
+
+The loop: list (every object, and the list's resourceVersion) → hand the snapshot over → watch from
+that resourceVersion → hand each event over. The watch is re-opened from the last resourceVersion
+seen when the server ends it or the connection drops; ``410 Gone`` (the API no longer keeps that
+version: compaction) — as an HTTP status or an ``ERROR`` event in the stream — means a fresh list.
+Every ``resync_seconds`` the watch ends on its own (``timeoutSeconds``) and the kind is listed again,
+so an event lost anywhere is made good within that time. Restarts are counted by kind and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from controller.kubernetes.client import GoneError, KubeClient, Resource
+from schemas.errors import AnubisError
+
+log = logging.getLogger(__name__)
+
+
+class WatchSink(Protocol):
+    """Receives what a :class:`Watcher` sees."""
+
+    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+        """Every object of the kind in the namespace, now (objects not in it are gone)."""
+
+    def event(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
+        """One change: ``ADDED``, ``MODIFIED`` or ``DELETED``."""
+
+
+class RestartCounter(Protocol):
+    def watch_restart(self, kind: str, reason: str) -> None: ...
+
+
+class Watcher:
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        namespace: str | None,
+        selector: str,
+        sink: WatchSink,
+        *,
+        stop: threading.Event,
+        resync_seconds: int = 300,
+        restarts: RestartCounter | None = None,
+        backoff: Callable[[int], float] = lambda n: min(30.0, 0.2 * 2 ** min(n, 8)),
+    ) -> None:
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.selector = selector
+        self.sink = sink
+        self.stop = stop
+        self.resync_seconds = max(1, resync_seconds)
+        self.restarts = restarts
+        self.backoff = backoff
+        self.synced = threading.Event()  # set after the first list has been handed over
+        self._version = ""
+
+    def _restart(self, reason: str) -> None:
+        log.info("watch of %s in %s restarts: %s", self.resource.plural, self.namespace or "all namespaces", reason)
+        if self.restarts is not None:
+            self.restarts.watch_restart(self.resource.plural, reason)
+
+    def run(self) -> None:
+        failures = 0
+        self._version = ""
+        while not self.stop.is_set():
+            try:
+                if not self._version:
+                    objects, self._version = self.client.list_all(self.resource, self.namespace, self.selector)
+                    self.sink.snapshot(self.resource, self.namespace, objects)
+                    self.synced.set()
+                    failures = 0
+                self._watch()
+            except GoneError:
+                self._restart("gone")
+                self._version = ""
+            except (AnubisError, OSError, ValueError) as e:  # dropped connection, API down, bad line
+                failures += 1
+                self._restart("error")
+                log.warning("watching %s failed (%s); retrying", self.resource.plural, e)
+                self.stop.wait(self.backoff(failures))
+            except Exception as e:  # noqa: BLE001 - urllib3 protocol errors and the like: never die
+                failures += 1
+                self._restart("error")
+                log.warning("watching %s failed (%s: %s); retrying", self.resource.plural, type(e).__name__, e)
+                self.stop.wait(self.backoff(failures))
+
+    def _watch(self) -> None:
+        """Watch from the last version seen until the stream ends (then list again: the periodic
+        resync). A dropped connection raises, and the next watch goes on from the last version."""
+        stream = self.client.watch(self.resource, self.namespace, self.selector, self._version, self.resync_seconds)
+        for event in stream:
+            if self.stop.is_set():
+                return
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                code = obj.get("code")
+                if code == 410:
+                    raise GoneError(410, str(obj.get("message", "resourceVersion too old")))
+                raise ValueError(f"watch error event: {obj.get('message', obj)}")
+            new_version = (obj.get("metadata") or {}).get("resourceVersion")
+            if new_version:
+                self._version = str(new_version)
+            if kind == "BOOKMARK":
+                continue
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                obj.setdefault("kind", self.resource.kind)
+                self.sink.event(self.resource, str(kind), obj)
+        self._version = ""  # the server ended the watch (timeoutSeconds): resync with a fresh list
+        self._restart("resync")

@@ -1,0 +1,79 @@
+"""Regression detection through the command line: a benchmark run repeatedly with stable output is
+not flagged; after a clear step the step is reported, by direction, by `anubis run`, `anubis
+results` (table, JSON, --fail-on-regression), `anubis history`; a baseline reset accepts it."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import Repo, script_descriptor
+
+BENCH = """
+import random, sys
+speed, latency = {speed}, {latency}
+rng = random.Random()
+for epoch in range(5):
+    print(f"epoch {{epoch}} speed={{speed * (1 + rng.gauss(0, 0.004)):.4f}} latency={{latency * (1 + rng.gauss(0, 0.004)):.4f}}", flush=True)
+"""
+
+METRICS = (("speed", "it/s", r"speed=([0-9.]+)"), ("latency", "ms", r"latency=([0-9.]+)"))
+
+
+def _write(repo: Repo, speed: float, latency: float) -> None:
+    repo.benchmark(
+        "steady",
+        script_descriptor("steady", "python3 $(BAI_SCRIPTS_PATH)/src/bench.py", metrics=METRICS),
+        {"bench.py": BENCH.format(speed=speed, latency=latency)},
+    )
+
+
+def _verdicts(repo: Repo, ref: str | None = None) -> dict[str, dict[str, object]]:
+    done = repo.anubis("results", *([ref] if ref else []), "--output", "json")
+    assert done.returncode == 0, done.stderr
+    verdicts: dict[str, dict[str, object]] = json.loads(done.stdout)["verdicts"]
+    return verdicts
+
+
+def test_a_step_is_reported_and_stable_runs_are_not(repo: Repo) -> None:
+    _write(repo, speed=100.0, latency=10.0)
+    stable = repo.anubis("run", "benchmarks/steady", "--repeat", "7", "--output", "json")
+    assert stable.returncode == 0, stable.stderr
+    executions = json.loads(stable.stdout)["executions"]
+    assert len(executions) == 7
+    for execution in executions:  # anubis run's own document carries the verdicts too
+        for name in ("speed", "latency"):
+            assert execution["verdicts"][name]["verdict"] in ("no_change", "insufficient_data"), execution["verdicts"]
+    for execution in executions:  # and so does anubis results, for each execution afterwards
+        verdicts = _verdicts(repo, execution["execution_id"])
+        assert {v["verdict"] for v in verdicts.values()} <= {"no_change", "insufficient_data"}, verdicts
+    last = _verdicts(repo)
+    assert last["speed"]["verdict"] == "no_change" and last["speed"]["baseline"]["n"] == 6  # type: ignore[index]
+
+    # A clear step: 40 % faster (an improvement) and 40 % slower to answer (a regression).
+    _write(repo, speed=140.0, latency=14.0)
+    stepped = repo.anubis("run", "benchmarks/steady")
+    assert stepped.returncode == 0, stepped.stderr  # SUCCEEDED: a regression does not fail `anubis run`
+    table = stepped.stdout
+    assert "verdict" in table and "regression" in table and "improvement" in table
+    verdicts = _verdicts(repo)
+    assert verdicts["latency"]["verdict"] == "regression"
+    assert verdicts["speed"]["verdict"] == "improvement"
+    assert verdicts["latency"]["change"] > 0.3 and verdicts["latency"]["confidence"] > 0.999  # type: ignore[operator]
+
+    failing = repo.anubis("results", "--fail-on-regression")
+    assert failing.returncode == 3 and "regression in latency" in failing.stderr
+    assert "latency: regression" in failing.stdout
+
+    history = repo.anubis("history", "steady", "--output", "json")
+    assert history.returncode == 0, history.stderr
+    assert len(json.loads(history.stdout)["executions"]) == 8
+
+    reset = repo.anubis("baseline", "reset", "steady", "--reason", "new data loader", "--by", "ci")
+    assert reset.returncode == 0, reset.stderr and "reset" in reset.stdout
+    shown = repo.anubis("baseline", "show", "steady", "--output", "json")
+    assert json.loads(shown.stdout)["resets"][0]["reason"] == "new data loader"
+    again = repo.anubis("run", "benchmarks/steady", "--output", "json")
+    [after] = json.loads(again.stdout)["executions"]
+    assert after["verdicts"]["latency"]["verdict"] == "insufficient_data"  # a new baseline starts
+    marked = repo.anubis("history", "steady")
+    assert "baseline reset" in marked.stdout and "by ci" in marked.stdout
