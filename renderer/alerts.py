@@ -239,3 +239,28 @@ def duration(seconds: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+PROMETHEUS_RULE_FILE = "prometheusrule-anubis.yaml"
+
+
+def render_prometheus_rule(runs: Sequence[RunSpec], namespace: str = "anubis-system") -> dict[str, str]:
+    """The same rules as a ``monitoring.coreos.com/v1`` PrometheusRule (what kube-prometheus-stack
+    loads), for ``manifests/system/prometheus/``: Argo CD applies that folder as Kubernetes objects."""
+    [(_, text)] = render_alert_rules(runs).items()
+    header, _, body = text.partition("\n")
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "anubis",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "anubis", "app.kubernetes.io/part-of": "anubis"},
+        },
+        "spec": yaml.safe_load(body),
+    }
+    return {
+        PROMETHEUS_RULE_FILE: header
+        + "\n"
+        + yaml.safe_dump(rule, sort_keys=False, default_flow_style=False, width=1000)
+    }

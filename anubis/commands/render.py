@@ -10,6 +10,7 @@ from anubis import manifest_files
 from anubis.diagnostics import print_problems
 from anubis.project import GitSources, load_project
 from anubis.settings import Settings
+from renderer.alerts import render_prometheus_rule
 from renderer.dashboards import render_dashboards
 from renderer.manifests import render_argocd, render_run
 from renderer.planning import Catalog, check_descriptor, find_descriptors
@@ -17,6 +18,7 @@ from schemas.errors import DescriptorError, Problem
 from schemas.runspec import RunSpec
 
 SYSTEM_GRAFANA = "system/grafana"  # generated dashboards beside the hand-written system manifests
+SYSTEM_PROMETHEUS = "system/prometheus"  # generated alert rules
 
 
 @click.command()
@@ -71,11 +73,13 @@ def render(
         raise SystemExit(1)
     print_problems(problems)
     if whole_repo:  # what depends on every benchmark: Argo CD applications, dashboards, alert rules
-        scopes = {env.name for env in clusters} | {"argocd", SYSTEM_GRAFANA}
+        scopes = {env.name for env in clusters} | {"argocd", SYSTEM_GRAFANA, SYSTEM_PROMETHEUS}
         for name, text in render_argocd(clusters, project.repository or "", project.default_branch).items():
             desired[f"argocd/{name}"] = text
         for name, text in render_dashboards(cluster_runs).items():
             desired[f"{SYSTEM_GRAFANA}/{name}"] = text
+        for name, text in render_prometheus_rule(cluster_runs).items():
+            desired[f"{SYSTEM_PROMETHEUS}/{name}"] = text
     changes = manifest_files.compare(out, desired, sorted(scopes))
     if show_diff:
         click.echo(manifest_files.unified_diff(out, desired, changes), nl=False)

@@ -201,6 +201,6 @@ def test_the_alertmanager_route_example_is_valid() -> None:
     amtool = shutil.which("amtool")
     if amtool is None:
         pytest.skip("amtool not installed (it comes with the prometheus-alertmanager package)")
-    example = ROOT / "manifests" / "system" / "prometheus" / "alertmanager-route.example.yaml"
+    example = ROOT / "docs" / "examples" / "alertmanager-route.yaml"
     done = subprocess.run([amtool, "check-config", str(example)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
