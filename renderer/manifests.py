@@ -22,8 +22,6 @@ import yaml
 from renderer import argocd
 from renderer.objects import (
     MAIN_CONTAINER,
-    METRICS_MOUNT,
-    METRICS_VOLUME,
     SCRIPTS_MOUNT,
     SERVER_CONTAINER,
     SHM_MOUNT,
@@ -179,7 +177,7 @@ def _job_document(spec: RunSpec, env: Environment, pod: Pod) -> tuple[str, dict[
 def _volumes(
     env: Environment, *, shm: bool, scripts: dict[str, Any] | None, cache: bool
 ) -> list[dict[str, Any]]:
-    volumes = [METRICS_VOLUME]
+    volumes: list[dict[str, Any]] = []
     if cache:
         volumes.append(cache_volume(env))
     if shm:
@@ -200,7 +198,7 @@ def _main_container(
     args: Sequence[str] = (),
 ) -> dict[str, Any]:
     env = with_user_env([*anubis_env(spec), *extra_env], spec.env, f"{spec.descriptor_path}: env.vars")
-    mounts = [METRICS_MOUNT]
+    mounts: list[dict[str, Any]] = []
     if spec.extended_shm:
         mounts.append(SHM_MOUNT)
     if scripts is not None:
@@ -265,7 +263,7 @@ def _inference_pod(spec: RunSpec, env: Environment, scripts: dict[str, Any] | No
         spec, scripts, command=spec.command, args=spec.args, res={}, data=True, extra_env=client_env
     )
 
-    server_mounts = [METRICS_MOUNT, *([SHM_MOUNT] if server.extended_shm else [])]
+    server_mounts = [*([SHM_MOUNT] if server.extended_shm else [])]
     if scripts is not None:  # the server's start_command may run script-mode sources too
         server_mounts.append(SCRIPTS_MOUNT)
     server_mounts.extend(data_mounts(server.models, f"{where}: server.models"))

@@ -24,8 +24,6 @@ MANAGED_BY = "anubis"
 MAIN_CONTAINER = "benchmark"  # the user's command: single node, launcher, worker, inference client
 FETCH_CONTAINER = "fetch-data"
 SERVER_CONTAINER = "inference-server"
-METRICS_DIR = "/var/run/anubis"
-METRICS_FILE = f"{METRICS_DIR}/metrics.jsonl"
 CACHE_DIR = "/var/cache/anubis"
 SCRIPTS_DIR = "/opt/anubis/scripts"
 FETCH_COMMAND = ("anubis", "fetch", "--cache-dir", CACHE_DIR)
@@ -182,8 +180,9 @@ def anubis_env(spec: RunSpec, *, scripts: bool = True) -> list[dict[str, Any]]:
         env_var("ANUBIS_ENVIRONMENT", spec.environment),
         _field_env("ANUBIS_POD_NAME", "metadata.name"),
         _field_env("ANUBIS_NODE_NAME", "spec.nodeName"),
-        env_var("BENCHMARK_AI", "fifo"),
-        env_var("BENCHMARK_AI_FIFO_FILEPATH", METRICS_FILE),
+        # emit() prints its events to stdout: the pod's log is the one channel the controller can
+        # still read after the pod ends (a file on an emptyDir would go with the pod)
+        env_var("BENCHMARK_AI", "stdout"),
     ]
     if scripts and spec.script is not None:
         env.append(env_var("BAI_SCRIPTS_PATH", SCRIPTS_DIR))
@@ -258,8 +257,6 @@ def container(
 
 # ---- volumes --------------------------------------------------------------------------------------------
 
-METRICS_VOLUME: dict[str, Any] = {"name": "anubis-metrics", "emptyDir": {}}
-METRICS_MOUNT: dict[str, Any] = {"name": "anubis-metrics", "mountPath": METRICS_DIR}
 SHM_VOLUME: dict[str, Any] = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
 SHM_MOUNT: dict[str, Any] = {"name": "dshm", "mountPath": "/dev/shm"}
 SCRIPTS_MOUNT: dict[str, Any] = {"name": "anubis-scripts", "mountPath": SCRIPTS_DIR, "readOnly": True}

@@ -204,8 +204,8 @@ def test_single_node_job() -> None:
         "limits": {"memory": "230Gi", "nvidia.com/gpu": 4},
     }
     variables = env_of(main)
-    assert variables["BENCHMARK_AI"] == "fifo"
-    assert variables["BENCHMARK_AI_FIFO_FILEPATH"] == "/var/run/anubis/metrics.jsonl"
+    assert variables["BENCHMARK_AI"] == "stdout"  # the pod log is what the controller reads
+    assert "BENCHMARK_AI_FIFO_FILEPATH" not in variables
     assert variables["BAI_SCRIPTS_PATH"] == "/opt/anubis/scripts"
     assert variables["ANUBIS_RUN_ID"] == spec.run_id
     assert list(variables)[-2:] == list(spec.env)  # the user's last, in their order
