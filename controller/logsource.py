@@ -12,15 +12,18 @@ line within a second (numbered per stream as the file numbers them), so a follow
 lines, then the journal's lines past them, and once the execution is over, whatever the file holds
 past what was printed. Lines are never printed twice or skipped: the line number decides.
 
-Cluster runs: :class:`ClusterLogs` (the pods' logs while they exist) and :class:`ArchivedLogs`
-(what the Elasticsearch exporter indexed, afterwards) are the interfaces the commands use;
-:class:`ElasticsearchLogs` implements the second with the official client, paging with
-``search_after``.
+Cluster runs: :class:`ClusterLogs` (the pods' logs while they exist; implemented by
+:class:`controller.kubernetes.podlogs.KubernetesLogs`, following with ``follow=true`` streams) and
+:class:`ArchivedLogs` (what the Elasticsearch exporter indexed, afterwards) are the interfaces the
+commands use; :class:`ElasticsearchLogs` implements the second with the official client, paging with
+``search_after``, and answers ``anubis search --elasticsearch``. :func:`label_of` names a line's
+``pod/container`` on the terminal (``[worker-1]``, ``[launcher]``, ``[client]``, ``[server]``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import zlib
 from collections import deque
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from controller.exporting.base import LogLine
-from controller.journal import Journal
+from controller.journal import Journal, SearchHit, SearchResult
 from schemas.errors import BackendError, NotFoundError
 
 if TYPE_CHECKING:  # the client is imported only by what uses it
@@ -269,6 +272,10 @@ class ArchivedLogs(Protocol):
         ...
 
 
+class _BadQuery(Exception):
+    """Elasticsearch refused the query's syntax (400)."""
+
+
 class ElasticsearchLogs:
     """:class:`ArchivedLogs` from the indices the Elasticsearch exporter writes (``<prefix>-*``),
     paged with ``search_after`` over the sort (``@timestamp``, ``source``, ``line``)."""
@@ -292,7 +299,8 @@ class ElasticsearchLogs:
             filters.append({"term": {"container": container}})
         return {"bool": {"filter": filters}}
 
-    def _page(self, query: dict[str, Any], order: str, size: int, after: list[Any] | None) -> list[dict[str, Any]]:
+    def _page(self, query: dict[str, Any], order: str, size: int, after: list[Any] | None, *,
+              raw: bool = False) -> list[dict[str, Any]]:
         from elastic_transport import TransportError
         from elasticsearch import ApiError
 
@@ -305,7 +313,14 @@ class ElasticsearchLogs:
             body["search_after"] = after
         try:
             response = self.client.search(index=self.index, **body)
-        except (ApiError, TransportError) as e:
+        except ApiError as e:
+            if raw and e.meta.status == 400:
+                raise
+            raise BackendError(
+                f"Elasticsearch could not be searched for the logs ({e}); check its URL and that the exporter "
+                f"writes to the indices {self.index}."
+            ) from e
+        except TransportError as e:
             raise BackendError(
                 f"Elasticsearch could not be searched for the logs ({e}); check its URL and that the exporter "
                 "writes to the indices "
@@ -313,6 +328,50 @@ class ElasticsearchLogs:
             ) from e
         hits: list[dict[str, Any]] = response["hits"]["hits"]
         return hits
+
+    def has_container(self, execution_id: str, container: str) -> bool:
+        """Whether any line of the execution came from ``container`` (``inference-server``: an inference run)."""
+        return bool(self._page(self._query(execution_id, container), "asc", 1, None))
+
+    def search(self, query: str, *, benchmark: str | None = None, run: str | None = None,
+               since: float | None = None, limit: int = 50) -> SearchResult:
+        """Lines whose message matches ``query`` (Lucene ``query_string`` syntax), newest first, as
+        :meth:`controller.journal.Journal.search` answers; text that is not valid syntax is searched
+        for as plain words (a ``match`` of all of them)."""
+        if not query.strip():
+            raise NotFoundError("Give something to search for.")
+        filters: list[dict[str, Any]] = []
+        if benchmark is not None:
+            filters.append({"term": {"benchmark": benchmark}})
+        if run is not None:
+            filters.append({"bool": {"should": [{"term": {"execution_id": run}}, {"term": {"run_id": run}}],
+                                     "minimum_should_match": 1}})
+        if since is not None:
+            filters.append({"range": {"@timestamp": {"gte": round(since * 1000)}}})
+        parsed = {"query_string": {"query": query, "default_field": "message", "default_operator": "AND"}}
+        try:
+            hits = self._hits(parsed, filters, limit)
+            quoted = False
+        except _BadQuery:
+            hits = self._hits({"match": {"message": {"query": query, "operator": "and"}}}, filters, limit)
+            quoted = True
+        found = []
+        for hit in hits:
+            doc = hit["_source"]
+            line = _log_line(doc)
+            found.append(SearchHit(execution_id=str(doc.get("execution_id", "")), run_id=str(doc.get("run_id", "")),
+                                   benchmark=str(doc.get("benchmark", "")), stream=line.source,
+                                   line=int(doc.get("line") or 0), at=line.time, text=line.text))
+        return SearchResult(found, query, quoted)
+
+    def _hits(self, query: dict[str, Any], filters: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+        from elasticsearch import BadRequestError
+
+        body = {"bool": {"must": [query], "filter": filters}}
+        try:
+            return self._page(body, "desc", limit, None, raw=True)
+        except BadRequestError as e:
+            raise _BadQuery(str(e)) from e
 
     def read(self, execution_id: str, *, container: str | None = None, tail: int | None = None) -> Iterator[LogLine]:
         query = self._query(execution_id, container)
@@ -337,6 +396,28 @@ class ElasticsearchLogs:
                 + (f" from container {container!r}" if container else "")
                 + "; it is exported when the run finishes."
             )
+
+
+def label_of(source: str, *, inference: bool) -> str | None:
+    """How a line of ``pod/container`` is labelled on the terminal: ``launcher``, ``worker-1`` (an
+    MPIJob's pods), ``client`` and ``server`` (an inference run), the container's name for any other
+    container; None for a plain run's ``benchmark`` (one stream, nothing to tell apart)."""
+    pod, _, container = source.partition("/")
+    worker = _WORKER.search(pod)
+    base = f"worker-{worker.group(1)}" if worker else ("launcher" if _LAUNCHER.search(pod) else None)
+    if container == "inference-server":
+        name: str | None = "server"
+    elif container in ("benchmark", ""):
+        name = "client" if inference and base is None else None
+    else:
+        name = container
+    if base is not None:
+        return base if name is None else f"{base} {name}"
+    return name
+
+
+_WORKER = re.compile(r"-worker-(\d+)$")
+_LAUNCHER = re.compile(r"-launcher(?:-[a-z0-9]+)?$")
 
 
 def _log_line(source: dict[str, Any]) -> LogLine:

@@ -10,19 +10,15 @@ from typing import Any, TypeVar
 
 import click
 
-from anubis.presenting import (
-    Cell,
-    Column,
+from anubis.presenting.formatting import format_duration, format_time, status_tone
+from anubis.presenting.output import (
     OutputFormat,
-    TableView,
     emit_json,
-    format_duration,
-    format_time,
     make_console,
     output_option,
-    print_table,
-    status_tone,
 )
+from anubis.presenting.tables import Cell, Column, TableView, print_table
+from anubis.cluster_access import ClusterAccess, close_store, cluster_options, cluster_view
 from anubis.settings import Settings
 from controller.journal import open_journal
 from controller.local.journaling import LocalRuns, RunView
@@ -101,22 +97,27 @@ def run_document(view: RunView, now: float) -> dict[str, Any]:
 @click.option("--status", "-s", type=STATUS_CHOICE, default=None, help="Only runs in this status.")
 @since_option("Only runs started since: 30m, 2h, 3d, 1w or an ISO date.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many runs.")
+@cluster_options
 @output_option
 @click.pass_obj
 def list_runs(
-    settings: Settings, benchmark: str | None, status: str | None, since: float | None, limit: int, output: OutputFormat
+    settings: Settings, benchmark: str | None, status: str | None, since: float | None, limit: int,
+    access: ClusterAccess, output: OutputFormat,
 ) -> None:
     """List recent runs, newest first: those running on this machine and those finished.
 
-    A run whose `anubis run` process vanished without a final status shows as ERROR.
+    A run whose `anubis run` process vanished without a final status shows as ERROR. With --cluster,
+    also the cluster's runs: its Jobs and MPIJobs (status as the controller decides it) and the
+    controller's result store (--store).
     """
+    wanted = RunStatus(status.upper()) if status else None
     runs = local_runs(settings)
     try:
-        views = runs.recent(
-            benchmark=benchmark, status=RunStatus(status.upper()) if status else None, since=since, limit=limit
-        )
+        views = runs.recent(benchmark=benchmark, status=wanted, since=since, limit=limit)
     finally:
         close_runs(runs)
+    if access.asked:
+        views = _with_cluster(settings, access, views, benchmark=benchmark, status=wanted, since=since, limit=limit)
     now = time.time()
     if output == "json":
         emit_json({"runs": [run_document(v, now) for v in views]})
@@ -151,3 +152,28 @@ def list_runs(
             }
         )
     print_table(console, view)
+
+
+def _with_cluster(settings: Settings, access: ClusterAccess, views: list[RunView], *, benchmark: str | None,
+                  status: RunStatus | None, since: float | None, limit: int) -> list[RunView]:
+    """``views`` with the cluster's runs: live Jobs and MPIJobs, then the controller's stored results
+    (a stored result is final, so it wins over the object it came from)."""
+    from controller.kubernetes.following import list_cluster_runs
+
+    found = {v.execution_id: v for v in views}
+    now = time.time()
+    for run in list_cluster_runs(access.client(), access.where(settings)):
+        decision = run.decision(now)
+        found.setdefault(run.execution_id, cluster_view(run, decision.status, decision.reason))
+    store = access.store(settings) if access.store_url is not None else None
+    try:
+        if store is not None:
+            for record in store.list_runs(benchmark=benchmark, status=status, since=since, limit=limit):
+                found[record.execution_id] = LocalRuns.from_record(record)
+    finally:
+        close_store(store)
+    kept = [v for v in found.values()
+            if (benchmark is None or v.benchmark == benchmark) and (status is None or v.status is status)
+            and (since is None or (v.started_at or 0.0) >= since)]
+    kept.sort(key=lambda v: v.started_at if v.started_at is not None else 0.0, reverse=True)
+    return kept[:limit]

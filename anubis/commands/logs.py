@@ -1,17 +1,25 @@
-"""``anubis logs RUN_ID``: a run's output, whole, tailed or followed, in constant memory."""
+"""``anubis logs RUN_ID``: a run's output, whole, tailed or followed, in constant memory.
+
+A local run's from its kept gzip files and the journal; a cluster run's from its pods while they
+exist (``follow=true`` streams), else from Elasticsearch, where the controller exported it.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Iterable
 from typing import IO
 
 import click
 
+from anubis.cluster_access import ClusterAccess, cluster_options
 from anubis.commands.list_runs import close_runs, local_runs
 from anubis.settings import Settings
+from controller.exporting.base import LogLine
 from controller.local.journaling import LocalRuns, RunView
-from controller.logsource import ElasticsearchLogs, LocalLogs
+from controller.logsource import ElasticsearchLogs, LocalLogs, label_of
 from schemas.errors import BackendError, NotFoundError
 
 
@@ -22,31 +30,53 @@ from schemas.errors import BackendError, NotFoundError
 @click.option("--tail", "-t", type=click.IntRange(min=0), default=None, help="Only the last N lines (of each stream).")
 @click.option("--elasticsearch", "elasticsearch_url", envvar="ANUBIS_ELASTICSEARCH_URL", default=None,
               help="Where a cluster run's logs were exported (or ANUBIS_ELASTICSEARCH_URL).")
+@cluster_options
 @click.pass_obj
 def logs(
-    settings: Settings, run_id: str, follow: bool, container: str | None, tail: int | None, elasticsearch_url: str | None
+    settings: Settings, run_id: str, follow: bool, container: str | None, tail: int | None,
+    elasticsearch_url: str | None, access: ClusterAccess,
 ) -> None:
     """Print the output of RUN_ID (an execution id, a run id — its latest execution — or the start
     of one): all of it, or the last --tail N lines; --follow keeps printing until the run ends.
 
     A local run's output is kept compressed (up to 256 MiB each; see docs/local-runs.md). When a
-    run has several streams (an inference server's beside the benchmark's), each line is labelled
-    with its stream.
+    run has several streams (an inference server's beside the benchmark's, an MPIJob's workers),
+    each line is labelled with its stream. A cluster run (--cluster, or when no local run matches and
+    a kubeconfig exists) is read from its pods while they exist, else from Elasticsearch.
     """
-    runs = local_runs(settings)
     out = sys.stdout.buffer
     try:
-        view = runs.find(run_id)
-        if view.backend != "local":
-            _cluster(view, follow, container, tail, elasticsearch_url, out)
+        if access.asked:
+            _cluster(settings, run_id, follow, container, tail, elasticsearch_url, access, out)
         else:
-            _local(settings, runs, view, follow, container, tail, out)
+            runs = local_runs(settings)
+            try:
+                _any(settings, runs, run_id, follow, container, tail, elasticsearch_url, access, out)
+            finally:
+                close_runs(runs)
         out.flush()
     except BrokenPipeError:  # `anubis logs X | head`: the reader has what it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    finally:
-        close_runs(runs)
+
+
+def _any(settings: Settings, runs: LocalRuns, run_id: str, follow: bool, container: str | None, tail: int | None,
+         url: str | None, access: ClusterAccess, out: IO[bytes]) -> None:
+    try:
+        view = runs.find(run_id)
+    except NotFoundError as local_error:
+        if not access.available:
+            raise
+        click.echo(f"{local_error} Looking for it on the cluster (kubeconfig).", err=True)
+        try:
+            _cluster(settings, run_id, follow, container, tail, url, access, out)
+        except NotFoundError as e:
+            raise NotFoundError(f"{local_error} On the cluster: {e}") from e
+        return
+    if view.backend != "local":
+        _archived(view.execution_id, container, tail, url, out, follow=follow)
+    else:
+        _local(settings, runs, view, follow, container, tail, out)
 
 
 def _local(
@@ -80,18 +110,61 @@ def _local(
             out.flush()
 
 
-def _cluster(
-    view: RunView, follow: bool, container: str | None, tail: int | None, url: str | None, out: IO[bytes]
-) -> None:
+def _cluster(settings: Settings, ref: str, follow: bool, container: str | None, tail: int | None, url: str | None,
+             access: ClusterAccess, out: IO[bytes]) -> None:
+    """From the pods while they exist; from Elasticsearch once they are gone (or the run is)."""
+    from controller.kubernetes.following import find_run
+    from controller.kubernetes.podlogs import PodLogs, log_sources
+
+    client = access.client()
+    try:
+        run = find_run(client, ref, access.where(settings))
+    except NotFoundError as e:
+        if url is None:
+            raise
+        click.echo(f"{e}; reading its exported lines from Elasticsearch.", err=True)
+        _archived(ref, container, tail, url, out, follow=False)
+        return
+    sources = log_sources(run.state, container)
+    if container is not None and not sources and run.state.pods:
+        names = sorted({c.name for p in run.state.pods for c in p.containers})
+        raise NotFoundError(f"{run.execution_id} has no container {container!r}; its pods have {', '.join(names)}.")
+    if any(s.started for s in sources) or (follow and not run.decision(time.time()).final):
+        _write(PodLogs(client).read(run, container=container, tail=tail, follow=follow), out,
+               inference=run.inference, flush=follow, chosen=container)
+        return
+    if url is None:
+        raise BackendError(
+            f"{run.execution_id} has no pod with a log left on the cluster; its lines are in Elasticsearch once "
+            "it finished: give --elasticsearch URL (or ANUBIS_ELASTICSEARCH_URL)."
+        )
+    _archived(run.execution_id, container, tail, url, out, follow=False)
+
+
+def _archived(execution_id: str, container: str | None, tail: int | None, url: str | None, out: IO[bytes], *,
+              follow: bool) -> None:
     if follow:
         raise BackendError(
-            f"{view.execution_id} ran on a cluster; following a cluster run's pods is not in this build. "
-            f"Use `kubectl logs -f -l anubis.dev/run-id={view.run_id} --all-containers --prefix`."
+            f"{execution_id} ran on a cluster and has finished; its lines are in Elasticsearch, which has nothing "
+            "more to follow. Leave out --follow."
         )
     if url is None:
         raise BackendError(
-            f"{view.execution_id} ran on a cluster: its logs are in Elasticsearch once it finished. "
+            f"{execution_id} ran on a cluster: its logs are in Elasticsearch once it finished. "
             "Give --elasticsearch URL (or ANUBIS_ELASTICSEARCH_URL)."
         )
-    for line in ElasticsearchLogs.from_url(url).read(view.execution_id, container=container, tail=tail):
-        out.write(f"[{line.source}] {line.text}\n".encode())
+    source = ElasticsearchLogs.from_url(url)
+    inference = container is None and source.has_container(execution_id, "inference-server")
+    _write(source.read(execution_id, container=container, tail=tail), out, inference=inference, flush=False,
+           chosen=container)
+
+
+def _write(lines: Iterable[LogLine], out: IO[bytes], *, inference: bool, flush: bool, chosen: str | None) -> None:
+    for line in lines:
+        label = label_of(line.source, inference=inference)
+        if chosen is not None and label in (chosen, "client", "server"):
+            label = None  # one container asked for: nothing to tell apart
+        prefix = f"[{label}] " if label else ""
+        out.write(f"{prefix}{line.text}\n".encode())
+        if flush:
+            out.flush()

@@ -1,4 +1,5 @@
-"""``anubis search QUERY``: full-text search over the logs of local runs (the journal's FTS5 index)."""
+"""``anubis search QUERY``: full-text search over run logs: local runs' in the journal's FTS5 index,
+cluster runs' in Elasticsearch (``--elasticsearch``)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import click
 from rich.text import Text
 
 from anubis.commands.list_runs import since_option
-from anubis.presenting import (
+from anubis.presenting.formatting import format_time
+from anubis.presenting.output import (
     OutputFormat,
     emit_json,
-    format_time,
     make_console,
     output_option,
 )
 from anubis.settings import Settings
 from controller.journal import open_journal
+from controller.logsource import ElasticsearchLogs
 from schemas.errors import NotFoundError
 
 
@@ -24,6 +26,8 @@ from schemas.errors import NotFoundError
 @click.option("--run", "run", default=None, help="Only lines of this execution id or run id.")
 @since_option("Only lines printed since: 30m, 2h, 3d, 1w or an ISO date.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many lines.")
+@click.option("--elasticsearch", "elasticsearch_url", default=None, metavar="URL",
+              help="Search the cluster runs' logs exported to this Elasticsearch (indices anubis-logs-*) instead.")
 @output_option
 @click.pass_obj
 def search(
@@ -33,6 +37,7 @@ def search(
     run: str | None,
     since: float | None,
     limit: int,
+    elasticsearch_url: str | None,
     output: OutputFormat,
 ) -> None:
     """Find the log lines that match QUERY, newest first, with their run and time.
@@ -42,16 +47,23 @@ def search(
     words (`oom` does not match `room`; use `oom*` for a prefix). Text that is not valid FTS5
     (`out-of-memory`, `rc=137`, `error:`) is searched for as plain words instead.
 
+    With --elasticsearch URL, the cluster runs' exported lines are searched instead: QUERY is then
+    Lucene query_string syntax (words, "a phrase", prefix*, OR, NOT), over the message of each line.
+
     Exits 0 when something matched, 1 when nothing did.
     """
-    journal = open_journal(settings.data_dir)
-    if journal is None:
-        raise NotFoundError(
-            f"No run logs are indexed on this machine yet (no journal in {settings.data_dir}); "
-            "logs are indexed as `anubis run` runs a benchmark."
-        )
-    with journal:
-        found = journal.search(query, benchmark=benchmark, run=run, since=since, limit=limit)
+    if elasticsearch_url is not None:
+        found = ElasticsearchLogs.from_url(elasticsearch_url).search(
+            query, benchmark=benchmark, run=run, since=since, limit=limit)
+    else:
+        journal = open_journal(settings.data_dir)
+        if journal is None:
+            raise NotFoundError(
+                f"No run logs are indexed on this machine yet (no journal in {settings.data_dir}); "
+                "logs are indexed as `anubis run` runs a benchmark."
+            )
+        with journal:
+            found = journal.search(query, benchmark=benchmark, run=run, since=since, limit=limit)
     if output == "json":
         emit_json(
             {
@@ -74,7 +86,8 @@ def search(
     else:
         console = make_console()
         if found.quoted:
-            console.print(Text(f"(not FTS5 syntax: searched for the words {found.query})", style="dim"))
+            syntax = "query_string" if elasticsearch_url is not None else "FTS5"
+            console.print(Text(f"(not {syntax} syntax: searched for the words {found.query})", style="dim"))
         for hit in found.hits:
             line = Text(f"{format_time(hit.at)}  ", style="dim")
             line.append(f"{hit.execution_id} {hit.stream}:{hit.line}", style="bold")

@@ -28,9 +28,12 @@ from anubis.presenting import (
     status_tone,
 )
 from anubis.settings import Settings
+from anubis.cluster_access import ClusterAccess, close_store, cluster_options, cluster_view
 from controller.journal import Transition
 from controller.local.journaling import LocalRuns, RunView
-from schemas.errors import BackendError
+from controller.store import ResultStore
+from schemas.errors import NotFoundError
+from schemas.results import ResultRecord
 from schemas.status import RunStatus
 
 WATCH_EXIT_CODES: dict[RunStatus, int] = {
@@ -42,26 +45,17 @@ WATCH_EXIT_CODES: dict[RunStatus, int] = {
 }
 POLL_INTERVAL = 0.5
 
-CLUSTER_UNAVAILABLE = (
-    "reading a cluster run's status from Kubernetes is not in this build: the cluster controller records "
-    "each run's result in the environment's result store, where `anubis list` and `anubis results` find it "
-    "once it is final; follow a run in progress with `kubectl get jobs,pods -l anubis.dev/run-id=<run id>`"
-)
-
-
 @click.command()
 @click.argument("run_id", metavar="[RUN_ID]", required=False)
 @click.option("--watch", "-w", is_flag=True, help="Follow the run until it ends; the exit code says how it ended.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Read a cluster run from this cluster.")
-@click.option("--cluster", "context", default=None, help="The kubeconfig context of the cluster to read.")
+@cluster_options
 @output_option
 @click.pass_obj
 def status(
     settings: Settings,
     run_id: str | None,
     watch: bool,
-    kubeconfig: str | None,
-    context: str | None,
+    access: ClusterAccess,
     output: OutputFormat,
 ) -> None:
     """Show the status history of RUN_ID (an execution id, a run id or the start of one; the latest
@@ -69,12 +63,33 @@ def status(
 
     With --watch, follow it until its final status. Exit codes: 0 SUCCEEDED; 1 FAILED, ERROR or
     TIMED_OUT (also a run whose `anubis run` vanished); 3 CANCELED; 2 no such run.
+
+    A cluster run (--cluster, or when no local run matches and a kubeconfig exists) is read from its
+    Job or MPIJob and pods; a finished one also from the controller's result store (--store).
     """
-    if kubeconfig is not None or context is not None:
-        raise BackendError(CLUSTER_UNAVAILABLE)
+    if access.asked:
+        if run_id is None:
+            raise click.UsageError("give the RUN_ID (a run id or an execution id) of the cluster run")
+        final = _cluster(settings, run_id, watch, access, output)
+        if watch:
+            sys.exit(WATCH_EXIT_CODES.get(final, 1))
+        return
     runs = local_runs(settings)
     try:
-        view = runs.find(run_id)
+        try:
+            view = runs.find(run_id)
+        except NotFoundError as local_error:
+            if run_id is None or not access.available:
+                raise
+            close_runs(runs)
+            click.echo(f"{local_error} Looking for it on the cluster (kubeconfig).", err=True)
+            try:
+                final = _cluster(settings, run_id, watch, access, output)
+            except NotFoundError as e:
+                raise NotFoundError(f"{local_error} On the cluster: {e}") from e
+            if watch:
+                sys.exit(WATCH_EXIT_CODES.get(final, 1))
+            return
         history = runs.journal.transitions(view.execution_id) if runs.journal is not None and view.journaled else []
         if output == "json":
             if watch:
@@ -93,6 +108,73 @@ def status(
         close_runs(runs)
     if watch:
         sys.exit(WATCH_EXIT_CODES.get(view.status, 1))
+
+
+def _cluster(settings: Settings, ref: str, watch: bool, access: ClusterAccess, output: OutputFormat) -> RunStatus:
+    """Show (and with ``watch`` follow) a cluster run; its final or current status."""
+    from controller.kubernetes.following import RunWatch, find_run
+
+    client = access.client()
+    store = access.store(settings)
+    try:
+        try:
+            run = find_run(client, ref, access.where(settings))
+        except NotFoundError as not_on_cluster:
+            record = _stored(store, ref)
+            if record is None:
+                raise
+            view = LocalRuns.from_record(record)
+            history = [Transition(1, view.execution_id, view.status, view.reason, view.finished_at or 0.0)]
+            _show(view, history, output, note=f"{not_on_cluster}; its result is in the result store.")
+            return view.status
+        now = time.time()
+        decision = run.decision(now)
+        record = _stored(store, run.execution_id) if decision.final else None
+        view = LocalRuns.from_record(record) if record is not None else cluster_view(run, decision.status, decision.reason)
+        history = [Transition(1, view.execution_id, view.status, view.reason,
+                              (view.finished_at if view.status.is_final and view.finished_at else now))]
+        if not watch or decision.final:
+            _show(view, history, output, note=_CLUSTER_NOTE)
+            return view.status
+        console = make_console() if output != "json" else None
+        if console is not None:
+            _show(view, history, output, note=_CLUSTER_NOTE)
+        for at, run, decision in RunWatch(client, run).transitions():
+            transition = Transition(len(history) + 1, run.execution_id, decision.status, decision.reason, at)
+            if transition.status is history[-1].status:
+                continue
+            if console is not None:
+                _line(console, transition, history[-1])
+            history.append(transition)
+            view = cluster_view(run, decision.status, decision.reason)
+        if console is None:
+            emit_json(_document(view, history))
+        return view.status
+    finally:
+        close_store(store)
+
+
+_CLUSTER_NOTE = "A cluster run: its current status, from its Job or MPIJob and pods (--watch follows it)."
+
+
+def _stored(store: ResultStore | None, ref: str) -> ResultRecord | None:
+    if store is None:
+        return None
+    try:
+        return store.find(ref)
+    except NotFoundError:
+        return None
+
+
+def _show(view: RunView, history: list[Transition], output: OutputFormat, *, note: str) -> None:
+    if output == "json":
+        emit_json(_document(view, history))
+        return
+    console = make_console()
+    _header(console, view)
+    for previous, transition in zip([None, *history], history):
+        _line(console, transition, previous)
+    console.print(Text(note, style="dim"))
 
 
 def _follow(

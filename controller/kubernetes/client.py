@@ -21,6 +21,7 @@ from schemas.errors import BackendError, NotFoundError
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+FOLLOW_READ_TIMEOUT = 24 * 3600.0  # a followed log may stay quiet for long
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,32 @@ class KubeClient:
             return
         except ApiStatusError as e:
             if e.status == 400:  # container never started: "waiting to start" / "is terminated"
+                log.info("no log of %s/%s container %s: %s", namespace, pod, container, e)
+                return
+            raise
+        try:
+            yield from response.stream(65536, decode_content=True)
+        finally:
+            response.release_conn()
+
+    def stream_log(self, namespace: str, pod: str, container: str, *, follow: bool = False,
+                   tail_lines: int | None = None, timestamps: bool = True) -> Iterator[bytes]:
+        """Read-only, for ``anubis logs``: the container's log as chunks, the last ``tail_lines`` only,
+        and with ``follow`` kept open (the API ends it when the container ends; the read timeout is
+        :data:`FOLLOW_READ_TIMEOUT`, a quiet benchmark is not an error). A pod or container that is
+        gone or has not started gives nothing."""
+        query: dict[str, Any] = {"container": container, "timestamps": "true" if timestamps else "false"}
+        if follow:
+            query["follow"] = "true"
+        if tail_lines is not None:
+            query["tailLines"] = tail_lines
+        try:
+            response = self._request("GET", PODS.path(namespace, pod) + "/log", query, operation="read log",
+                                     stream=True, timeout=FOLLOW_READ_TIMEOUT if follow else 300)
+        except NotFoundError:
+            return
+        except ApiStatusError as e:
+            if e.status == 400:
                 log.info("no log of %s/%s container %s: %s", namespace, pod, container, e)
                 return
             raise

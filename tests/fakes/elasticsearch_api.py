@@ -10,7 +10,7 @@ What it holds to, as Elasticsearch 8 does:
 * ``index`` with an existing ``_id`` replaces the document (``result: updated``, version + 1);
   ``create`` with one answers 409 for that item;
 * ``_search`` answers ``match_all``, ``match``, ``term`` and a simple ``query_string`` (words, and
-  ``field:value``) over the stored documents, with ``size`` and ``sort`` on one field;
+  ``field:value``) over the stored documents, with ``size``, ``sort`` and ``search_after`` (ascending); ``bool`` (must, filter, should) and ``range``;
 * :meth:`FakeElasticsearch.reject_next_bulk` makes the next bulk requests fail with 429, either per
   item (200 with ``errors: true`` and item statuses, as a full write queue does) or for the whole
   request;
@@ -161,7 +161,7 @@ class FakeElasticsearch:
 
     def _search(self, pattern: str, body: bytes) -> tuple[int, Any]:
         request = json.loads(body) if body else {}
-        unknown = set(request) - {"query", "size", "sort", "from", "track_total_hits"}
+        unknown = set(request) - {"query", "size", "sort", "from", "track_total_hits", "search_after"}
         if unknown:
             return _error(400, "parsing_exception", f"the fake does not support {sorted(unknown)} in a search")
         try:
@@ -172,6 +172,14 @@ class FakeElasticsearch:
             name, order = (sort, "asc") if isinstance(sort, str) else next(iter(sort.items()))
             order = order if isinstance(order, str) else order.get("order", "asc")
             hits.sort(key=lambda h: _field(h[2], name) or 0, reverse=order == "desc")
+        after = request.get("search_after")
+        if after is not None:  # the hits whose sort values come strictly after the given ones
+            sorts = request.get("sort", [])
+            names = [s if isinstance(s, str) else next(iter(s)) for s in sorts]
+            orders = {"asc" if isinstance(s, str) else _order(next(iter(s.values()))) for s in sorts}
+            if not sorts or orders != {"asc"}:
+                return _error(400, "fake_unsupported_request", "the fake pages with search_after only over ascending sorts")
+            hits = [h for h in hits if [_field(h[2], n) for n in names] > list(after)]
         start, size = int(request.get("from", 0)), int(request.get("size", 10))
         return 200, {
             "took": 1, "timed_out": False,
@@ -278,9 +286,18 @@ def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
         wanted = wanted["value"] if isinstance(wanted, dict) else wanted
         return bool(_field(doc, name) == wanted)
     if kind == "bool":
-        must = arg.get("must", []) + arg.get("filter", [])
-        must = must if isinstance(must, list) else [must]
-        return all(_matches(q, doc) for q in must)
+        must = [q for key in ("must", "filter") for q in _as_list(arg.get(key, []))]
+        should = _as_list(arg.get("should", []))
+        if should and int(arg.get("minimum_should_match", 1)) != 1:
+            raise ValueError("the fake supports minimum_should_match 1 only")
+        return all(_matches(q, doc) for q in must) and (not should or any(_matches(q, doc) for q in should))
+    if kind == "range":
+        (name, bounds), = arg.items()
+        value = _field(doc, name)
+        checks = {"gte": lambda v, b: v >= b, "gt": lambda v, b: v > b, "lte": lambda v, b: v <= b, "lt": lambda v, b: v < b}
+        if set(bounds) - set(checks):
+            raise ValueError(f"the fake supports range bounds {sorted(checks)}, not {sorted(bounds)}")
+        return value is not None and all(checks[k](value, b) for k, b in bounds.items())
     if kind == "query_string":
         terms = arg["query"].split()
         for term in terms:
@@ -294,6 +311,14 @@ def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
                 return False
         return True
     raise ValueError(f"the fake does not support [{kind}] queries")
+
+
+def _order(value: Any) -> str:
+    return value if isinstance(value, str) else str(value.get("order", "asc"))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _flatten(value: Any) -> Iterator[Any]:

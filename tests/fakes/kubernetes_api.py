@@ -4,7 +4,7 @@ Stateful and strict where the controller depends on it: label selectors (equalit
 existence), resourceVersion (one counter for everything, as etcd's), list + watch from a version,
 ``410 Gone`` for a version older than the last :meth:`FakeKubernetes.compact`, chunked watch streams
 that :meth:`FakeKubernetes.drop_watches` cuts mid-stream, injected 5xx/429 with ``Retry-After``,
-pod logs (``timestamps=true``), merge and strategic-merge PATCH, DELETE, POST, MPIJobs
+pod logs (``timestamps=true``, ``tailLines``, ``follow=true`` streamed until the container ends), merge and strategic-merge PATCH, DELETE, POST, MPIJobs
 (``kubeflow.org/v2beta1``) and Nodes. Anything else is answered 404 and recorded in
 :attr:`FakeKubernetes.unexpected`, which tests assert empty: a fake that accepts anything proves nothing.
 
@@ -239,6 +239,15 @@ class FakeKubernetes:
         t0 = start if start is not None else time.time()
         with self._lock:
             self._logs[(namespace, pod, container)] = [(t0 + i * 0.001, line) for i, line in enumerate(lines)]
+            self._lock.notify_all()
+
+    def append_log(self, namespace: str, pod: str, container: str, lines: list[str]) -> None:
+        """A container printing more: ``follow=true`` readers of its log see the new lines."""
+        now = time.time()
+        with self._lock:
+            kept = self._logs.setdefault((namespace, pod, container), [])
+            kept.extend((now + i * 0.001, line) for i, line in enumerate(lines))
+            self._lock.notify_all()
 
     # -- faults -----------------------------------------------------------------------------------
 
@@ -483,12 +492,55 @@ class _Handler(BaseHTTPRequestHandler):
         if lines is None:
             return self._status(400, "BadRequest", f'container "{container}" in pod "{pod}" is waiting to start')
         stamps = query.get("timestamps") == "true"
+        tail = int(query["tailLines"]) if query.get("tailLines") else None
+        if query.get("follow") == "true":
+            return self._follow_log(ns, pod, container, stamps, tail)
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
         text = "".join((f"{_nanos(t)} " if stamps else "") + line + "\n" for t, line in lines).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(text)))
         self.end_headers()
         self.wfile.write(text)
+
+    def _follow_log(self, ns: str, pod: str, container: str, stamps: bool, tail: int | None) -> None:
+        """``follow=true``: the lines so far, then each new one as it is added, until the container has
+        terminated (or the pod is gone), as the kubelet ends the stream."""
+        api = self.api
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sock = self.connection
+        with api._lock:
+            api._open.add(sock)
+            epoch = api._epoch
+            sent = max(0, len(api._logs.get((ns, pod, container), [])) - tail) if tail is not None else 0
+        try:
+            while True:
+                with api._lock:
+                    if api._epoch != epoch:
+                        raise ConnectionResetError("dropped by the test")
+                    lines = api._logs.get((ns, pod, container), [])
+                    batch, sent = lines[sent:], len(lines)
+                    obj = api._objects.get(("pods", ns, pod))
+                    ended = obj is None or _terminated(obj, container)
+                    if not batch and not ended:
+                        api._lock.wait(api.watch_chunk_wait)
+                        continue
+                if batch:
+                    data = "".join((f"{_nanos(t)} " if stamps else "") + line + "\n" for t, line in batch).encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                elif ended:
+                    break
+            self._chunk(None)
+        except (ConnectionError, OSError):
+            self.close_connection = True
+        finally:
+            with api._lock:
+                api._open.discard(sock)
 
     def _patch(self, plural: str, ns: str, name: str) -> None:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0]
@@ -525,6 +577,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(201, self.api.create(plural, body))
         except KeyError as e:
             self._status(409, "AlreadyExists", str(e))
+
+
+def _terminated(pod: dict[str, Any], container: str) -> bool:
+    status = pod.get("status") or {}
+    for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        if c.get("name") == container:
+            return bool((c.get("state") or {}).get("terminated"))
+    return False
 
 
 def iter_events(api: FakeKubernetes) -> Iterator[tuple[str, str]]:
