@@ -51,12 +51,13 @@ class GitSources:
 
     def source_for(self, folder: Path) -> Source:
         if self._repo is None:
-            return Source(repository=self.project.repository)
+            return Source(repository=self.project.repository, branch=self.project.default_branch)
         try:
             root = Path(self._repo.working_tree_dir or ".").resolve()
             rel = folder.resolve().relative_to(root).as_posix()
             commit = self._repo.git.log("-1", "--format=%H", "--", rel).strip() or None
             dirty = bool(self._repo.git.status("--porcelain", "--", rel).strip())
         except Exception:
-            return Source(repository=self.project.repository)
-        return Source(repository=self.project.repository, commit=commit, dirty=dirty)
+            return Source(repository=self.project.repository, branch=self.project.default_branch)
+        return Source(repository=self.project.repository, commit=commit, dirty=dirty,
+                      branch=self.project.default_branch)

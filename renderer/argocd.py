@@ -1,11 +1,16 @@
 """What Argo CD needs to sync Anubis' generated manifests (``manifests/argocd/``), as plain values.
 
 * one ``AppProject`` per project named by the environments: only the repository, only the
-  environments' destinations, no cluster-scoped kinds and only the namespaced kinds runs use;
+  environments' destinations (and the previews' ``anubis-pr-*``), no cluster-scoped kind but the
+  previews' Namespaces, and only the namespaced kinds runs use;
 * one ``Application`` per kubernetes environment syncing ``manifests/<env>/`` (recursively);
 * one ``ApplicationSet`` per kubernetes environment for pull-request previews: a pull-request generator
   (GitHub, filtered by a label) whose Applications sync ``manifests-preview/pr-<n>/<env>/`` from the
-  bot-owned preview branch — never from the pull request's own head, whose author could commit anything;
+  bot-owned preview branch — never from the pull request's own head, whose author could commit anything —
+  into the pull request's own namespace ``anubis-pr-<n>``, which Argo CD creates (``CreateNamespace=true``)
+  with ``managedNamespaceMetadata``: the ``anubis.dev/preview`` label the controller watches namespaces by,
+  and the Pod Security labels of the environments' policies (``baseline`` unless a policy allows more);
+  the AppProject allows the destinations ``anubis-pr-*``;
 * ``argocd-cm-patch.yaml``: health checks (Lua) for the custom kinds runs use (MPIJob).
 
 :mod:`renderer.manifests` lays these out with the templates under ``templates/argocd/``.
@@ -24,6 +29,10 @@ ARGOCD_NAMESPACE = "argocd"
 PREVIEW_BRANCH = "anubis-previews"  # the branch the preview workflow's bot writes manifests-preview/ to
 PREVIEW_LABEL = "anubis-preview"  # a maintainer adds it to a pull request to have it run
 PREVIEW_REQUEUE_SECONDS = 300
+PREVIEW_NAMESPACE_PREFIX = "anubis-pr-"  # a pull request's runs go to anubis-pr-<n> (``anubis preview``)
+PREVIEW_NAMESPACE_LABEL = "anubis.dev/preview"  # on every preview namespace: the controller watches them by it
+PREVIEW_NAMESPACE_SELECTOR = f"{PREVIEW_NAMESPACE_LABEL}=true"
+POD_SECURITY_VERSION = "v1.29"
 
 # The kinds a run's manifest file may hold; the AppProject allows nothing else.
 RUN_KINDS: tuple[tuple[str, str], ...] = (
@@ -72,6 +81,7 @@ def documents(
                 f"environment name '{env.name}' cannot name Argo CD Applications: use up to 40 lower-case "
                 "letters, digits and '-'"
             )
+    levels = _preview_pod_security(clusters)
     docs: list[Document] = []
     for project in sorted({e.argocd_project for e in clusters}):
         members = [e for e in clusters if e.argocd_project == project]
@@ -91,6 +101,9 @@ def documents(
             "repo": repo,
             "label": preview_label,
             "requeue": PREVIEW_REQUEUE_SECONDS,
+            "destination_namespace": f"{PREVIEW_NAMESPACE_PREFIX}{{{{.number}}}}",
+            "sync_options": _preview_sync_options(),
+            "namespace_metadata": _preview_namespace_metadata(levels[env.destination.server]),
         }
         docs.append((f"applicationset-previews-{env.name}.yaml", ("argocd/applicationset.yaml.j2", {"app": preview})))
     patch = {"namespace": ARGOCD_NAMESPACE, "checks": HEALTH_CHECKS}
@@ -105,8 +118,49 @@ def _labels(env: str | None = None) -> dict[str, str]:
     return labels
 
 
+def _pod_security_level(env: Environment) -> str:
+    """The Pod Security level an environment's runs meet: ``baseline`` unless its policy lets a run ask
+    for what baseline forbids (privileged containers, the host's network or paths)."""
+    p = env.policy
+    return "privileged" if (p.allow_privileged or p.allow_host_network or p.allow_host_path) else "baseline"
+
+
+def _preview_pod_security(clusters: Sequence[Environment]) -> dict[str, str]:
+    """Destination server → the level enforced on its preview namespaces. Every environment on a server
+    previews a pull request into the same namespace, so their Applications must write the same metadata:
+    the least strict level any of them needs."""
+    levels: dict[str, str] = {}
+    for env in clusters:
+        level = _pod_security_level(env)
+        server = env.destination.server
+        levels[server] = "privileged" if "privileged" in (level, levels.get(server)) else level
+    return levels
+
+
+def _preview_sync_options() -> list[str]:
+    return sorted([o for o in SYNC_OPTIONS if not o.startswith("CreateNamespace=")] + ["CreateNamespace=true"])
+
+
+def _preview_namespace_metadata(level: str) -> dict[str, Any]:
+    """What Argo CD writes on a preview namespace it creates: the label the controller watches
+    namespaces by, and the Pod Security admission labels (enforced at ``level``; warnings and audit
+    always at ``baseline``, so a privileged preview is visible)."""
+    return {
+        "labels": {
+            **_labels(),
+            PREVIEW_NAMESPACE_LABEL: "true",
+            "anubis.dev/pull-request": "{{.number}}",
+            "pod-security.kubernetes.io/audit": "baseline",
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce-version": POD_SECURITY_VERSION,
+            "pod-security.kubernetes.io/warn": "baseline",
+        }
+    }
+
+
 def _project(name: str, members: Sequence[Environment], repo_url: str) -> dict[str, Any]:
     destinations = {(e.destination.server, e.destination.namespace) for e in members}
+    destinations |= {(e.destination.server, f"{PREVIEW_NAMESPACE_PREFIX}*") for e in members}
     return {
         "name": name,
         "namespace": ARGOCD_NAMESPACE,
@@ -115,6 +169,8 @@ def _project(name: str, members: Sequence[Environment], repo_url: str) -> dict[s
         "repo_url": repo_url,
         "destinations": [{"namespace": ns, "server": server} for server, ns in sorted(destinations)],
         "kinds": [{"group": group, "kind": kind} for group, kind in RUN_KINDS],
+        # CreateNamespace of the previews: only namespaces named like a preview's (Argo CD ≥ 2.13 matches `name`)
+        "cluster_kinds": [{"group": "", "kind": "Namespace", "name": f"{PREVIEW_NAMESPACE_PREFIX}*"}],
     }
 
 

@@ -131,6 +131,7 @@ class Source:
     commit: str | None = None  # the commit that last changed the benchmark's folder
     pull_request: int | None = None
     dirty: bool = False
+    branch: str | None = None  # the branch the runs belong to: the default branch, or a pull request's head
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,14 @@ import time
 import click
 
 from anubis.commands.results import open_store
-from anubis.presenting import (
-    Cell,
-    Column,
+from anubis.presenting.formatting import format_numbers, format_time
+from anubis.presenting.output import (
     OutputFormat,
-    TableView,
     emit_json,
-    format_numbers,
-    format_time,
     make_console,
     output_option,
-    print_table,
 )
+from anubis.presenting.tables import Cell, Column, TableView, print_table
 from anubis.settings import Settings
 from controller.sqlite_store import SqliteResultStore
 from controller.store import BaselineReset

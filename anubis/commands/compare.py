@@ -5,15 +5,17 @@ from __future__ import annotations
 import click
 
 from anubis.commands.results import open_store
-from anubis.presenting import (
-    OutputFormat,
+from anubis.presenting.comparison import (
     compare_metrics,
     comparison_document,
-    emit_json,
     judge_comparison,
+    show_comparison,
+)
+from anubis.presenting.output import (
+    OutputFormat,
+    emit_json,
     make_console,
     output_option,
-    show_comparison,
 )
 from anubis.settings import Settings
 

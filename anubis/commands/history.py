@@ -5,16 +5,18 @@ from __future__ import annotations
 import click
 
 from anubis.commands.results import open_store
-from anubis.presenting import (
+from anubis.presenting.history import (
     HistoryMarks,
-    OutputFormat,
-    emit_json,
     history_document,
-    make_console,
     metric_names,
-    output_option,
     reset_positions,
     show_history,
+)
+from anubis.presenting.output import (
+    OutputFormat,
+    emit_json,
+    make_console,
+    output_option,
 )
 from anubis.settings import Settings
 from schemas.errors import NotFoundError

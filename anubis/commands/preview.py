@@ -16,6 +16,7 @@ they never execute anything from a descriptor.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -43,8 +44,19 @@ PREVIEW_ROOT = "manifests-preview"
 RERUNS_FILE = "reruns.json"  # per pull request: benchmark → extra rerun count (/anubis rerun)
 
 
+_BRANCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
 def preview_namespace(number: int) -> str:
     return f"anubis-pr-{number}"
+
+
+def preview_branch(number: int, head_ref: str | None) -> str:
+    """The branch a preview's results are recorded under: the pull request's head branch name when it
+    is a plain branch name (it comes from the pull request's author), else ``pr-<n>``."""
+    if head_ref and _BRANCH_NAME.match(head_ref) and ".." not in head_ref:
+        return head_ref
+    return f"pr-{number}"
 
 
 def preview_environment(env: Environment, number: int) -> Environment:
@@ -72,7 +84,7 @@ def _descriptor_rerun(descriptor: Path) -> int:
 
 
 def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str | None,
-                   reruns: dict[str, int]) -> dict[str, str]:
+                   reruns: dict[str, int], head_ref: str | None = None) -> dict[str, str]:
     """The pull request's files ``<env>/<benchmark>/<run_id>.yaml`` in a tree made of the trusted
     environments and the pull request's benchmarks."""
     with tempfile.TemporaryDirectory(prefix="anubis-preview-") as tmp:
@@ -86,7 +98,8 @@ def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str
         if (pr_tree / "benchmarks").is_dir():
             shutil.copytree(pr_tree / "benchmarks", tree / "benchmarks", symlinks=True)
         project = load_project(tree)
-        source = Source(repository=project.repository, commit=head_sha, pull_request=number)
+        source = Source(repository=project.repository, commit=head_sha, pull_request=number,
+                        branch=preview_branch(number, head_ref))
 
         def overrides(descriptor: Path) -> list[str]:
             extra = reruns.get(descriptor.parent.name, 0)
@@ -99,6 +112,8 @@ def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str
 @click.option("--pr", "number", type=click.IntRange(min=1), required=True, help="The pull request's number.")
 @click.option("--head", default=None, help="A local ref or commit holding the pull request's head (fetched as data).")
 @click.option("--head-sha", default=None, help="The head commit to record as the runs' source (default: --head's).")
+@click.option("--head-ref", default=None, metavar="BRANCH",
+              help="The pull request's head branch name, recorded as the runs' branch (default: pr-<n>).")
 @click.option("--close", is_flag=True, help="Tear the preview down (label removed, pull request closed).")
 @click.option("--rerun", "rerun", default=None, metavar="BENCHMARK|all", help="Bump the rerun counter and render again.")
 @click.option("--cancel", "cancel", default=None, metavar="BENCHMARK|all", help="Remove these runs from the preview.")
@@ -107,8 +122,8 @@ def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str
 @click.option("--token-env", default=None, metavar="VAR", help="Environment variable holding the token to push with.")
 @click.option("--push/--no-push", default=True, show_default=True)
 @click.pass_obj
-def preview(settings: Settings, number: int, head: str | None, head_sha: str | None, close: bool, rerun: str | None,
-            cancel: str | None, remote: str, branch: str, token_env: str | None, push: bool) -> None:
+def preview(settings: Settings, number: int, head: str | None, head_sha: str | None, head_ref: str | None, close: bool,
+            rerun: str | None, cancel: str | None, remote: str, branch: str, token_env: str | None, push: bool) -> None:
     """Render pull request N's runs to the preview branch (or tear them down with --close)."""
     import git
 
@@ -134,7 +149,7 @@ def preview(settings: Settings, number: int, head: str | None, head_sha: str | N
             assert head is not None
             sha = head_sha or repo.commit(head).hexsha
             with checkout_tree(settings.repo_root, head, ("benchmarks",)) as pr_tree:
-                files = render_preview(settings.repo_root, pr_tree, number, sha, reruns)
+                files = render_preview(settings.repo_root, pr_tree, number, sha, reruns, head_ref)
             if cancel:
                 dropped = _names(cancel, None) if cancel != "all" else None
                 files = {k: v for k, v in files.items() if dropped is not None and k.split("/")[1] not in dropped}

@@ -12,7 +12,7 @@ import click
 from anubis.commands.list_runs import close_runs, local_runs
 from anubis.settings import Settings
 from controller.local.journaling import RunView
-from controller.sqlite_store import connect
+from controller.sqlite_store.schema import connect
 from schemas.errors import BackendError, StoreError
 
 CLUSTER_PURGE = (

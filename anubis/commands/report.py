@@ -1,7 +1,7 @@
 """``anubis report --store PATH --repo owner/name --commit SHA``: statuses and the comment, one shot.
 
 Reads the finished (and running) executions of a commit from the result store, judges each metric
-against the default branch's history (``controller.analysis``), queues a commit status per run and
+against the default branch's history (``controller.baselines.judge_record``), queues a commit status per run and
 the pull request's comment in the outbox, and flushes it. Used by a workflow step or by hand; the
 controller uses :class:`controller.reporting.reporter.Reporter` directly.
 """
@@ -14,15 +14,13 @@ from pathlib import Path
 import click
 
 from anubis.settings import Settings
-from controller.analysis import judge
-from controller.reporting.runreport import MetricVerdict, RunReport
+from controller.reporting.exporter import judged_report
+from controller.reporting.runreport import RunReport
 from controller.store import ResultStore
 from schemas.environment import Links
 from schemas.errors import ReporterError
 from schemas.results import ResultRecord
 from schemas.runspec import RegressionPolicy
-
-HISTORY = 20
 
 
 def build_reports(store: ResultStore, commit: str, *, repo_root: Path | None = None,
@@ -36,22 +34,10 @@ def build_reports(store: ResultStore, commit: str, *, repo_root: Path | None = N
 
 
 def _report(store: ResultStore, record: ResultRecord, repo_root: Path | None, branch: str) -> RunReport:
-    policies = _policies(record, repo_root)
-    past = [r for r in store.history(record.benchmark, environment=record.environment,
-                                     matrix_point=record.matrix_point, branch=branch, limit=HISTORY + 1)
-            if r.execution_id != record.execution_id and r.status.value == "SUCCEEDED"][-HISTORY:]
-    verdicts: dict[str, MetricVerdict] = {}
-    history: dict[str, tuple[float, ...]] = {}
-    if record.status.value == "SUCCEEDED":
-        for name, metric in record.metrics.items():
-            samples = [list(p.metrics[name].values) for p in past if name in p.metrics]
-            policy = policies.get(name, RegressionPolicy())
-            verdicts[name] = MetricVerdict.from_analysis(judge(samples, metric.values, metric.direction, policy))
-            summaries = [p.metrics[name].summary() for p in past if name in p.metrics]
-            history[name] = tuple(s.mean for s in summaries if s is not None)
-    fail = frozenset(n for n in record.metrics if policies.get(n, RegressionPolicy()).fail_on_regression)
-    return RunReport.from_record(record, verdicts=verdicts, fail_on_regression=fail,
-                                 links=_links(record, repo_root), history=history)
+    """Verdicts as ``anubis results`` gives them (``judge_record``: the default branch up to the merge
+    base, baseline resets), the baseline's values for the chart, the environment's links."""
+    return judged_report(store, record, _policies(record, repo_root), links=_links(record, repo_root),
+                         main_branch=branch)
 
 
 def _policies(record: ResultRecord, repo_root: Path | None) -> dict[str, RegressionPolicy]:
@@ -108,7 +94,10 @@ def report(settings: Settings, store_path: Path | None, repository: str, commit:
     if not token:
         raise ReporterError(f"no GitHub token: set {token_env} (a token with commit statuses and pull requests: write)")
     store = SqliteResultStore(store_path or settings.store_path)
-    reports = build_reports(store, commit, repo_root=settings.repo_root)
+    from anubis.project import load_project
+
+    reports = build_reports(store, commit, repo_root=settings.repo_root,
+                            baseline_branch=load_project(settings.repo_root).default_branch)
     if not reports:
         click.echo(f"no runs of {commit[:12]} in the result store: nothing to report")
         return

@@ -68,7 +68,8 @@ def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str,
         elif isinstance(action, (commands.RerunPreview, commands.CancelPreview)):
             which = action.benchmark or "all"
             ctx.invoke(preview, number=number, head=head, head_sha=str(pull.get("head", {}).get("sha") or "") or None,
-                       close=False, rerun=which if isinstance(action, commands.RerunPreview) else None,
+                       head_ref=str(pull.get("head", {}).get("ref") or "") or None, close=False,
+                       rerun=which if isinstance(action, commands.RerunPreview) else None,
                        cancel=which if isinstance(action, commands.CancelPreview) else None, remote="origin",
                        branch=_preview_branch(), token_env=token_env, push=True)
         elif isinstance(action, commands.RerunMain):

@@ -7,14 +7,13 @@ import sys
 
 import click
 
-from anubis.presenting import (
+from anubis.presenting.output import (
     OutputFormat,
     emit_json,
     make_console,
     output_option,
-    result_document,
-    show_result,
 )
+from anubis.presenting.results import result_document, show_result
 from anubis.settings import Settings
 from controller.sqlite_store import SqliteResultStore
 from schemas.errors import NotFoundError

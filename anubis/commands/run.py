@@ -14,7 +14,8 @@ import click
 from rich.console import Console
 from rich.status import Status
 
-from anubis.presenting import OutputFormat, emit_json, make_console, result_document, show_result
+from anubis.presenting.output import OutputFormat, emit_json, make_console
+from anubis.presenting.results import result_document, show_result
 from anubis.settings import Settings
 from controller.fetching import default_s3_client_factory
 from controller.journal import Journal, journal_path

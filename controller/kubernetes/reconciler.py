@@ -41,6 +41,7 @@ from controller.kubernetes.observed import (
     pod_from_object,
     run_from_object,
 )
+from controller.kubernetes.namespaces import NAMESPACES, NamespaceTracker
 from controller.kubernetes.settings import ControllerSettings
 from controller.kubernetes.statuses import Decision, Report, Suspend, decide, outcome_annotation
 from controller.kubernetes.watching import Watcher
@@ -151,22 +152,56 @@ class Controller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.watchers: list[Watcher] = []
+        self._dynamic: dict[str, threading.Event] = {}  # namespaces watched as they come (previews) -> their stop
 
     # -- life -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        namespaces: tuple[str | None, ...] = self.settings.namespaces or (None,)
-        kinds = [JOBS, PODS] + ([MPIJOBS] if self.settings.watch_mpijobs else [])
+        dynamic = self.settings.dynamic_namespaces
+        namespaces: tuple[str | None, ...] = self.settings.namespaces or (() if dynamic else (None,))
         for namespace in namespaces:
-            for resource in kinds:
-                watcher = Watcher(self.client, resource, namespace, SELECTOR, self, stop=self._stop,
-                                  resync_seconds=self.settings.resync_seconds, restarts=self.metrics)
-                self.watchers.append(watcher)
-                self._spawn(watcher.run, f"watch-{resource.plural}-{namespace or 'all'}")
+            self._watch_namespace(namespace, self._stop)
+        if dynamic:
+            tracker = NamespaceTracker(self._namespace_added, self._namespace_removed,
+                                       pattern=self.settings.namespace_pattern)
+            watcher = Watcher(self.client, NAMESPACES, None, self.settings.namespace_selector, tracker,
+                              stop=self._stop, resync_seconds=self.settings.resync_seconds, restarts=self.metrics)
+            self.watchers.append(watcher)
+            self._spawn(watcher.run, "watch-namespaces")
         for i in range(max(1, self.settings.workers)):
             self._spawn(self._work, f"reconcile-{i}")
         self._spawn(self._tick, "tick")
-        log.info("controller started: watching %s", ", ".join(n or "all namespaces" for n in namespaces))
+        fixed = ", ".join(n or "all namespaces" for n in namespaces) or "no fixed namespace"
+        matching = " ".join(filter(None, (self.settings.namespace_selector, self.settings.namespace_pattern)))
+        log.info("controller started: watching %s%s", fixed, f", and namespaces matching {matching}" if dynamic else "")
+
+    def _watch_namespace(self, namespace: str | None, stop: threading.Event) -> None:
+        kinds = [JOBS, PODS] + ([MPIJOBS] if self.settings.watch_mpijobs else [])
+        for resource in kinds:
+            watcher = Watcher(self.client, resource, namespace, SELECTOR, self, stop=stop,
+                              resync_seconds=self.settings.resync_seconds, restarts=self.metrics)
+            with self._lock:
+                self.watchers.append(watcher)
+            self._spawn(watcher.run, f"watch-{resource.plural}-{namespace or 'all'}")
+
+    def _namespace_added(self, namespace: str) -> None:
+        if namespace in self.settings.namespaces:
+            return
+        with self._lock:
+            if namespace in self._dynamic or self._stop.is_set():
+                return
+            self._dynamic[namespace] = stop = threading.Event()
+        log.info("watching namespace %s", namespace)
+        self._watch_namespace(namespace, stop)
+
+    def _namespace_removed(self, namespace: str) -> None:
+        with self._lock:
+            stop = self._dynamic.pop(namespace, None)
+            if stop is not None:
+                self.watchers = [w for w in self.watchers if w.namespace != namespace]
+        if stop is not None:
+            log.info("namespace %s is gone; no longer watched", namespace)
+            stop.set()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -175,7 +210,9 @@ class Controller:
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        for watcher in self.watchers:
+        with self._lock:
+            watchers = list(self.watchers)
+        for watcher in watchers:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not watcher.synced.wait(left):
                 return False
@@ -185,6 +222,9 @@ class Controller:
         """Stop the workers and watchers (a watch blocked in a read ends with its connection; the
         threads are daemons, so a process that exits does not wait for them)."""
         self._stop.set()
+        with self._lock:
+            for stop in self._dynamic.values():
+                stop.set()
         for _ in range(max(1, self.settings.workers)):
             self._queue.put(None)
         deadline = time.monotonic() + timeout
@@ -517,7 +557,7 @@ class Controller:
         )
         outcome = Outcome(state.execution_id, decision.status, decision.reason, started, max(started, finished))
         return record_of(spec, outcome, backend="kubernetes", metrics=extractor.results(), reproducibility=repro,
-                         commit=spec.source.commit, branch=None)
+                         commit=spec.source.commit, branch=spec.source.branch)
 
 
 def _spec(state: RunState) -> RunSpec | None:

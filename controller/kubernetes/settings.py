@@ -5,6 +5,8 @@ The RunSpec carries no policy, so the controller is told each environment's
 ConfigMap) or, by ``anubis controller``, from the repository's ``environments/*.toml``::
 
     namespaces = ["anubis-runs", "anubis-gpu-runs"]
+    namespace_selector = "anubis.dev/preview=true"   # and the previews' namespaces, as they come and go
+    namespace_pattern = "anubis-pr-*"
     resync_seconds = 300
     workers = 8
     default_unschedulable_deadline_seconds = 900
@@ -27,13 +29,20 @@ from schemas.errors import BackendError
 
 @dataclass(frozen=True)
 class ControllerSettings:
-    namespaces: tuple[str, ...] = ()  # empty: every namespace (needs cluster-wide list/watch)
+    namespaces: tuple[str, ...] = ()  # empty (and no selector or pattern): every namespace (cluster-wide rights)
+    # Namespaces that come and go (pull-request previews): those with these labels and/or this name pattern
+    namespace_selector: str = ""  # e.g. "anubis.dev/preview=true"
+    namespace_pattern: str = ""  # e.g. "anubis-pr-*"
     policies: Mapping[str, StatusPolicy] = field(default_factory=dict)  # environment -> policy
     default_policy: StatusPolicy = StatusPolicy()
     resync_seconds: int = 300
     workers: int = 8
     tick_seconds: float = 5.0  # how often runs waiting on a deadline are looked at again
     watch_mpijobs: bool = True
+
+    @property
+    def dynamic_namespaces(self) -> bool:
+        return bool(self.namespace_selector or self.namespace_pattern)
 
     def policy_for(self, environment: str) -> StatusPolicy:
         return self.policies.get(environment, self.default_policy)
@@ -42,9 +51,11 @@ class ControllerSettings:
 def load_settings(path: Path, **overrides: Any) -> ControllerSettings:
     """Settings from a TOML file (see the module's description); ``overrides`` win."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise BackendError(f"cannot read the controller settings {path} ({e}); fix or remove the file") from e
+    # the watcher's keys may sit at the top level or in a [controller] table (as the ConfigMap has them)
+    data = {**raw, **(raw.get("controller") or {})}
     default = StatusPolicy(int(data.get("default_unschedulable_deadline_seconds", 900)))
     policies = {
         name: StatusPolicy(int(env.get("unschedulable_deadline_seconds", default.unschedulable_deadline_seconds)))
@@ -52,6 +63,8 @@ def load_settings(path: Path, **overrides: Any) -> ControllerSettings:
     }
     values: dict[str, Any] = {
         "namespaces": tuple(data.get("namespaces", ())),
+        "namespace_selector": str(data.get("namespace_selector", "")),
+        "namespace_pattern": str(data.get("namespace_pattern", "")),
         "policies": policies,
         "default_policy": default,
         "resync_seconds": int(data.get("resync_seconds", 300)),

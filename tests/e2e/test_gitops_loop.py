@@ -3,23 +3,35 @@ the commands they contain, and a fake GitHub API receives the statuses and the o
 
 Covered: pull request (validate, render --diff, plan into the job summary), merge, `anubis publish`
 committing manifests/ as the bot, then `anubis report` of the runs' results on the merged commit and
-the pull request that brought it. Applying the manifests to the Kubernetes fake and driving the
-controller is left to the controller's end-to-end tests until its API settles (see the report).
+the pull request that brought it; and the loop as it runs on a cluster: the published manifests are
+applied to the Kubernetes fake over HTTP as Argo CD would, the controller (with its GitHub exporter)
+follows the runs the cluster simulator drives to completion, and GitHub gets the commit statuses
+(pending, then final) and the one pull-request comment (golden Markdown under ``cases/gitops/``),
+also while it answers 500, 429 and secondary rate limits.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fakes import cluster_simulator as scenario
 from fakes import github_api
+from fakes.cluster_simulator import ClusterSimulator
+from fakes.harness import wait_for
+from fakes.kubernetes_api import KINDS, FakeKubernetes
 from fakes.runs import make_record
 
 from controller.sqlite_store import SqliteResultStore
@@ -27,6 +39,7 @@ from schemas.results import MetricResult
 from schemas.status import RunStatus
 
 ROOT = Path(__file__).resolve().parents[2]
+CASE = Path(__file__).resolve().parent / "cases" / "gitops"
 CANARY = "ghp_E2ECANARY_0123456789abcdef"
 BOT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
            "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com"}
@@ -143,3 +156,229 @@ def test_pull_request_merge_publish_report(tmp_path: Path, github: github_api.Fa
     assert merged  # the merge commit is on main; the runs report on the benchmark's source commit
     assert all(CANARY not in r.headers["x-raw-body"] for r in github.requests)
     assert CANARY not in result.output
+
+
+# -- the loop on a cluster: Argo CD applies, the controller reports --------------------------------
+
+LOGS = {"benchmark": ["Epoch 1: train loss 1.000", "Epoch 2: train loss 0.500", "Epoch 3: train loss 0.333",
+                      "accuracy=0.875"]}
+
+
+@dataclass
+class Published:
+    work: Path
+    seed_commit: str  # hello-world's source commit (no pull request brought it)
+    source: str  # hello-again's source commit, brought by pull request #1
+    manifests: Path
+
+
+def _publish(tmp_path: Path, github: github_api.FakeGitHub) -> Published:
+    """A repository with hello-world, a merged pull request #1 adding hello-again, published by the bot."""
+    if shutil.which("anubis", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("the anubis command is not installed")
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("environments", "anubis.toml"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name)
+    shutil.copytree(ROOT / "benchmarks" / "hello-world", work / "benchmarks" / "hello-world")
+    _git(work, "init", "--quiet", "--initial-branch=main")
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", "Benchmarks repository")
+    _git(work, "remote", "add", "origin", str(origin))
+    seed = _git(work, "rev-parse", "HEAD")
+    _git(work, "switch", "--quiet", "-c", "add-hello-again")
+    shutil.copytree(work / "benchmarks" / "hello-world", work / "benchmarks" / "hello-again")
+    descriptor = work / "benchmarks" / "hello-again" / "descriptor.toml"
+    descriptor.write_text(descriptor.read_text().replace('task_name = "hello-world"', 'task_name = "hello-again"'))
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", "Add hello-again")
+    source = _git(work, "rev-parse", "HEAD")
+    _git(work, "switch", "--quiet", "main")
+    _git(work, "merge", "--quiet", "--no-ff", "-m", "Merge pull request #1", "add-hello-again")
+    _git(work, "push", "--quiet", "origin", "main")
+    publish = [s for s in _steps("publish.yml") if s.get("name") == "Publish"]
+    _run_step(publish[0], work, {})
+    github.add_pull(1, head_sha=source, state="closed", merged=True, head_ref="add-hello-again")
+    return Published(work, seed, source, work / "manifests")
+
+
+def _apply(api: FakeKubernetes, folder: Path) -> list[tuple[str, str, str]]:
+    """Create every object of the manifests under ``folder`` over HTTP, as Argo CD's sync does;
+    returns (plural, namespace, name) of each Job, MPIJob and CronJob."""
+    plurals = {kind: plural for plural, (_, kind, _) in KINDS.items()}
+    runs = []
+    for path in sorted(folder.rglob("*.yaml")):
+        for obj in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not obj:
+                continue
+            plural = plurals[obj["kind"]]
+            version = obj["apiVersion"]
+            prefix = "/api/v1" if version == "v1" else f"/apis/{version}"
+            namespace = obj["metadata"]["namespace"]
+            request = urllib.request.Request(f"{api.url}{prefix}/namespaces/{namespace}/{plural}",
+                                             data=json.dumps(obj).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 201
+            if plural in ("jobs", "mpijobs", "cronjobs"):
+                runs.append((plural, namespace, obj["metadata"]["name"]))
+    return runs
+
+
+@dataclass
+class Loop:
+    api: FakeKubernetes
+    sim: ClusterSimulator
+    controller: Any
+    exporter: Any
+    flusher: Any
+    store: Any
+    sleeps: list[float]
+
+
+@pytest.fixture
+def loop(tmp_path: Path, github: github_api.FakeGitHub) -> Iterator[Loop]:
+    """The Kubernetes fake and simulator, and an in-process controller reporting to the GitHub fake."""
+    from controller.kubernetes.client import KubeClient, RetryPolicy
+    from controller.kubernetes.reconciler import Controller
+    from controller.kubernetes.settings import ControllerSettings
+    from controller.reporting.exporter import Flusher, GitHubExporter
+    from controller.reporting.github import GitHubClient
+    from controller.reporting.github import RetryPolicy as GitHubRetry
+    from controller.reporting.outbox import Outbox
+    from controller.reporting.reporter import Reporter
+    from renderer.environments import load_environment
+
+    api = FakeKubernetes(watch_chunk_wait=0.05).start()
+    sim = ClusterSimulator(api)
+    sim.add_node("node-1", "t3.small")
+    store = SqliteResultStore(tmp_path / "results.sqlite3")
+    sleeps: list[float] = []
+    client = GitHubClient("anubis-bench/anubis", CANARY, base_url=github.url, sleep=sleeps.append,
+                          retry=GitHubRetry(attempts=3, base_delay=0.01, max_delay=120))
+    reporter = Reporter(client, Outbox(tmp_path / "outbox.sqlite3"))
+    links = {"cpu-cluster": load_environment(ROOT, "cpu-cluster").links}
+    exporter = GitHubExporter(reporter, store, links=links, main_branch="main")
+    settings = ControllerSettings(namespaces=("anubis-runs",), namespace_selector="anubis.dev/preview=true",
+                                  resync_seconds=30, workers=2, tick_seconds=0.2)
+    controller = Controller(KubeClient(api.api_client(), retry=RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.2)),
+                            store, settings=settings, exporters=[exporter])
+    controller.start()
+    assert controller.wait_synced(10)
+    flusher = Flusher(exporter.flush, interval=3600)  # flushed by the test, then forced at shutdown
+    flusher.start()
+    yield Loop(api, sim, controller, exporter, flusher, store, sleeps)
+    controller.stop(timeout=0)
+    flusher.stop(timeout=1)
+    api.stop()
+    assert api.unexpected == []
+
+
+def _drive(published: Published, loop: Loop, steps: int | None = None) -> list[Any]:
+    runs = []
+    for plural, namespace, name in _apply(loop.api, published.manifests / "cpu-cluster"):
+        runs.append(loop.sim.adopt(plural, namespace, name, scenario.succeed(), logs=LOGS))
+    for _ in range(steps or 0):
+        loop.sim.step()
+    return runs
+
+
+def _reported(loop: Loop, runs: list[Any]) -> None:
+    """Wait until every run is marked reported (the mark is written after the exporters ran)."""
+    def marked() -> bool:
+        objects = [loop.api.get(r.plural, r.namespace, r.name) or {} for r in runs]
+        return all("anubis.dev/reported" in (o.get("metadata", {}).get("annotations") or {}) for o in objects)
+
+    wait_for(marked, loop.sim)
+
+
+def _normalised(body: str, published: Published) -> str:
+    body = body.replace(published.source[:12], "<source>").replace(published.seed_commit[:12], "<seed>")
+    return re.sub(r"`((?:hello-world|hello-again)-[0-9a-f]{10})-[0-9a-f]{8}`", r"`\1-<uid>`", body)
+
+
+def _no_canary(github: github_api.FakeGitHub, published: Published, caplog: pytest.LogCaptureFixture,
+               loop: Loop) -> None:
+    assert all(CANARY not in r.headers["x-raw-body"] and CANARY not in r.raw for r in github.requests)
+    assert all(CANARY not in c["body"] for comments in github.comments.values() for c in comments)
+    assert CANARY not in caplog.text
+    assert all(CANARY not in p.read_text(encoding="utf-8") for p in published.manifests.rglob("*.yaml"))
+    assert all(CANARY not in json.dumps(o) for plural in KINDS for o in loop.api.objects(plural))
+
+
+def test_controller_reports_statuses_and_the_comment(tmp_path: Path, github: github_api.FakeGitHub, loop: Loop,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    published = _publish(tmp_path, github)
+    runs = _drive(published, loop, steps=3)  # pods created, scheduled, started: RUNNING
+    assert len(runs) == 2
+
+    def running() -> bool:
+        reports = loop.exporter.reports(published.source) + loop.exporter.reports(published.seed_commit)
+        return len(reports) == 2 and all(r.status.value == "RUNNING" for r in reports)
+
+    wait_for(running)
+    loop.flusher.flush_now(force=True)  # a flush while they run: the checks show "pending"
+    for sha, benchmark in ((published.source, "hello-again"), (published.seed_commit, "hello-world")):
+        assert github.latest_statuses(sha)[f"anubis/{benchmark}"]["state"] == "pending"
+    assert len(github.marked_comments(1)) == 1
+
+    loop.sim.run_all()
+    _reported(loop, runs)
+    loop.flusher.stop(timeout=1)  # the shutdown flush makes every queued write
+
+    for sha, benchmark in ((published.source, "hello-again"), (published.seed_commit, "hello-world")):
+        history = [s["state"] for s in github.statuses[sha] if s["context"] == f"anubis/{benchmark}"]
+        assert history == ["pending", "success"], history
+        final = github.latest_statuses(sha)[f"anubis/{benchmark}"]
+        assert final["target_url"] == "https://argocd.example.com/applications/argocd/anubis-cpu-cluster"
+    records = {r.benchmark: r for r in loop.store.list_runs(limit=10)}
+    assert records["hello-again"].branch == "main" and records["hello-again"].commit == published.source
+    assert records["hello-again"].metrics["accuracy"].values == (0.875,)
+    [comment] = github.marked_comments(1)
+    body = _normalised(comment["body"], published)
+    expected = CASE / "expected-comment.md"
+    if os.environ.get("ANUBIS_REGENERATE"):
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(body, encoding="utf-8")
+    assert body == expected.read_text(encoding="utf-8")
+    assert github.comments.get(1) and len(github.comments[1]) == 1
+    _no_canary(github, published, caplog, loop)
+
+
+def test_github_faults_lose_nothing_and_duplicate_nothing(tmp_path: Path, github: github_api.FakeGitHub,
+                                                          loop: Loop, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    published = _publish(tmp_path, github)
+    runs = _drive(published, loop)
+    loop.sim.run_all()
+    _reported(loop, runs)
+    # GitHub is down for a while: every attempt of the first flush fails, the outbox keeps the writes
+    github.fail("POST", r"/statuses/", 500, times=6)
+    github.fail("GET", r"/commits/[0-9a-f]+/pulls", 502, times=3)
+    first = loop.flusher.flush_now(force=True)
+    assert first is not None and first.failed == 3 and first.remaining == 3
+    assert github.statuses == {}
+    # then it answers, but throttles: 429 with Retry-After, a secondary rate limit, a comment created
+    # by a request that then timed out (502 after the write)
+    github.fail("POST", r"/statuses/", 429, retry_after=7)
+    github.secondary_limit("POST", r"/statuses/", retry_after=11)
+    github.fail("POST", r"/issues/1/comments$", 502, after=True)
+    github.secondary_limit("PATCH", r"/issues/comments/\d+", retry_after=13)
+    for _ in range(5):
+        result = loop.flusher.flush_now(force=True)
+        if result is not None and result.remaining == 0:
+            break
+    assert result is not None and result.remaining == 0
+    assert {7.0, 11.0} <= set(loop.sleeps)  # Retry-After honoured (statuses: 429, secondary limit)
+    for sha, benchmark in ((published.source, "hello-again"), (published.seed_commit, "hello-world")):
+        assert github.latest_statuses(sha)[f"anubis/{benchmark}"]["state"] == "success"
+    assert len(github.comments[1]) == 1 and len(github.marked_comments(1)) == 1
+    assert "hello-again" in github.comments[1][0]["body"]
+    # at most three writes per run: each run's final status, the one comment (created, then edited once)
+    made = github.writes()
+    assert len(made) <= 3 * 2, [f"{r.method} {r.path}" for r in made]
+    _no_canary(github, published, caplog, loop)

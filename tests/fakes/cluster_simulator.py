@@ -67,6 +67,16 @@ class ClusterSimulator:
             self.runs[(run.namespace, run.name)] = run
         return run
 
+    def adopt(self, plural: str, namespace: str, name: str, steps: list[Step], *, node: str = "node-1",
+              logs: dict[str, list[str]] | None = None) -> SimRun:
+        """Follow a Job or MPIJob that was created over HTTP (as Argo CD creates them)."""
+        obj = self.api.get(plural, namespace, name)
+        assert obj is not None, f"no {plural} {namespace}/{name}"
+        run = SimRun(plural, namespace, name, obj["metadata"]["uid"], list(steps), node=node, logs=dict(logs or {}))
+        with self._lock:
+            self.runs[(namespace, name)] = run
+        return run
+
     def fire(self, cronjob: SimRun, suffix: str, steps: list[Step], *, logs: dict[str, list[str]] | None = None) -> SimRun:
         """The CronJob controller creating one Job from ``jobTemplate``."""
         cron = self.api.get("cronjobs", cronjob.namespace, cronjob.name)

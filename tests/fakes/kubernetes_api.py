@@ -37,6 +37,9 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "pods": ("v1", "Pod", True),
     "mpijobs": ("kubeflow.org/v2beta1", "MPIJob", True),
     "nodes": ("v1", "Node", False),
+    "namespaces": ("v1", "Namespace", False),
+    "configmaps": ("v1", "ConfigMap", True),  # created from rendered manifests (script mode), as Argo CD does
+    "services": ("v1", "Service", True),
 }
 _PREFIX = {"v1": "/api/v1", "batch/v1": "/apis/batch/v1", "kubeflow.org/v2beta1": "/apis/kubeflow.org/v2beta1"}
 _ROUTE = re.compile(

@@ -14,18 +14,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from anubis.cli import cli
-from anubis.presenting import (
+from anubis.presenting.comparison import (
     MetricComparison,
-    comparison_view,
     compare_metrics,
-    format_change,
-    format_duration,
-    format_numbers,
-    jsonable,
-    make_console,
-    show_result,
-    sparkline,
+    comparison_view,
 )
+from anubis.presenting.formatting import format_change, format_duration, format_numbers
+from anubis.presenting.output import jsonable, make_console
+from anubis.presenting.results import show_result
+from anubis.presenting.sparklines import sparkline
 from controller.sqlite_store import SqliteResultStore
 from schemas.loading import load_schema
 from schemas.results import MetricResult, Reproducibility, ResultRecord

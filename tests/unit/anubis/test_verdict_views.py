@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anubis.presenting import (
-    HistoryMarks,
-    compare_metrics,
-    history_view,
-    judge_comparison,
-    marked_sparkline,
-    metrics_view,
-    reset_positions,
-)
+from anubis.presenting.comparison import compare_metrics, judge_comparison
+from anubis.presenting.history import HistoryMarks, history_view, reset_positions
+from anubis.presenting.results import metrics_view
+from anubis.presenting.sparklines import marked_sparkline
 from controller.baselines import judge_record
 from controller.sqlite_store import SqliteResultStore
 from controller.store import BaselineReset

@@ -11,14 +11,8 @@ import pytest
 
 from anubis.commands.list_runs import parse_since
 from anubis.commands.schedule import stop_schedule
-from controller.journal import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    ExecutionInfo,
-    Journal,
-    LogRow,
-    quote_query,
-)
+from controller.journal import ExecutionInfo, Journal, LogRow, quote_query
+from controller.journal.schema import MIGRATIONS, SCHEMA_VERSION
 from controller.local.journaling import JournalTap
 from controller.logsource import GzipReader, LocalLogs
 from schemas.errors import NotFoundError, StoreError

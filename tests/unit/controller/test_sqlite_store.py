@@ -10,7 +10,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from controller.sqlite_store import SCHEMA_VERSION, SqliteResultStore, connect, migrate, schema_version
+from controller.sqlite_store import SqliteResultStore
+from controller.sqlite_store.schema import (
+    SCHEMA_VERSION,
+    connect,
+    migrate,
+    schema_version,
+)
 from controller.store import ResultStore, canonical_matrix_point, pick_reference
 from schemas.errors import NotFoundError, StoreError
 from schemas.loading import load_schema

@@ -29,7 +29,7 @@ EXPECTED_RULES = {
         ("", "pods/log"): {"get"},
         ("", "events"): {"get", "list", "watch"},
     },
-    "anubis-controller-nodes": {("", "nodes"): {"get", "list"}},
+    "anubis-controller-nodes": {("", "nodes"): {"get", "list"}, ("", "namespaces"): {"list", "watch"}},
 }
 
 

@@ -514,7 +514,8 @@ def test_argocd_application_syncs_the_environment_folder() -> None:
 
 def test_argocd_project_allows_only_what_runs_use() -> None:
     project = yaml.safe_load(argocd_files()["appproject-anubis.yaml"])
-    assert project["spec"]["clusterResourceWhitelist"] == []
+    # no cluster-scoped kind but the previews' own namespaces (CreateNamespace)
+    assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace", "name": "anubis-pr-*"}]
     allowed = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
     emitted = set()
     for name in RENDER_CASES:
@@ -522,7 +523,7 @@ def test_argocd_project_allows_only_what_runs_use() -> None:
             group = obj["apiVersion"].rpartition("/")[0]
             emitted.add((group, obj["kind"]))
     assert emitted == allowed
-    assert {d["namespace"] for d in project["spec"]["destinations"]} == {"anubis-runs", "anubis-gpu-runs"}
+    assert {d["namespace"] for d in project["spec"]["destinations"]} == {"anubis-runs", "anubis-gpu-runs", "anubis-pr-*"}
 
 
 def test_argocd_previews_use_the_bot_branch_not_the_pull_request_head() -> None:
@@ -532,6 +533,11 @@ def test_argocd_previews_use_the_bot_branch_not_the_pull_request_head() -> None:
     source = appset["spec"]["template"]["spec"]["source"]
     assert source["targetRevision"] == "anubis-previews"
     assert source["path"] == "manifests-preview/pr-{{.number}}/gpu-cluster"
+    spec = appset["spec"]["template"]["spec"]
+    assert spec["destination"]["namespace"] == "anubis-pr-{{.number}}"  # where `anubis preview` renders them
+    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+    labels = spec["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+    assert labels["anubis.dev/preview"] == "true" and labels["pod-security.kubernetes.io/warn"] == "baseline"
 
 
 def test_argocd_needs_a_github_repository() -> None:

@@ -1,0 +1,129 @@
+"""The journal's file and tables, and the migrations that bring an older journal up to date.
+
+The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` lists the steps, applied in
+order when the journal is opened, each in its own write transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from schemas.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.sqlite3"
+#: Seconds a writer waits for another one before giving up.
+BUSY_TIMEOUT_S = 60.0
+
+Migration = Callable[[sqlite3.Connection], None]
+
+def journal_path(data_dir: Path) -> Path:
+    return data_dir / JOURNAL_FILE
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE executions (
+            id           INTEGER PRIMARY KEY,
+            execution_id TEXT NOT NULL UNIQUE,
+            run_id       TEXT NOT NULL,
+            benchmark    TEXT NOT NULL,
+            environment  TEXT NOT NULL,
+            backend      TEXT NOT NULL,
+            "commit"     TEXT,
+            started_at   REAL NOT NULL,   -- when the journal first heard of it
+            updated_at   REAL NOT NULL,   -- its latest transition
+            finished_at  REAL,            -- its final transition
+            status       TEXT NOT NULL,   -- its latest status
+            reason       TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX executions_by_run ON executions (run_id, started_at)")
+    conn.execute("CREATE INDEX executions_by_benchmark ON executions (benchmark, started_at)")
+    conn.execute("CREATE INDEX executions_by_time ON executions (started_at)")
+    conn.execute(
+        """
+        CREATE TABLE transitions (
+            id        INTEGER PRIMARY KEY,
+            execution INTEGER NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+            status    TEXT NOT NULL,
+            reason    TEXT NOT NULL,
+            at        REAL NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX transitions_by_execution ON transitions (execution, id)")
+    conn.execute(
+        """
+        CREATE TABLE log_lines (
+            id        INTEGER PRIMARY KEY,
+            execution INTEGER NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+            stream    TEXT NOT NULL,
+            line      INTEGER NOT NULL,
+            at        REAL NOT NULL,
+            text      TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX log_lines_by_execution ON log_lines (execution, stream, line)")
+    conn.execute(
+        "CREATE VIRTUAL TABLE log_index USING fts5(text, content='log_lines', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    )
+    conn.execute(
+        "CREATE TRIGGER log_lines_indexed AFTER INSERT ON log_lines BEGIN "
+        "INSERT INTO log_index (rowid, text) VALUES (new.id, new.text); END"
+    )
+    conn.execute(
+        "CREATE TRIGGER log_lines_unindexed AFTER DELETE ON log_lines BEGIN "
+        "INSERT INTO log_index (log_index, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+
+
+#: Step ``i`` brings a journal from version ``i`` to ``i + 1``. Append, never edit a released step.
+MIGRATIONS: tuple[Migration, ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("journal %s runs in journal mode %s, not WAL", path, mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The journal has schema version {version}, newer than this Anubis knows "
+                    f"({SCHEMA_VERSION}); upgrade Anubis to read it."
+                )
+            if version == SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1:d}")
+            conn.execute("COMMIT")
+            log.info("journal upgraded to schema version %d", version + 1)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,105 @@
+"""The result store's connection: opening (and migrating) the file, retrying while another process
+sets it up, and one transaction at a time across threads."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from controller.sqlite_store.schema import BUSY_TIMEOUT_S, connect, migrate
+from schemas.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class StoreConnection:
+    """The open store file at ``path`` (created, with its folders, and migrated): the connection,
+    the lock that makes it thread-safe, and transactions."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"Cannot create the folder of the result store {self.path}: {e}.") from e
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._open()
+        except sqlite3.Error as e:
+            self.close()
+            raise StoreError(
+                f"Cannot open the result store {self.path}: {e}. Check that the file is an Anubis "
+                "result store and that this user may write it."
+            ) from e
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Connect and migrate, retrying while another process holds a lock that SQLite reports
+        without waiting (it can, while a new database file is set up by several processes)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = 0.01
+        while True:
+            try:
+                self._conn = connect(self.path)
+                migrate(self._conn)
+                return
+            except sqlite3.OperationalError as e:
+                self.close()
+                transient = "locked" in str(e) or "busy" in str(e)
+                if not transient or time.monotonic() + pause > deadline:
+                    raise
+                log.debug("result store %s is busy while opening (%s); retrying", self.path, e)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteResultStore({str(self.path)!r})"
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"The result store {self.path} is closed; open it again to use it.")
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                action = "written" if write else "read"
+                raise StoreError(f"The result store {self.path} could not be {action}: {e}.") from e
