@@ -16,6 +16,7 @@ are idempotent), never stored twice. See ``docs/controller.md``.
 from __future__ import annotations
 
 import json
+import inspect
 import logging
 import queue
 import threading
@@ -120,6 +121,18 @@ def pod_index_key(namespace: str, *, owner_uid: str = "", mpi_run_id: str = "") 
 
 class Controller:
     """Follows every run in the configured namespaces until it is reported."""
+
+    def _verdicts(self, spec: RunSpec, record: ResultRecord) -> dict[str, Any]:
+        """Each metric's regression verdict against its baseline (exported as ``anubis_verdict``, which
+        the alert rules watch); none when the history cannot be read."""
+        from controller.baselines import judge_record
+
+        try:
+            judged = judge_record(self.store, record, {m.name: m.policy for m in spec.all_metrics()})
+        except (AnubisError, ValueError) as e:
+            log.warning("no verdicts for %s: %s", record.execution_id, e)
+            return {}
+        return {name: judgement.verdict for name, judgement in judged.items()}
 
     def __init__(
         self,
@@ -484,9 +497,13 @@ class Controller:
             if not stored:
                 log.info("the result of %s was already stored; exporting it again and marking it", execution_id)
             lines = _LogLines(self.client, state.namespace, sources)
+            verdicts = self._verdicts(spec, record)
             for exporter in self.exporters:
                 try:
-                    exporter.export(spec, record, lines)
+                    if verdicts and "verdicts" in inspect.signature(exporter.export).parameters:
+                        exporter.export(spec, record, lines, verdicts=verdicts)  # type: ignore[call-arg]
+                    else:
+                        exporter.export(spec, record, lines)
                 except AnubisError as e:
                     log.warning("exporter %s failed for %s: %s", exporter.name, execution_id, e)
             self.metrics.run_finished(decision.status, record.duration)
