@@ -2,7 +2,8 @@
 
 * one ``AppProject`` per project named by the environments: only the repository, only the
   environments' destinations (and the previews' ``anubis-pr-*``), no cluster-scoped kind but the
-  previews' Namespaces, and only the namespaced kinds runs use;
+  previews' Namespaces, and only the namespaced kinds runs use and the previews' support objects
+  (``renderer.previews``: a ServiceAccount and a RoleBinding per preview namespace);
 * one ``Application`` per kubernetes environment syncing ``manifests/<env>/`` (recursively);
 * one ``ApplicationSet`` per kubernetes environment for pull-request previews: a pull-request generator
   (GitHub, filtered by a label) whose Applications sync ``manifests-preview/pr-<n>/<env>/`` from the
@@ -41,6 +42,12 @@ RUN_KINDS: tuple[tuple[str, str], ...] = (
     ("batch", "CronJob"),
     ("batch", "Job"),
     ("kubeflow.org", "MPIJob"),
+)
+# What ``anubis preview`` adds in each anubis-pr-<n> namespace (renderer.previews). Argo CD's whitelist is
+# per project, not per destination: main's renders never emit these (tests/unit/renderer).
+PREVIEW_SUPPORT_KINDS: tuple[tuple[str, str], ...] = (
+    ("", "ServiceAccount"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
 )
 
 # Why each: docs/manifests.md ("Argo CD").
@@ -168,7 +175,7 @@ def _project(name: str, members: Sequence[Environment], repo_url: str) -> dict[s
         "description": f"Anubis benchmark runs ({', '.join(e.name for e in members)})",
         "repo_url": repo_url,
         "destinations": [{"namespace": ns, "server": server} for server, ns in sorted(destinations)],
-        "kinds": [{"group": group, "kind": kind} for group, kind in RUN_KINDS],
+        "kinds": [{"group": group, "kind": kind} for group, kind in sorted(RUN_KINDS + PREVIEW_SUPPORT_KINDS)],
         # CreateNamespace of the previews: only namespaces named like a preview's (Argo CD ≥ 2.13 matches `name`)
         "cluster_kinds": [{"group": "", "kind": "Namespace", "name": f"{PREVIEW_NAMESPACE_PREFIX}*"}],
     }

@@ -3,8 +3,10 @@
 Renders the pull request's runs into ``manifests-preview/pr-<n>/<env>/<benchmark>/<run_id>.yaml`` on
 the bot-owned preview branch that the previews ApplicationSet syncs (``renderer.argocd``:
 ``PREVIEW_BRANCH``, ``PREVIEW_LABEL``), in a namespace of the pull request's own, ``anubis-pr-<n>``,
-so that its Jobs never meet the default branch's. ``--close`` removes the folder (label removed or
-pull request closed): Argo CD prunes the runs.
+so that its Jobs never meet the default branch's, with the namespace's support objects
+(``renderer.previews``: the runs' ServiceAccount, the controller's RoleBinding) and an ``emptyDir``
+dataset cache instead of the environment's PVC. ``--close`` removes the folder (label removed or pull
+request closed): Argo CD prunes the runs and the support objects.
 
 Trust: only ``benchmarks/`` is taken from the pull request, with ``git archive`` (files as data:
 nothing is checked out over the trusted tree, no hook or script of the pull request runs). The
@@ -31,7 +33,8 @@ from anubis.project import load_project
 from anubis.settings import Settings
 from renderer.argocd import PREVIEW_BRANCH
 from renderer.planning import Catalog
-from schemas.environment import Environment
+from renderer.previews import PREVIEW_DATASET_CACHE_SIZE, preview_support_files
+from schemas.environment import DatasetCache, Environment
 from schemas.errors import BackendError
 from schemas.runspec import Source
 
@@ -60,10 +63,14 @@ def preview_branch(number: int, head_ref: str | None) -> str:
 
 
 def preview_environment(env: Environment, number: int) -> Environment:
-    """``env`` with the pull request's own namespace (a kubernetes environment; others unchanged)."""
+    """``env`` with the pull request's own namespace and an ``emptyDir`` dataset cache (no PVC per pull
+    request) for a kubernetes environment; others unchanged."""
     if env.kind != "kubernetes":
         return env
-    return replace(env, destination=replace(env.destination, namespace=preview_namespace(number)))
+    cache = env.dataset_cache
+    size = cache.size if cache.kind == "emptyDir" and cache.size else PREVIEW_DATASET_CACHE_SIZE
+    return replace(env, destination=replace(env.destination, namespace=preview_namespace(number)),
+                   dataset_cache=DatasetCache(kind="emptyDir", size=size))
 
 
 class PreviewCatalog(Catalog):
@@ -86,7 +93,7 @@ def _descriptor_rerun(descriptor: Path) -> int:
 def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str | None,
                    reruns: dict[str, int], head_ref: str | None = None) -> dict[str, str]:
     """The pull request's files ``<env>/<benchmark>/<run_id>.yaml`` in a tree made of the trusted
-    environments and the pull request's benchmarks."""
+    environments and the pull request's benchmarks (the namespace's support objects: :func:`support_files`)."""
     with tempfile.TemporaryDirectory(prefix="anubis-preview-") as tmp:
         tree = Path(tmp)
         for name in ("environments", "anubis.toml"):
@@ -106,6 +113,13 @@ def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str
             return [f"info.rerun={_descriptor_rerun(descriptor) + extra}"] if extra else []
 
         return render_tree(tree, catalog=PreviewCatalog(tree, number), source=lambda _: source, overrides=overrides)
+
+
+def support_files(trusted_root: Path, number: int) -> dict[str, str]:
+    """``<env>/_namespace.yaml`` → the support objects of the pull request's namespace (its runs'
+    ServiceAccount, the controller's RoleBinding), from the trusted environments."""
+    envs = [e for e in PreviewCatalog(trusted_root, number).valid() if e.kind == "kubernetes"]
+    return preview_support_files(preview_namespace(number), envs) if envs else {}
 
 
 @click.command()
@@ -153,7 +167,8 @@ def preview(settings: Settings, number: int, head: str | None, head_sha: str | N
             if cancel:
                 dropped = _names(cancel, None) if cancel != "all" else None
                 files = {k: v for k, v in files.items() if dropped is not None and k.split("/")[1] not in dropped}
-            for rel, text in files.items():
+            support = support_files(settings.repo_root, number)
+            for rel, text in {**files, **support}.items():
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")

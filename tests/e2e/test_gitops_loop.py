@@ -158,6 +158,53 @@ def test_pull_request_merge_publish_report(tmp_path: Path, github: github_api.Fa
     assert CANARY not in result.output
 
 
+def test_preview_writes_the_namespace_objects_and_close_tears_them_down(tmp_path: Path) -> None:
+    """preview.yml's steps: the pull request's runs and its namespace's support objects (the runs'
+    ServiceAccount, the controller's RoleBinding) land on the preview branch; --close removes them all."""
+    if shutil.which("anubis", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("the anubis command is not installed")
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("environments", "anubis.toml"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name)
+    shutil.copytree(ROOT / "benchmarks" / "hello-world", work / "benchmarks" / "hello-world")
+    _git(work, "init", "--quiet", "--initial-branch=main")
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", "Benchmarks repository")
+    _git(work, "remote", "add", "origin", str(origin))
+    _git(work, "push", "--quiet", "origin", "main")
+    _git(work, "switch", "--quiet", "-c", "add-hello-again")
+    shutil.copytree(work / "benchmarks" / "hello-world", work / "benchmarks" / "hello-again")
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", "Add hello-again")
+    head = _git(work, "rev-parse", "HEAD")
+    _git(work, "push", "--quiet", "origin", "HEAD:refs/pull/7/head")
+    _git(work, "switch", "--quiet", "main")
+
+    steps = {s.get("name"): s for s in _steps("preview.yml")}
+    env = {"PR_NUMBER": "7", "HEAD_SHA": head, "HEAD_REF": "add-hello-again", "ANUBIS_BOT_TOKEN": ""}
+    _run_step(steps["Render the preview"], work, env)
+    files = _git(origin, "ls-tree", "-r", "--name-only", "anubis-previews").splitlines()
+    folder = "manifests-preview/pr-7"
+    # both kubernetes environments preview into anubis-pr-7 on one cluster: one Application owns the objects
+    assert [f for f in files if f.endswith("/_namespace.yaml")] == [f"{folder}/cpu-cluster/_namespace.yaml"]
+    assert any(f.startswith(f"{folder}/cpu-cluster/hello-again/") for f in files)
+    support = [o for o in yaml.safe_load_all(_git(origin, "show", f"anubis-previews:{folder}/cpu-cluster/_namespace.yaml")) if o]
+    assert {(o["kind"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in support} == {
+        ("ServiceAccount", "anubis-run", "anubis-pr-7"), ("RoleBinding", "anubis-controller", "anubis-pr-7")}
+    run = next(f for f in files if "/hello-again/" in f)
+    (job,) = [o for o in yaml.safe_load_all(_git(origin, "show", f"anubis-previews:{run}")) if o and o["kind"] == "Job"]
+    assert job["metadata"]["namespace"] == "anubis-pr-7"
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "anubis-run"
+
+    _run_step(steps["Tear the preview down"], work, {"PR_NUMBER": "7", "ANUBIS_BOT_TOKEN": ""})
+    left = _git(origin, "ls-tree", "-r", "--name-only", "anubis-previews").splitlines()
+    assert not [f for f in left if f.startswith(f"{folder}/")]
+
+
 # -- the loop on a cluster: Argo CD applies, the controller reports --------------------------------
 
 LOGS = {"benchmark": ["Epoch 1: train loss 1.000", "Epoch 2: train loss 0.500", "Epoch 3: train loss 0.333",

@@ -35,6 +35,7 @@ from manifest_cases import (
 
 from controller.fetching import parse_sources
 from renderer.manifests import RenderedRun, render_argocd, render_run
+from renderer.previews import support_objects
 from schemas.environment import DatasetCache, Policy
 from schemas.errors import RenderError
 from schemas.runspec import DataSource, RunSpec, cache_key
@@ -522,7 +523,11 @@ def test_argocd_project_allows_only_what_runs_use() -> None:
         for obj in render_case(name).objects:
             group = obj["apiVersion"].rpartition("/")[0]
             emitted.add((group, obj["kind"]))
-    assert emitted == allowed
+    # and the preview namespaces' support objects (`anubis preview`), which runs never hold
+    support = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in support_objects("anubis-pr-1", [CPU_ENV, GPU_ENV])}
+    assert support == {("", "ServiceAccount"), ("rbac.authorization.k8s.io", "RoleBinding")}
+    assert not emitted & support
+    assert emitted | support == allowed
     assert {d["namespace"] for d in project["spec"]["destinations"]} == {"anubis-runs", "anubis-gpu-runs", "anubis-pr-*"}
 
 
