@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from controller.journal.schema import BUSY_TIMEOUT_S, connect, migrate
+from controller.sqlite_files import transaction
 from schemas.errors import NotFoundError, StoreError
 
 
@@ -70,23 +71,8 @@ class JournalConnection:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
-                raise StoreError(f"The journal {self.path} is closed; open it again to use it.")
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                raise StoreError(
-                    f"The journal {self.path} could not be {'written' if write else 'read'}: {e}."
-                ) from e
+        with transaction(self._conn, self._lock, write=write, what="The journal", path=self.path) as conn:
+            yield conn
 
     def _key(self, conn: sqlite3.Connection, execution_id: str, *, missing_ok: bool = False) -> int | None:
         key = self._keys.get(execution_id)

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from controller.sqlite_files import open_connection
 from schemas.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -92,18 +93,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("journal %s runs in journal mode %s, not WAL", path, mode)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    """A connection in autocommit mode, WAL journal, waiting up to :data:`BUSY_TIMEOUT_S` for locks."""
+    return open_connection(path, BUSY_TIMEOUT_S, "journal")
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from controller.sqlite_files import transaction
 from controller.sqlite_store.schema import BUSY_TIMEOUT_S, connect, migrate
 from schemas.errors import StoreError
 
@@ -87,19 +88,6 @@ class StoreConnection:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
-                raise StoreError(f"The result store {self.path} is closed; open it again to use it.")
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                action = "written" if write else "read"
-                raise StoreError(f"The result store {self.path} could not be {action}: {e}.") from e
+        with transaction(self._conn, self._lock, write=write, what="The result store", path=self.path) as conn:
+            yield conn
+

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from controller.sqlite_files import open_connection
 from controller.sqlite_store.rows import decode_record, insert_metrics
 from schemas.errors import StoreError
 
@@ -152,17 +153,4 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode, WAL journal, waiting up to :data:`BUSY_TIMEOUT_S` for locks."""
-    conn = sqlite3.connect(
-        str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("result store %s runs in journal mode %s, not WAL", path, mode)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return open_connection(path, BUSY_TIMEOUT_S, "result store")

@@ -1,0 +1,53 @@
+"""What Anubis' SQLite files (the result store, the journal) share: how a connection is opened (WAL,
+busy timeout, foreign keys) and how a transaction runs (immediate for writes, rolled back on any
+error, SQLite's errors turned into a :class:`~schemas.errors.StoreError` that names the file)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from schemas.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def open_connection(path: Path, busy_timeout_s: float, what: str) -> sqlite3.Connection:
+    """A connection in autocommit mode, WAL journal, waiting up to ``busy_timeout_s`` for locks."""
+    conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000):d}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("%s %s runs in journal mode %s, not WAL", what, path, mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def transaction(
+    conn: sqlite3.Connection | None, lock: threading.Lock | threading.RLock, *, write: bool, what: str, path: Path
+) -> Iterator[sqlite3.Connection]:
+    """One transaction on ``conn`` under ``lock``; ``what`` ("The journal") names the file in errors."""
+    with lock:
+        if conn is None:
+            raise StoreError(f"{what} {path} is closed; open it again to use it.")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"{what} {path} could not be {'written' if write else 'read'}: {e}.") from e
