@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,3 +52,31 @@ def transaction(
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             raise StoreError(f"{what} {path} could not be {'written' if write else 'read'}: {e}.") from e
+
+
+def open_migrated(
+    connect: Callable[[Path], sqlite3.Connection],
+    migrate: Callable[[sqlite3.Connection], object],
+    path: Path,
+    busy_timeout_s: float,
+) -> sqlite3.Connection:
+    """Connect and migrate, retrying while another process holds a lock that SQLite reports without
+    waiting (it can, while several processes set up a new database file at once)."""
+    deadline = time.monotonic() + busy_timeout_s
+    pause = 0.01
+    while True:
+        conn = connect(path)
+        try:
+            migrate(conn)
+            return conn
+        except sqlite3.OperationalError as e:
+            conn.close()
+            transient = "locked" in str(e) or "busy" in str(e)
+            if not transient or time.monotonic() + pause > deadline:
+                raise
+            log.debug("%s is busy while opening (%s); retrying", path, e)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+        except BaseException:
+            conn.close()
+            raise

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from controller.journal.schema import BUSY_TIMEOUT_S, connect, migrate
-from controller.sqlite_files import transaction
+from controller.sqlite_files import open_migrated, transaction
 from schemas.errors import NotFoundError, StoreError
 
 
@@ -38,19 +38,7 @@ class JournalConnection:
             ) from e
 
     def _open(self) -> None:
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        pause = 0.01
-        while True:
-            try:
-                self._conn = connect(self.path)
-                migrate(self._conn)
-                return
-            except sqlite3.OperationalError as e:
-                self.close()
-                if not ("locked" in str(e) or "busy" in str(e)) or time.monotonic() + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 0.5)
+        self._conn = open_migrated(connect, migrate, self.path, BUSY_TIMEOUT_S)
 
     def close(self) -> None:
         with self._lock:

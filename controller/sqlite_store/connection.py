@@ -3,7 +3,6 @@ sets it up, and one transaction at a time across threads."""
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -13,11 +12,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from controller.sqlite_files import transaction
+from controller.sqlite_files import open_migrated, transaction
 from controller.sqlite_store.schema import BUSY_TIMEOUT_S, connect, migrate
 from schemas.errors import StoreError
-
-log = logging.getLogger(__name__)
 
 
 class StoreConnection:
@@ -48,23 +45,7 @@ class StoreConnection:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def _open(self) -> None:
-        """Connect and migrate, retrying while another process holds a lock that SQLite reports
-        without waiting (it can, while a new database file is set up by several processes)."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        pause = 0.01
-        while True:
-            try:
-                self._conn = connect(self.path)
-                migrate(self._conn)
-                return
-            except sqlite3.OperationalError as e:
-                self.close()
-                transient = "locked" in str(e) or "busy" in str(e)
-                if not transient or time.monotonic() + pause > deadline:
-                    raise
-                log.debug("result store %s is busy while opening (%s); retrying", self.path, e)
-                time.sleep(pause)
-                pause = min(pause * 2, 0.5)
+        self._conn = open_migrated(connect, migrate, self.path, BUSY_TIMEOUT_S)
 
     def close(self) -> None:
         with self._lock:
