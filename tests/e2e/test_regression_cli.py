@@ -47,7 +47,11 @@ def test_a_step_is_reported_and_stable_runs_are_not(repo: Repo) -> None:
         verdicts = _verdicts(repo, execution["execution_id"])
         assert {v["verdict"] for v in verdicts.values()} <= {"no_change", "insufficient_data"}, verdicts
     last = _verdicts(repo)
-    assert last["speed"]["verdict"] == "no_change" and last["speed"]["baseline"]["n"] == 6  # type: ignore[index]
+    baseline = last["speed"]["baseline"]
+    assert last["speed"]["verdict"] == "no_change"
+    # the six earlier runs make the baseline; one may be set aside as an outlier (more than 5 MAD away
+    # from the median, which random noise can reach among six values)
+    assert baseline["n"] + len(baseline["excluded"]) == 6 and baseline["n"] >= 5  # type: ignore[index]
 
     # A clear step: 40 % faster (an improvement) and 40 % slower to answer (a regression).
     _write(repo, speed=140.0, latency=14.0)
