@@ -8,10 +8,15 @@ import json
 
 from tests.e2e.conftest import Repo, script_descriptor
 
+# Noisy but reproducible: the n-th execution draws its noise from seed n (a counter beside the
+# repository), so the test does not depend on what a random draw happens to look like.
 BENCH = """
-import random, sys
+import pathlib, random
+counter = pathlib.Path({counter!r})
+seed = int(counter.read_text()) if counter.exists() else 0
+counter.write_text(str(seed + 1))
 speed, latency = {speed}, {latency}
-rng = random.Random()
+rng = random.Random(seed)
 for epoch in range(5):
     print(f"epoch {{epoch}} speed={{speed * (1 + rng.gauss(0, 0.004)):.4f}} latency={{latency * (1 + rng.gauss(0, 0.004)):.4f}}", flush=True)
 """
@@ -23,7 +28,7 @@ def _write(repo: Repo, speed: float, latency: float) -> None:
     repo.benchmark(
         "steady",
         script_descriptor("steady", "python3 $(BAI_SCRIPTS_PATH)/src/bench.py", metrics=METRICS),
-        {"bench.py": BENCH.format(speed=speed, latency=latency)},
+        {"bench.py": BENCH.format(speed=speed, latency=latency, counter=str(repo.root.parent / "executions"))},
     )
 
 
