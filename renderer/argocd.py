@@ -6,7 +6,9 @@
   (``renderer.previews``: a ServiceAccount and a RoleBinding per preview namespace);
 * one ``Application`` per kubernetes environment syncing ``manifests/<env>/`` (recursively);
 * one ``ApplicationSet`` per kubernetes environment for pull-request previews: a pull-request generator
-  (GitHub, filtered by a label) whose Applications sync ``manifests-preview/pr-<n>/<env>/`` from the
+  (GitHub, filtered by a label) crossed with a git directory generator (only pull requests whose preview
+  has a folder for the environment get an Application; a finalizer deletes the runs with it), whose
+  Applications sync ``manifests-preview/pr-<n>/<env>/`` from the
   bot-owned preview branch — never from the pull request's own head, whose author could commit anything —
   into the pull request's own namespace ``anubis-pr-<n>``, which Argo CD creates (``CreateNamespace=true``)
   with ``managedNamespaceMetadata``: the ``anubis.dev/preview`` label the controller watches namespaces by,
@@ -31,6 +33,8 @@ PREVIEW_BRANCH = "anubis-previews"  # the branch the preview workflow's bot writ
 PREVIEW_LABEL = "anubis-preview"  # a maintainer adds it to a pull request to have it run
 PREVIEW_REQUEUE_SECONDS = 300
 PREVIEW_NAMESPACE_PREFIX = "anubis-pr-"  # a pull request's runs go to anubis-pr-<n> (``anubis preview``)
+#: On preview Applications: deleting one (its folder removed) deletes what it synced, runs included.
+PREVIEW_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 PREVIEW_NAMESPACE_LABEL = "anubis.dev/preview"  # on every preview namespace: the controller watches them by it
 PREVIEW_NAMESPACE_SELECTOR = f"{PREVIEW_NAMESPACE_LABEL}=true"
 POD_SECURITY_VERSION = "v1.29"
@@ -108,6 +112,7 @@ def documents(
             "repo": repo,
             "label": preview_label,
             "requeue": PREVIEW_REQUEUE_SECONDS,
+            "finalizer": PREVIEW_FINALIZER,
             "destination_namespace": f"{PREVIEW_NAMESPACE_PREFIX}{{{{.number}}}}",
             "sync_options": _preview_sync_options(),
             "namespace_metadata": _preview_namespace_metadata(levels[env.destination.server]),

@@ -192,6 +192,9 @@ def test_preview_writes_the_namespace_objects_and_close_tears_them_down(tmp_path
     # both kubernetes environments preview into anubis-pr-7 on one cluster: one Application owns the objects
     assert [f for f in files if f.endswith("/_namespace.yaml")] == [f"{folder}/cpu-cluster/_namespace.yaml"]
     assert any(f.startswith(f"{folder}/cpu-cluster/hello-again/") for f in files)
+    # hello-again runs on cpu-cluster only: no gpu-cluster folder, so the previews ApplicationSet's git
+    # directory generator makes no gpu-cluster Application for this pull request
+    assert {f.split("/")[2] for f in files if f.startswith(f"{folder}/")} - {"reruns.json"} == {"cpu-cluster"}
     support = [o for o in yaml.safe_load_all(_git(origin, "show", f"anubis-previews:{folder}/cpu-cluster/_namespace.yaml")) if o]
     assert {(o["kind"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in support} == {
         ("ServiceAccount", "anubis-run", "anubis-pr-7"), ("RoleBinding", "anubis-controller", "anubis-pr-7")}

@@ -533,11 +533,22 @@ def test_argocd_project_allows_only_what_runs_use() -> None:
 
 def test_argocd_previews_use_the_bot_branch_not_the_pull_request_head() -> None:
     appset = yaml.safe_load(argocd_files()["applicationset-previews-gpu-cluster.yaml"])
-    generator = appset["spec"]["generators"][0]["pullRequest"]["github"]
-    assert generator == {"owner": "anubis-bench", "repo": "benchmarks", "labels": ["anubis-preview"]}
+    [matrix] = appset["spec"]["generators"]
+    pulls, folders = matrix["matrix"]["generators"]
+    assert pulls["pullRequest"]["github"] == {"owner": "anubis-bench", "repo": "benchmarks", "labels": ["anubis-preview"]}
     source = appset["spec"]["template"]["spec"]["source"]
     assert source["targetRevision"] == "anubis-previews"
     assert source["path"] == "manifests-preview/pr-{{.number}}/gpu-cluster"
+    # an Application only where the preview has this environment's folder, on that same branch (the
+    # pull-request generator's parameters come first, so the git generator can use {{.number}})
+    assert folders["git"] == {
+        "repoURL": REPO_URL,
+        "revision": "anubis-previews",
+        "directories": [{"path": source["path"]}],
+        "requeueAfterSeconds": pulls["pullRequest"]["requeueAfterSeconds"],
+    }
+    # deleted with its folder (label removed, pull request closed): its runs go with it
+    assert appset["spec"]["template"]["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
     spec = appset["spec"]["template"]["spec"]
     assert spec["destination"]["namespace"] == "anubis-pr-{{.number}}"  # where `anubis preview` renders them
     assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
