@@ -51,7 +51,7 @@ def test_the_folder_holds_what_a_deployment_needs() -> None:
     kinds = sorted(o["kind"] for o in OBJECTS)
     assert kinds == sorted(
         ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "RoleBinding",
-         "RoleBinding", "ConfigMap", "Deployment", "Service"]
+         "RoleBinding", "ConfigMap", "Deployment", "Service", "PersistentVolumeClaim"]
     )  # fmt: skip
     for o in OBJECTS:
         assert o["metadata"]["labels"]["app.kubernetes.io/part-of"] == "anubis"
@@ -173,6 +173,23 @@ def test_restricted_check_catches_what_it_should() -> None:
         "c: capabilities added",
         "c: seccomp None",
     ]
+
+
+def test_the_data_folder_outlives_the_pod() -> None:
+    # the GitHub outbox lives in the data folder: on an emptyDir a restart would lose queued writes
+    (deployment,) = by_kind("Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] == "/var/lib/anubis"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    (claim,) = by_kind("PersistentVolumeClaim")
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert env["ANUBIS_DATA_DIR"] == mount["mountPath"]
+    # one pod at a time may hold a ReadWriteOnce volume
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"] and deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]  # writable by the user
 
 
 def test_service_is_scraped_on_the_metrics_port() -> None:
