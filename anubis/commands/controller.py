@@ -56,7 +56,8 @@ def controller(settings: Settings, namespaces: tuple[str, ...], kubeconfig: Path
                flush_seconds: float) -> None:
     """Watch runs on Kubernetes, bring each to a final status and record its result once."""
     from controller.kubernetes.client import KubeClient
-    from controller.kubernetes.reconciler import Controller, MetricsSink, NullMetrics
+    from controller.kubernetes.reconciler import Controller
+    from controller.kubernetes.sinks import MetricsSink, NullMetrics
 
     logging.getLogger().setLevel(logging.DEBUG if settings.debug else logging.INFO)
     controller_settings = _controller_settings(settings, settings_file, namespaces, workers, resync_seconds)
@@ -74,7 +75,8 @@ def controller(settings: Settings, namespaces: tuple[str, ...], kubeconfig: Path
         elasticsearch_url or file_settings.get("elasticsearch"),
         cloudwatch_region or file_settings.get("cloudwatch"),
     )
-    store = _store(settings, store_url or file_settings.get("store"))
+    store = _store(settings, store_url or file_settings.get("store"), file_settings.get("store_region"),
+                   file_settings.get("store_endpoint_url"))
     flusher = None
     if github_repo:
         from controller.reporting.exporter import Flusher
@@ -118,6 +120,8 @@ def _file_sections(settings_file: Path | None) -> dict[str, str]:
     exporters = data.get("exporters") or {}
     found = {
         "store": (data.get("store") or {}).get("url"),
+        "store_region": (data.get("store") or {}).get("region"),
+        "store_endpoint_url": (data.get("store") or {}).get("endpoint_url"),
         "pushgateway": (exporters.get("pushgateway") or {}).get("url"),
         "elasticsearch": (exporters.get("elasticsearch") or {}).get("url"),
     }
@@ -229,18 +233,11 @@ def _controller_settings(settings: Settings, settings_file: Path | None, namespa
     return ControllerSettings(**values)
 
 
-def _store(settings: Settings, url: str | None) -> Any:
-    if url is None or url.startswith("sqlite:"):
-        from controller.sqlite_store import SqliteResultStore
+def _store(settings: Settings, url: str | None, region: str | None, endpoint_url: str | None) -> Any:
+    """The store results go to: ``--store`` or the settings' ``[store]`` (its ``region`` and
+    ``endpoint_url`` apply to S3), else this machine's SQLite store."""
+    from controller.store_location import StoreLocation, open_location, parse_location
 
-        path = Path(url[len("sqlite:"):]) if url else settings.store_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteResultStore(path)
-    if url.startswith("s3://"):
-        import boto3
-
-        from controller.s3_store import S3ResultStore
-
-        bucket, _, prefix = url[len("s3://"):].partition("/")
-        return S3ResultStore(boto3.client("s3"), bucket, prefix or "results/")
-    raise BackendError(f"--store {url!r} is neither sqlite:PATH nor s3://bucket/prefix; give one of those")
+    location = (parse_location(url, region=region, endpoint_url=endpoint_url) if url
+                else StoreLocation("sqlite", path=settings.store_path))
+    return open_location(location, create=True)

@@ -5,9 +5,8 @@ run's key on every change; a pool of workers takes keys from the queue, one run 
 (a key being reconciled is never taken by a second worker: a change meanwhile queues it again), so
 each run has one worker while it is reconciled and costs only its :class:`RunState` between times.
 
-A final decision is reported once: logs read (every pod of an MPIJob, the client and the server of
-an inference run, the ``benchmark`` container otherwise), metrics extracted, the result stored
-(``put`` refuses an execution id that is already stored), exported, then the Job is annotated
+A final decision is reported once (:mod:`.recording`: logs read, metrics extracted, the result stored
+— ``put`` refuses an execution id that is already stored — judged and exported), then the Job is annotated
 ``anubis.dev/reported: <execution_id>``. A run whose object carries that mark is never reported
 again; one killed between ``put`` and the mark is exported and marked on the next start (exports
 are idempotent), never stored twice. See ``docs/controller.md``.
@@ -15,95 +14,50 @@ are idempotent), never stored twice. See ``docs/controller.md``.
 
 from __future__ import annotations
 
-import json
-import inspect
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from controller.exporting.base import Exporter, LogLine
-from controller.extraction import MetricExtractor
-from controller.kubernetes.client import JOBS, MPIJOBS, NODES, PODS, KubeClient, Resource
+from controller.exporting.base import Exporter
+from controller.kubernetes.client import (
+    JOBS,
+    MPIJOBS,
+    PODS,
+    KubeClient,
+    Resource,
+)
+from controller.kubernetes.namespaces import NAMESPACES, NamespaceTracker
 from controller.kubernetes.observed import (
-    MAIN_CONTAINER,
+    OUTCOME_ANNOTATION,
     REPORTED_ANNOTATION,
     ROLE_LABEL,
     RUN_ID_LABEL,
     SELECTOR,
-    SERVER_CONTAINER,
-    OUTCOME_ANNOTATION,
     PodState,
     RunState,
     pod_from_object,
     run_from_object,
 )
-from controller.kubernetes.namespaces import NAMESPACES, NamespaceTracker
+from controller.kubernetes.recording import Reported, RunRecorder, runspec_of
 from controller.kubernetes.settings import ControllerSettings
-from controller.kubernetes.statuses import Decision, Report, Suspend, decide, outcome_annotation
+from controller.kubernetes.sinks import MetricsSink, NullMetrics
+from controller.kubernetes.statuses import (
+    Decision,
+    Report,
+    Suspend,
+    decide,
+    outcome_annotation,
+)
 from controller.kubernetes.watching import Watcher
-from controller.local.records import Outcome, record_of
 from controller.store import ResultStore
 from schemas.errors import AnubisError, NotFoundError
-from schemas.results import Reproducibility, ResultRecord
-from schemas.runspec import RunSpec
 from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
-
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-ACCELERATOR_LABEL = "nvidia.com/gpu.product"
-
-
-class MetricsSink(Protocol):
-    """The controller's own series (``ControllerMetrics`` of controller.exporting.prometheus)."""
-
-    def transition(self, status: RunStatus) -> None: ...
-
-    def run_finished(self, status: RunStatus, duration: float | None) -> None: ...
-
-    def watch_restart(self, kind: str, reason: str) -> None: ...
-
-    def api_error(self, operation: str) -> None: ...
-
-    def tracked(self, n: int) -> None: ...
-
-
-class StatusPublisher(Protocol):
-    """An exporter that also publishes the status of a run while it runs (the Pushgateway's)."""
-
-    def push_status(self, spec: RunSpec, execution_id: str, status: RunStatus) -> None: ...
-
-
-class NullMetrics:
-    def transition(self, status: RunStatus) -> None:
-        pass
-
-    def run_finished(self, status: RunStatus, duration: float | None) -> None:
-        pass
-
-    def watch_restart(self, kind: str, reason: str) -> None:
-        pass
-
-    def api_error(self, operation: str) -> None:
-        pass
-
-    def tracked(self, n: int) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class Reported:
-    """What one report did (for tests and the benchmark)."""
-
-    execution_id: str
-    status: RunStatus
-    stored: bool
-    at: float
 
 
 @dataclass
@@ -122,17 +76,6 @@ def pod_index_key(namespace: str, *, owner_uid: str = "", mpi_run_id: str = "") 
 class Controller:
     """Follows every run in the configured namespaces until it is reported."""
 
-    def _verdicts(self, spec: RunSpec, record: ResultRecord) -> dict[str, Any]:
-        """Each metric's regression verdict against its baseline (exported as ``anubis_verdict``, which
-        the alert rules watch); none when the history cannot be read."""
-        from controller.baselines import judge_record
-
-        try:
-            judged = judge_record(self.store, record, {m.name: m.policy for m in spec.all_metrics()})
-        except (AnubisError, ValueError) as e:
-            log.warning("no verdicts for %s: %s", record.execution_id, e)
-            return {}
-        return {name: judgement.verdict for name, judgement in judged.items()}
 
     def __init__(
         self,
@@ -152,6 +95,8 @@ class Controller:
         self.metrics: MetricsSink = metrics or NullMetrics()
         self.clock = clock
         self.on_report = on_report
+        self.recorder = RunRecorder(client, store, exporters=self.exporters, metrics=self.metrics, clock=clock,
+                                    on_report=on_report)
         self._lock = threading.Lock()
         self._runs: dict[str, _Tracked] = {}
         self._pods: dict[str, dict[str, PodState]] = {}  # pod index key -> pod name -> state
@@ -161,7 +106,6 @@ class Controller:
         self._queued: set[str] = set()
         self._active: set[str] = set()
         self._dirty: set[str] = set()
-        self._nodes: dict[str, tuple[str | None, str | None]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.watchers: list[Watcher] = []
@@ -459,11 +403,11 @@ class Controller:
         self.metrics.transition(decision.status)
         publishers = [e for e in self.exporters if hasattr(e, "push_status")]
         if publishers and not decision.final:
-            spec = _spec(state)
+            spec = runspec_of(state)
             for publisher in publishers:
                 if spec is not None:
                     try:
-                        getattr(publisher, "push_status")(spec, state.execution_id, decision.status)
+                        publisher.push_status(spec, state.execution_id, decision.status)
                     except AnubisError as e:
                         log.warning("publishing the status of %s failed: %s", state.execution_id, e)
 
@@ -480,174 +424,11 @@ class Controller:
     # -- reporting ---------------------------------------------------------------------------------
 
     def _report(self, resource: Resource, state: RunState, decision: Decision) -> None:
-        spec = _spec(state)
-        execution_id = state.execution_id
-        if spec is None:
-            log.error("%s %s/%s has no readable %s annotation; its result cannot be recorded",
-                      state.kind, state.namespace, state.name, "anubis.dev/runspec")
-        else:
-            sources = self._log_sources(state, spec)
-            line_time = [self.clock()]
-            extractor = MetricExtractor(spec.all_metrics(), clock=lambda: line_time[0])
-            for pod, container in sources:
-                self._extract(extractor, line_time, state.namespace, pod, container)
-            extractor.close()
-            record = self._record(state, spec, decision, extractor)
-            stored = self.store.put(record)
-            if not stored:
-                log.info("the result of %s was already stored; exporting it again and marking it", execution_id)
-            lines = _LogLines(self.client, state.namespace, sources)
-            verdicts = self._verdicts(spec, record)
-            for exporter in self.exporters:
-                try:
-                    if verdicts and "verdicts" in inspect.signature(exporter.export).parameters:
-                        exporter.export(spec, record, lines, verdicts=verdicts)  # type: ignore[call-arg]
-                    else:
-                        exporter.export(spec, record, lines)
-                except AnubisError as e:
-                    log.warning("exporter %s failed for %s: %s", exporter.name, execution_id, e)
-            self.metrics.run_finished(decision.status, record.duration)
-            if self.on_report is not None:
-                self.on_report(Reported(execution_id, decision.status, stored, self.clock()))
+        self.recorder.record(state, decision)
         if not state.deleted:
             try:
-                self.client.annotate(resource, state.namespace, state.name, {REPORTED_ANNOTATION: execution_id})
+                self.client.annotate(resource, state.namespace, state.name, {REPORTED_ANNOTATION: state.execution_id})
             except NotFoundError:
                 pass
 
-    def _log_sources(self, state: RunState, spec: RunSpec) -> list[tuple[PodState, str]]:
-        """The (pod, container) logs that hold the metrics: every MPIJob pod (launcher first), the
-        client and the server of an inference run, else the main container of the newest pod."""
-        pods = [p for p in state.pods if p.node_name]
-        if state.kind == "MPIJob":
-            ordered = sorted(pods, key=lambda p: (p.role != "launcher", p.name))
-            return [(p, MAIN_CONTAINER) for p in ordered]
-        if not pods:
-            return []
-        newest = max(pods, key=lambda p: (p.created or 0.0, p.name))
-        sources = [(newest, MAIN_CONTAINER)]
-        if spec.server is not None and newest.container(SERVER_CONTAINER) is not None:
-            sources.append((newest, SERVER_CONTAINER))
-        return sources
 
-    def _extract(self, extractor: MetricExtractor, line_time: list[float], namespace: str, pod: PodState,
-                 container: str) -> None:
-        """Feed one container's log, line by line, so that each value gets its line's time."""
-        for when, text in iter_log_lines(self.client.read_log(namespace, pod.name, container)):
-            if when is not None:
-                line_time[0] = when
-            extractor.feed(text + b"\n")
-
-    def _node_facts(self, node_name: str) -> tuple[str | None, str | None]:
-        if not node_name:
-            return None, None
-        cached = self._nodes.get(node_name)
-        if cached is not None:
-            return cached
-        try:
-            labels = (self.client.get(NODES, None, node_name).get("metadata") or {}).get("labels") or {}
-        except AnubisError as e:
-            log.info("cannot read node %s (%s); the record has no instance type", node_name, e)
-            return None, None
-        facts = (labels.get(INSTANCE_TYPE_LABEL), labels.get(ACCELERATOR_LABEL))
-        self._nodes[node_name] = facts
-        return facts
-
-    def _record(self, state: RunState, spec: RunSpec, decision: Decision, extractor: MetricExtractor) -> ResultRecord:
-        main = _main_pod(state)
-        container = main.container(MAIN_CONTAINER) if main else None
-        instance_type, accelerator = self._node_facts(main.node_name if main else "")
-        now = self.clock()
-        started = state.started or (main.created if main else None) or state.created or now
-        finished = state.completed or _final_time(state) or now
-        repro = Reproducibility(
-            descriptor_hash=spec.descriptor_hash,
-            image=spec.image,
-            image_digest=image_digest(container.image_id) if container else None,
-            source_commit=spec.source.commit,
-            source_dirty=spec.source.dirty,
-            dataset_checksums={d.path: str(d.checksum) for d in spec.data if d.checksum},
-            instance_type=instance_type or spec.placement.instance_type or None,
-            accelerator=accelerator,
-            gpus=(accelerator,) * spec.placement.gpus if accelerator else (),
-            node=main.node_name if main and main.node_name else None,
-        )
-        outcome = Outcome(state.execution_id, decision.status, decision.reason, started, max(started, finished))
-        return record_of(spec, outcome, backend="kubernetes", metrics=extractor.results(), reproducibility=repro,
-                         commit=spec.source.commit, branch=spec.source.branch)
-
-
-def _spec(state: RunState) -> RunSpec | None:
-    try:
-        return RunSpec.from_dict(json.loads(state.runspec))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _main_pod(state: RunState) -> PodState | None:
-    order = {"launcher": 0, "main": 0, "inference": 0, "worker": 1}
-    pods = sorted(state.pods, key=lambda p: (order.get(p.role, 2), -(p.created or 0.0), p.name))
-    return pods[0] if pods else None
-
-
-def _final_time(state: RunState) -> float | None:
-    for name in ("Complete", "Succeeded", "Failed", "Suspended"):
-        cond = state.condition(name)
-        if cond is not None and cond.since is not None:
-            return cond.since
-    return None
-
-
-def image_digest(image_id: str) -> str | None:
-    """``sha256:…`` of a container status's ``imageID`` (``docker-pullable://repo@sha256:…``)."""
-    if "@" in image_id:
-        return image_id.rsplit("@", 1)[1]
-    if image_id.startswith("sha256:"):
-        return image_id
-    return None
-
-
-def _line_time(stamp: bytes) -> float | None:
-    """Unix seconds of a log line's RFC 3339 timestamp (nanoseconds cut to microseconds)."""
-    text = stamp.decode("ascii", "replace").rstrip("Z")
-    if "." in text:
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
-    try:
-        return datetime.fromisoformat(text + "+00:00").timestamp()
-    except ValueError:
-        return None
-
-
-def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[tuple[float | None, bytes]]:
-    """``(time, text)`` of each line of a log read with ``timestamps=true``."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield _split_stamp(line)
-    if pending:
-        yield _split_stamp(pending)
-
-
-def _split_stamp(line: bytes) -> tuple[float | None, bytes]:
-    stamp, sep, text = line.partition(b" ")
-    if sep and stamp[:2].isdigit() and stamp.endswith(b"Z"):
-        return _line_time(stamp), text
-    return None, line
-
-
-class _LogLines:
-    """The run's log lines for exporters, read again from the API each time it is iterated."""
-
-    def __init__(self, client: KubeClient, namespace: str, sources: list[tuple[PodState, str]]) -> None:
-        self._client = client
-        self._namespace = namespace
-        self._sources = sources
-
-    def __iter__(self) -> Iterator[LogLine]:
-        for pod, container in self._sources:
-            source = f"{pod.name}/{container}"
-            for when, text in iter_log_lines(self._client.read_log(self._namespace, pod.name, container)):
-                yield LogLine(when or 0.0, source, text.decode("utf-8", "replace"))
