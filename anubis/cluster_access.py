@@ -17,7 +17,7 @@ import click
 
 from anubis.settings import Settings
 from controller.local.journaling import RunView
-from schemas.errors import AnubisError, BackendError
+from schemas.errors import AnubisError
 from schemas.status import RunStatus
 
 if TYPE_CHECKING:
@@ -59,22 +59,15 @@ class ClusterAccess:
         return self.namespaces or environment_namespaces(settings) or ("default",)
 
     def store(self, settings: Settings) -> ResultStore | None:
-        """The result store the controller writes (``--store``), else this machine's if it exists."""
-        url = self.store_url
-        if url is None or url.startswith("sqlite:"):
-            from controller.sqlite_store import SqliteResultStore
+        """The result store the controller writes (``--store``: a location or an environment's name),
+        else this machine's if it exists."""
+        from anubis.stores import locate
+        from controller.store_location import open_location
 
-            path = Path(url[len("sqlite:"):]) if url else settings.store_path
-            return SqliteResultStore(path) if path.exists() else None
-        if url.startswith("s3://"):
-            import boto3
-
-            from controller.s3_store import S3ResultStore
-
-            bucket, _, prefix = url[len("s3://"):].partition("/")
-            store: ResultStore = S3ResultStore(boto3.client("s3"), bucket, prefix or "results/")
-            return store
-        raise BackendError(f"--store {url!r} is neither sqlite:PATH nor s3://bucket/prefix; give one of those")
+        location = locate(settings, self.store_url)
+        if location.kind == "sqlite" and location.path is not None and not location.path.exists():
+            return None
+        return open_location(location)
 
 
 def cluster_options(command: F) -> F:
@@ -88,8 +81,9 @@ def cluster_options(command: F) -> F:
         click.option("--in-cluster", is_flag=True, help="Cluster runs: use the pod's service account."),
         click.option("--namespace", "namespaces", multiple=True,
                      help="Cluster runs: where to look (repeatable; default: the kubernetes environments' namespaces)."),
-        click.option("--store", "store_url", default=None,
-                     help="Cluster runs: the controller's result store, sqlite:PATH or s3://bucket/prefix."),
+        click.option("--store", "store_url", default=None, envvar="ANUBIS_STORE",
+                     help="Cluster runs: the controller's result store, sqlite:PATH, s3://bucket/prefix or an "
+                          "environment's name (its [result_store])."),
     ]
 
     def gather(*args: Any, **kwargs: Any) -> Any:
@@ -149,9 +143,3 @@ def cluster_view(run: ClusterRun, status: RunStatus, reason: str) -> RunView:
         active=not status.is_final,
         journaled=False,
     )
-
-
-def close_store(store: object) -> None:
-    close = getattr(store, "close", None)
-    if callable(close):
-        close()

@@ -8,7 +8,6 @@ import time
 
 import click
 
-from anubis.commands.results import open_store
 from anubis.presenting.formatting import format_numbers, format_time
 from anubis.presenting.output import (
     OutputFormat,
@@ -18,7 +17,7 @@ from anubis.presenting.output import (
 )
 from anubis.presenting.tables import Cell, Column, TableView, print_table
 from anubis.settings import Settings
-from controller.sqlite_store import SqliteResultStore
+from anubis.stores import locate, opened_store, reset_store, store_option, stored_resets
 from controller.store import BaselineReset
 from schemas.errors import NotFoundError
 
@@ -34,18 +33,19 @@ def baseline() -> None:
 @click.option("--environment", "-e", default=None, help="Reset only in this environment (default: every one).")
 @click.option("--reason", default="", help="Why the step is accepted (shown in `anubis history`).")
 @click.option("--by", "by", default=None, help="Who accepts it (default: this user).")
+@store_option
 @click.pass_obj
-def reset(settings: Settings, benchmark: str, metric: str | None, environment: str | None, reason: str, by: str | None) -> None:
+def reset(settings: Settings, benchmark: str, metric: str | None, environment: str | None, reason: str, by: str | None,
+          store: str | None) -> None:
     """Accept the current level of BENCHMARK: executions before now are no longer its baseline, so
     a deliberate step (a new model, a new instance type) stops being reported as a regression."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with SqliteResultStore(settings.store_path) as store:
-        if store.count(benchmark) == 0:
+    with opened_store(settings, store) as opened:
+        if opened.latest(benchmark) is None:
             raise NotFoundError(
-                f"No executions of benchmark {benchmark!r} are stored, so it has no baseline to reset. "
-                "Check the name (the descriptor's info.name)."
+                f"No executions of benchmark {benchmark!r} are stored in {locate(settings, store)}, so it has "
+                "no baseline to reset. Check the name (the descriptor's info.name) and --store."
             )
-        done = store.add_reset(
+        done = reset_store(opened, str(locate(settings, store))).add_reset(
             BaselineReset(
                 benchmark=benchmark,
                 at=time.time(),
@@ -65,15 +65,16 @@ def reset(settings: Settings, benchmark: str, metric: str | None, environment: s
 @baseline.command()
 @click.argument("benchmark")
 @click.option("--environment", "-e", default=None, help="Only this environment.")
+@store_option
 @output_option
 @click.pass_obj
-def show(settings: Settings, benchmark: str, environment: str | None, output: OutputFormat) -> None:
+def show(settings: Settings, benchmark: str, environment: str | None, store: str | None, output: OutputFormat) -> None:
     """Show what the next execution of BENCHMARK would be judged against: per environment, matrix
     point and metric, the baseline executions, their centre and spread, and the resets."""
     from anubis.judging import judge_stored
 
-    with open_store(settings) as store:
-        latest = store.list_runs(benchmark, limit=200)
+    with opened_store(settings, store) as opened:
+        latest = opened.list_runs(benchmark, limit=200)
         if environment is not None:
             latest = [r for r in latest if r.environment == environment]
         if not latest:
@@ -85,8 +86,8 @@ def show(settings: Settings, benchmark: str, environment: str | None, output: Ou
             if key not in seen and record.metrics:
                 seen.add(key)
                 heads.append(record)
-        judged = [(record, judge_stored(settings, store, record)) for record in heads]
-        resets = store.resets(benchmark)
+        judged = [(record, judge_stored(settings, opened, record)) for record in heads]
+        resets = stored_resets(opened, benchmark)
     if output == "json":
         emit_json(
             {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from anubis.commands.results import open_store
 from anubis.presenting.comparison import (
     compare_metrics,
     comparison_document,
@@ -18,22 +17,24 @@ from anubis.presenting.output import (
     output_option,
 )
 from anubis.settings import Settings
+from anubis.stores import opened_store, store_option
 
 
 @click.command()
 @click.argument("run_a")
 @click.argument("run_b")
+@store_option
 @output_option
 @click.pass_obj
-def compare(settings: Settings, run_a: str, run_b: str, output: OutputFormat) -> None:
+def compare(settings: Settings, run_a: str, run_b: str, store: str | None, output: OutputFormat) -> None:
     """Compare the metrics of RUN_B against RUN_A (each an execution id, a run id or the start of
     one): means, the change, and whether it is better or worse for that metric.
 
     Where both have at least five samples, a Mann-Whitney U test between them gives a verdict: it
     says whether these two executions differ. Whether B regressed against its history is what
     `anubis results RUN_B` says."""
-    with open_store(settings) as store:
-        a, b = store.find(run_a), store.find(run_b)
+    with opened_store(settings, store) as opened:
+        a, b = opened.find(run_a), opened.find(run_b)
     from anubis.judging import policies_for
 
     rows = judge_comparison(compare_metrics(a, b), a, b, policies_for(settings, b))

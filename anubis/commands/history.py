@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from anubis.commands.results import open_store
 from anubis.presenting.history import (
     HistoryMarks,
     history_document,
@@ -19,6 +18,7 @@ from anubis.presenting.output import (
     output_option,
 )
 from anubis.settings import Settings
+from anubis.stores import opened_store, store_option, stored_resets
 from schemas.errors import NotFoundError
 
 
@@ -31,6 +31,7 @@ from schemas.errors import NotFoundError
     "--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
     help="How many of the newest executions to show.",
 )
+@store_option
 @output_option
 @click.pass_obj
 def history(
@@ -40,15 +41,16 @@ def history(
     environment: str | None,
     branch: str | None,
     limit: int,
+    store: str | None,
     output: OutputFormat,
 ) -> None:
     """Show the finished executions of BENCHMARK, oldest first, and how each metric moved: where
     its level stepped (a detected change point) and where its baseline was reset."""
     from controller.baselines import change_point_executions
 
-    with open_store(settings) as store:
-        records = store.history(benchmark, environment=environment, branch=branch, limit=limit)
-        resets = [r for r in store.resets(benchmark) if environment is None or r.environment in (None, environment)]
+    with opened_store(settings, store) as opened:
+        records = opened.history(benchmark, environment=environment, branch=branch, limit=limit)
+        resets = [r for r in stored_resets(opened, benchmark) if environment is None or r.environment in (None, environment)]
     if not records:
         where = "".join(
             f" {label} {value!r}" for label, value in (("in", environment), ("on", branch)) if value

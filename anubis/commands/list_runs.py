@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from anubis.cluster_access import ClusterAccess, cluster_options, cluster_view
 from anubis.presenting.formatting import format_duration, format_time, status_tone
 from anubis.presenting.output import (
     OutputFormat,
@@ -18,12 +19,12 @@ from anubis.presenting.output import (
     output_option,
 )
 from anubis.presenting.tables import Cell, Column, TableView, print_table
-from anubis.cluster_access import ClusterAccess, close_store, cluster_options, cluster_view
 from anubis.settings import Settings
 from controller.journal import open_journal
 from controller.local.journaling import LocalRuns, RunView
 from controller.local.registry import Registry
 from controller.sqlite_store import SqliteResultStore
+from controller.store_location import close_store
 from schemas.status import RunStatus
 
 F = TypeVar("F", bound=Callable[..., Any])

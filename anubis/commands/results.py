@@ -15,22 +15,11 @@ from anubis.presenting.output import (
 )
 from anubis.presenting.results import result_document, show_result
 from anubis.settings import Settings
-from controller.sqlite_store import SqliteResultStore
+from anubis.stores import NO_RESULTS, locate, opened_store, store_option
 from schemas.errors import NotFoundError
 
-NO_RESULTS = (
-    "No results are stored yet (looked in {path}). Run a benchmark first, for example "
-    "`anubis run benchmarks/<name>`."
-)
 #: ``--fail-on-regression`` exits with this when a metric that fails on regression regressed.
 EXIT_REGRESSION = 3
-
-
-def open_store(settings: Settings) -> SqliteResultStore:
-    """The local result store, for reading: :class:`NotFoundError` rather than an empty new one."""
-    if not settings.store_path.exists():
-        raise NotFoundError(NO_RESULTS.format(path=settings.store_path))
-    return SqliteResultStore(settings.store_path)
 
 
 @click.command()
@@ -40,20 +29,22 @@ def open_store(settings: Settings) -> SqliteResultStore:
     is_flag=True,
     help=f"Exit {EXIT_REGRESSION} when a metric whose policy says fail_on_regression regressed (for CI).",
 )
+@store_option
 @output_option
 @click.pass_obj
-def results(settings: Settings, run_id: str | None, fail_on_regression: bool, output: OutputFormat) -> None:
+def results(settings: Settings, run_id: str | None, fail_on_regression: bool, store: str | None,
+            output: OutputFormat) -> None:
     """Show the results of RUN_ID: an execution id, a run id (its latest execution) or the start
     of one. Without RUN_ID, the latest execution stored. Each metric is judged against its baseline
     (the same benchmark, environment and matrix point on the main branch): regression, improvement,
     no change, or insufficient data."""
     from anubis.judging import judge_stored, policies_for, regressed
 
-    with open_store(settings) as store:
-        record = store.find(run_id) if run_id else store.latest()
+    with opened_store(settings, store) as opened:
+        record = opened.find(run_id) if run_id else opened.latest()
         if record is None:
-            raise NotFoundError(NO_RESULTS.format(path=settings.store_path))
-        judgements = judge_stored(settings, store, record)
+            raise NotFoundError(NO_RESULTS.format(path=locate(settings, store)))
+        judgements = judge_stored(settings, opened, record)
     if output == "json":
         emit_json(result_document(record, judgements))
     else:

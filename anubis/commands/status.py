@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from anubis.cluster_access import ClusterAccess, cluster_options, cluster_view
 from anubis.commands.list_runs import close_runs, local_runs, run_document
 from anubis.presenting import (
     Cell,
@@ -28,10 +29,10 @@ from anubis.presenting import (
     status_tone,
 )
 from anubis.settings import Settings
-from anubis.cluster_access import ClusterAccess, close_store, cluster_options, cluster_view
 from controller.journal import Transition
 from controller.local.journaling import LocalRuns, RunView
 from controller.store import ResultStore
+from controller.store_location import close_store
 from schemas.errors import NotFoundError
 from schemas.results import ResultRecord
 from schemas.status import RunStatus

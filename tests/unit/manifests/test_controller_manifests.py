@@ -107,6 +107,22 @@ def test_watched_namespaces_match_the_environments_and_the_settings() -> None:
     assert settings["store"]["url"].startswith("s3://")
 
 
+def test_the_controller_stores_where_the_environments_say_results_are() -> None:
+    # `anubis results --store cpu-cluster` reads the environment's [result_store]: the controller must
+    # write there, or people would read an empty store
+    from controller.store_location import environment_location, parse_location
+    from renderer.environments import load_environment
+
+    repo = FOLDER.parents[2]
+    (config_map,) = by_kind("ConfigMap")
+    store = tomllib.loads(config_map["data"]["controller.toml"])["store"]
+    written = parse_location(store["url"], region=store.get("region"), endpoint_url=store.get("endpoint_url"))
+    for path in (repo / "environments").glob("*.toml"):
+        env = load_environment(repo, path.stem)
+        if env.kind == "kubernetes":
+            assert environment_location(env.name, env.result_store, Path("unused")) == written, env.name
+
+
 def restricted_violations(pod: dict[str, Any]) -> list[str]:
     spec = pod["spec"]
     found = []
