@@ -20,6 +20,11 @@ Layout under ``s3://<bucket>/<prefix>`` (``prefix`` ends with ``/``, or is empty
     S3 lists keys in ascending order, so inverted times list the newest first and a query stops as
     soon as it has ``limit`` records. The hashes are the first 8 hex digits of SHA-256 of the value
     (the canonical matrix point; ``\\0`` for no branch); a match is checked again on the record.
+``resets/<benchmark>/<stored time, ns, 20 digits>-<8 random hex digits>.json``
+    One baseline reset (:class:`~controller.store.BaselineReset`) each: its ``benchmark``, ``at``,
+    ``by``, ``reason``, ``metric`` and ``environment`` as JSON. Written once (``If-None-Match: *``),
+    never rewritten or deleted. Its id is the stored time in the name (see :meth:`S3ResultStore.add_reset`).
+    The tree is new beside layout 1 and changes nothing an older reader lists, so the version stays 1.
 
 Never stored twice: the record is written with ``If-None-Match: *`` (S3 conditional writes; moto
 supports them), so of two writers of one execution exactly one succeeds, and the other answers
@@ -39,16 +44,25 @@ import hashlib
 import json
 import logging
 import math
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.store import canonical_matrix_point, check_limit, pick_reference, record_time
+from controller.store import (
+    BaselineReset,
+    canonical_matrix_point,
+    check_limit,
+    pick_reference,
+    record_time,
+)
 from schemas.errors import NotFoundError, StoreError
 from schemas.results import ResultRecord
 from schemas.status import FINAL_STATUSES, RunStatus
@@ -64,6 +78,11 @@ _STORED_DIGITS = 20
 _FINAL = frozenset(s.value for s in FINAL_STATUSES)
 _ALREADY_THERE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+_RESET_NAME = re.compile(rf"^(\d{{{_STORED_DIGITS}}})-([0-9a-f]{{8}})\.json$")
+#: How many names ``add_reset`` tries when one is taken (only a clash of clocks and random digits).
+_RESET_ATTEMPTS = 3
+#: How many reset objects ``resets`` downloads at once (fewer than botocore's 10 pooled connections).
+_READERS = 8
 
 S3Client = Any  # boto3's client("s3"); typed loosely (no stubs for boto3 are required)
 
@@ -156,6 +175,7 @@ class S3ResultStore:
         self._lock = threading.Lock()
         self._last_ns = 0
         self._layout_checked = False
+        self._resets_read: dict[str, BaselineReset] = {}  # key: the reset there (never rewritten)
 
     def __repr__(self) -> str:
         return f"S3ResultStore({self.url!r})"
@@ -168,6 +188,10 @@ class S3ResultStore:
 
     def record_key(self, execution_id: str) -> str:
         return f"{self.prefix}records/{_part(execution_id)}.json"
+
+    def reset_tree(self, benchmark: str) -> str:
+        """Where the baseline resets of ``benchmark`` are (a folder: ``bench/`` is not ``bench-2/``)."""
+        return f"{self.prefix}resets/{_part(benchmark)}/"
 
     def _trees(self, record: ResultRecord) -> tuple[str, str, str]:
         return (
@@ -252,8 +276,7 @@ class S3ResultStore:
     def put(self, record: ResultRecord) -> bool:
         self._check_layout(writing=True)
         stored_at = self._clock()
-        with self._lock:
-            stored_ns = self._last_ns = max(int(stored_at * 1e9), self._last_ns + 1)
+        stored_ns = self._next_ns(stored_at)
         name = entry_name(record, stored_at, stored_ns)
         body = json.dumps(record.to_dict(), separators=(",", ":")).encode("utf-8")
         key = self.record_key(record.execution_id)
@@ -274,6 +297,12 @@ class S3ResultStore:
         self._write_index(record, name, stored_at)
         log.debug("stored execution %s of run %s in %s", record.execution_id, record.run_id, self.url)
         return True
+
+    def _next_ns(self, stored_at: float) -> int:
+        """``stored_at`` in ns, made larger than every earlier one this store gave (unique times)."""
+        with self._lock:
+            self._last_ns = max(int(stored_at * 1e9), self._last_ns + 1)
+            return self._last_ns
 
     def _exists(self, key: str) -> bool:
         try:
@@ -317,7 +346,108 @@ class S3ResultStore:
         for tree in self._trees(record):
             self._call("written", self.client.put_object, Key=tree + name, Body=entry, ContentType="application/json")
 
+    def add_reset(self, reset: BaselineReset) -> BaselineReset:
+        """Record a baseline reset (see :class:`~controller.store.ResetStore`): one new object,
+        ``resets/<benchmark>/<stored ns>-<random>.json``, never rewritten.
+
+        The id given is the stored time in ns in the object's name (the store's clock, when it was
+        written: not ``at``, which the caller chose). It is the same every time the reset is read,
+        by any reader, and it grows in the order a store wrote its resets. One store never gives
+        the same time twice (as for ``put``'s index entries); two writers would have to write in
+        the same nanosecond to give one id twice, and the random digits still keep both resets.
+        """
+        if not _unix_time(reset.at):
+            raise ValueError(f"a baseline reset's time must be a finite number of unix seconds, not {reset.at!r}")
+        self._check_layout(writing=True)
+        body = json.dumps(
+            {
+                "benchmark": reset.benchmark,
+                "at": float(reset.at),
+                "by": reset.by,
+                "reason": reset.reason,
+                "metric": reset.metric,
+                "environment": reset.environment,
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if self.conditional_writes else {}
+        for attempt in range(_RESET_ATTEMPTS):
+            stored_ns = self._next_ns(self._clock())
+            key = f"{self.reset_tree(reset.benchmark)}{stored_ns:0{_STORED_DIGITS}d}-{secrets.token_hex(4)}.json"
+            try:
+                self._call(
+                    "written", self.client.put_object, Key=key, Body=body, ContentType="application/json", **extra
+                )  # fmt: skip
+            except ClientError as e:
+                if _code(e) in _ALREADY_THERE and attempt + 1 < _RESET_ATTEMPTS:
+                    continue  # that name is taken (another writer, same ns, same digits): another one
+                raise StoreError(
+                    f"The baseline reset could not be written to the result store {self.url}: {e}."
+                ) from e
+            break
+        log.info("baseline of %s reset by %s: %s (%s)", reset.benchmark, reset.by, reset.reason, self.url)
+        return BaselineReset(
+            benchmark=reset.benchmark,
+            at=float(reset.at),
+            by=reset.by,
+            reason=reset.reason,
+            metric=reset.metric,
+            environment=reset.environment,
+            id=stored_ns,
+        )
+
     # -- reading ---------------------------------------------------------------------------------
+
+    def resets(self, benchmark: str) -> list[BaselineReset]:
+        """The baseline resets of ``benchmark``, oldest first (by ``at``, then id), as the SQLite
+        store orders them. An object under the resets that cannot be read as one (a stray name,
+        not JSON, a field missing or of the wrong type, another benchmark's) is skipped with a
+        warning: it never hides the other resets.
+
+        A reset object is never rewritten, so one this store has read is kept and not downloaded
+        again: a call lists the benchmark's resets and reads only the new ones (several at once)."""
+        self._check_layout(writing=False)
+        keys = list(self._keys(self.reset_tree(benchmark)))
+        with self._lock:
+            known = {key: self._resets_read[key] for key in keys if key in self._resets_read}
+        new = [key for key in keys if key not in known]
+        if len(new) > 1:
+            with ThreadPoolExecutor(max_workers=min(len(new), _READERS)) as pool:
+                read = list(pool.map(lambda key: self._read_reset(key, benchmark), new))
+        else:
+            read = [self._read_reset(key, benchmark) for key in new]
+        with self._lock:
+            for key, reset in zip(new, read):
+                if reset is not None:  # one that cannot be read is read again (it may be mended)
+                    self._resets_read[key] = known[key] = reset
+        return [known[key] for key in sorted(known, key=lambda key: (known[key].at, known[key].id or 0, key))]
+
+    def _read_reset(self, key: str, benchmark: str) -> BaselineReset | None:
+        """The reset at ``key``, or ``None`` (and a warning) when it is not one of ``benchmark``."""
+        match = _RESET_NAME.match(key.rsplit("/", 1)[-1])
+        problem: str | None = None
+        data: Any = None
+        if match is None:
+            problem = "its name is not <time>-<random>.json"
+        else:
+            try:
+                data = self._read_json(key)
+            except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested beyond reason
+                problem = f"it is not JSON ({e})"
+            else:
+                problem = _reset_problem(data, benchmark)
+        if problem is not None or match is None:
+            log.warning("ignoring %s in the baseline resets of %s: %s", key, self.url, problem)
+            return None
+        return BaselineReset(
+            benchmark=data["benchmark"],
+            at=float(data["at"]),
+            by=data["by"],
+            reason=data["reason"],
+            metric=data.get("metric"),
+            environment=data.get("environment"),
+            id=int(match.group(1)),
+        )
 
     def _decode_at(self, key: str, execution_id: str) -> ResultRecord:
         try:
@@ -433,6 +563,35 @@ class S3ResultStore:
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _unix_time(value: Any) -> bool:
+    """Whether ``value`` is a finite number (of seconds): not a bool, not too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
+def _reset_problem(data: Any, benchmark: str) -> str | None:
+    """What is wrong with ``data`` as a stored reset of ``benchmark``; ``None`` when nothing is."""
+    if data is None:
+        return "it is gone"
+    if not isinstance(data, dict):
+        return "it is not a JSON object"
+    if data.get("benchmark") != benchmark:
+        return f"it is a reset of {data.get('benchmark')!r}, not of {benchmark!r}"
+    if not _unix_time(data.get("at")):
+        return f"its time 'at' is {data.get('at')!r:.40}, not a number of unix seconds"
+    for name in ("by", "reason"):
+        if not isinstance(data.get(name), str):
+            return f"its {name!r} is {data.get(name)!r}, not a text"
+    for name in ("metric", "environment"):
+        if not isinstance(data.get(name), (str, type(None))):
+            return f"its {name!r} is {data.get(name)!r}, not a text or null"
+    return None
 
 
 def _finite(value: float | None) -> float | None:

@@ -22,12 +22,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from controller.exporting.base import LogLine
 from controller.kubernetes.client import KubeClient
 from controller.kubernetes.following import ClusterRun, find_run, observe
 from controller.kubernetes.observed import MAIN_CONTAINER, SERVER_CONTAINER, PodState, RunState
+from controller.kubernetes.stamps import iter_log_lines
 from controller.logsource import MAX_LINE
 from schemas.errors import AnubisError
 
@@ -77,31 +77,8 @@ def _worker_index(pod: PodState) -> int:
 def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[float | None, str]]:
     """``(time, text)`` of each line of a log read with ``timestamps=true``; a line longer than
     :data:`MAX_LINE` comes out in pieces."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield _stamped(line)
-        while len(pending) > MAX_LINE:
-            piece, pending = pending[:MAX_LINE], pending[MAX_LINE:]
-            yield _stamped(piece)
-    if pending:
-        yield _stamped(pending)
-
-
-def _stamped(line: bytes) -> tuple[float | None, str]:
-    stamp, sep, text = line.partition(b" ")
-    if sep and stamp[:2].isdigit() and stamp.endswith(b"Z"):
-        raw = stamp.decode("ascii", "replace").rstrip("Z")
-        if "." in raw:
-            head, frac = raw.split(".", 1)
-            raw = f"{head}.{frac[:6]}"
-        try:
-            return datetime.fromisoformat(raw + "+00:00").timestamp(), text.decode("utf-8", "replace")
-        except ValueError:
-            pass
-    return None, line.decode("utf-8", "replace")
+    for when, text in iter_log_lines(chunks, max_line=MAX_LINE):
+        yield when, text.decode("utf-8", "replace")
 
 
 class PodLogs:

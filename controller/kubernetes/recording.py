@@ -10,9 +10,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from controller.exporting.base import Exporter, LogLine
@@ -25,6 +24,7 @@ from controller.kubernetes.observed import (
     RunState,
 )
 from controller.kubernetes.sinks import MetricsSink
+from controller.kubernetes.stamps import iter_log_lines
 from controller.kubernetes.statuses import Decision
 from controller.local.records import Outcome, record_of
 from controller.store import ResultStore
@@ -205,37 +205,6 @@ def image_digest(image_id: str) -> str | None:
     if image_id.startswith("sha256:"):
         return image_id
     return None
-
-
-def _line_time(stamp: bytes) -> float | None:
-    """Unix seconds of a log line's RFC 3339 timestamp (nanoseconds cut to microseconds)."""
-    text = stamp.decode("ascii", "replace").rstrip("Z")
-    if "." in text:
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
-    try:
-        return datetime.fromisoformat(text + "+00:00").timestamp()
-    except ValueError:
-        return None
-
-
-def iter_log_lines(chunks: Iterable[bytes]) -> Iterator[tuple[float | None, bytes]]:
-    """``(time, text)`` of each line of a log read with ``timestamps=true``."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield _split_stamp(line)
-    if pending:
-        yield _split_stamp(pending)
-
-
-def _split_stamp(line: bytes) -> tuple[float | None, bytes]:
-    stamp, sep, text = line.partition(b" ")
-    if sep and stamp[:2].isdigit() and stamp.endswith(b"Z"):
-        return _line_time(stamp), text
-    return None, line
 
 
 class _LogLines:

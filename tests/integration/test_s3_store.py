@@ -2,26 +2,32 @@
 
 The behaviours the SQLite store's tests check are run again here, on this store (the same test
 functions, loaded from tests/unit/controller/test_sqlite_store.py), then what is S3's own: the index
-a reader lists, conditional writes, repair after a writer died halfway, the layout version.
+a reader lists, conditional writes, repair after a writer died halfway, the layout version; and
+baseline resets (one object each under ``resets/<benchmark>/``), which ``judge_record`` honours.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 from services.observability import free_port
 
+from controller.baselines import judge_record
 from controller.s3_store import LAYOUT_VERSION, IndexEntry, S3ResultStore
-from controller.store import ResultStore
+from controller.store import BaselineReset, ResetStore, ResultStore
 from schemas.errors import NotFoundError, StoreError
 from schemas.status import RunStatus
 
@@ -32,6 +38,13 @@ assert _spec and _spec.loader
 cases = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cases)
 make_record = cases.make_record
+
+_baseline_spec = importlib.util.spec_from_file_location(
+    "baseline_cases", Path(__file__).resolve().parents[1] / "unit" / "controller" / "test_baselines.py"
+)
+assert _baseline_spec and _baseline_spec.loader
+baseline_cases = importlib.util.module_from_spec(_baseline_spec)
+_baseline_spec.loader.exec_module(baseline_cases)
 
 #: The SQLite store's tests that use only the ResultStore interface: run on this store too.
 SHARED_CASES = (
@@ -211,3 +224,177 @@ def test_a_record_that_cannot_be_read_is_a_store_error(store: S3ResultStore, s3:
     s3.put_object(Bucket=BUCKET, Key="team/results/records/e-1.json", Body=b'{"not": "a record"}')
     with pytest.raises(StoreError, match="cannot be read"):
         store.get("e-1")
+
+
+# -- baseline resets ---------------------------------------------------------------------------------
+
+
+def reset_keys(s3: Any, prefix: str) -> list[str]:
+    return [k for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+            for k in (o["Key"] for o in page.get("Contents", []))]  # fmt: skip
+
+
+def test_is_a_reset_store(store: S3ResultStore) -> None:
+    assert isinstance(store, ResetStore)
+
+
+def test_resets_round_trip_oldest_first_with_stable_ids(store: S3ResultStore, s3: Any) -> None:
+    puts: list[dict[str, Any]] = []
+    s3.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **_: puts.append(params))
+    given = [
+        BaselineReset("resnet", at=300.0, by="ana", reason="new model"),
+        BaselineReset("resnet", at=100.0, by="bo", reason="gpu only", metric="latency", environment="gpu"),
+        BaselineReset("resnet", at=300.0, by="cy", reason="same time, added later", metric="throughput"),
+        BaselineReset("resnet", at=200.0, by="dee", reason="ünïcode / and \"quotes\"", environment="local"),
+    ]
+    added = [store.add_reset(r) for r in given]
+    ids = [r.id for r in added if isinstance(r.id, int)]
+    assert len(ids) == len(set(ids)) == len(given)
+    assert ids == sorted(ids)  # ids grow in the order one store wrote them
+    assert [replace_id(r) for r in added] == given
+
+    oldest_first = [added[1], added[3], added[0], added[2]]  # by at, then id (the order written)
+    assert store.resets("resnet") == oldest_first
+    fresh = S3ResultStore(s3, BUCKET, "team/results")
+    assert fresh.resets("resnet") == oldest_first  # the same ids for every reader, every time
+
+    written = reset_keys(s3, "team/results/resets/resnet/")
+    assert len(written) == 4 and all(k.endswith(".json") for k in written)
+    assert sorted(int(k.rsplit("/", 1)[-1].split("-")[0]) for k in written) == ids
+    assert all(p.get("IfNoneMatch") == "*" for p in puts if "/resets/" in p["Key"])
+    body = json.loads(s3.get_object(Bucket=BUCKET, Key=written[0])["Body"].read())
+    assert body == {"benchmark": "resnet", "at": 300.0, "by": "ana", "reason": "new model",
+                    "metric": None, "environment": None}  # fmt: skip
+
+
+def replace_id(reset: BaselineReset, id: int | None = None) -> BaselineReset:
+    return BaselineReset(reset.benchmark, reset.at, reset.by, reset.reason, reset.metric, reset.environment, id)
+
+
+def test_resets_without_conditional_writes(s3: Any) -> None:
+    store = S3ResultStore(s3, BUCKET, "", conditional_writes=False)
+    done = store.add_reset(BaselineReset("resnet", at=1.0, by="ana", reason="r"))
+    assert store.resets("resnet") == [done] and done.id is not None
+
+
+def test_resets_of_one_benchmark_are_not_another_s(store: S3ResultStore) -> None:
+    names = ("bench", "bench-2", "bench2", "bench/x", "ben", "a b?")
+    for i, name in enumerate(names):
+        store.add_reset(BaselineReset(name, at=float(i), by="ana", reason=f"reset of {name}"))
+    for name in names:
+        assert [r.reason for r in store.resets(name)] == [f"reset of {name}"]
+    assert store.resets("bench-") == [] and store.resets("nothing") == []
+
+
+def test_an_empty_store_has_no_resets(store: S3ResultStore, s3: Any) -> None:
+    assert store.resets("resnet") == []
+    assert keys(s3) == []  # reading writes nothing
+
+
+def test_resets_added_from_threads_have_their_own_ids(s3: Any) -> None:
+    store = S3ResultStore(s3, BUCKET, "team/results", clock=lambda: 1_700_000_000.0)  # a clock that stands still
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        added = list(pool.map(
+            lambda i: store.add_reset(BaselineReset("resnet", at=1.0, by="ana", reason=str(i))), range(40)
+        ))  # fmt: skip
+    assert len({r.id for r in added}) == 40
+    assert store.resets("resnet") == sorted(added, key=lambda r: r.id or 0)  # all at 1.0: by id
+
+
+def test_a_reset_is_downloaded_once(store: S3ResultStore, s3: Any) -> None:
+    """Reset objects are never rewritten: a store reads each one once (the controller judges
+    every execution it stores, listing the resets each time)."""
+    first = store.add_reset(BaselineReset("resnet", at=1.0, by="ana", reason="first"))
+    reads: list[str] = []
+    s3.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: reads.append(params["Key"]))
+    assert store.resets("resnet") == [first] and len(reads) == 1
+    second = store.add_reset(BaselineReset("resnet", at=2.0, by="bo", reason="second"))
+    reads.clear()
+    assert store.resets("resnet") == [first, second] and len(reads) == 1
+    assert store.resets("resnet") == [first, second] and len(reads) == 1
+
+
+def test_more_than_a_thousand_resets_are_all_listed(store: S3ResultStore, s3: Any) -> None:
+    """S3 lists at most 1000 keys a page: the resets past the first page are read too.
+
+    1000 of them are put straight into moto's backend, in add_reset's key format (one HTTP request
+    costs ~8 ms here, from a thread pool no less: writing them over HTTP would double the test's
+    ~9 s, which is reading them all back); the first and the last are written by ``add_reset``."""
+    first = store.add_reset(BaselineReset("resnet", at=0.0, by="ana", reason="first"))
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    tree = "team/results/resets/resnet/"
+    for i in range(1, 1001):
+        body = {"benchmark": "resnet", "at": i, "by": "bo", "reason": str(i), "metric": None, "environment": "gpu"}
+        backend.put_object(BUCKET, f"{tree}{i:020d}-{i:08x}.json", json.dumps(body).encode())
+    last = store.add_reset(BaselineReset("resnet", at=2000.0, by="cy", reason="last"))
+    found = S3ResultStore(s3, BUCKET, "team/results").resets("resnet")
+    assert len(found) == 1002
+    assert found[0] == first and found[-1] == last
+    assert found[1:-1] == [BaselineReset("resnet", float(i), "bo", str(i), None, "gpu", id=i) for i in range(1, 1001)]
+    written = reset_keys(s3, "team/results/resets/")
+    for i in range(0, len(written), 1000):  # one request per 1000 keys, not one each in the teardown
+        s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in written[i : i + 1000]]})
+
+
+def test_a_malformed_reset_is_skipped_with_a_warning(
+    store: S3ResultStore, s3: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = store.add_reset(BaselineReset("resnet", at=1.0, by="ana", reason="first"))
+    tree = "team/results/resets/resnet/"
+    good = {"benchmark": "resnet", "at": 5.0, "by": "bo", "reason": "r", "metric": None, "environment": None}
+    bad: dict[str, bytes] = {
+        "00000000000000000002-0000000a.json": b"not json {",
+        "00000000000000000003-0000000b.json": b"\xff\xfe",
+        "00000000000000000004-0000000c.json": b"[1, 2]",
+        "00000000000000000005-0000000d.json": json.dumps({**good, "benchmark": "bert"}).encode(),
+        "00000000000000000006-0000000e.json": json.dumps({k: v for k, v in good.items() if k != "by"}).encode(),
+        "00000000000000000007-0000000f.json": json.dumps({**good, "at": "yesterday"}).encode(),
+        "00000000000000000008-00000010.json": json.dumps({**good, "at": True}).encode(),
+        "00000000000000000009-00000011.json": b'{"benchmark": "resnet", "at": NaN, "by": "x", "reason": "r"}',
+        "00000000000000000010-00000012.json": json.dumps({**good, "metric": 3}).encode(),
+        "00000000000000000011-00000013.json": json.dumps({**good, "at": 10**400}).encode(),
+        "00000000000000000012-00000014.json": b"[" * 100_000,
+        "notes.txt": json.dumps(good).encode(),
+        "12-00000015.json": json.dumps(good).encode(),
+    }
+    for name, body in bad.items():
+        s3.put_object(Bucket=BUCKET, Key=tree + name, Body=body)
+    s3.put_object(Bucket=BUCKET, Key=tree + "00000000000000000013-00000016.json", Body=json.dumps(good).encode())
+    last = store.add_reset(BaselineReset("resnet", at=9.0, by="cy", reason="last"))
+    with caplog.at_level(logging.WARNING, logger="controller.s3_store"):
+        found = store.resets("resnet")
+    assert found == [first, BaselineReset("resnet", 5.0, "bo", "r", id=13), last]
+    warned = [r.getMessage() for r in caplog.records if r.name == "controller.s3_store" and r.levelname == "WARNING"]
+    assert len(warned) == len(bad)
+    assert all("baseline resets of s3://anubis-results/team/results/" in m for m in warned)
+    assert any(tree + "00000000000000000005-0000000d.json" in m and "of 'bert'" in m for m in warned)
+
+
+def test_a_newer_layout_is_refused_for_resets(store: S3ResultStore, s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="team/results/layout.json", Body=json.dumps({"layout": LAYOUT_VERSION + 1}))
+    with pytest.raises(StoreError, match="newer than this version of Anubis"):
+        store.resets("resnet")
+    with pytest.raises(StoreError, match="newer than this version of Anubis"):
+        store.add_reset(BaselineReset("resnet", at=1.0, by="ana", reason="r"))
+
+
+def test_a_reset_time_must_be_finite(store: S3ResultStore) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        store.add_reset(BaselineReset("resnet", at=math.nan, by="ana", reason="r"))
+    assert store.resets("resnet") == []
+
+
+def test_judge_record_honours_a_reset_in_s3(store: S3ResultStore) -> None:
+    """tests/unit/controller/test_baselines.py's reset case, on this store."""
+    rec, t0 = baseline_cases.rec, baseline_cases.T0
+    for i in range(10):
+        store.put(rec(i, 100.0 + (i % 3) * 0.1))
+    store.put(rec(10, 50.0, status=RunStatus.FAILED))
+    store.put(rec(11, 10.0, environment="gpu"))
+    assert judge_record(store, rec(20, 80.0))["speed"].verdict.verdict == "regression"
+
+    done = store.add_reset(BaselineReset("speedy", at=t0 + 8 * 60, by="ana", reason="accept", metric="speed"))
+    judged = judge_record(S3ResultStore(store.client, BUCKET, "team/results"), rec(20, 80.0))
+    assert judged["speed"].verdict.verdict == "insufficient_data"
+    assert judged["speed"].history.reset == done
+    assert judged["speed"].history.executions == (rec(8, 100.2), rec(9, 100.0))
