@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: real observability servers (see tests/services/)."""
+"""Fixtures shared by every test folder: real observability servers (see tests/services/) and moto's
+AWS server."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from services import observability  # noqa: E402
+from services import observability
 
 
 def _need(*names: str) -> None:
@@ -38,3 +39,17 @@ def alertmanager() -> Iterator[observability.Server]:
     _need("prometheus-alertmanager")
     with observability.alertmanager() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's AWS server (S3, CloudWatch) over HTTP on a free port, one per test module."""
+    from moto.server import ThreadedMotoServer
+
+    port = observability.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
-from services.observability import free_port
 
 from controller.s3_store import S3ResultStore
 from controller.sqlite_store import SqliteResultStore
@@ -24,17 +20,6 @@ BENCH = """
 import sys
 print("speed=" + sys.argv[1], flush=True)
 """
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _s3_store(moto_url: str, prefix: str) -> S3ResultStore:

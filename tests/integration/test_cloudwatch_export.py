@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from fakes.runs import STARTED, make_record, make_spec
-from moto.server import ThreadedMotoServer
-from services.observability import free_port
 
 from controller.exporting.base import Exporter
 from controller.exporting.cloudwatch import CloudWatchExporter
@@ -26,17 +23,6 @@ DIMENSIONS = [
     {"Name": "example_com_tier", "Value": "gold"},
     {"Name": "team", "Value": "vision"},
 ]
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,6 @@ import boto3
 import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
-from moto.server import ThreadedMotoServer
-from services.observability import free_port
 
 from controller.baselines import judge_record
 from controller.s3_store import LAYOUT_VERSION, IndexEntry, S3ResultStore
@@ -61,17 +58,6 @@ SHARED_CASES = (
     "test_records_validate_against_the_result_schema",
 )
 BUCKET = "anubis-results"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
