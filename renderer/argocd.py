@@ -10,9 +10,9 @@
   has a folder for the environment get an Application; a finalizer deletes the runs with it), whose
   Applications sync ``manifests-preview/pr-<n>/<env>/`` from the
   bot-owned preview branch — never from the pull request's own head, whose author could commit anything —
-  into the pull request's own namespace ``anubis-pr-<n>``, which Argo CD creates (``CreateNamespace=true``)
+  into a namespace of the pull request and environment, ``anubis-pr-<n>-<env>``, which Argo CD creates (``CreateNamespace=true``)
   with ``managedNamespaceMetadata``: the ``anubis.dev/preview`` label the controller watches namespaces by,
-  and the Pod Security labels of the environments' policies (``baseline`` unless a policy allows more);
+  and the Pod Security labels of that environment's policy (``baseline`` unless it allows more);
   the AppProject allows the destinations ``anubis-pr-*``;
 * ``argocd-cm-patch.yaml``: health checks (Lua) for the custom kinds runs use (MPIJob).
 
@@ -32,7 +32,7 @@ ARGOCD_NAMESPACE = "argocd"
 PREVIEW_BRANCH = "anubis-previews"  # the branch the preview workflow's bot writes manifests-preview/ to
 PREVIEW_LABEL = "anubis-preview"  # a maintainer adds it to a pull request to have it run
 PREVIEW_REQUEUE_SECONDS = 300
-PREVIEW_NAMESPACE_PREFIX = "anubis-pr-"  # a pull request's runs go to anubis-pr-<n> (``anubis preview``)
+PREVIEW_NAMESPACE_PREFIX = "anubis-pr-"  # a pull request's runs go to anubis-pr-<n>-<env> (``anubis preview``)
 #: On preview Applications: deleting one (its folder removed) deletes what it synced, runs included.
 PREVIEW_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 PREVIEW_NAMESPACE_LABEL = "anubis.dev/preview"  # on every preview namespace: the controller watches them by it
@@ -47,7 +47,7 @@ RUN_KINDS: tuple[tuple[str, str], ...] = (
     ("batch", "Job"),
     ("kubeflow.org", "MPIJob"),
 )
-# What ``anubis preview`` adds in each anubis-pr-<n> namespace (renderer.previews). Argo CD's whitelist is
+# What ``anubis preview`` adds in each anubis-pr-<n>-<env> namespace (renderer.previews). Argo CD's whitelist is
 # per project, not per destination: main's renders never emit these (tests/unit/renderer).
 PREVIEW_SUPPORT_KINDS: tuple[tuple[str, str], ...] = (
     ("", "ServiceAccount"),
@@ -92,7 +92,6 @@ def documents(
                 f"environment name '{env.name}' cannot name Argo CD Applications: use up to 40 lower-case "
                 "letters, digits and '-'"
             )
-    levels = _preview_pod_security(clusters)
     docs: list[Document] = []
     for project in sorted({e.argocd_project for e in clusters}):
         members = [e for e in clusters if e.argocd_project == project]
@@ -113,9 +112,9 @@ def documents(
             "label": preview_label,
             "requeue": PREVIEW_REQUEUE_SECONDS,
             "finalizer": PREVIEW_FINALIZER,
-            "destination_namespace": f"{PREVIEW_NAMESPACE_PREFIX}{{{{.number}}}}",
+            "destination_namespace": f"{PREVIEW_NAMESPACE_PREFIX}{{{{.number}}}}-{env.name}",
             "sync_options": _preview_sync_options(),
-            "namespace_metadata": _preview_namespace_metadata(levels[env.destination.server]),
+            "namespace_metadata": _preview_namespace_metadata(env),
         }
         docs.append((f"applicationset-previews-{env.name}.yaml", ("argocd/applicationset.yaml.j2", {"app": preview})))
     patch = {"namespace": ARGOCD_NAMESPACE, "checks": HEALTH_CHECKS}
@@ -137,33 +136,21 @@ def _pod_security_level(env: Environment) -> str:
     return "privileged" if (p.allow_privileged or p.allow_host_network or p.allow_host_path) else "baseline"
 
 
-def _preview_pod_security(clusters: Sequence[Environment]) -> dict[str, str]:
-    """Destination server → the level enforced on its preview namespaces. Every environment on a server
-    previews a pull request into the same namespace, so their Applications must write the same metadata:
-    the least strict level any of them needs."""
-    levels: dict[str, str] = {}
-    for env in clusters:
-        level = _pod_security_level(env)
-        server = env.destination.server
-        levels[server] = "privileged" if "privileged" in (level, levels.get(server)) else level
-    return levels
-
-
 def _preview_sync_options() -> list[str]:
     return sorted([o for o in SYNC_OPTIONS if not o.startswith("CreateNamespace=")] + ["CreateNamespace=true"])
 
 
-def _preview_namespace_metadata(level: str) -> dict[str, Any]:
-    """What Argo CD writes on a preview namespace it creates: the label the controller watches
-    namespaces by, and the Pod Security admission labels (enforced at ``level``; warnings and audit
-    always at ``baseline``, so a privileged preview is visible)."""
+def _preview_namespace_metadata(env: Environment) -> dict[str, Any]:
+    """What Argo CD writes on the preview namespace of ``env`` it creates: the label the controller
+    watches namespaces by, and the Pod Security admission labels (enforced at the level ``env``'s policy
+    needs; warnings and audit always at ``baseline``, so a privileged preview is visible)."""
     return {
         "labels": {
-            **_labels(),
+            **_labels(env.name),
             PREVIEW_NAMESPACE_LABEL: "true",
             "anubis.dev/pull-request": "{{.number}}",
             "pod-security.kubernetes.io/audit": "baseline",
-            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce": _pod_security_level(env),
             "pod-security.kubernetes.io/enforce-version": POD_SECURITY_VERSION,
             "pod-security.kubernetes.io/warn": "baseline",
         }

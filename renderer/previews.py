@@ -1,9 +1,14 @@
-"""What a pull-request preview's namespace (``anubis-pr-<n>``) needs besides the runs, as plain values.
+"""What a pull-request preview's namespaces need besides the runs, as plain values.
+
+A pull request previews each environment's runs into a namespace of its own,
+``anubis-pr-<n>-<environment>`` (:func:`preview_namespace`): a preview's Jobs never meet main's, and
+each namespace enforces the Pod Security level of its own environment's policy (``baseline`` for a
+CPU environment, even when another environment on the cluster allows privileged containers).
 
 Argo CD creates the namespace (``CreateNamespace=true``, see :mod:`renderer.argocd`); nothing else is in
 it. ``anubis preview`` therefore writes, next to the runs, the namespace's support objects:
 
-* the ServiceAccount the runs' pods name (``anubis-run``, the environments' ``service_account``), with
+* the ServiceAccount the runs' pods name (``anubis-run``, the environment's ``service_account``), with
   no token mounted (benchmarks need no API access);
 * a RoleBinding of the controller's ServiceAccount (``anubis-system/anubis-controller``) to the
   ClusterRole ``anubis-controller-runs`` (``manifests/system/controller/rbac.yaml``): the same namespaced
@@ -12,10 +17,9 @@ it. ``anubis preview`` therefore writes, next to the runs, the namespace's suppo
 No PVC: it would be a new volume per pull request, left behind with the namespace. Preview runs keep
 datasets on an ``emptyDir`` of :data:`PREVIEW_DATASET_CACHE_SIZE` instead (``anubis.commands.preview``).
 
-Several environments on one cluster preview a pull request into the same namespace, each through its
-own Application. One object must have one owner in Argo CD, so :func:`preview_support_files` puts the
-objects in the folder of one environment per destination server (the first by name): every labelled
-pull request gets an Application for every environment, runs or not, so that owner always exists.
+One environment, one namespace, one Application: each support file is owned by the Application of the
+environment whose folder holds it, and is written only for the environments the pull request has runs
+in (an environment without runs gets no folder, hence no Application and no namespace).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from renderer.argocd import PREVIEW_NAMESPACE_PREFIX
 from schemas.environment import Environment
 from schemas.errors import RenderError
 
@@ -77,11 +82,21 @@ def preview_support_objects(namespace: str, envs: Sequence[Environment]) -> str:
     return HEADER + "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
 
 
-def preview_support_files(namespace: str, envs: Sequence[Environment]) -> dict[str, str]:
-    """``<env>/_namespace.yaml`` → text: one file per destination server, in the folder of the first (by
-    name) kubernetes environment on it, for the environments on that server."""
-    by_server: dict[str, list[Environment]] = {}
-    for env in sorted((e for e in envs if e.kind == "kubernetes"), key=lambda e: e.name):
-        by_server.setdefault(env.destination.server, []).append(env)
-    return {f"{members[0].name}/{SUPPORT_FILE}": preview_support_objects(namespace, members)
-            for members in by_server.values()}
+def preview_namespace(number: int, environment: str) -> str:
+    """The namespace pull request ``number`` previews ``environment``'s runs in (the previews
+    ApplicationSet of that environment syncs into the same name)."""
+    name = f"{PREVIEW_NAMESPACE_PREFIX}{number}-{environment}"
+    if len(name) > 63:
+        raise RenderError(
+            f"the preview namespace '{name}' is longer than 63 characters: shorten the environment's name"
+        )
+    return name
+
+
+def preview_support_files(number: int, envs: Sequence[Environment]) -> dict[str, str]:
+    """``<env>/_namespace.yaml`` → text: for each kubernetes environment of ``envs`` (those the pull
+    request has runs in), the support objects of its preview namespace."""
+    return {
+        f"{env.name}/{SUPPORT_FILE}": preview_support_objects(preview_namespace(number, env.name), [env])
+        for env in sorted((e for e in envs if e.kind == "kubernetes"), key=lambda e: e.name)
+    }

@@ -2,7 +2,7 @@
 
 Renders the pull request's runs into ``manifests-preview/pr-<n>/<env>/<benchmark>/<run_id>.yaml`` on
 the bot-owned preview branch that the previews ApplicationSet syncs (``renderer.argocd``:
-``PREVIEW_BRANCH``, ``PREVIEW_LABEL``), in a namespace of the pull request's own, ``anubis-pr-<n>``,
+``PREVIEW_BRANCH``, ``PREVIEW_LABEL``), in a namespace of the pull request and environment, ``anubis-pr-<n>-<env>``,
 so that its Jobs never meet the default branch's, with the namespace's support objects
 (``renderer.previews``: the runs' ServiceAccount, the controller's RoleBinding) and an ``emptyDir``
 dataset cache instead of the environment's PVC. ``--close`` removes the folder (label removed or pull
@@ -33,7 +33,7 @@ from anubis.project import load_project
 from anubis.settings import Settings
 from renderer.argocd import PREVIEW_BRANCH
 from renderer.planning import Catalog
-from renderer.previews import PREVIEW_DATASET_CACHE_SIZE, preview_support_files
+from renderer.previews import PREVIEW_DATASET_CACHE_SIZE, preview_namespace, preview_support_files
 from schemas.environment import DatasetCache, Environment
 from schemas.errors import BackendError
 from schemas.runspec import Source
@@ -48,10 +48,6 @@ RERUNS_FILE = "reruns.json"  # per pull request: benchmark → extra rerun count
 
 
 _BRANCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
-
-
-def preview_namespace(number: int) -> str:
-    return f"anubis-pr-{number}"
 
 
 def preview_branch(number: int, head_ref: str | None) -> str:
@@ -69,7 +65,7 @@ def preview_environment(env: Environment, number: int) -> Environment:
         return env
     cache = env.dataset_cache
     size = cache.size if cache.kind == "emptyDir" and cache.size else PREVIEW_DATASET_CACHE_SIZE
-    return replace(env, destination=replace(env.destination, namespace=preview_namespace(number)),
+    return replace(env, destination=replace(env.destination, namespace=preview_namespace(number, env.name)),
                    dataset_cache=DatasetCache(kind="emptyDir", size=size))
 
 
@@ -115,11 +111,12 @@ def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str
         return render_tree(tree, catalog=PreviewCatalog(tree, number), source=lambda _: source, overrides=overrides)
 
 
-def support_files(trusted_root: Path, number: int) -> dict[str, str]:
-    """``<env>/_namespace.yaml`` → the support objects of the pull request's namespace (its runs'
-    ServiceAccount, the controller's RoleBinding), from the trusted environments."""
-    envs = [e for e in PreviewCatalog(trusted_root, number).valid() if e.kind == "kubernetes"]
-    return preview_support_files(preview_namespace(number), envs) if envs else {}
+def support_files(trusted_root: Path, number: int, environments: set[str]) -> dict[str, str]:
+    """``<env>/_namespace.yaml`` → the support objects of the preview namespace of each of
+    ``environments`` (those the pull request has runs in): its runs' ServiceAccount, the controller's
+    RoleBinding, from the trusted environments."""
+    envs = [e for e in PreviewCatalog(trusted_root, number).valid() if e.kind == "kubernetes" and e.name in environments]
+    return preview_support_files(number, envs)
 
 
 @click.command()
@@ -167,7 +164,7 @@ def preview(settings: Settings, number: int, head: str | None, head_sha: str | N
             if cancel:
                 dropped = _names(cancel, None) if cancel != "all" else None
                 files = {k: v for k, v in files.items() if dropped is not None and k.split("/")[1] not in dropped}
-            support = support_files(settings.repo_root, number)
+            support = support_files(settings.repo_root, number, {rel.split("/")[0] for rel in files})
             for rel, text in {**files, **support}.items():
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Namespaces that come and go: the pull-request previews' ``anubis-pr-<n>``, created by Argo CD.
+"""Namespaces that come and go: the pull-request previews' ``anubis-pr-<n>-<env>``, created by Argo CD.
 
 The controller is given fixed namespaces and, optionally, a label selector on Namespaces (the label
 Argo CD writes on every preview namespace it creates, ``anubis.dev/preview=true``) and/or a name

@@ -189,7 +189,7 @@ def test_preview_writes_the_namespace_objects_and_close_tears_them_down(tmp_path
     _run_step(steps["Render the preview"], work, env)
     files = _git(origin, "ls-tree", "-r", "--name-only", "anubis-previews").splitlines()
     folder = "manifests-preview/pr-7"
-    # both kubernetes environments preview into anubis-pr-7 on one cluster: one Application owns the objects
+    # hello-again runs on cpu-cluster: its namespace anubis-pr-7-cpu-cluster gets the support objects
     assert [f for f in files if f.endswith("/_namespace.yaml")] == [f"{folder}/cpu-cluster/_namespace.yaml"]
     assert any(f.startswith(f"{folder}/cpu-cluster/hello-again/") for f in files)
     # hello-again runs on cpu-cluster only: no gpu-cluster folder, so the previews ApplicationSet's git
@@ -197,10 +197,11 @@ def test_preview_writes_the_namespace_objects_and_close_tears_them_down(tmp_path
     assert {f.split("/")[2] for f in files if f.startswith(f"{folder}/")} - {"reruns.json"} == {"cpu-cluster"}
     support = [o for o in yaml.safe_load_all(_git(origin, "show", f"anubis-previews:{folder}/cpu-cluster/_namespace.yaml")) if o]
     assert {(o["kind"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in support} == {
-        ("ServiceAccount", "anubis-run", "anubis-pr-7"), ("RoleBinding", "anubis-controller", "anubis-pr-7")}
+        ("ServiceAccount", "anubis-run", "anubis-pr-7-cpu-cluster"),
+        ("RoleBinding", "anubis-controller", "anubis-pr-7-cpu-cluster")}
     run = next(f for f in files if "/hello-again/" in f)
     (job,) = [o for o in yaml.safe_load_all(_git(origin, "show", f"anubis-previews:{run}")) if o and o["kind"] == "Job"]
-    assert job["metadata"]["namespace"] == "anubis-pr-7"
+    assert job["metadata"]["namespace"] == "anubis-pr-7-cpu-cluster"
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "anubis-run"
 
     _run_step(steps["Tear the preview down"], work, {"PR_NUMBER": "7", "ANUBIS_BOT_TOKEN": ""})

@@ -35,7 +35,7 @@ from manifest_cases import (
 
 from controller.fetching import parse_sources
 from renderer.manifests import RenderedRun, render_argocd, render_run
-from renderer.previews import support_objects
+from renderer.previews import preview_namespace, support_objects
 from schemas.environment import DatasetCache, Policy
 from schemas.errors import RenderError
 from schemas.runspec import DataSource, RunSpec, cache_key
@@ -550,10 +550,24 @@ def test_argocd_previews_use_the_bot_branch_not_the_pull_request_head() -> None:
     # deleted with its folder (label removed, pull request closed): its runs go with it
     assert appset["spec"]["template"]["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
     spec = appset["spec"]["template"]["spec"]
-    assert spec["destination"]["namespace"] == "anubis-pr-{{.number}}"  # where `anubis preview` renders them
+    assert spec["destination"]["namespace"] == "anubis-pr-{{.number}}-gpu-cluster"  # where `anubis preview` renders them
+    assert preview_namespace(7, "gpu-cluster") == spec["destination"]["namespace"].replace("{{.number}}", "7")
     assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
     labels = spec["syncPolicy"]["managedNamespaceMetadata"]["labels"]
     assert labels["anubis.dev/preview"] == "true" and labels["pod-security.kubernetes.io/warn"] == "baseline"
+    assert labels["anubis.dev/environment"] == "gpu-cluster"
+
+
+def test_argocd_preview_namespaces_enforce_their_own_environments_pod_security() -> None:
+    # one namespace per environment: the CPU environment's previews stay at baseline even though the
+    # GPU environment on the same cluster allows privileged containers
+    levels = {}
+    for env in ("cpu-cluster", "gpu-cluster"):
+        appset = yaml.safe_load(argocd_files()[f"applicationset-previews-{env}.yaml"])
+        labels = appset["spec"]["template"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+        levels[env] = labels["pod-security.kubernetes.io/enforce"]
+    assert GPU_ENV.policy.allow_privileged and not CPU_ENV.policy.allow_privileged
+    assert levels == {"cpu-cluster": "baseline", "gpu-cluster": "privileged"}
 
 
 def test_argocd_needs_a_github_repository() -> None:

@@ -18,6 +18,7 @@ from renderer.manifests import render_run
 from renderer.previews import (
     PREVIEW_DATASET_CACHE_SIZE,
     SUPPORT_FILE,
+    preview_namespace,
     preview_support_files,
     preview_support_objects,
 )
@@ -26,7 +27,7 @@ from schemas.errors import RenderError
 
 RBAC = Path(__file__).resolve().parents[3] / "manifests" / "system" / "controller" / "rbac.yaml"
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
-NAMESPACE = "anubis-pr-42"
+NAMESPACE = "anubis-pr-42-gpu-cluster"
 
 
 def objects(text: str) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ def test_the_service_account_is_the_one_the_runs_name_and_mounts_no_token() -> N
         spec, env, scripts = case()
         run = render_run(spec, preview_environment(env, 42), scripts)
         for obj in run.objects:
-            assert obj["metadata"]["namespace"] == NAMESPACE, name
+            assert obj["metadata"]["namespace"] == preview_namespace(42, env.name), name
             pod = _pod(obj)
             if pod is not None:
                 assert pod["serviceAccountName"] == account["metadata"]["name"], name
@@ -96,20 +97,29 @@ def test_the_role_binding_gives_the_controller_its_run_rights_and_no_more() -> N
         assert not set(rule["verbs"]) & {"create", "delete", "deletecollection", "update", "escalate", "bind", "impersonate"}
 
 
-def test_one_owner_per_cluster() -> None:
-    # both environments preview into anubis-pr-<n> on the same server: one Application owns the objects
-    assert list(preview_support_files(NAMESPACE, [GPU_ENV, LOCAL_ENV, CPU_ENV])) == [f"cpu-cluster/{SUPPORT_FILE}"]
-    remote = replace(GPU_ENV, destination=Destination(server="https://gpu.example.com", namespace="anubis-gpu-runs"))
-    files = preview_support_files(NAMESPACE, [remote, CPU_ENV])
+def test_one_namespace_and_one_owner_per_environment() -> None:
+    # each environment previews into a namespace of its own, whose objects its own Application owns;
+    # an environment that is not given (no runs in the pull request) gets nothing
+    files = preview_support_files(42, [GPU_ENV, LOCAL_ENV, CPU_ENV])
     assert sorted(files) == [f"cpu-cluster/{SUPPORT_FILE}", f"gpu-cluster/{SUPPORT_FILE}"]
-    assert files[f"gpu-cluster/{SUPPORT_FILE}"] == preview_support_objects(NAMESPACE, [remote])
+    assert files[f"gpu-cluster/{SUPPORT_FILE}"] == preview_support_objects("anubis-pr-42-gpu-cluster", [GPU_ENV])
+    assert {o["metadata"]["namespace"] for o in objects(files[f"cpu-cluster/{SUPPORT_FILE}"])} == {"anubis-pr-42-cpu-cluster"}
+    assert list(preview_support_files(42, [CPU_ENV])) == [f"cpu-cluster/{SUPPORT_FILE}"]
+    assert preview_support_files(42, [LOCAL_ENV]) == {}
+
+
+def test_a_preview_namespace_fits_a_kubernetes_name() -> None:
+    assert preview_namespace(7, "cpu-cluster") == "anubis-pr-7-cpu-cluster"
+    assert len(preview_namespace(9_999_999, "e" * 40)) <= 63  # renderer.argocd allows names of 40
+    with pytest.raises(RenderError, match="longer than 63 characters: shorten the environment's name"):
+        preview_namespace(1, "e" * 60)
 
 
 def test_preview_runs_keep_datasets_on_an_empty_dir_not_the_pvc() -> None:
     env = replace(GPU_ENV, dataset_cache=DatasetCache(kind="pvc", claim_name="anubis-dataset-cache"))
     preview = preview_environment(env, 42)
     assert preview.dataset_cache == DatasetCache(kind="emptyDir", size=PREVIEW_DATASET_CACHE_SIZE)
-    assert preview.destination.namespace == NAMESPACE and env.dataset_cache.kind == "pvc"
+    assert preview.destination.namespace == "anubis-pr-42-gpu-cluster" and env.dataset_cache.kind == "pvc"
     sized = replace(GPU_ENV, dataset_cache=DatasetCache(kind="emptyDir", size="5Gi"))
     assert preview_environment(sized, 42).dataset_cache.size == "5Gi"
     assert preview_environment(LOCAL_ENV, 42) == LOCAL_ENV
