@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from controller.store import (
     BaselineReset,
@@ -211,6 +211,12 @@ class S3ResultStore:
             raise StoreError(
                 f"The result store {self.url} could not be {what}: {_code(e)} {e}. Check the bucket "
                 "name, the region and that the controller's role may read and write it."
+            ) from e
+        except NoCredentialsError as e:
+            raise StoreError(
+                f"The result store {self.url} could not be {what}: no AWS credentials. Give some the way "
+                "boto3 looks for them (AWS_PROFILE, `aws sso login`, AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or the pod's IAM role)."
             ) from e
         except BotoCoreError as e:
             raise StoreError(f"The result store {self.url} could not be {what}: {e}.") from e

@@ -205,6 +205,18 @@ def test_a_missing_bucket_is_a_store_error(s3: Any) -> None:
         S3ResultStore(s3, "no-such-bucket").put(make_record("e-1"))
 
 
+def test_no_credentials_says_how_to_give_some(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    session = boto3.session.Session()
+    anonymous = S3ResultStore(session.client("s3", endpoint_url=moto_url, region_name="us-east-1"), BUCKET, "x/")
+    with pytest.raises(StoreError, match=r"no AWS credentials\. Give some the way boto3 looks for them \(AWS_PROFILE"):
+        anonymous.latest()
+
+
 def test_a_record_that_cannot_be_read_is_a_store_error(store: S3ResultStore, s3: Any) -> None:
     store.put(make_record("e-1"))
     s3.put_object(Bucket=BUCKET, Key="team/results/records/e-1.json", Body=b'{"not": "a record"}')
