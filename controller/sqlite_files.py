@@ -65,12 +65,14 @@ def open_migrated(
     deadline = time.monotonic() + busy_timeout_s
     pause = 0.01
     while True:
-        conn = connect(path)
+        conn: sqlite3.Connection | None = None
         try:
+            conn = connect(path)  # switching a new file to WAL can be refused at once, too
             migrate(conn)
             return conn
         except sqlite3.OperationalError as e:
-            conn.close()
+            if conn is not None:
+                conn.close()
             transient = "locked" in str(e) or "busy" in str(e)
             if not transient or time.monotonic() + pause > deadline:
                 raise
@@ -78,5 +80,6 @@ def open_migrated(
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise
