@@ -39,13 +39,14 @@ def reset(settings: Settings, benchmark: str, metric: str | None, environment: s
           store: str | None) -> None:
     """Accept the current level of BENCHMARK: executions before now are no longer its baseline, so
     a deliberate step (a new model, a new instance type) stops being reported as a regression."""
+    where = locate(settings, store)
     with opened_store(settings, store) as opened:
         if opened.latest(benchmark) is None:
             raise NotFoundError(
-                f"No executions of benchmark {benchmark!r} are stored in {locate(settings, store)}, so it has "
+                f"No executions of benchmark {benchmark!r} are stored in {where}, so it has "
                 "no baseline to reset. Check the name (the descriptor's info.name) and --store."
             )
-        done = reset_store(opened, str(locate(settings, store))).add_reset(
+        done = reset_store(opened, str(where)).add_reset(
             BaselineReset(
                 benchmark=benchmark,
                 at=time.time(),
