@@ -8,6 +8,7 @@ import json
 import pytest
 
 from controller.kubernetes.reconciler import Controller
+from controller.kubernetes.statuses import Decision
 from controller.sqlite_store import SqliteResultStore
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator, SimRun
@@ -171,10 +172,19 @@ def test_unschedulable_within_the_deadline_stays_pending(fake_api: FakeKubernete
     run = sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.unschedulable(60, "0/3 nodes are available"))
     sim.run_all()
     key = f"{run.namespace}/{run.uid}"
-    decision = wait_for(lambda: (lambda d: d if d and d.reason.startswith("waiting for a node") else None)(
-        controller.reconcile(key)))
-    assert decision.status is RunStatus.PENDING
+    seen = []
+
+    def scheduler_said() -> Decision | None:
+        # the watch may show the pod before its PodScheduled condition: "waiting for a node" at first
+        decision = controller.reconcile(key)
+        if decision is not None:
+            seen.append(decision)
+        return decision if decision is not None and "nodes are available" in decision.reason else None
+
+    decision = wait_for(scheduler_said)
     assert decision.reason == "waiting for a node for 1m: 0/3 nodes are available"
+    assert all(d.status is RunStatus.PENDING for d in seen)
+    assert {d.reason for d in seen} <= {"waiting for its pods to be created", "waiting for a node", decision.reason}, seen
     assert results_of(store, SINGLE) == []
 
 
