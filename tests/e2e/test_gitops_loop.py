@@ -50,6 +50,36 @@ def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def _benchmarks_repository(tmp_path: Path, folder: str) -> tuple[Path, Path]:
+    """A bare ``origin`` and a clone in ``tmp_path / folder`` holding main's environments, anubis.toml and
+    the hello-world benchmark, committed and pushed as ``main``."""
+    if shutil.which("anubis", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("the anubis command is not installed")
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    work = tmp_path / folder
+    work.mkdir()
+    for name in ("environments", "anubis.toml"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name)
+    shutil.copytree(ROOT / "benchmarks" / "hello-world", work / "benchmarks" / "hello-world")
+    _git(work, "init", "--quiet", "--initial-branch=main")
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", "Benchmarks repository")
+    _git(work, "remote", "add", "origin", str(origin))
+    _git(work, "push", "--quiet", "origin", "main")
+    return origin, work
+
+
+def _add_hello_again(work: Path) -> None:
+    """On a new branch add-hello-again of ``work``: a copy of hello-world named hello-again, staged."""
+    _git(work, "switch", "--quiet", "-c", "add-hello-again")
+    shutil.copytree(work / "benchmarks" / "hello-world", work / "benchmarks" / "hello-again")
+    descriptor = work / "benchmarks" / "hello-again" / "descriptor.toml"
+    descriptor.write_text(descriptor.read_text().replace('task_name = "hello-world"', 'task_name = "hello-again"'))
+    _git(work, "add", "--all")
+
+
 def _steps(workflow: str) -> list[dict[str, Any]]:
     data = yaml.load((ROOT / ".github/workflows" / workflow).read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
     return [s for job in data["jobs"].values() for s in job["steps"]]
@@ -73,31 +103,13 @@ def github() -> Iterator[github_api.FakeGitHub]:
 
 
 def test_pull_request_merge_publish_report(tmp_path: Path, github: github_api.FakeGitHub) -> None:
-    if shutil.which("anubis", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("the anubis command is not installed")
-    origin = tmp_path / "origin.git"
-    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    for name in ("environments", "anubis.toml"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, seed / name)
-    shutil.copytree(ROOT / "benchmarks" / "hello-world", seed / "benchmarks" / "hello-world")
-    _git(seed, "init", "--quiet", "--initial-branch=main")
-    _git(seed, "add", "--all")
-    _git(seed, "commit", "--quiet", "-m", "Benchmarks repository")
-    _git(seed, "remote", "add", "origin", str(origin))
-    _git(seed, "push", "--quiet", "origin", "main")
+    origin, _ = _benchmarks_repository(tmp_path, "seed")
 
     # A contributor opens a pull request adding a benchmark.
     work = tmp_path / "work"
     _git(tmp_path, "clone", "--quiet", str(origin), str(work))
     base = _git(work, "rev-parse", "HEAD")
-    _git(work, "switch", "--quiet", "-c", "add-hello-again")
-    shutil.copytree(work / "benchmarks" / "hello-world", work / "benchmarks" / "hello-again")
-    descriptor = work / "benchmarks" / "hello-again" / "descriptor.toml"
-    descriptor.write_text(descriptor.read_text().replace('task_name = "hello-world"', 'task_name = "hello-again"'))
-    _git(work, "add", "--all")
+    _add_hello_again(work)
     _git(work, "commit", "--quiet", "-m", "Add hello-again")
     head = _git(work, "rev-parse", "HEAD")
 
@@ -161,24 +173,8 @@ def test_pull_request_merge_publish_report(tmp_path: Path, github: github_api.Fa
 def test_preview_writes_the_namespace_objects_and_close_tears_them_down(tmp_path: Path) -> None:
     """preview.yml's steps: the pull request's runs and its namespace's support objects (the runs'
     ServiceAccount, the controller's RoleBinding) land on the preview branch; --close removes them all."""
-    if shutil.which("anubis", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("the anubis command is not installed")
-    origin = tmp_path / "origin.git"
-    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    work = tmp_path / "work"
-    work.mkdir()
-    for name in ("environments", "anubis.toml"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name)
-    shutil.copytree(ROOT / "benchmarks" / "hello-world", work / "benchmarks" / "hello-world")
-    _git(work, "init", "--quiet", "--initial-branch=main")
-    _git(work, "add", "--all")
-    _git(work, "commit", "--quiet", "-m", "Benchmarks repository")
-    _git(work, "remote", "add", "origin", str(origin))
-    _git(work, "push", "--quiet", "origin", "main")
-    _git(work, "switch", "--quiet", "-c", "add-hello-again")
-    shutil.copytree(work / "benchmarks" / "hello-world", work / "benchmarks" / "hello-again")
-    _git(work, "add", "--all")
+    origin, work = _benchmarks_repository(tmp_path, "work")
+    _add_hello_again(work)
     _git(work, "commit", "--quiet", "-m", "Add hello-again")
     head = _git(work, "rev-parse", "HEAD")
     _git(work, "push", "--quiet", "origin", "HEAD:refs/pull/7/head")
@@ -225,26 +221,9 @@ class Published:
 
 def _publish(tmp_path: Path, github: github_api.FakeGitHub) -> Published:
     """A repository with hello-world, a merged pull request #1 adding hello-again, published by the bot."""
-    if shutil.which("anubis", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("the anubis command is not installed")
-    origin = tmp_path / "origin.git"
-    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    work = tmp_path / "work"
-    work.mkdir()
-    for name in ("environments", "anubis.toml"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name)
-    shutil.copytree(ROOT / "benchmarks" / "hello-world", work / "benchmarks" / "hello-world")
-    _git(work, "init", "--quiet", "--initial-branch=main")
-    _git(work, "add", "--all")
-    _git(work, "commit", "--quiet", "-m", "Benchmarks repository")
-    _git(work, "remote", "add", "origin", str(origin))
+    _, work = _benchmarks_repository(tmp_path, "work")
     seed = _git(work, "rev-parse", "HEAD")
-    _git(work, "switch", "--quiet", "-c", "add-hello-again")
-    shutil.copytree(work / "benchmarks" / "hello-world", work / "benchmarks" / "hello-again")
-    descriptor = work / "benchmarks" / "hello-again" / "descriptor.toml"
-    descriptor.write_text(descriptor.read_text().replace('task_name = "hello-world"', 'task_name = "hello-again"'))
-    _git(work, "add", "--all")
+    _add_hello_again(work)
     _git(work, "commit", "--quiet", "-m", "Add hello-again")
     source = _git(work, "rev-parse", "HEAD")
     _git(work, "switch", "--quiet", "main")
