@@ -1,7 +1,7 @@
 # Anubis on AWS: from an empty account to a working installation (see ../README.md).
 #
 #   network ─► eks ─► storage ─► iam ─► logging
-#                 └─► observability, argocd ─► mpi-operator, runs
+#                 └─► observability, argocd ─► mpi-operator, runs, kueue
 
 data "aws_caller_identity" "current" {}
 
@@ -24,6 +24,7 @@ locals {
     nvidia_device_plugin         = "0.17.0"
     dcgm_exporter                = "3.6.1"
     fluent_bit                   = "0.48.3"
+    kueue                        = "0.19.2"
   }
 
   # The health checks `anubis render` writes for Argo CD (MPIJob), set in argocd-cm through Helm.
@@ -160,4 +161,16 @@ module "runs" {
   dataset_cache_file_system_id = module.storage.dataset_cache_file_system_id
 
   depends_on = [module.eks]
+}
+
+module "kueue" {
+  source = "./modules/kueue"
+
+  chart_version      = local.charts.kueue
+  gpu_node_groups    = var.gpu_node_groups
+  gpu_quotas         = var.gpu_queue_quotas
+  queue_namespaces   = var.queue_namespaces
+  pods_ready_timeout = var.queue_pods_ready_timeout
+
+  depends_on = [module.eks, module.runs]
 }

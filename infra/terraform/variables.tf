@@ -238,3 +238,30 @@ variable "tags" {
   description = "Extra tags on every AWS resource."
   default     = {}
 }
+
+variable "gpu_queue_quotas" {
+  type = map(object({
+    gpus   = number
+    cpu    = string
+    memory = string
+  }))
+  description = "Nominal quota of Kueue's GPU ClusterQueue per GPU node group (instance type -> GPUs, CPU, memory); a node group left out gets max_size x its GPUs."
+  default     = {}
+}
+
+variable "queue_namespaces" {
+  type        = list(string)
+  description = "Run namespaces that get Kueue's LocalQueue anubis-gpu (the queue environments/gpu-cluster.toml names)."
+  default     = ["anubis-gpu-runs"]
+}
+
+variable "queue_pods_ready_timeout" {
+  type        = string
+  description = "How long an admitted run may take to have all its pods ready before Kueue evicts and requeues it."
+  default     = "10m"
+
+  validation {
+    condition     = can(regex("^[0-9]+(s|m|h)$", var.queue_pods_ready_timeout))
+    error_message = "Give a duration such as 10m."
+  }
+}

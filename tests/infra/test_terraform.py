@@ -118,7 +118,8 @@ def test_module_sources_and_helm_charts_are_pinned() -> None:
         version = body.get("version")
         assert version, f"{path.name}:{name} has no chart version"
         assert EXACT_VERSION.match(version) or REF.match(version), f"{name}: {version}"
-        assert body["repository"].startswith("https://"), name
+        # A chart repository over TLS: an HTTPS index, or an OCI registry (Helm pulls over HTTPS).
+        assert body["repository"].startswith(("https://", "oci://")), name
 
 
 @pytest.mark.parametrize("folder", MODULE_DIRS, ids=lambda p: str(p.relative_to(ROOT)))
