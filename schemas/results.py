@@ -102,6 +102,10 @@ class ResultRecord:
     branch: str | None = None
     pull_request: int | None = None
     descriptor_path: str = ""
+    # What the GPUs did (controller.gpu_telemetry.RunTelemetry.to_dict()) and what the run cost
+    # (controller.costs.RunCost.to_dict()); None where unknown (no GPU telemetry, no price).
+    telemetry: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
     version: int = RESULT_VERSION
 
     @property

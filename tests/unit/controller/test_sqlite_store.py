@@ -248,6 +248,31 @@ def test_records_validate_against_the_result_schema(store: SqliteResultStore) ->
     assert not validator.is_valid(broken)
 
 
+def test_telemetry_and_cost_are_kept_and_validate(store: SqliteResultStore) -> None:
+    from dataclasses import replace
+
+    from controller.costs import run_cost, shipped_prices
+    from controller.gpu_telemetry import GpuSample, summarize
+
+    telemetry = summarize(
+        [GpuSample(0.0, "GPU-a", utilization=80.0, memory_used=9000.0, power=200.0),
+         GpuSample(1.0, "GPU-a", utilization=90.0, memory_used=9500.0, power=220.0)],
+        source="nvidia-smi", window=(0.0, 1.0),
+    )
+    cost = run_cost(shipped_prices(), "p3.2xlarge", 1, 600.0)
+    assert cost is not None
+    record = replace(make_record("t1"), telemetry=telemetry.to_dict(), cost=cost.to_dict())
+    validator = jsonschema.Draft202012Validator(load_schema("result"))
+    validator.validate(record.to_dict())
+    store.put(record)
+    again = store.get("t1")
+    assert again.telemetry == record.telemetry and again.cost == record.cost
+    assert again.cost is not None and again.cost["total"] == pytest.approx(0.51)  # 3.06 $/h for 10 minutes
+    wrong = record.to_dict()
+    wrong["telemetry"]["source"] = "guess"
+    assert not validator.is_valid(wrong)
+
+
 def test_canonical_matrix_point_ignores_key_order() -> None:
     assert canonical_matrix_point({"b": 1, "a": "x"}) == canonical_matrix_point({"a": "x", "b": 1})
 
