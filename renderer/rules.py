@@ -7,7 +7,6 @@ rather than raise, so that every problem of a file is reported at once.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -19,12 +18,14 @@ from croniter import croniter
 
 from renderer.commands import split_command
 from renderer.durations import format_duration, parse_duration
+from renderer.images import ImageReferenceError, parse_image, registry_allowed
 from renderer.loading import TomlDocument
 from renderer.patterns import pattern_problem
-from renderer.scripts import SCRIPT_SIZE_LIMIT, ScriptProblem, collect_script
+from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from schemas.environment import Environment
 from schemas.errors import Problem
 
+MAX_PROCESSES_PER_INSTANCE = 1024  # as the schema's integer form
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
@@ -34,6 +35,8 @@ class Context:
     data: dict[str, Any]
     env: Environment | None
     folder: Path  # the descriptor's folder
+    # reads the script-mode sources; check_descriptor hands in one that reads them once for every point
+    collect: Callable[[Path, str | None], CollectedScript | None] = collect_script
 
 
 Rule = Callable[[Context], Iterator[Problem]]
@@ -113,6 +116,18 @@ def check_strategy(ctx: Context) -> Iterator[Problem]:
         yield ctx.doc.problem(
             ("hardware", "distributed", "num_instances"),
             f"num_instances = {instances} only applies to strategy 'horovod'; this benchmark is '{strategy}'",
+        )
+    if isinstance(instances, int) and ctx.env is not None and instances > ctx.env.policy.max_instances:
+        yield ctx.doc.problem(
+            ("hardware", "distributed", "num_instances"),
+            f"num_instances = {instances} is more than environment '{ctx.env.name}' allows"
+            f" ({ctx.env.policy.max_instances}, its policy.max_instances)",
+        )
+    processes = _get(ctx.data, "hardware", "distributed", "processes_per_instance")
+    if isinstance(processes, str) and processes.isdigit() and int(processes) > MAX_PROCESSES_PER_INSTANCE:
+        yield ctx.doc.problem(
+            ("hardware", "distributed", "processes_per_instance"),
+            f"must be at most {MAX_PROCESSES_PER_INSTANCE} (got {processes})",
         )
 
 
@@ -233,9 +248,9 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
     uses_scripts = [(path, value) for path, value in commands if "BAI_SCRIPTS_PATH" in value]
     declared = _get(ctx.data, "ml", "script", "script")
     try:
-        script = collect_script(ctx.folder, declared if isinstance(declared, str) else None)
+        script = ctx.collect(ctx.folder, declared if isinstance(declared, str) else None)
     except ScriptProblem as e:
-        yield ctx.doc.problem(("ml", "script", "script"), str(e))
+        yield ctx.doc.problem(("ml", "script", "script") if isinstance(declared, str) else ("ml",), str(e))
         return
     if script is None:
         if uses_scripts:
@@ -245,12 +260,6 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
                 " descriptor or set [ml.script] script = \"<folder>\"",
             )
         return
-    if script.total_size > SCRIPT_SIZE_LIMIT:
-        yield ctx.doc.problem(
-            ("ml", "script", "script") if declared else ("ml",),
-            f"script-mode sources are {-(-script.total_size // 1024)} KiB; the limit is {SCRIPT_SIZE_LIMIT // 1024} KiB"
-            " (they travel in a ConfigMap); move large files to [[data.sources]]",
-        )
     names = {e.relpath for e in script.entries}
     folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
     for path, value in uses_scripts:
@@ -281,13 +290,6 @@ def check_timeout(ctx: Context) -> Iterator[Problem]:
         )
 
 
-def image_registry(image: str) -> str:
-    first, sep, _ = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
 def check_policy(ctx: Context) -> Iterator[Problem]:
     env = ctx.env
     if env is None:
@@ -301,14 +303,19 @@ def check_policy(ctx: Context) -> Iterator[Problem]:
                 " or target an environment that allows it",
             )
         image = _get(ctx.data, *section, "docker_image")
-        if isinstance(image, str) and policy.allowed_registries:
-            registry = image_registry(image)
-            if not any(fnmatch.fnmatchcase(registry, allowed) for allowed in policy.allowed_registries):
-                yield ctx.doc.problem(
-                    (*section, "docker_image"),
-                    f"registry '{registry}' is not allowed in environment '{env.name}'; allowed: "
-                    f"{', '.join(policy.allowed_registries)}",
-                )
+        if not isinstance(image, str):
+            continue
+        try:
+            reference = parse_image(image)
+        except ImageReferenceError as e:
+            yield ctx.doc.problem((*section, "docker_image"), str(e))
+            continue
+        if policy.allowed_registries and not registry_allowed(reference, policy.allowed_registries):
+            yield ctx.doc.problem(
+                (*section, "docker_image"),
+                f"registry '{reference.registry}' is not allowed in environment '{env.name}'; allowed: "
+                f"{', '.join(policy.allowed_registries)}",
+            )
     gpus = 0
     for section in (("hardware",), ("server", "hardware")):
         instance = _get(ctx.data, *section, "instance_type")
@@ -353,7 +360,7 @@ def check_engine(ctx: Context) -> Iterator[Problem]:
         )
 
 
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # what Kubernetes accepts as a variable name
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")  # what Kubernetes accepts as a variable name (fullmatch)
 RESERVED_VARIABLES = frozenset(
     {"BENCHMARK_AI", "BENCHMARK_AI_FIFO_FILEPATH", "BAI_SCRIPTS_PATH", "OMPI_ALLOW_RUN_AS_ROOT",
      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"}
@@ -367,7 +374,7 @@ def check_variables(ctx: Context) -> Iterator[Problem]:
         if not isinstance(variables, dict):
             continue
         for name in variables:
-            if not ENV_NAME.match(name):
+            if not ENV_NAME.fullmatch(name):
                 yield ctx.doc.problem(
                     (*section, name),
                     f"'{name}' is not a valid variable name: use letters, digits, '_', '-' and '.', not starting"

@@ -502,7 +502,7 @@ def test_registry_not_allowed(repo: Path) -> None:
     text = descriptor(env='docker_image = "quay.io/team/image:1"')
     assert check(repo, text) == [
         f"{SHOWN}:{line_of(text, 'docker_image =')}:1: env.docker_image: registry 'quay.io' is not allowed in"
-        " environment 'cpu-cluster'; allowed: docker.io, ghcr.io, public.ecr.aws, *.dkr.ecr.*.amazonaws.com"
+        " environment 'cpu-cluster'; allowed: docker.io, ghcr.io, public.ecr.aws, 123456789012.dkr.ecr.*.amazonaws.com"
     ]
 
 
@@ -856,7 +856,7 @@ def test_every_problem_of_a_file_is_reported_at_once_in_line_order(repo: Path) -
         f"{SHOWN}:17:1: hardware.distributed.num_instances: num_instances = 2 only applies to strategy 'horovod'; this"
         " benchmark is 'single_node'",
         f"{SHOWN}:20:1: env.docker_image: registry 'quay.io' is not allowed in environment 'cpu-cluster'; allowed:"
-        " docker.io, ghcr.io, public.ecr.aws, *.dkr.ecr.*.amazonaws.com",
+        " docker.io, ghcr.io, public.ecr.aws, 123456789012.dkr.ecr.*.amazonaws.com",
         f"{SHOWN}:21:1: env.privileged: environment 'cpu-cluster' does not allow privileged containers; remove"
         " privileged = true or target an environment that allows it",
         f"{SHOWN}:24:1: ml.benchmark_code: uses shell syntax ('|') but no shell runs the command; write the shell"
