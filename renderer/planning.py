@@ -12,9 +12,10 @@ import datetime
 import functools
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from renderer.rules import Context, run_rules
 from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from renderer.specs import build_runspec
 from schemas.environment import Environment
-from schemas.errors import AnubisError, DescriptorError, Problem
+from schemas.errors import AnubisError, DescriptorError, Problem, RenderError
 from schemas.runspec import RunSpec, Source
 
 if sys.version_info >= (3, 11):
@@ -345,6 +346,9 @@ def check_descriptor(
     errors = [p for p in ordered if p.severity == "error"]
     if errors:
         raise DescriptorError(ordered)
+    render_problems = [p for run in runs if (p := _render_problem(doc, run, catalog, script)) is not None]
+    if render_problems:
+        raise DescriptorError(render_problems)
     seen_ids: set[str] = set()
     for run in runs:
         if run.run_id in seen_ids:
@@ -353,6 +357,34 @@ def check_descriptor(
             )
         seen_ids.add(run.run_id)
     return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
+
+
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # fullmatch
+# what ``anubis publish`` and ``anubis preview`` put in a run's Source, at its longest (GitHub: owner 39
+# characters, repository 100; preview branches 200): a run that renders with it renders with theirs
+_LONGEST_SOURCE = Source(
+    repository="https://github.com/" + "o" * 39 + "/" + "r" * 100, commit="0" * 40, pull_request=10**9, branch="b" * 200
+)
+
+
+def _render_problem(doc: TomlDocument, run: RunSpec, catalog: Catalog, script: CollectedScript | None) -> Problem | None:
+    """Whatever the renderer would refuse for a cluster run, said now: ``validate`` passes only what
+    ``render`` renders (the same code, with the longest source a publish or a preview gives)."""
+    from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
+
+    env = catalog.get(run.environment)
+    if env.kind != "kubernetes":
+        return None
+    if not (len(run.benchmark) <= 63 and _LABEL_VALUE.fullmatch(run.benchmark)):
+        return doc.problem((), f"the benchmark's name '{run.benchmark}' (its folder's) labels its objects on the cluster,"
+                               " so it must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a"
+                               " letter or digit: rename the folder")
+    try:
+        render_run(replace(run, source=_LONGEST_SOURCE), env, script.contents() if script else {})
+    except RenderError as e:
+        field: tuple[str, ...] = ("info", "description") if "annotations" in str(e) else ()
+        return doc.problem(field, f"cannot be rendered for environment '{env.name}': {e}")
+    return None
 
 
 def _collect_or_problem(folder: Path, declared: str | None) -> CollectedScript | ScriptProblem | None:

@@ -20,6 +20,7 @@ from renderer.commands import split_command
 from renderer.durations import format_duration, parse_duration
 from renderer.images import ImageReferenceError, parse_image, registry_allowed
 from renderer.loading import TomlDocument
+from renderer.objects import CACHE_DIR, SCRIPTS_DIR
 from renderer.patterns import pattern_problem
 from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from schemas.environment import Environment
@@ -140,6 +141,10 @@ def _downloads(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], di
                     yield (*section, i), item
 
 
+# where a run's pod mounts its own volumes or the system's (renderer.objects): a data file cannot go there
+RESERVED_PATHS = ("/dev", "/proc", "/sys", CACHE_DIR, posixpath.dirname(SCRIPTS_DIR))
+
+
 def check_data(ctx: Context) -> Iterator[Problem]:
     import hashlib
 
@@ -167,6 +172,18 @@ def check_data(ctx: Context) -> Iterator[Problem]:
         if isinstance(path, str):
             if not path.startswith("/"):
                 yield ctx.doc.problem((*where, "path"), f"path {path!r} must be absolute (start with '/')")
+            elif posixpath.normpath(path) != path or path.startswith("//"):
+                yield ctx.doc.problem(
+                    (*where, "path"),
+                    f"path {path!r} must be normalised (no '.', '..', '//' or final '/'): write"
+                    f" {posixpath.normpath('/' + path.lstrip('/'))!r}",
+                )
+            elif path == "/" or any(path == r or path.startswith(r + "/") or r.startswith(path + "/") for r in RESERVED_PATHS):
+                yield ctx.doc.problem(
+                    (*where, "path"),
+                    f"path {path!r} is, holds or lies in a folder every run needs ('/', {', '.join(RESERVED_PATHS)});"
+                    " choose another",
+                )
             else:
                 norm = posixpath.normpath(path)
                 for other, other_where in seen:

@@ -181,15 +181,32 @@ def test_relative_data_path(repo: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("first", "second"), [("/data/a", "/data/a"), ("/data", "/data/a"), ("/data/a/", "/data"), ("/data/./a", "/data/a")]
-)
+@pytest.mark.parametrize(("first", "second"), [("/data/a", "/data/a"), ("/data", "/data/a"), ("/data/a", "/data")])
 def test_colliding_data_paths(repo: Path, first: str, second: str) -> None:
     text = descriptor(tail=_source("https://e.com/a", first) + _source("https://e.com/b", second))
     assert check(repo, text) == [
         f"{SHOWN}:{line_of(text, 'path = ', 2)}:1: data.sources[1].path: path '{second}' collides with"
         f" '{os.path.normpath(first)}' of data.sources[0]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "normal"), [("/data/../d", "/d"), ("/data/./a", "/data/a"), ("/data/a/", "/data/a"), ("//data", "/data")]
+)
+def test_data_paths_must_be_normalised_as_the_renderer_needs(repo: Path, path: str, normal: str) -> None:
+    # the renderer mounts at the path as written and refuses one that is not normalised: validate says so first
+    text = descriptor(tail=_source("https://e.com/a", path))
+    assert check(repo, text) == [
+        f"{SHOWN}:{line_of(text, 'path = ')}:1: data.sources[0].path: path '{path}' must be normalised (no '.', '..',"
+        f" '//' or final '/'): write '{normal}'"
+    ]
+
+
+@pytest.mark.parametrize("path", ["/", "/var/cache/anubis", "/var/cache/anubis/x", "/opt", "/opt/anubis/scripts/a", "/proc/x", "/dev"])
+def test_data_paths_cannot_cover_the_folders_every_run_mounts(repo: Path, path: str) -> None:
+    text = descriptor(tail=_source("https://e.com/a", path))
+    [message] = check(repo, text)
+    assert f"data.sources[0].path: path '{path}' is, holds or lies in a folder every run needs" in message
 
 
 def test_sibling_data_paths_do_not_collide(repo: Path) -> None:
