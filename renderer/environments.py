@@ -75,6 +75,7 @@ def _build(name: str, data: dict[str, Any], source_path: str) -> Environment:
             allow_host_path=policy.get("allow_host_path", defaults.allow_host_path),
             allowed_registries=tuple(policy.get("allowed_registries", ())),
             max_gpus=policy.get("max_gpus", defaults.max_gpus),
+            max_instances=policy.get("max_instances", defaults.max_instances),
             default_timeout_seconds=parse_duration(policy.get("default_timeout", defaults.default_timeout_seconds)),
             max_timeout_seconds=parse_duration(policy.get("max_timeout", defaults.max_timeout_seconds)),
             unschedulable_deadline_seconds=parse_duration(

@@ -37,6 +37,9 @@ def environment_fingerprint(env: Environment) -> str:
     raw = asdict(env)
     for key in ("description", "source_path", "links", "result_store", "default"):
         raw.pop(key, None)
+    # a limit added after run ids were first given out: it only refuses descriptors, it changes nothing
+    # of what runs, and leaving it out keeps every run id of an environment as it was
+    raw["policy"].pop("max_instances", None)
     return sha256(canonical_json(raw))
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,14 +63,49 @@ def display_path(path: Path, root: Path | None) -> str:
     return str(path)
 
 
+TOML_SIZE_LIMIT = 256 * 1024  # a descriptor or an environment; the run's annotations hold less than this
+NESTING_LIMIT = 24  # tables and arrays inside each other; the deepest legitimate descriptor has 5
+
+
+def read_bounded(path: Path, shown_as: str, limit: int = TOML_SIZE_LIMIT) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them. A FIFO, a device or a socket is
+    refused without reading (the open does not block: ``O_NONBLOCK``, then ``fstat``); the limit counts
+    the bytes read, not what ``stat`` says. Raises DescriptorError."""
+
+    def refuse(message: str) -> DescriptorError:
+        return DescriptorError([Problem(shown_as, 1, 1, "", message)])
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise refuse("file not found") from None
+    except OSError as e:
+        raise refuse(f"cannot read the file: {e.strerror}") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse("not a regular file (a pipe, a device or a socket); commit the file itself")
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, min(limit + 1 - got, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except OSError as e:
+        raise refuse(f"cannot read the file: {e.strerror}") from e
+    finally:
+        os.close(fd)
+    if got > limit:
+        raise refuse(f"the file is larger than {limit // 1024} KiB; a descriptor this large is not plausible, shorten it")
+    return b"".join(chunks)
+
+
 def read_toml(path: Path, shown_as: str) -> TomlDocument:
     """Read and parse a TOML file; a syntax error names its line. Raises DescriptorError."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DescriptorError([Problem(shown_as, 1, 1, "", "file not found")]) from None
-    except OSError as e:
-        raise DescriptorError([Problem(shown_as, 1, 1, "", f"cannot read the file: {e.strerror}")]) from e
+    raw = read_bounded(path, shown_as)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -80,8 +117,15 @@ def read_toml(path: Path, shown_as: str) -> TomlDocument:
 
 
 def parse_toml(text: str, shown_as: str) -> TomlDocument:
+    depth, line = _bracket_depth(text)
+    if depth > NESTING_LIMIT:
+        raise DescriptorError(
+            [Problem(shown_as, line, 1, "", f"arrays and inline tables nest more than {NESTING_LIMIT} deep; flatten them")]
+        )
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # pragma: no cover - the bracket count above stops this first
+        raise DescriptorError([Problem(shown_as, 1, 1, "", "the document nests too deeply; flatten it")]) from None
     except tomllib.TOMLDecodeError as e:
         message = str(e)
         m = _TOML_POSITION.search(message)
@@ -90,7 +134,71 @@ def parse_toml(text: str, shown_as: str) -> TomlDocument:
         raise DescriptorError(
             [Problem(shown_as, line, column, "", f"TOML syntax error: {reason}; fix the syntax on this line")]
         ) from e
-    return TomlDocument(shown_as, text, data, locate_keys(text))
+    positions = locate_keys(text)
+    deep = _too_deep(data, NESTING_LIMIT)
+    if deep is not None:
+        line, column = positions.find(deep)
+        raise DescriptorError(
+            [Problem(shown_as, line, column, dotted(deep[:NESTING_LIMIT]), f"tables and arrays nest more than"
+                     f" {NESTING_LIMIT} deep; flatten them")]
+        )
+    return TomlDocument(shown_as, text, data, positions)
+
+
+def _too_deep(data: Any, limit: int) -> tuple[str | int, ...] | None:
+    """The path of a value nested deeper than ``limit`` (dotted keys nest without brackets), or None.
+    Iterative, so that the check itself cannot exhaust the stack."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > limit:
+            return path
+        if isinstance(node, dict):
+            stack.extend((v, (*path, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+    return None
+
+
+def _bracket_depth(text: str) -> tuple[int, int]:
+    """The deepest nesting of ``[``/``{`` in ``text`` outside strings and comments, and its line: an
+    upper bound of the nesting of the values ``tomllib`` will build (it recurses once per level)."""
+    depth = deepest = 0
+    line = where = 1
+    i, n = 0, len(text)
+    quote = ""
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+            if quote in ('"', "'"):
+                quote = ""  # a one-line string cannot span lines; tomllib reports the error
+        elif quote:
+            if quote in ('"', '"""') and ch == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif text.startswith('"""', i) or text.startswith("'''", i):
+            quote = text[i : i + 3]
+            i += 3
+            continue
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest, where
 
 
 def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None) -> list[Problem]:
@@ -159,7 +267,7 @@ def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[
         return doc.problem(path + [name], f"unknown field '{name}'{suggestion}")
     if v == "enum":
         options = ", ".join(repr(o) for o in error.validator_value)
-        return doc.problem(path, f"must be one of {options} (got {inst!r})")
+        return doc.problem(path, f"must be one of {options} (got {_shorten(inst)})")
     if v == "const":
         return doc.problem(path, f"must be {error.validator_value!r} (got {inst!r})")
     if v == "type":
@@ -182,11 +290,28 @@ def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[
             "maximum": "at most",
             "exclusiveMaximum": "less than",
         }[v]
-        return doc.problem(path, f"must be {words} {error.validator_value} (got {inst!r})")
+        return doc.problem(path, f"must be {words} {error.validator_value} (got {_shorten(inst)})")
     if v == "minItems":
         return doc.problem(path, f"needs at least {error.validator_value} item(s)")
     if v == "minLength":
         return doc.problem(path, "must not be empty")
+    if v == "maxLength":
+        return doc.problem(
+            path, f"is {len(inst)} characters long; at most {error.validator_value} are allowed here: shorten it"
+        )
+    if v == "maxItems":
+        return doc.problem(path, f"has {len(inst)} items; at most {error.validator_value} are allowed")
+    if v == "not" and isinstance(inst, str) and "u001f" not in str(error.validator_value):
+        return doc.problem(path, f"{_shorten(inst)} is not allowed: {error.schema.get('description', 'see the schema')}")
+    if v == "not" and isinstance(inst, str):
+        bad = next((c for c in inst if ord(c) < 0x20 or ord(c) == 0x7F), "?")
+        what = "property name" if "propertyNames" in error.schema_path else "value"
+        allowed = " (tabs and newlines are allowed here)" if "u000b" in str(error.validator_value) else ""
+        return doc.problem(
+            path + ([inst] if what == "property name" else []),
+            f"the {what} {_shorten(inst)} holds the control character {bad!r}; it must be one line of printable"
+            f" text{allowed}: remove it",
+        )
     if v == "oneOf":
         if path and path[-2:-1] in (["sources"], ["models"]) or (isinstance(inst, dict) and "path" in inst):
             if isinstance(inst, dict) and "src" in inst and "uri" in inst:
@@ -197,8 +322,14 @@ def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[
             return doc.problem(path, _pattern_message(path, inst, ""))
         description = error.schema.get("description", "")
         detail = f": {description}" if description else ""
-        return doc.problem(path, f"has an invalid value {inst!r}{detail}")
+        return doc.problem(path, f"has an invalid value {_shorten(inst)}{detail}")
     return doc.problem(path, error.message)
+
+
+def _shorten(value: Any, limit: int = 100) -> str:
+    """``repr(value)``, cut short: a message must not repeat a megabyte the user wrote."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _section_hint(where: list[Any]) -> str:
@@ -211,26 +342,26 @@ def _section_hint(where: list[Any]) -> str:
 def _pattern_message(path: list[Any], value: Any, pattern: str, key: bool = False) -> str:
     joined = dotted(path)
     if key and joined.startswith("matrix.axes"):
-        return f"matrix axis {value!r} must be a dotted descriptor field such as 'hardware.instance_type'"
+        return f"matrix axis {_shorten(value)} must be a dotted descriptor field such as 'hardware.instance_type'"
     if "labels" in joined:
         what = "label key" if key else "label value"
         return (
-            f"{what} {value!r} is not valid: use at most 63 characters, letters, digits, '-', '_' and '.',"
+            f"{what} {_shorten(value)} is not valid: use at most 63 characters, letters, digits, '-', '_' and '.',"
             " starting and ending with a letter or digit"
         )
     if joined.endswith("md5"):
-        return f"checksum {value!r} is not valid: give 32 hex digits (MD5) or 'algorithm:hexdigest' such as 'sha256:…'"
+        return f"checksum {_shorten(value)} is not valid: give 32 hex digits (MD5) or 'algorithm:hexdigest' such as 'sha256:…'"
     if "timeout" in joined or "deadline" in joined:
-        return f"duration {value!r} is not valid: give seconds, or a number with s, m, h or d such as '30m'"
+        return f"duration {_shorten(value)} is not valid: give seconds, or a number with s, m, h or d such as '30m'"
     if joined.startswith("matrix.axes"):
-        return f"matrix axis {value!r} must be a dotted descriptor field such as 'hardware.instance_type'"
+        return f"matrix axis {_shorten(value)} must be a dotted descriptor field such as 'hardware.instance_type'"
     if joined.endswith("processes_per_instance"):
-        return f"must be \"gpus\" or a positive number (got {value!r})"
+        return f"must be \"gpus\" or a positive number (got {_shorten(value)})"
     if joined.endswith(".name"):
-        return f"metric name {value!r} must start with a letter or '_' and hold only letters, digits and '_'"
+        return f"metric name {_shorten(value)} must start with a letter or '_' and hold only letters, digits and '_'"
     if joined.endswith("environment"):
-        return f"environment name {value!r} must be lower-case letters, digits and '-'"
-    return f"{value!r} does not match the expected form ({pattern})"
+        return f"environment name {_shorten(value)} must be lower-case letters, digits and '-'"
+    return f"{_shorten(value)} does not match the expected form ({pattern})"
 
 
 def raise_if_errors(problems: list[Problem]) -> None:

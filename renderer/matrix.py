@@ -14,7 +14,7 @@
 "env.vars.BATCH_SIZE" = "128"
 ```
 
-A point is a mapping of dotted field → value. Exclude entries remove every point that matches all of
+A point is a mapping of dotted field → value. At most :data:`MAX_POINTS` points (counted before expanding). Exclude entries remove every point that matches all of
 their fields; include entries are added as points of their own (after exclusion), unless equal to an
 existing point. The order is stable: axes in file order, values in list order, then includes.
 """
@@ -28,8 +28,23 @@ from typing import Any
 
 Point = dict[str, Any]
 
-AXIS_FORM = re.compile(r"^[a-z_]+(\.[A-Za-z0-9_]+)+$")
+AXIS_FORM = re.compile(r"[a-z_]+(\.[A-Za-z0-9_]+)+")  # use with fullmatch: '$' also matches before a newline
 FORBIDDEN_PREFIXES = ("matrix", "spec_version", "info.labels", "info.rerun")
+MAX_POINTS = 256  # runs of one descriptor; each is checked, rendered and started separately
+
+
+def point_count(matrix: dict[str, Any] | None) -> int:
+    """How many points :func:`expand` would give at most, computed without expanding anything (the
+    product of the axes' lengths, plus the include entries), so that a small file with many axes is
+    refused before it takes the memory. Saturates at 10^12."""
+    if not matrix:
+        return 1
+    axes = matrix.get("axes") if isinstance(matrix.get("axes"), dict) else {}
+    count = 1
+    for values in (axes or {}).values():
+        count = min(count * (len(values) if isinstance(values, list) else 1), 10**12)
+    includes = matrix.get("include")
+    return count + (len(includes) if isinstance(includes, list) else 0)
 
 
 def expand(matrix: dict[str, Any] | None) -> list[Point]:

@@ -37,10 +37,11 @@ SERVER_STARTUP_BUDGET_SECONDS = 1800  # how long the client waits for the server
 
 RESERVED_LABEL_PREFIXES = ("anubis.dev/", "app.kubernetes.io/", "argocd.argoproj.io/", "kubernetes.io/", "k8s.io/")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
-_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+# always used with fullmatch: '$' also matches before a final newline
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 
 
 # ---- names -------------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def object_name(run_id: str, suffix: str = "", limit: int = 63) -> str:
         digest = hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:8]
         head = run_id[: limit - len(suffix) - len(digest) - 1].rstrip("-")
         name = f"{head}-{digest}{suffix}"
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise RenderError(
             f"cannot name a Kubernetes object after run id '{run_id}': '{name}' is not a DNS-1123 label; "
             "run ids are lower-case letters, digits and '-' (this is a bug in planning, please report it)"
@@ -80,11 +81,11 @@ def mpijob_name(spec: RunSpec) -> str:
 def _check_label(key: str, value: str, what: str) -> None:
     prefix, _, name = key.rpartition("/")
     key_ok = (
-        bool(_LABEL_NAME.match(name))
+        bool(_LABEL_NAME.fullmatch(name))
         and len(name) <= 63
-        and (not prefix or (len(prefix) <= 253 and bool(_LABEL_PREFIX.match(prefix))))
+        and (not prefix or (len(prefix) <= 253 and bool(_LABEL_PREFIX.fullmatch(prefix))))
     )
-    value_ok = value == "" or (len(value) <= 63 and bool(_LABEL_NAME.match(value)))
+    value_ok = value == "" or (len(value) <= 63 and bool(_LABEL_NAME.fullmatch(value)))
     if not (key_ok and value_ok):
         raise RenderError(
             f"{what} '{key}: {value}' is not a valid Kubernetes label: keys are an optional DNS prefix and '/' "
@@ -196,7 +197,7 @@ def with_user_env(base: list[dict[str, Any]], user: Mapping[str, str], where: st
     for name, value in user.items():
         if name in reserved:
             raise RenderError(f"{where} sets {name}, which Anubis sets for every run; remove it from the descriptor")
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise RenderError(
                 f"{where} has the variable name '{name}', which Kubernetes refuses: use letters, digits, '_', '-' "
                 "and '.', not starting with a digit"

@@ -8,9 +8,14 @@ reported at once in one :class:`~schemas.errors.DescriptorError`.
 from __future__ import annotations
 
 import copy
+import datetime
+import functools
+import math
+import os
+import re
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ from renderer.rules import Context, run_rules
 from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from renderer.specs import build_runspec
 from schemas.environment import Environment
-from schemas.errors import AnubisError, DescriptorError, Problem
+from schemas.errors import AnubisError, DescriptorError, Problem, RenderError
 from schemas.runspec import RunSpec, Source
 
 if sys.version_info >= (3, 11):
@@ -87,7 +92,9 @@ def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
             found.extend([direct] if direct.is_file() else sorted(path.rglob(DESCRIPTOR_NAME)))
         else:
             raise DescriptorError([Problem(str(path), 1, 1, "", "no such file or folder")])
-    return sorted(dict.fromkeys(p.resolve() for p in found))
+    # absolute, not resolved: a descriptor that is a link keeps its own folder (and is refused if it leaves
+    # the repository, see check_descriptor)
+    return sorted(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
 
 
 def benchmark_name(descriptor: Path) -> str:
@@ -182,7 +189,7 @@ def _matrix_problems(doc: TomlDocument, raw: dict[str, Any] | None) -> list[Prob
             if not isinstance(entry, dict):
                 continue
             for key in entry:
-                if matrix.forbidden_field(key) or not matrix.AXIS_FORM.match(key):
+                if matrix.forbidden_field(key) or not matrix.AXIS_FORM.fullmatch(key):
                     problems.append(
                         doc.problem(("matrix", kind, i), f"'{key}' cannot be set by a matrix {kind} entry")
                     )
@@ -218,6 +225,49 @@ def _matrix_position(doc: TomlDocument, key: str, value: Any) -> tuple[int, int]
     return doc.positions.find(("matrix",))
 
 
+def _link_problem(descriptor: Path, repo_root: Path, shown: str) -> Problem | None:
+    """A descriptor inside the repository whose real file is outside it (a link to ``/dev/zero``, to
+    ``/etc/passwd``, to another checkout) is refused before it is read."""
+    lexical, root = Path(os.path.abspath(descriptor)), Path(os.path.abspath(repo_root))
+    if root not in lexical.parents:
+        return None
+    real, real_root = Path(os.path.realpath(lexical)), Path(os.path.realpath(root))
+    if real_root in real.parents:
+        return None
+    return Problem(shown, 1, 1, "", f"is a link to '{real}', outside the repository; commit the descriptor itself")
+
+
+def _value_problems(doc: TomlDocument, data: Any, where: tuple[str | int, ...] = ()) -> list[Problem]:
+    """TOML dates and times (no field takes one, and JSON cannot carry them) and nan/inf (JSON cannot
+    either) anywhere in the descriptor, ``custom_params`` included. Depth is bounded by the loader."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, where)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, (*path, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+        elif isinstance(node, (datetime.date, datetime.time)):  # datetime is a date
+            problems.append(doc.problem(path, f"is a TOML date or time ({node.isoformat()}); no field takes one: quote it"
+                                              " as a string"))
+        elif isinstance(node, float) and not math.isfinite(node):
+            problems.append(doc.problem(path, f"is {node}; only finite numbers are allowed"))
+    return sorted(problems, key=lambda p: (p.line, p.column, p.field))
+
+
+def _points_problem(doc: TomlDocument, raw: dict[str, Any] | None) -> Problem | None:
+    """The number of matrix points, counted before anything is expanded."""
+    count = matrix.point_count(raw)
+    if count <= matrix.MAX_POINTS:
+        return None
+    return doc.problem(
+        ("matrix", "axes"),
+        f"the matrix has {count if count < 10**12 else 'more than 10^12'} points; at most {matrix.MAX_POINTS} are"
+        " allowed: use fewer axes or values, or split the benchmark",
+    )
+
+
 def check_descriptor(
     descriptor: Path,
     *,
@@ -229,6 +279,9 @@ def check_descriptor(
 ) -> Planned:
     catalog = catalog or Catalog(repo_root)
     shown = display_path(descriptor, repo_root)
+    link = _link_problem(descriptor, repo_root, shown)
+    if link is not None:
+        raise DescriptorError([link])
     doc = read_toml(descriptor, shown)
     data = copy.deepcopy(doc.data)
     problems: list[Problem] = []
@@ -237,10 +290,15 @@ def check_descriptor(
             matrix.set_field(data, name, value)
         except ValueError as e:
             problems.append(Problem("--set", 1, 1, name, str(e)))
+    problems.extend(_value_problems(doc, data))
     problems.extend(schema_problems(doc, "descriptor", data))
     raw_matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else None
     problems.extend(_matrix_problems(doc, raw_matrix))
+    too_many = _points_problem(doc, raw_matrix) if not problems else None
+    if too_many is not None:
+        raise DescriptorError([too_many])
     points = matrix.expand(raw_matrix) if not problems else [{}]
+    collect = functools.cache(_collect_or_problem)
     base_problems = list(problems)  # of the file as written; each point adds its own
     benchmark = benchmark_name(descriptor)
     runs: list[RunSpec] = []
@@ -255,7 +313,7 @@ def check_descriptor(
         point_problems.extend(env_problems)
         rejected = {p.field for p in base_problems + point_problems if p.severity == "error" and p.field}
         point_problems.extend(
-            p for p in run_rules(Context(doc, effective, env, descriptor.parent))
+            p for p in run_rules(Context(doc, effective, env, descriptor.parent, collect=_collector(collect)))
             if not any(p.field == f or p.field.startswith((f + ".", f + "[")) for f in rejected)
         )
         problems.extend(_relocate(p, doc, point) for p in point_problems)
@@ -263,9 +321,9 @@ def check_descriptor(
             continue
         if script is None:
             declared = effective.get("ml", {}).get("script", {}).get("script")
-            try:
-                script = collect_script(descriptor.parent, declared)
-            except ScriptProblem:  # reported by the rules
+            script = collect(descriptor.parent, declared)
+            if isinstance(script, ScriptProblem):  # reported by the rules
+                script = None
                 continue
             script_spec = script.spec(repo_root) if script else None
         runs.append(
@@ -288,6 +346,9 @@ def check_descriptor(
     errors = [p for p in ordered if p.severity == "error"]
     if errors:
         raise DescriptorError(ordered)
+    render_problems = [p for run in runs if (p := _render_problem(doc, run, catalog, script)) is not None]
+    if render_problems:
+        raise DescriptorError(render_problems)
     seen_ids: set[str] = set()
     for run in runs:
         if run.run_id in seen_ids:
@@ -296,6 +357,55 @@ def check_descriptor(
             )
         seen_ids.add(run.run_id)
     return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
+
+
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # fullmatch
+# what ``anubis publish`` and ``anubis preview`` put in a run's Source, at its longest (GitHub: owner 39
+# characters, repository 100; preview branches 200): a run that renders with it renders with theirs
+_LONGEST_SOURCE = Source(
+    repository="https://github.com/" + "o" * 39 + "/" + "r" * 100, commit="0" * 40, pull_request=10**9, branch="b" * 200
+)
+
+
+def _render_problem(doc: TomlDocument, run: RunSpec, catalog: Catalog, script: CollectedScript | None) -> Problem | None:
+    """Whatever the renderer would refuse for a cluster run, said now: ``validate`` passes only what
+    ``render`` renders (the same code, with the longest source a publish or a preview gives)."""
+    from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
+
+    env = catalog.get(run.environment)
+    if env.kind != "kubernetes":
+        return None
+    if not (len(run.benchmark) <= 63 and _LABEL_VALUE.fullmatch(run.benchmark)):
+        return doc.problem((), f"the benchmark's name '{run.benchmark}' (its folder's) labels its objects on the cluster,"
+                               " so it must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a"
+                               " letter or digit: rename the folder")
+    try:
+        render_run(replace(run, source=_LONGEST_SOURCE), env, script.contents() if script else {})
+    except RenderError as e:
+        field: tuple[str, ...] = ("info", "description") if "annotations" in str(e) else ()
+        return doc.problem(field, f"cannot be rendered for environment '{env.name}': {e}")
+    return None
+
+
+def _collect_or_problem(folder: Path, declared: str | None) -> CollectedScript | ScriptProblem | None:
+    try:
+        return collect_script(folder, declared)
+    except ScriptProblem as e:
+        return e
+
+
+def _collector(
+    cached: Callable[[Path, str | None], CollectedScript | ScriptProblem | None],
+) -> Callable[[Path, str | None], CollectedScript | None]:
+    """``collect_script`` over a cache: the sources are read once for every matrix point."""
+
+    def collect(folder: Path, declared: str | None) -> CollectedScript | None:
+        found = cached(folder, declared)
+        if isinstance(found, ScriptProblem):
+            raise found
+        return found
+
+    return collect
 
 
 def plan_runs(

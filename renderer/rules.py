@@ -7,7 +7,6 @@ rather than raise, so that every problem of a file is reported at once.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -19,12 +18,15 @@ from croniter import croniter
 
 from renderer.commands import split_command
 from renderer.durations import format_duration, parse_duration
+from renderer.images import ImageReferenceError, parse_image, registry_allowed
 from renderer.loading import TomlDocument
+from renderer.objects import CACHE_DIR, SCRIPTS_DIR
 from renderer.patterns import pattern_problem
-from renderer.scripts import SCRIPT_SIZE_LIMIT, ScriptProblem, collect_script
+from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from schemas.environment import Environment
 from schemas.errors import Problem
 
+MAX_PROCESSES_PER_INSTANCE = 1024  # as the schema's integer form
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
@@ -34,6 +36,8 @@ class Context:
     data: dict[str, Any]
     env: Environment | None
     folder: Path  # the descriptor's folder
+    # reads the script-mode sources; check_descriptor hands in one that reads them once for every point
+    collect: Callable[[Path, str | None], CollectedScript | None] = collect_script
 
 
 Rule = Callable[[Context], Iterator[Problem]]
@@ -114,6 +118,18 @@ def check_strategy(ctx: Context) -> Iterator[Problem]:
             ("hardware", "distributed", "num_instances"),
             f"num_instances = {instances} only applies to strategy 'horovod'; this benchmark is '{strategy}'",
         )
+    if isinstance(instances, int) and ctx.env is not None and instances > ctx.env.policy.max_instances:
+        yield ctx.doc.problem(
+            ("hardware", "distributed", "num_instances"),
+            f"num_instances = {instances} is more than environment '{ctx.env.name}' allows"
+            f" ({ctx.env.policy.max_instances}, its policy.max_instances)",
+        )
+    processes = _get(ctx.data, "hardware", "distributed", "processes_per_instance")
+    if isinstance(processes, str) and processes.isdigit() and int(processes) > MAX_PROCESSES_PER_INSTANCE:
+        yield ctx.doc.problem(
+            ("hardware", "distributed", "processes_per_instance"),
+            f"must be at most {MAX_PROCESSES_PER_INSTANCE} (got {processes})",
+        )
 
 
 def _downloads(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
@@ -123,6 +139,10 @@ def _downloads(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], di
             for i, item in enumerate(items):
                 if isinstance(item, dict):
                     yield (*section, i), item
+
+
+# where a run's pod mounts its own volumes or the system's (renderer.objects): a data file cannot go there
+RESERVED_PATHS = ("/dev", "/proc", "/sys", CACHE_DIR, posixpath.dirname(SCRIPTS_DIR))
 
 
 def check_data(ctx: Context) -> Iterator[Problem]:
@@ -152,6 +172,18 @@ def check_data(ctx: Context) -> Iterator[Problem]:
         if isinstance(path, str):
             if not path.startswith("/"):
                 yield ctx.doc.problem((*where, "path"), f"path {path!r} must be absolute (start with '/')")
+            elif posixpath.normpath(path) != path or path.startswith("//"):
+                yield ctx.doc.problem(
+                    (*where, "path"),
+                    f"path {path!r} must be normalised (no '.', '..', '//' or final '/'): write"
+                    f" {posixpath.normpath('/' + path.lstrip('/'))!r}",
+                )
+            elif path == "/" or any(path == r or path.startswith(r + "/") or r.startswith(path + "/") for r in RESERVED_PATHS):
+                yield ctx.doc.problem(
+                    (*where, "path"),
+                    f"path {path!r} is, holds or lies in a folder every run needs ('/', {', '.join(RESERVED_PATHS)});"
+                    " choose another",
+                )
             else:
                 norm = posixpath.normpath(path)
                 for other, other_where in seen:
@@ -233,9 +265,9 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
     uses_scripts = [(path, value) for path, value in commands if "BAI_SCRIPTS_PATH" in value]
     declared = _get(ctx.data, "ml", "script", "script")
     try:
-        script = collect_script(ctx.folder, declared if isinstance(declared, str) else None)
+        script = ctx.collect(ctx.folder, declared if isinstance(declared, str) else None)
     except ScriptProblem as e:
-        yield ctx.doc.problem(("ml", "script", "script"), str(e))
+        yield ctx.doc.problem(("ml", "script", "script") if isinstance(declared, str) else ("ml",), str(e))
         return
     if script is None:
         if uses_scripts:
@@ -245,12 +277,6 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
                 " descriptor or set [ml.script] script = \"<folder>\"",
             )
         return
-    if script.total_size > SCRIPT_SIZE_LIMIT:
-        yield ctx.doc.problem(
-            ("ml", "script", "script") if declared else ("ml",),
-            f"script-mode sources are {-(-script.total_size // 1024)} KiB; the limit is {SCRIPT_SIZE_LIMIT // 1024} KiB"
-            " (they travel in a ConfigMap); move large files to [[data.sources]]",
-        )
     names = {e.relpath for e in script.entries}
     folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
     for path, value in uses_scripts:
@@ -281,13 +307,6 @@ def check_timeout(ctx: Context) -> Iterator[Problem]:
         )
 
 
-def image_registry(image: str) -> str:
-    first, sep, _ = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
 def check_policy(ctx: Context) -> Iterator[Problem]:
     env = ctx.env
     if env is None:
@@ -301,14 +320,19 @@ def check_policy(ctx: Context) -> Iterator[Problem]:
                 " or target an environment that allows it",
             )
         image = _get(ctx.data, *section, "docker_image")
-        if isinstance(image, str) and policy.allowed_registries:
-            registry = image_registry(image)
-            if not any(fnmatch.fnmatchcase(registry, allowed) for allowed in policy.allowed_registries):
-                yield ctx.doc.problem(
-                    (*section, "docker_image"),
-                    f"registry '{registry}' is not allowed in environment '{env.name}'; allowed: "
-                    f"{', '.join(policy.allowed_registries)}",
-                )
+        if not isinstance(image, str):
+            continue
+        try:
+            reference = parse_image(image)
+        except ImageReferenceError as e:
+            yield ctx.doc.problem((*section, "docker_image"), str(e))
+            continue
+        if policy.allowed_registries and not registry_allowed(reference, policy.allowed_registries):
+            yield ctx.doc.problem(
+                (*section, "docker_image"),
+                f"registry '{reference.registry}' is not allowed in environment '{env.name}'; allowed: "
+                f"{', '.join(policy.allowed_registries)}",
+            )
     gpus = 0
     for section in (("hardware",), ("server", "hardware")):
         instance = _get(ctx.data, *section, "instance_type")
@@ -353,7 +377,7 @@ def check_engine(ctx: Context) -> Iterator[Problem]:
         )
 
 
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # what Kubernetes accepts as a variable name
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")  # what Kubernetes accepts as a variable name (fullmatch)
 RESERVED_VARIABLES = frozenset(
     {"BENCHMARK_AI", "BENCHMARK_AI_FIFO_FILEPATH", "BAI_SCRIPTS_PATH", "OMPI_ALLOW_RUN_AS_ROOT",
      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"}
@@ -367,7 +391,7 @@ def check_variables(ctx: Context) -> Iterator[Problem]:
         if not isinstance(variables, dict):
             continue
         for name in variables:
-            if not ENV_NAME.match(name):
+            if not ENV_NAME.fullmatch(name):
                 yield ctx.doc.problem(
                     (*section, name),
                     f"'{name}' is not a valid variable name: use letters, digits, '_', '-' and '.', not starting"

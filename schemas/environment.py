@@ -30,6 +30,7 @@ class Policy:
     allow_host_path: bool = False
     allowed_registries: tuple[str, ...] = ()  # empty: any registry
     max_gpus: int = 0
+    max_instances: int = 16  # instances (pods) of one run: hardware.distributed.num_instances
     default_timeout_seconds: int = 3600
     max_timeout_seconds: int = 86400
     unschedulable_deadline_seconds: int = 900

@@ -27,7 +27,7 @@ from anubis.settings import Settings
 from renderer.manifests import render_run
 from renderer.planning import Catalog, check_descriptor, find_descriptors
 from schemas.environment import Environment
-from schemas.errors import AnubisError, DescriptorError
+from schemas.errors import AnubisError, DescriptorError, Problem
 from schemas.runspec import Source
 
 PLAN_MARKER = "<!-- anubis:plan -->"
@@ -97,8 +97,28 @@ def checkout_tree(repo_root: Path, ref: str, paths: tuple[str, ...] = TREE) -> I
         buffer.seek(0)
         if present:
             with tarfile.open(fileobj=buffer) as tar:
-                tar.extractall(tmp, filter="data")
+                try:
+                    tar.extractall(tmp, filter="data")
+                except tarfile.FilterError as e:
+                    raise DescriptorError([_refused_member(e, ref)]) from None
         yield Path(tmp)
+
+
+def _refused_member(error: tarfile.FilterError, ref: str) -> Problem:
+    """What tar's data filter refused (an absolute link, a link out of the tree, a device…), said as a
+    problem of the file that holds it."""
+    member = error.tarinfo
+    if member.issym() or member.islnk():
+        what = (
+            f"is a link to '{member.linkname}', which leaves the repository"
+            if not isinstance(error, tarfile.AbsoluteLinkError)
+            else f"is a link to the absolute path '{member.linkname}'"
+        )
+        advice = "links are not followed out of a benchmark's folder: commit the file itself"
+    else:
+        what = f"cannot be taken from revision '{ref}' ({error})"
+        advice = "commit regular files only"
+    return Problem(member.name, 1, 1, "", f"{what}; {advice}")
 
 
 def _exists(commit: object, path: str) -> bool:

@@ -47,13 +47,13 @@ PREVIEW_ROOT = "manifests-preview"
 RERUNS_FILE = "reruns.json"  # per pull request: benchmark → extra rerun count (/anubis rerun)
 
 
-_BRANCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")  # fullmatch: '$' allows a final newline
 
 
 def preview_branch(number: int, head_ref: str | None) -> str:
     """The branch a preview's results are recorded under: the pull request's head branch name when it
     is a plain branch name (it comes from the pull request's author), else ``pr-<n>``."""
-    if head_ref and _BRANCH_NAME.match(head_ref) and ".." not in head_ref:
+    if head_ref and _BRANCH_NAME.fullmatch(head_ref) and ".." not in head_ref:
         return head_ref
     return f"pr-{number}"
 

@@ -173,8 +173,8 @@ def test_github_annotations_escape_percent_in_messages(repo: Path) -> None:
     write(repo, "b", BAD.replace('"@often"', '"@50%\\nnow"'))
     result = validate(repo, "--format", "github")
     assert result.stdout.splitlines() == [
-        "::error file=benchmarks/b/descriptor.toml,line=5,col=1,title=info.scheduling::unknown schedule macro"
-        f" '@50%25\\nnow'; use one of {MACROS}"
+        "::error file=benchmarks/b/descriptor.toml,line=5,col=1,title=info.scheduling::the value '@50%25\\nnow'"
+        " holds the control character '\\n'; it must be one line of printable text: remove it"
     ]
 
 

@@ -181,15 +181,32 @@ def test_relative_data_path(repo: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("first", "second"), [("/data/a", "/data/a"), ("/data", "/data/a"), ("/data/a/", "/data"), ("/data/./a", "/data/a")]
-)
+@pytest.mark.parametrize(("first", "second"), [("/data/a", "/data/a"), ("/data", "/data/a"), ("/data/a", "/data")])
 def test_colliding_data_paths(repo: Path, first: str, second: str) -> None:
     text = descriptor(tail=_source("https://e.com/a", first) + _source("https://e.com/b", second))
     assert check(repo, text) == [
         f"{SHOWN}:{line_of(text, 'path = ', 2)}:1: data.sources[1].path: path '{second}' collides with"
         f" '{os.path.normpath(first)}' of data.sources[0]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "normal"), [("/data/../d", "/d"), ("/data/./a", "/data/a"), ("/data/a/", "/data/a"), ("//data", "/data")]
+)
+def test_data_paths_must_be_normalised_as_the_renderer_needs(repo: Path, path: str, normal: str) -> None:
+    # the renderer mounts at the path as written and refuses one that is not normalised: validate says so first
+    text = descriptor(tail=_source("https://e.com/a", path))
+    assert check(repo, text) == [
+        f"{SHOWN}:{line_of(text, 'path = ')}:1: data.sources[0].path: path '{path}' must be normalised (no '.', '..',"
+        f" '//' or final '/'): write '{normal}'"
+    ]
+
+
+@pytest.mark.parametrize("path", ["/", "/var/cache/anubis", "/var/cache/anubis/x", "/opt", "/opt/anubis/scripts/a", "/proc/x", "/dev"])
+def test_data_paths_cannot_cover_the_folders_every_run_mounts(repo: Path, path: str) -> None:
+    text = descriptor(tail=_source("https://e.com/a", path))
+    [message] = check(repo, text)
+    assert f"data.sources[0].path: path '{path}' is, holds or lies in a folder every run needs" in message
 
 
 def test_sibling_data_paths_do_not_collide(repo: Path) -> None:
@@ -502,7 +519,7 @@ def test_registry_not_allowed(repo: Path) -> None:
     text = descriptor(env='docker_image = "quay.io/team/image:1"')
     assert check(repo, text) == [
         f"{SHOWN}:{line_of(text, 'docker_image =')}:1: env.docker_image: registry 'quay.io' is not allowed in"
-        " environment 'cpu-cluster'; allowed: docker.io, ghcr.io, public.ecr.aws, *.dkr.ecr.*.amazonaws.com"
+        " environment 'cpu-cluster'; allowed: docker.io, ghcr.io, public.ecr.aws, 123456789012.dkr.ecr.*.amazonaws.com"
     ]
 
 
@@ -856,7 +873,7 @@ def test_every_problem_of_a_file_is_reported_at_once_in_line_order(repo: Path) -
         f"{SHOWN}:17:1: hardware.distributed.num_instances: num_instances = 2 only applies to strategy 'horovod'; this"
         " benchmark is 'single_node'",
         f"{SHOWN}:20:1: env.docker_image: registry 'quay.io' is not allowed in environment 'cpu-cluster'; allowed:"
-        " docker.io, ghcr.io, public.ecr.aws, *.dkr.ecr.*.amazonaws.com",
+        " docker.io, ghcr.io, public.ecr.aws, 123456789012.dkr.ecr.*.amazonaws.com",
         f"{SHOWN}:21:1: env.privileged: environment 'cpu-cluster' does not allow privileged containers; remove"
         " privileged = true or target an environment that allows it",
         f"{SHOWN}:24:1: ml.benchmark_code: uses shell syntax ('|') but no shell runs the command; write the shell"
