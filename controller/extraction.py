@@ -91,7 +91,8 @@ def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
 
 class _Totals:
     """Count, last, mean, min, max and stdev over every finite value added, in constant memory
-    (stdev from sums of the values shifted by the first one, which keeps it accurate)."""
+    (stdev from sums of the values shifted by the first one, which keeps it accurate). A metric
+    keeps them from its first value past the cap on; below it, its stored values are all there is."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -111,8 +112,8 @@ class _Totals:
             self.shift = numbers[0]
         shifted = array("d", map(self.shift.__rsub__, numbers))
         self.n += len(numbers)
-        self.sum += math.fsum(shifted)
-        self.squares += math.fsum(map(operator.mul, shifted, shifted))
+        self.sum += sum(shifted)
+        self.squares += sum(map(operator.mul, shifted, shifted))
         self.low = min(self.low, min(numbers))
         self.high = max(self.high, max(numbers))
         self.last = numbers[-1]
@@ -146,9 +147,15 @@ class _Metric:
     def add(self, numbers: Sequence[float], at: float) -> None:
         if not numbers:
             return
-        self.totals.add(numbers)
         room = self.max_values - len(self.values)
-        kept = numbers if len(numbers) <= room else numbers[: max(room, 0)]
+        if len(numbers) <= room and not self.dropped:
+            self.values.extend(numbers)
+            self.times.extend(array("d", (at,)) * len(numbers))
+            return
+        if not self.dropped:  # the first values past the cap: the totals start with the stored ones
+            self.totals.add(self.values)
+        self.totals.add(numbers)
+        kept = numbers[: max(room, 0)]
         self.values.extend(kept)
         self.times.extend(array("d", (at,)) * len(kept))
         self.dropped += len(numbers) - len(kept)

@@ -104,4 +104,5 @@ def compile_line_pattern(pattern: str) -> Any:
         return re2.compile("(?m)" + pattern, _options())
     except re2.error as e:
         detail = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        detail = detail.replace("(?m)", "", 1)  # the flag added above is no part of what was written
         raise ValueError(f"RE2 cannot compile it ({detail})") from e
