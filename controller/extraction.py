@@ -1,50 +1,59 @@
 """Log → metric extraction, shared by the local runner and the cluster controller.
 
 A :class:`MetricExtractor` is fed the raw bytes of a run's log, in chunks of any size split anywhere,
-and keeps every value its metrics' patterns find, with the time of the feed that completed the line.
+and keeps the values its metrics' patterns find, with the time of the feed that completed the line.
 Lines of ``client_lib``'s stdout mode (``ANUBIS_METRICS {...}``) anywhere in the stream are events,
-and :meth:`MetricExtractor.add_event` takes events read from elsewhere (the fifo-mode FIFO).
+and :meth:`MetricExtractor.add_event` takes events read from elsewhere (the fifo-mode FIFO). The
+cluster controller feeds a pod's log through the same :meth:`MetricExtractor.feed`, a chunk at a
+time, with each chunk's time taken from the log's own timestamps (:mod:`controller.kubernetes.stamps`).
 
 How the log is read:
 
 - ``\\n`` and ``\\r`` both end a line, so each redraw of a ``\\r`` progress bar (tqdm) is a line;
-- invalid UTF-8 is decoded with replacement characters, and no input makes ``feed`` raise;
-- a pattern is applied to each line with :meth:`re.Pattern.finditer` semantics: every
-  non-overlapping match on the line gives a value, a match never spans two lines, ``^``/``$`` are the
-  line's ends. The first capture group is the value (the whole match when the pattern has no group);
-  a value that ``float()`` refuses is skipped and counted (:attr:`MetricExtractor.skipped`);
+- the bytes are read as they are (never decoded); no input makes ``feed`` raise;
+- a pattern runs on a linear-time engine (:mod:`controller.matching`: RE2, or Python's ``re`` for
+  shapes proven linear on it), so no pattern and no line can stall the reader. It is applied to each
+  line with ``finditer`` semantics: every non-overlapping match on the line gives a value, a match
+  never spans two lines, ``^``/``$`` are the line's ends, ``\\d`` is ``[0-9]``. The first capture
+  group is the value (the whole match when the pattern has no group);
+- a value is a number when it is one in ASCII: ``[+-]digits[.digits][e[+-]digits]``, possibly with
+  spaces or tabs around it, finite. Anything else (``1_000``, Arabic-Indic digits, ``nan``, ``inf``,
+  ``1e999``) is not a value: it is skipped and counted (:attr:`MetricExtractor.skipped`);
 - memory does not grow with the log: only the unfinished last line is kept, and a line longer than
   :data:`MAX_LINE` bytes is cut into consecutive windows of that size, each read as a line (a match
   that straddles a cut is lost);
-- values are kept, all of them, in ``array('d')`` (16 bytes per value with its time): a metric
-  printed on every line of a 1 GB log costs about as much memory as the log had lines.
+- each metric stores at most ``max_values`` values (:data:`MAX_VALUES` by default: the first ones
+  found) with their times; the values past the cap are counted in ``values_dropped`` and in the
+  summary (count, last, mean, min, max, stdev over every value found; the median is the stored
+  values'), so a log that repeats a metric millions of times stores a bounded record.
 
 Results do not depend on how the stream was chunked (apart from the times, which are feed times).
 
-Speed (``bench/extract.py``): text is decoded a buffer at a time and each pattern runs over the
-whole buffer in C (``findall``/``finditer`` with ``re.MULTILINE``). A literal that every match must
-contain is extracted from each pattern; a buffer without it is skipped with one ``str.count``, and
-when it is rare the pattern runs only over the lines that contain it.
+Speed (``bench/extract.py``): the bytes of a buffer of whole lines go through each pattern once, in C
+(RE2 costs one call of its binding per match, ``re`` none); a buffer without the literal every
+match needs is skipped with one ``in``; values are converted to floats in bulk.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+import math
+import operator
 import re
+import statistics
 import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from controller.events import EVENT_MARKER, parse_event_line, parse_event_record, parse_event_text
-from schemas.results import MetricResult
+from controller.matching import LineMatcher
+from schemas.results import MetricResult, Summary
 from schemas.runspec import MetricSpec
 
 __all__ = [
     "MAX_LINE",
+    "MAX_VALUES",
     "MetricExtractor",
     "parse_event_line",
     "parse_event_record",
@@ -53,221 +62,117 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # bytes: longer lines are read in windows of this size
-_SPARSE = 512  # a literal rarer than one in this many characters: run the pattern on its lines only
+MAX_VALUES = 100_000  # values stored per metric; those past it are counted and summarised
 _UNDECLARED_DIRECTION = "higher"
+_MARKER = EVENT_MARKER.encode("ascii")
+_NUMBER_BYTES = b"0123456789.+-eE\n"
+_ASCII_NUMBER = re.compile(rb"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
 
 
-@dataclass(frozen=True)
-class _PatternInfo:
-    literal: str | None  # a literal every match contains (case-sensitive patterns only)
-    single_line: bool  # no match can contain a newline, so whole-buffer matches are line matches
-
-
-def analyse_pattern(pattern: str) -> tuple[str | None, bool]:
-    """``(literal, single_line)`` for a pattern: a literal substring every match contains (None when
-    none is known) and whether a match can never contain ``\\n``. Conservative: unknown → None/False.
-    """
-    info = _analyse(pattern)
-    return info.literal, info.single_line
-
-
-def _analyse(pattern: str) -> _PatternInfo:
-    try:
-        parser: Any = importlib.import_module("re._parser")
-        constants: Any = importlib.import_module("re._constants")
-        parsed = parser.parse(pattern, re.MULTILINE)
-        flags = int(parsed.state.flags)
-        literals: list[str] = []
-        if not flags & re.IGNORECASE:
-            _required_literals(parsed, constants, literals)
-        single_line = not _may_match_newline(parsed, constants, bool(flags & re.DOTALL))
-    except Exception:  # noqa: BLE001 - a private module: whatever it does, fall back to the safe answer
-        return _PatternInfo(None, False)
-    literal = max(literals, key=len) if literals else None
-    return _PatternInfo(literal or None, single_line)
-
-
-def _required_literals(seq: Any, c: Any, out: list[str]) -> None:
-    """Collect runs of literals that every match of the sequence ``seq`` contains."""
-    run: list[str] = []
-    for op, av in seq:
-        if op is c.LITERAL:
-            run.append(chr(av))
-            continue
-        if run:
-            out.append("".join(run))
-            run = []
-        if op is c.SUBPATTERN:
-            _group, add_flags, _del_flags, sub = av
-            if not add_flags & re.IGNORECASE:
-                _required_literals(sub, c, out)
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
-            _required_literals(av[2], c, out)
-        elif op is c.ATOMIC_GROUP:
-            _required_literals(av, c, out)
-    if run:
-        out.append("".join(run))
-
-
-_NEWLINE = 10
-
-
-def _may_match_newline(seq: Any, c: Any, dotall: bool) -> bool:
-    for op, av in seq:
-        if op is c.LITERAL:
-            if av == _NEWLINE:
-                return True
-        elif op is c.NOT_LITERAL:
-            if av != _NEWLINE:
-                return True
-        elif op is c.ANY:
-            if dotall:
-                return True
-        elif op is c.IN:
-            if _set_matches_newline(av, c):
-                return True
-        elif op is c.SUBPATTERN:
-            _group, add_flags, del_flags, sub = av
-            inner = (dotall or bool(add_flags & re.DOTALL)) and not del_flags & re.DOTALL
-            if _may_match_newline(sub, c, inner):
-                return True
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-            if _may_match_newline(av[2], c, dotall):
-                return True
-        elif op is c.BRANCH:
-            if any(_may_match_newline(branch, c, dotall) for branch in av[1]):
-                return True
-        elif op is c.ATOMIC_GROUP:
-            if _may_match_newline(av, c, dotall):
-                return True
-        elif op is c.GROUPREF_EXISTS:
-            _group, yes, no = av
-            if _may_match_newline(yes, c, dotall) or (no is not None and _may_match_newline(no, c, dotall)):
-                return True
-        elif op in (c.AT, c.ASSERT, c.ASSERT_NOT, c.GROUPREF):
-            continue  # consume nothing, or repeat a group already checked
+def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
+    """The finite ASCII numbers of ``raw`` (see the module's description) and how many were not."""
+    joined = b"\n".join(raw)
+    if not joined.translate(None, _NUMBER_BYTES):  # only digits, signs, dots, exponents: float() decides
+        try:
+            numbers = array("d", map(float, raw))
+        except ValueError:
+            pass
         else:
-            return True
-    return False
+            if math.isfinite(sum(numbers)):
+                return numbers, 0
+    numbers = array("d")
+    for s in raw:
+        if _ASCII_NUMBER.fullmatch(s):
+            number = float(s)
+            if math.isfinite(number):
+                numbers.append(number)
+    return numbers, len(raw) - len(numbers)
 
 
-def _set_matches_newline(items: Any, c: Any) -> bool:
-    negate = bool(items) and items[0][0] is c.NEGATE
-    contains = False
-    for op, av in items[1:] if negate else items:
-        if op is c.LITERAL:
-            contains = contains or av == _NEWLINE
-        elif op is c.RANGE:
-            contains = contains or av[0] <= _NEWLINE <= av[1]
-        elif op is c.CATEGORY:
-            if av in (c.CATEGORY_DIGIT, c.CATEGORY_NOT_SPACE, c.CATEGORY_WORD):
-                continue
-            if av in (c.CATEGORY_SPACE, c.CATEGORY_NOT_DIGIT, c.CATEGORY_NOT_WORD):
-                contains = True
-            else:
-                return True  # unknown: assume the worst
-        else:
-            return True
-    return contains != negate
+class _Totals:
+    """Count, last, mean, min, max and stdev over every finite value added, in constant memory
+    (stdev from sums of the values shifted by the first one, which keeps it accurate). A metric
+    keeps them from its first value past the cap on; below it, its stored values are all there is."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.shift = 0.0
+        self.sum = 0.0  # of value - shift
+        self.squares = 0.0  # of (value - shift) ** 2
+        self.low = math.inf
+        self.high = -math.inf
+        self.last = math.nan
+
+    def add(self, numbers: Sequence[float]) -> None:
+        if not math.isfinite(sum(numbers)):
+            numbers = [v for v in numbers if math.isfinite(v)]
+        if not numbers:
+            return
+        if not self.n:
+            self.shift = numbers[0]
+        shifted = array("d", map(self.shift.__rsub__, numbers))
+        self.n += len(numbers)
+        self.sum += sum(shifted)
+        self.squares += sum(map(operator.mul, shifted, shifted))
+        self.low = min(self.low, min(numbers))
+        self.high = max(self.high, max(numbers))
+        self.last = numbers[-1]
+
+    def summary(self, median: float) -> Summary:
+        mean = self.shift + self.sum / self.n
+        variance = (self.squares - self.sum * self.sum / self.n) / (self.n - 1) if self.n > 1 else 0.0
+        return Summary(n=self.n, last=self.last, mean=mean, median=median, min=self.low, max=self.high,
+                       stdev=math.sqrt(max(variance, 0.0)))
 
 
 class _Metric:
-    """One metric: its pattern compiled and analysed, its values so far."""
+    """One metric: its pattern's matcher, its stored values, the totals over all values."""
 
-    def __init__(self, name: str, unit: str, direction: str, pattern: str | None) -> None:
+    def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int) -> None:
         self.name = name
         self.unit = unit
         self.direction = direction
         self.values = array("d")
         self.times = array("d")
-        self.regex: re.Pattern[str] | None = None
-        self.literal: str | None = None
-        self.single_line = False
-        self.group = 0
+        self.max_values = max_values
+        self.dropped = 0
+        self.totals = _Totals()
+        self.matcher: LineMatcher | None = None
         if pattern is not None:
             try:
-                self.regex = re.compile(pattern, re.MULTILINE)
-            except re.error as e:
-                raise ValueError(f"The pattern of metric {name!r} is not a valid regular expression ({e}).") from e
-            info = _analyse(pattern)
-            self.literal, self.single_line = info.literal, info.single_line
-            self.group = 1 if self.regex.groups else 0
+                self.matcher = LineMatcher(pattern)
+            except ValueError as e:
+                raise ValueError(f"The pattern of metric {name!r} cannot be used: {e}.") from e
 
-    def find(self, text: str) -> list[str]:
-        """The raw value strings of every match in ``text`` (lines ended by ``\\n``), in order."""
-        regex = self.regex
-        if regex is None:
-            return []
-        if self.literal is not None:
-            first = text.find(self.literal)
-            if first < 0:
-                return []
-            # A rare literal (hits can cluster, so count them all): match on its lines only.
-            if text.count(self.literal, first) * _SPARSE < len(text):
-                return [s for _, s in self._on_lines_with_literal(text, self.literal, first)]
-        if self.single_line:
-            found = regex.findall(text)
-            if found and regex.groups > 1:
-                return [t[0] for t in found]
-            return found
-        return [s for _, s in self.find_positioned(text)]
-
-    def find_positioned(self, text: str) -> list[tuple[int, str]]:
-        """``(position, raw value)`` of every match in ``text``; slower than :meth:`find`."""
-        regex = self.regex
-        if regex is None:
-            return []
-        out: list[tuple[int, str]] = []
-        group = self.group
-        pos, end = 0, len(text)
-        while pos <= end:
-            restart = -1
-            for m in regex.finditer(text, pos):
-                start, stop = m.span()
-                if self.single_line or text.find("\n", start, stop) < 0:
-                    out.append((start, m.group(group) or ""))
-                    continue
-                # The match spans lines: read the line it starts on on its own, go on after it.
-                line_end = text.find("\n", start)
-                line_end = end if line_end < 0 else line_end
-                for m2 in regex.finditer(text, start, line_end):
-                    out.append((m2.start(), m2.group(group) or ""))
-                restart = line_end + 1
-                break
-            if restart < 0:
-                break
-            pos = restart
-        return out
-
-    def _on_lines_with_literal(self, text: str, literal: str, at: int) -> list[tuple[int, str]]:
-        """Matches on the lines that contain ``literal``, the first of them at ``at``."""
-        regex = self.regex
-        assert regex is not None
-        out: list[tuple[int, str]] = []
-        group = self.group
-        find, rfind, finditer = text.find, text.rfind, regex.finditer
-        end = len(text)
-        while at >= 0:
-            line_start = rfind("\n", 0, at) + 1
-            line_end = find("\n", at)
-            line_end = end if line_end < 0 else line_end
-            for m in finditer(text, line_start, line_end):
-                out.append((m.start(), m.group(group) or ""))
-            at = find(literal, line_end + 1)
-        return out
-
-    def add(self, numbers: Iterable[float], at: float) -> None:
-        before = len(self.values)
-        self.values.extend(numbers)
-        self.times.extend(array("d", (at,)) * (len(self.values) - before))
+    def add(self, numbers: Sequence[float], at: float) -> None:
+        if not numbers:
+            return
+        room = self.max_values - len(self.values)
+        if len(numbers) <= room and not self.dropped:
+            self.values.extend(numbers)
+            self.times.extend(array("d", (at,)) * len(numbers))
+            return
+        if not self.dropped:  # the first values past the cap: the totals start with the stored ones
+            self.totals.add(self.values)
+        self.totals.add(numbers)
+        kept = numbers[: max(room, 0)]
+        self.values.extend(kept)
+        self.times.extend(array("d", (at,)) * len(kept))
+        self.dropped += len(numbers) - len(kept)
 
     def result(self) -> MetricResult:
+        totals = None
+        if self.dropped and self.totals.n:
+            finite = [v for v in self.values if math.isfinite(v)]
+            totals = self.totals.summary(statistics.median(finite) if finite else math.nan)
         return MetricResult(
             name=self.name,
             unit=self.unit,
             direction=self.direction,
             values=tuple(self.values),
             times=tuple(self.times),
+            values_dropped=self.dropped,
+            totals=totals,
         )
 
 
@@ -277,14 +182,18 @@ class MetricExtractor:
     Thread-safe: the log and the events may be fed from different threads.
     """
 
-    def __init__(self, metrics: Sequence[MetricSpec], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, metrics: Sequence[MetricSpec], clock: Callable[[], float] = time.time, *,
+                 max_values: int = MAX_VALUES) -> None:
+        if max_values < 0:
+            raise ValueError(f"max_values must be 0 or more, not {max_values}.")
         self._clock = clock
+        self._max_values = max_values
         self._metrics: dict[str, _Metric] = {}
         for spec in metrics:
             if spec.name in self._metrics:
                 raise ValueError(f"Metric {spec.name!r} is declared twice; give each metric one name.")
-            self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern)
-        self._patterned = [m for m in self._metrics.values() if m.regex is not None]
+            self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values)
+        self._patterned = [(m, m.matcher) for m in self._metrics.values() if m.matcher is not None]
         self._partial = b""
         self._lock = threading.Lock()
         self._closed = False
@@ -293,14 +202,15 @@ class MetricExtractor:
 
     # -- input ------------------------------------------------------------------------------------
 
-    def feed(self, chunk: bytes) -> None:
-        """Read the next bytes of the log. Never raises on any bytes; raises after :meth:`close`."""
+    def feed(self, chunk: bytes, at: float | None = None) -> None:
+        """Read the next bytes of the log; their lines get the time ``at`` (now if None). Never
+        raises on any bytes; raises after :meth:`close`."""
         if not chunk:
             return
         with self._lock:
             if self._closed:
                 raise RuntimeError("This MetricExtractor is closed; make a new one for another log.")
-            now = self._clock()
+            now = self._clock() if at is None else at
             self.bytes_fed += len(chunk)
             data = bytes(chunk).replace(b"\r", b"\n")
             if len(data) <= MAX_LINE:
@@ -325,14 +235,14 @@ class MetricExtractor:
         self.add_event(values, at=timestamp)
         return True
 
-    def close(self) -> None:
-        """End of the log: read its last line if it had no line break. Idempotent."""
+    def close(self, at: float | None = None) -> None:
+        """End of the log: read its last line if it had no line break (at ``at``, now if None). Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             if self._partial:
-                self._process(memoryview(self._partial), self._clock())
+                self._process(self._partial, self._clock() if at is None else at)
                 self._partial = b""
 
     # -- output -----------------------------------------------------------------------------------
@@ -347,52 +257,50 @@ class MetricExtractor:
     def _metric(self, name: str) -> _Metric:
         metric = self._metrics.get(name)
         if metric is None:
-            metric = self._metrics[name] = _Metric(name, "", _UNDECLARED_DIRECTION, None)
+            metric = self._metrics[name] = _Metric(name, "", _UNDECLARED_DIRECTION, None, self._max_values)
         return metric
 
     def _feed_piece(self, piece: bytes, now: float) -> None:
         """Read at most MAX_LINE new bytes (so that only the first line can be over-long)."""
         buf = self._partial + piece if self._partial else piece
-        view = memoryview(buf)
         start = 0
-        while buf.find(b"\n", start, start + MAX_LINE + 1) < 0 and len(buf) - start > MAX_LINE:
-            self._process(view[start : start + MAX_LINE], now)  # a window of an over-long line
+        while len(buf) - start > MAX_LINE and buf.find(b"\n", start, start + MAX_LINE + 1) < 0:
+            self._process(buf[start : start + MAX_LINE], now)  # a window of an over-long line
             start += MAX_LINE
         last = buf.rfind(b"\n", start)
         if last < 0:
-            self._partial = buf[start:]
+            self._partial = buf[start:] if start else buf
             return
-        self._process(view[start : last + 1], now)
+        self._process(buf[start : last + 1] if start or last + 1 < len(buf) else buf, now)
         self._partial = buf[last + 1 :]
 
-    def _process(self, data: memoryview, now: float) -> None:
-        text = str(data, "utf-8", "replace")
-        found: dict[str, list[str]] = {}
-        for metric in self._patterned:
-            raw = metric.find(text)
+    def _process(self, text: bytes, now: float) -> None:
+        found: dict[str, list[bytes]] = {}
+        for metric, matcher in self._patterned:
+            raw = matcher.values(text)
             if raw:
                 found[metric.name] = raw
-        events = self._events(text) if EVENT_MARKER in text else []
+        events = self._events(text) if _MARKER in text else []
         if events:
             self._merge_events(text, found, events, now)
         for name, raw in found.items():
             self._metrics[name].add(self._numbers(name, raw), now)
 
-    def _events(self, text: str) -> list[tuple[int, dict[str, float]]]:
+    def _events(self, text: bytes) -> list[tuple[int, dict[str, float]]]:
         events: list[tuple[int, dict[str, float]]] = []
-        at = text.find(EVENT_MARKER)
+        at = text.find(_MARKER)
         while at >= 0:
-            line_start = text.rfind("\n", 0, at) + 1
-            line_end = text.find("\n", at)
+            line_start = text.rfind(b"\n", 0, at) + 1
+            line_end = text.find(b"\n", at)
             line_end = len(text) if line_end < 0 else line_end
-            values = parse_event_text(text[at:line_end])
+            values = parse_event_text(text[at:line_end].decode("utf-8", "replace"))
             if values:
                 events.append((line_start, values))
-            at = text.find(EVENT_MARKER, line_end + 1)
+            at = text.find(_MARKER, line_end + 1)
         return events
 
     def _merge_events(
-        self, text: str, found: dict[str, list[str]], events: list[tuple[int, dict[str, float]]], now: float
+        self, text: bytes, found: dict[str, list[bytes]], events: list[tuple[int, dict[str, float]]], now: float
     ) -> None:
         """Add the buffer's events; a metric that its pattern also found gets both in log order."""
         by_name: dict[str, list[tuple[int, float]]] = {}
@@ -405,20 +313,14 @@ class MetricExtractor:
                 self._metric(name).add([v for _, v in emitted], now)
                 continue
             metric = self._metrics[name]
-            matched = [(p, v) for p, s in metric.find_positioned(text) for v in self._numbers(name, [s])]
+            assert metric.matcher is not None  # found by its pattern
+            matched = [(p, v) for p, s in metric.matcher.positioned(text) for v in self._numbers(name, [s])]
             merged = sorted(matched + emitted, key=lambda pv: pv[0])  # stable: a line's match first
             metric.add([v for _, v in merged], now)
 
-    def _numbers(self, name: str, raw: list[str]) -> array[float]:
-        try:
-            return array("d", map(float, raw))
-        except ValueError:
-            pass
-        numbers = array("d")
-        for s in raw:
-            try:
-                numbers.append(float(s))
-            except ValueError:
-                self.skipped += 1
-                log.debug("metric %s: %r is not a number; skipped", name, s[:80])
+    def _numbers(self, name: str, raw: list[bytes]) -> array[float]:
+        numbers, refused = ascii_numbers(raw)
+        if refused:
+            self.skipped += refused
+            log.debug("metric %s: %d matched values are not ASCII numbers; skipped", name, refused)
         return numbers

@@ -1,9 +1,8 @@
-"""Checks on metric patterns: they compile and their first group can capture a number."""
+"""Checks on metric patterns: they run on RE2, compile, and their first group can capture a number."""
 
 from __future__ import annotations
 
-import re
-import warnings
+from schemas.metric_patterns import compile_line_pattern, unsupported_construct
 
 _NUMBERS = ("0", "7", "42", "3.14", "0.5", ".5", "-1.5", "+2", "1e-3", "2.5E+10", "1,024", "12345")
 
@@ -50,12 +49,16 @@ def first_group_source(pattern: str) -> str | None:
 
 
 def pattern_problem(pattern: str) -> str | None:
-    """A sentence saying what is wrong with ``pattern``, or None when it is usable."""
+    """A sentence saying what is wrong with ``pattern``, or None when it is usable.
+
+    Patterns run on RE2, whose time is linear in the text (see :mod:`schemas.metric_patterns`): what
+    it cannot run (backreferences, lookaround, …) is refused here, with what to write instead."""
+    why = unsupported_construct(pattern)
+    if why is not None:
+        return f"pattern cannot run on the linear-time engine (RE2) that reads logs: {why}"
     try:
-        with warnings.catch_warnings():  # "possible nested set" is Python's note about future syntax
-            warnings.simplefilter("ignore", FutureWarning)
-            compiled = re.compile(pattern)
-    except re.error as e:
+        compiled = compile_line_pattern(pattern)
+    except ValueError as e:
         return f"pattern does not compile: {e}; remember TOML needs '\\\\' for a backslash in \"…\" strings, or use '…'"
     if compiled.groups < 1:
         return "pattern has no capture group; put the number in parentheses, e.g. 'accuracy=([-+]?\\d*\\.?\\d+)'"
@@ -63,16 +66,14 @@ def pattern_problem(pattern: str) -> str | None:
     if source is None:  # pragma: no cover - groups >= 1 means there is one
         return "pattern has no capture group"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            group = re.compile(source)
-    except re.error:
-        return None  # a backreference or similar: trust the author
-    if not any(group.fullmatch(candidate) for candidate in _NUMBERS):
+        group = compile_line_pattern(source)
+    except ValueError:
+        return None  # not a pattern on its own (flags set outside it): trust the author
+    if not any(group.fullmatch(candidate.encode("ascii")) for candidate in _NUMBERS):
         return (
             f"the first capture group ({source}) never matches a number such as 42 or 3.14; "
             "the value of a metric is the first group"
         )
-    if compiled.fullmatch(""):
+    if compiled.fullmatch(b""):
         return "pattern matches an empty line; anchor it on the text around the number"
     return None

@@ -35,8 +35,14 @@ class MetricResult:
     direction: str  # "higher" | "lower"
     values: tuple[float, ...]
     times: tuple[float, ...]  # unix seconds, one per value
+    # Values found past the cap on stored values (controller.extraction.MAX_VALUES): not kept, but
+    # counted in ``totals``, the summary over every value found (its median is the kept values').
+    values_dropped: int = 0
+    totals: Summary | None = None
 
     def summary(self) -> Summary | None:
+        if self.values_dropped and self.totals is not None:
+            return self.totals
         finite = [v for v in self.values if math.isfinite(v)]
         if not finite:
             return None
@@ -57,6 +63,7 @@ class MetricResult:
             "direction": self.direction,
             "values": list(self.values),
             "times": list(self.times),
+            **({"values_dropped": self.values_dropped} if self.values_dropped else {}),
             **({k: v for k, v in asdict(s).items()} if s else {"n": 0}),
         }
 
@@ -133,6 +140,8 @@ class ResultRecord:
                 direction=m["direction"],
                 values=tuple(float(v) for v in m["values"]),
                 times=tuple(float(t) for t in m["times"]),
+                values_dropped=int(m.get("values_dropped", 0)),
+                totals=_totals_of(m),
             )
             for name, m in data["metrics"].items()
         }
@@ -140,3 +149,10 @@ class ResultRecord:
         repro["gpus"] = tuple(repro.get("gpus", ()))
         data["reproducibility"] = Reproducibility(**repro)
         return cls(**data)
+
+
+def _totals_of(raw: dict[str, Any]) -> Summary | None:
+    """The stored summary of a metric whose values were capped (None when nothing was dropped)."""
+    if not raw.get("values_dropped") or not raw.get("n"):
+        return None
+    return Summary(n=int(raw["n"]), **{k: float(raw[k]) for k in ("last", "mean", "median", "min", "max", "stdev")})

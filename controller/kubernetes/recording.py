@@ -24,7 +24,7 @@ from controller.kubernetes.observed import (
     RunState,
 )
 from controller.kubernetes.sinks import MetricsSink
-from controller.kubernetes.stamps import iter_log_lines
+from controller.kubernetes.stamps import StampedText, iter_log_lines
 from controller.kubernetes.statuses import Decision
 from controller.local.records import Outcome, record_of
 from controller.store import ResultStore
@@ -119,11 +119,25 @@ class RunRecorder:
 
     def _extract(self, extractor: MetricExtractor, line_time: list[float], namespace: str, pod: PodState,
                  container: str) -> None:
-        """Feed one container's log, line by line, so that each value gets its line's time."""
-        for when, text in iter_log_lines(self.client.read_log(namespace, pod.name, container)):
+        """Feed one container's log a chunk at a time (as ``anubis run`` feeds a local run's output),
+        each piece with the time of its lines (:class:`StampedText`)."""
+        stamped = StampedText()
+        ended = True  # the text fed so far ends a line
+        for chunk in self.client.read_log(namespace, pod.name, container):
+            for when, text in stamped.feed(chunk):
+                if when is not None:
+                    line_time[0] = when
+                if text:
+                    extractor.feed(text)
+                    ended = text.endswith((b"\n", b"\r"))
+        for when, text in stamped.close():
             if when is not None:
                 line_time[0] = when
-            extractor.feed(text + b"\n")
+            if text:
+                extractor.feed(text)
+                ended = text.endswith((b"\n", b"\r"))
+        if not ended:  # the container's last line has no line break: it ends with its log
+            extractor.feed(b"\n")
 
     def _node_facts(self, node_name: str) -> tuple[str | None, str | None]:
         if not node_name:

@@ -3,7 +3,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import statistics
 import tracemalloc
+
+import jsonschema
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +14,9 @@ from hypothesis import strategies as st
 
 import client_lib
 from controller import events
-from controller.extraction import MAX_LINE, MetricExtractor, analyse_pattern, parse_event_line, parse_event_record
+from controller.extraction import MAX_LINE, MAX_VALUES, MetricExtractor, parse_event_line, parse_event_record
+from schemas.loading import load_schema
+from schemas.results import ResultRecord
 from schemas.runspec import MetricSpec
 
 LOSS = MetricSpec("loss", "", r"loss=([0-9.]+)", "lower")
@@ -196,28 +201,10 @@ def test_feed_after_close_is_an_error() -> None:
 
 
 def test_bad_declarations() -> None:
-    with pytest.raises(ValueError, match="not a valid regular expression"):
+    with pytest.raises(ValueError, match="metric 'x' cannot be used: RE2 cannot compile it"):
         MetricExtractor([MetricSpec("x", "", "(unclosed", "higher")])
     with pytest.raises(ValueError, match="declared twice"):
         MetricExtractor([LOSS, LOSS])
-
-
-@pytest.mark.parametrize(
-    ("pattern", "literal", "single_line"),
-    [
-        (r"loss=([0-9.]+)", "loss=", True),
-        (r"([0-9.]+)it/s", "it/s", True),
-        (r"accuracy:\s*([0-9.]+)", "accuracy:", False),
-        (r"(?i)loss=(\d+)", None, True),
-        (r"a[^x]b", "a", False),
-        (r"a[^\n]b(\d)", "a", True),
-        (r"x.y", "x", True),
-        (r"(?s)x.y", "x", False),
-        (r"(?:speed|rate): (\d+)", ": ", True),
-    ],
-)
-def test_analyse_pattern(pattern: str, literal: str | None, single_line: bool) -> None:
-    assert analyse_pattern(pattern) == (literal, single_line)
 
 
 def test_parse_event_line() -> None:
@@ -292,3 +279,81 @@ def test_memory_stays_flat_over_a_1gb_log() -> None:
     assert len(results["accuracy"].values) == blocks
     assert len(results["throughput"].values) == 20 * blocks
     assert peak < 16 * MAX_LINE + 8 * len(block), f"peak traced memory {peak} bytes"
+
+
+# -- values are ASCII numbers; a cap on stored values ------------------------------------------------
+
+
+def test_only_ascii_numbers_are_values() -> None:
+    spec = MetricSpec("v", "", r"v=(\S+)", "higher")
+    log = "v=1_000 v=١٢ v=12 v=nan v=inf v=1e999 v=+3.5e-2 v=٣ v=-.5 v=7. v=1,5 v=０\n".encode()
+    extractor = _extract([log], (spec,))
+    assert _values(extractor)["v"] == [12.0, 0.035, -0.5, 7.0]
+    assert extractor.skipped == 8
+
+
+def test_unicode_digits_are_not_digits_to_a_pattern() -> None:
+    extractor = _extract(["loss=٣.٥ loss=0.25\n".encode()], (MetricSpec("loss", "", r"loss=(\d+\.\d+)", "lower"),))
+    assert _values(extractor)["loss"] == [0.25]
+    assert extractor.skipped == 0  # not even a match
+
+
+def test_stored_values_are_capped_and_the_summary_covers_them_all() -> None:
+    extractor = MetricExtractor([LOSS], clock=lambda: 5.0, max_values=10)
+    numbers = [float(i % 97) / 4 for i in range(1000)]
+    extractor.feed(b"".join(b"loss=%r\n" % v for v in numbers[:500]))
+    extractor.add_event({"loss": math.nan})  # not finite: counted in no statistic
+    extractor.feed(b"".join(b"loss=%r\n" % v for v in numbers[500:]))
+    extractor.close()
+    result = extractor.results()["loss"]
+    assert result.values == tuple(numbers[:10]) and result.times == (5.0,) * 10
+    assert result.values_dropped == 991
+    summary = result.summary()
+    assert summary is not None
+    assert summary.n == 1000 and summary.last == numbers[-1]
+    assert summary.min == min(numbers) and summary.max == max(numbers)
+    assert summary.mean == pytest.approx(statistics.fmean(numbers), rel=1e-12)
+    assert summary.stdev == pytest.approx(statistics.stdev(numbers), rel=1e-9)
+    assert summary.median == statistics.median(numbers[:10])  # the stored values'
+
+
+def test_a_capped_metric_round_trips_through_the_record_and_its_schema() -> None:
+    extractor = MetricExtractor([LOSS], clock=lambda: 5.0, max_values=3)
+    extractor.feed(b"loss=1 loss=2 loss=3 loss=4 loss=10\n")
+    extractor.close()
+    result = extractor.results()["loss"]
+    raw = result.to_dict()
+    assert raw["values"] == [1.0, 2.0, 3.0] and raw["values_dropped"] == 2
+    assert (raw["n"], raw["mean"], raw["max"], raw["last"]) == (5, 4.0, 10.0, 10.0)
+    validator = jsonschema.Draft202012Validator(load_schema("result"))
+    validator.evolve(schema=_metric_schema(validator)).validate({"metrics": {"loss": raw}})
+    record = ResultRecord.from_dict(_record_dict({"loss": raw}))
+    assert record.metrics["loss"].summary() == result.summary()
+    assert record.metrics["loss"].values_dropped == 2
+
+
+def _metric_schema(validator: jsonschema.Draft202012Validator) -> dict[str, object]:
+    return {"$defs": validator.schema["$defs"], "type": "object",
+            "properties": {"metrics": {"additionalProperties": {"$ref": "#/$defs/metric"}}}}
+
+
+def _record_dict(metrics: dict[str, object]) -> dict[str, object]:
+    return {"execution_id": "e", "run_id": "r", "family_id": "f", "benchmark": "b", "environment": "local",
+            "backend": "local", "status": "SUCCEEDED", "reason": "", "started_at": 1.0, "finished_at": 2.0,
+            "metrics": metrics, "reproducibility": {"descriptor_hash": "h", "image": "i"}}
+
+
+def test_megabytes_without_a_line_break_store_a_bounded_record() -> None:
+    # The issue's case was 50 MB of one line: 6.5 M values stored. 6 MB shows the same cap.
+    extractor = MetricExtractor([MetricSpec("v", "", r"v=([0-9.]+)", "higher")], clock=lambda: 0.0)
+    piece = b"v=1.5 v=2.5 " * 87_382  # about 1 MiB, 174,764 values
+    for _ in range(6):
+        extractor.feed(piece)
+    extractor.close()
+    result = extractor.results()["v"]
+    found = 6 * 174_764 - 6  # a value cut at each window's edge (every MAX_LINE bytes) is lost
+    assert len(result.values) == MAX_VALUES and len(result.times) == MAX_VALUES
+    assert result.values_dropped + MAX_VALUES == pytest.approx(found, abs=12)
+    summary = result.summary()
+    assert summary is not None and summary.n == result.values_dropped + MAX_VALUES
+    assert summary.mean == pytest.approx(2.0, abs=1e-3) and summary.max == 2.5  # min: "1." cut from "1.5"

@@ -40,7 +40,10 @@ def test_first_group_source(pattern: str, group: str | None) -> None:
         r"value=(\S+)",
         r"size=([\d,]+)",
         r"e=([-+]?\d+\.?\d*[eE][-+]?\d+)",
-        r"x=(\d+) y=\1",
+        r"(?i)LOSS=(\d+)",
+        r"^(\d+)+!",  # catastrophic on a backtracking engine, linear on RE2: accepted
+        r"[(?=]=(\d+)",  # in a class, "(?=" is three characters, not lookahead
+        r"\(?=(\d+)",
     ],
 )
 def test_usable_patterns(pattern: str) -> None:
@@ -49,9 +52,39 @@ def test_usable_patterns(pattern: str) -> None:
 
 def test_pattern_that_does_not_compile() -> None:
     assert pattern_problem("a=(") == (
-        "pattern does not compile: missing ), unterminated subpattern at position 2; remember TOML needs '\\\\' for a"
+        "pattern does not compile: RE2 cannot compile it (missing ): a=(); remember TOML needs '\\\\' for a"
         " backslash in \"…\" strings, or use '…'"
     )
+
+
+ENGINE = "pattern cannot run on the linear-time engine (RE2) that reads logs: "
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [
+        (r"x=(\d+) y=\1", "a backreference (\\1, (?P=name)) needs a backtracking engine; match the repeated text"),
+        (r"(?P<v>\d+) (?P=v)", "a backreference"),
+        (r"loss=([0-9.]+)(?= )", "lookaround ((?=…), (?!…), (?<=…), (?<!…)) needs a backtracking engine; match the"
+                                 " surrounding text instead"),
+        (r"(?<=loss=)([0-9.]+)", "lookaround"),
+        (r"(?<!val_)loss=([0-9.]+)", "lookaround"),
+        (r"loss=(\d++)", "possessive repeats"),
+        (r"(?>loss)=(\d+)", "atomic groups"),
+        (r"(a)?(?(1)b|c)=(\d+)", "a conditional"),
+        (r"loss=(\d+)\Z", "each line is matched on its own: use ^ and $"),
+        (r"\Aloss=(\d+)", "each line is matched on its own"),
+        (r"(?x) loss = (\d+)", "verbose mode (?x) is not supported"),
+    ],
+)
+def test_constructs_the_engine_cannot_run_are_refused_with_what_to_write(pattern: str, says: str) -> None:
+    problem = pattern_problem(pattern)
+    assert problem is not None and problem.startswith(ENGINE) and says in problem, problem
+
+
+def test_a_pattern_too_large_for_the_engine_is_refused() -> None:
+    problem = pattern_problem(r"x=(\d{1000}){1000}")
+    assert problem is not None and problem.startswith("pattern does not compile: RE2 cannot compile it ("), problem
 
 
 def test_pattern_without_a_group() -> None:

@@ -78,8 +78,10 @@ def _metric(pattern: str, name: str = "m") -> str:
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("a=(", "pattern does not compile: missing ), unterminated subpattern at position 2; remember TOML needs"
+        ("a=(", "pattern does not compile: RE2 cannot compile it (missing ): a=(); remember TOML needs"
                 " '\\\\' for a backslash in \"…\" strings, or use '…'"),
+        (r"x=(\d+) y=\1", "pattern cannot run on the linear-time engine (RE2) that reads logs: a backreference"
+                          " (\\1, (?P=name)) needs a backtracking engine; match the repeated text again explicitly"),
         (r"a=\d+", "pattern has no capture group; put the number in parentheses, e.g. 'accuracy=([-+]?\\d*\\.?\\d+)'"),
         ("a=([a-z]+)", "the first capture group ([a-z]+) never matches a number such as 42 or 3.14; the value of a"
                        " metric is the first group"),

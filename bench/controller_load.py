@@ -1,6 +1,6 @@
 """The cluster controller under load, against the fake Kubernetes API over HTTP.
 
-    python bench/controller.py [--runs 1000] [--tracked 1000 10000] [--workers 16]
+    python bench/controller_load.py [--runs 1000] [--tracked 1000 10000] [--workers 16]
 
 1. ``--runs`` runs submitted at once, each moved by the cluster simulator through pod creation,
    scheduling, start, termination and Job completion (every run in each step, as a busy cluster

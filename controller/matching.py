@@ -1,0 +1,193 @@
+"""Running one metric pattern over lines of log bytes, in time linear in the text, whatever the pattern.
+
+Every pattern runs on RE2 (:func:`schemas.metric_patterns.compile_line_pattern`), except the shapes
+below, which Python's ``re`` runs in linear time too and faster (its ``findall`` collects the
+values in C, where RE2's Python binding costs a call per match: ``bench/extract.py`` prints both).
+
+The shape run by ``re`` (:func:`linear_form`), checked on the parsed pattern, nothing else admitted::
+
+    L ( X1 X2 … Xk ) S
+
+- ``L``: a literal of one or more ASCII characters, ``S``: a literal of zero or more (no line break);
+- the first and only group holds single-character items ``Xi`` (an ASCII character, an ASCII class
+  without negation, ``\\d`` or ``\\w``; never a line break), each with a greedy count;
+- at most one ``Xi`` may repeat more than once (``+``, ``*``, ``{m,n}``), at most three are optional;
+- some character of ``L`` is in none of the ``Xi``; no flags.
+
+Why it is linear: ``re`` finds each occurrence of ``L`` with its prefix scan (linear), then the
+group's one repeat runs over the characters that follow and gives them back one at a time while
+``S`` fails: ``O(r)`` for a run of ``r`` characters, times at most ``2**3`` for the optional items.
+Two occurrences of ``L`` whose runs overlap both lie within ``len(L)`` characters of each other
+(``L`` holds a character that ends any run), so each character is in at most ``len(L)`` runs.
+On these shapes both engines find the same matches (leftmost, greedy, ASCII classes); the unit
+tests compare them on generated text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from schemas.metric_patterns import compile_line_pattern
+
+__all__ = ["LineMatcher", "linear_form", "required_literal"]
+
+_MAX_OPTIONAL = 3
+_NEWLINE = 10
+
+
+class LineMatcher:
+    """One pattern, compiled for lines of bytes; ``values`` of its matches (the first group's text,
+    the whole match's when it has no group). ``engine`` says which engine runs it (``re2``/``re``)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._re2: Any = compile_line_pattern(pattern)  # raises ValueError: the caller names the metric
+        self.group = 1 if self._re2.groups else 0
+        self._fast = linear_form(pattern)
+        self.engine = "re" if self._fast is not None else "re2"
+        self.literal = required_literal(pattern)
+        # google-re2's Regexp keeps its compiled RE2 in ``_regexp``; ``Match`` returns the spans of
+        # the match and its groups. Calling it directly saves a Match object per value.
+        raw = getattr(self._re2, "_regexp", None)
+        self._match: Any = getattr(raw, "Match", None)
+        if self._match is not None:
+            import re2
+
+            self._anchor = re2._Anchor.UNANCHORED
+
+    def values(self, text: bytes) -> list[bytes]:
+        """The value of every match in ``text`` (lines separated by ``\\n``), in order."""
+        if self.literal is not None and self.literal not in text:
+            return []
+        if self._fast is not None:
+            found: list[bytes] = self._fast.findall(text)
+            return found
+        return [value for _, value in self.positioned(text)]
+
+    def positioned(self, text: bytes) -> list[tuple[int, bytes]]:
+        """``(start of the match, value)`` of every match in ``text``, in order."""
+        out: list[tuple[int, bytes]] = []
+        if self._match is None:  # another version of the binding: its public API
+            for m in self._re2.finditer(text):
+                out.append((m.start(), m.group(self.group) or b""))
+            return out
+        match, anchor, group = self._match, self._anchor, self.group
+        pos, end = 0, len(text)
+        while pos <= end:
+            spans = match(anchor, text, pos, end)
+            start, stop = spans[0]
+            if start < 0:
+                break
+            value_start, value_stop = spans[group]
+            out.append((start, text[value_start:value_stop] if value_start >= 0 else b""))
+            pos = stop if stop > start else stop + 1
+        return out
+
+
+def _parse(pattern: str) -> Any:
+    parser: Any = importlib.import_module("re._parser")
+    return parser.parse(pattern, 0)
+
+
+def required_literal(pattern: str) -> bytes | None:
+    """A literal (UTF-8) that every match of ``pattern`` contains, the longest known; None when
+    none is known (a case-insensitive pattern, or one Python's parser does not read)."""
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parsed = _parse(pattern)
+        if parsed.state.flags & re.IGNORECASE:
+            return None
+        literals: list[str] = []
+        _required_literals(parsed, constants, literals)
+    except Exception:  # noqa: BLE001 - a private module: whatever it does, fall back to "none known"
+        return None
+    literal = max(literals, key=len) if literals else ""
+    return literal.encode("utf-8") if literal and "\n" not in literal else None
+
+
+def _required_literals(seq: Any, c: Any, out: list[str]) -> None:
+    """Collect runs of literals that every match of the sequence ``seq`` contains."""
+    run: list[str] = []
+    for op, av in seq:
+        if op is c.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            out.append("".join(run))
+            run = []
+        if op is c.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            if not add_flags & re.IGNORECASE:
+                _required_literals(sub, c, out)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            _required_literals(av[2], c, out)
+    if run:
+        out.append("".join(run))
+
+
+def linear_form(pattern: str) -> re.Pattern[bytes] | None:
+    """``pattern`` compiled by ``re`` for bytes when it has the shape described in the module's
+    docstring (linear time on ``re``, same matches as RE2); None otherwise."""
+    try:
+        c: Any = importlib.import_module("re._constants")
+        parsed = _parse(pattern)
+        if parsed.state.flags & ~int(re.UNICODE) or not pattern.isascii():
+            return None
+        items = list(parsed)
+        head: list[int] = []
+        while items and items[0][0] is c.LITERAL:
+            head.append(items.pop(0)[1])
+        tail: list[int] = []
+        while items and items[-1][0] is c.LITERAL:
+            tail.append(items.pop()[1])
+        if not head or len(items) != 1 or items[0][0] is not c.SUBPATTERN:
+            return None
+        group, add_flags, del_flags, body = items[0][1]
+        if group != 1 or add_flags or del_flags or _NEWLINE in head or _NEWLINE in tail:
+            return None
+        union: set[int] = set()
+        repeats = optional = 0
+        for op, av in body:
+            low, high, single = (av[0], av[1], list(av[2])) if op is c.MAX_REPEAT else (1, 1, [(op, av)])
+            chars = _single_character(single, c)
+            if chars is None or _NEWLINE in chars:
+                return None
+            union |= chars
+            if high > 1:
+                repeats += 1
+            elif low == 0:
+                optional += 1
+        if repeats > 1 or optional > _MAX_OPTIONAL or all(ch in union for ch in head):
+            return None
+        return re.compile(pattern.encode("ascii"))
+    except Exception:  # noqa: BLE001 - a private module, or a pattern re refuses: RE2 runs it
+        return None
+
+
+_ASCII = range(128)
+
+
+def _single_character(seq: list[Any], c: Any) -> set[int] | None:
+    """The ASCII characters a one-item sequence matches, or None if it is not such an item."""
+    if len(seq) != 1:
+        return None
+    op, av = seq[0]
+    if op is c.LITERAL:
+        return {av} if av < 128 else None
+    if op is not c.IN:
+        return None
+    chars: set[int] = set()
+    for kind, value in av:
+        if kind is c.LITERAL and value < 128:
+            chars.add(value)
+        elif kind is c.RANGE and value[1] < 128:
+            chars.update(range(value[0], value[1] + 1))
+        elif kind is c.CATEGORY and value is c.CATEGORY_DIGIT:
+            chars.update(range(48, 58))
+        elif kind is c.CATEGORY and value is c.CATEGORY_WORD:
+            chars.update(ch for ch in _ASCII if chr(ch).isalnum() or ch == 95)
+        else:
+            return None  # negation, \s, \D, \W, non-ASCII: not this shape
+    return chars
