@@ -13,6 +13,11 @@ on the main branch, before it:
 * an execution with no branch (outside a git repository) is judged against every earlier execution
   of the same benchmark, environment and matrix point.
 
+"The main branch" means executions on the branch ``main`` *outside any pull request*: a branch's
+name does not say whose it is (a fork's pull request may come from the fork's own ``main``), so a
+preview run never joins the main branch's baseline. A pull request's own earlier executions (the
+fallback above) are those of the same pull request.
+
 Only SUCCEEDED executions are baseline. A baseline reset (``anubis baseline reset``) hides every
 execution before it, for the metrics and environments it names. Change points within what is left
 are handled by :func:`controller.analysis.judge`.
@@ -28,7 +33,9 @@ from dataclasses import dataclass
 from controller.analysis import Verdict, execution_value, judge
 from controller.changepoints import change_points
 from controller.store import (
+    NO_PULL_REQUEST,
     BaselineReset,
+    PullRequestFilter,
     ResetStore,
     ResultStore,
     canonical_matrix_point,
@@ -125,16 +132,18 @@ def baseline_history(
     branch: str | None
     if record.branch is None and record.pull_request is None:
         branch, note = None, "earlier executions (no branch recorded)"
-        found = _candidates(store, record, None, until)
+        found = _candidates(store, record, None, None, until)
     else:
         branch, note = main_branch, f"the {main_branch} branch before this execution"
         if not on_main and merge_base is not None:
             until, note = _merge_base_time(store, record, main_branch, merge_base, until)
-        found = _candidates(store, record, main_branch, until)
+        found = _candidates(store, record, main_branch, NO_PULL_REQUEST, until)
         if not found and not on_main and record.branch is not None:
             branch = record.branch
-            note = f"earlier executions on branch {record.branch} (the {main_branch} branch has none)"
-            found = _candidates(store, record, record.branch, _time(record))
+            own = NO_PULL_REQUEST if record.pull_request is None else record.pull_request
+            whose = "" if record.pull_request is None else f" of pull request #{record.pull_request}"
+            note = f"earlier executions on branch {record.branch}{whose} (the {main_branch} branch has none)"
+            found = _candidates(store, record, record.branch, own, _time(record))
     return apply_resets(BaselineHistory(tuple(found), branch, until, None, note), record, metric, resets)
 
 
@@ -157,12 +166,15 @@ def apply_resets(
     return BaselineHistory(kept, history.branch, history.until, reset, note)
 
 
-def _candidates(store: ResultStore, record: ResultRecord, branch: str | None, until: float) -> list[ResultRecord]:
+def _candidates(
+    store: ResultStore, record: ResultRecord, branch: str | None, pull_request: PullRequestFilter, until: float
+) -> list[ResultRecord]:
     records = store.history(
         record.benchmark,
         environment=record.environment,
         matrix_point=record.matrix_point,
         branch=branch,
+        pull_request=pull_request,
         limit=HISTORY_LIMIT,
     )
     return [
@@ -177,7 +189,7 @@ def _merge_base_time(
     if merge_base.time is not None:
         return min(until, merge_base.time), f"the {main_branch} branch up to the merge base"
     if merge_base.commit:
-        on_main = _candidates(store, record, main_branch, until)
+        on_main = _candidates(store, record, main_branch, NO_PULL_REQUEST, until)
         at_base = [r for r in on_main if r.commit and r.commit.startswith(merge_base.commit)]
         if at_base:
             return (

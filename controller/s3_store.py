@@ -58,8 +58,10 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from controller.store import (
     BaselineReset,
+    PullRequestFilter,
     canonical_matrix_point,
     check_limit,
+    matches_pull_request,
     pick_reference,
     record_time,
 )
@@ -539,6 +541,7 @@ class S3ResultStore:
         environment: str | None = None,
         matrix_point: Mapping[str, Any] | None = None,
         branch: str | None = None,
+        pull_request: PullRequestFilter = None,
         limit: int = 100,
     ) -> list[ResultRecord]:
         check_limit(limit)
@@ -561,6 +564,8 @@ class S3ResultStore:
                 or (branch is not None and record.branch != branch)
             ):
                 continue  # a hash collision: not the series asked for
+            if not matches_pull_request(record, pull_request):
+                continue  # the index does not name the pull request: the record does
             found.append(record)
             if len(found) >= limit:
                 break

@@ -12,6 +12,7 @@ behaviour, so the SQLite store and an object-store backed one answer alike.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,28 @@ from schemas.status import RunStatus
 
 #: How many candidates an ambiguous reference lists in its error message.
 MAX_CANDIDATES_SHOWN = 10
+
+
+class NoPullRequest(enum.Enum):
+    """The ``pull_request`` filter of :meth:`ResultStore.history` that keeps only executions made
+    outside any pull request (a branch's own runs, never a preview)."""
+
+    NO_PULL_REQUEST = "no pull request"
+
+
+NO_PULL_REQUEST = NoPullRequest.NO_PULL_REQUEST
+
+#: ``None``: any execution; a number: that pull request's; :data:`NO_PULL_REQUEST`: none's.
+PullRequestFilter = int | NoPullRequest | None
+
+
+def matches_pull_request(record: ResultRecord, pull_request: PullRequestFilter) -> bool:
+    """Whether ``record`` passes the ``pull_request`` filter of :meth:`ResultStore.history`."""
+    if pull_request is None:
+        return True
+    if pull_request is NO_PULL_REQUEST:
+        return record.pull_request is None
+    return record.pull_request == pull_request
 
 
 @runtime_checkable
@@ -65,10 +88,13 @@ class ResultStore(Protocol):
         environment: str | None = None,
         matrix_point: Mapping[str, Any] | None = None,
         branch: str | None = None,
+        pull_request: PullRequestFilter = None,
         limit: int = 100,
     ) -> list[ResultRecord]:
         """The newest ``limit`` *finished* executions of ``benchmark`` (status final), returned
-        oldest first: the series a new run is judged against."""
+        oldest first: the series a new run is judged against. ``branch`` and ``pull_request`` (see
+        :data:`PullRequestFilter`) both filter: a branch's name alone does not say whose it is (a
+        fork's pull request may come from its own branch ``main``)."""
         ...
 
 

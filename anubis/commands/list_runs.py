@@ -22,7 +22,7 @@ from anubis.presenting.tables import Cell, Column, TableView, print_table
 from anubis.settings import Settings
 from controller.journal import open_journal
 from controller.local.journaling import LocalRuns, RunView
-from controller.local.registry import Registry
+from controller.local.registry import Registry, journal_orphans
 from controller.sqlite_store import SqliteResultStore
 from controller.store_location import close_store
 from schemas.status import RunStatus
@@ -64,9 +64,11 @@ STATUS_CHOICE = click.Choice([s.value for s in RunStatus], case_sensitive=False)
 
 
 def local_runs(settings: Settings) -> LocalRuns:
-    """Journal, registry and store of this machine (each only if it exists: reading creates nothing)."""
+    """Journal, registry and store of this machine (each only if it exists: reading creates nothing).
+    An execution whose `anubis run` was killed is stopped and recorded as ERROR when seen."""
     store = SqliteResultStore(settings.store_path) if settings.store_path.exists() else None
-    return LocalRuns(open_journal(settings.data_dir), Registry(settings.data_dir), store)
+    journal = open_journal(settings.data_dir)
+    return LocalRuns(journal, Registry(settings.data_dir, on_orphan=journal_orphans(journal)), store)
 
 
 def close_runs(runs: LocalRuns) -> None:

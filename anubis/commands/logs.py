@@ -1,7 +1,9 @@
 """``anubis logs RUN_ID``: a run's output, whole, tailed or followed, in constant memory.
 
 A local run's from its kept gzip files and the journal; a cluster run's from its pods while they
-exist (``follow=true`` streams), else from Elasticsearch, where the controller exported it.
+exist (``follow=true`` streams), else from Elasticsearch, where the controller exported it. On a
+terminal the output is neutralised (:mod:`anubis.presenting.terminal_text`); piped, it is the bytes
+as kept. Ctrl-C (while following) ends it with exit code 130, quietly.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from typing import IO
 
 import click
 
 from anubis.cluster_access import ClusterAccess, cluster_options
 from anubis.commands.list_runs import close_runs, local_runs
+from anubis.presenting.terminal_text import ByteOutput, TerminalWriter, byte_output
 from anubis.settings import Settings
 from controller.exporting.base import LogLine
 from controller.local.journaling import LocalRuns, RunView
@@ -44,7 +46,7 @@ def logs(
     each line is labelled with its stream. A cluster run (--cluster, or when no local run matches and
     a kubeconfig exists) is read from its pods while they exist, else from Elasticsearch.
     """
-    out = sys.stdout.buffer
+    out = byte_output(sys.stdout)
     try:
         if access.asked:
             _cluster(settings, run_id, follow, container, tail, elasticsearch_url, access, out)
@@ -54,14 +56,27 @@ def logs(
                 _any(settings, runs, run_id, follow, container, tail, elasticsearch_url, access, out)
             finally:
                 close_runs(runs)
-        out.flush()
+        _end(out)
     except BrokenPipeError:  # `anubis logs X | head`: the reader has what it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except KeyboardInterrupt:  # Ctrl-C ends a --follow: no "Aborted!", the shell's code for SIGINT
+        _end(out)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+EXIT_INTERRUPTED = 130
+
+
+def _end(out: ByteOutput) -> None:
+    if isinstance(out, TerminalWriter):
+        out.close()
+    else:
+        out.flush()
 
 
 def _any(settings: Settings, runs: LocalRuns, run_id: str, follow: bool, container: str | None, tail: int | None,
-         url: str | None, access: ClusterAccess, out: IO[bytes]) -> None:
+         url: str | None, access: ClusterAccess, out: ByteOutput) -> None:
     try:
         view = runs.find(run_id)
     except NotFoundError as local_error:
@@ -80,7 +95,7 @@ def _any(settings: Settings, runs: LocalRuns, run_id: str, follow: bool, contain
 
 
 def _local(
-    settings: Settings, runs: LocalRuns, view: RunView, follow: bool, container: str | None, tail: int | None, out: IO[bytes]
+    settings: Settings, runs: LocalRuns, view: RunView, follow: bool, container: str | None, tail: int | None, out: ByteOutput
 ) -> None:
     source = LocalLogs(settings.data_dir, runs.journal)
     streams = source.streams(view.execution_id)
@@ -111,7 +126,7 @@ def _local(
 
 
 def _cluster(settings: Settings, ref: str, follow: bool, container: str | None, tail: int | None, url: str | None,
-             access: ClusterAccess, out: IO[bytes]) -> None:
+             access: ClusterAccess, out: ByteOutput) -> None:
     """From the pods while they exist; from Elasticsearch once they are gone (or the run is)."""
     from controller.kubernetes.following import find_run
     from controller.kubernetes.podlogs import PodLogs, log_sources
@@ -141,7 +156,7 @@ def _cluster(settings: Settings, ref: str, follow: bool, container: str | None, 
     _archived(run.execution_id, container, tail, url, out, follow=False)
 
 
-def _archived(execution_id: str, container: str | None, tail: int | None, url: str | None, out: IO[bytes], *,
+def _archived(execution_id: str, container: str | None, tail: int | None, url: str | None, out: ByteOutput, *,
               follow: bool) -> None:
     if follow:
         raise BackendError(
@@ -159,7 +174,7 @@ def _archived(execution_id: str, container: str | None, tail: int | None, url: s
            chosen=container)
 
 
-def _write(lines: Iterable[LogLine], out: IO[bytes], *, inference: bool, flush: bool, chosen: str | None) -> None:
+def _write(lines: Iterable[LogLine], out: ByteOutput, *, inference: bool, flush: bool, chosen: str | None) -> None:
     for line in lines:
         label = label_of(line.source, inference=inference)
         if chosen is not None and label in (chosen, "client", "server"):

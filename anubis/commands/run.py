@@ -16,12 +16,14 @@ from rich.status import Status
 
 from anubis.presenting.output import OutputFormat, emit_json, make_console
 from anubis.presenting.results import result_document, show_result
+from anubis.presenting.terminal_text import TerminalText
 from anubis.settings import Settings
 from controller.fetching import default_s3_client_factory
 from controller.journal import Journal, journal_path
 from controller.local.cancellation import Cancellation, signals_cancel
 from controller.local.containers import detect_engine
 from controller.local.journaling import JournalTap
+from controller.local.lifeline import enable_subreaper
 from controller.local.registry import CANCEL_REASON
 from controller.local.runner import LocalConfig, LocalRunner
 from controller.sqlite_store import SqliteResultStore
@@ -69,6 +71,7 @@ def run(
     )
     observer = TerminalObserver(json_output=output == "json")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    enable_subreaper()  # a benchmark's orphaned descendants stay ours to stop and reap (controller.local.lifeline)
     records: list[ResultRecord] = []
     with (
         SqliteResultStore(settings.store_path) as store,
@@ -112,6 +115,8 @@ class TerminalObserver:
         self.interactive = not json_output and sys.stdout.isatty() and sys.stderr.isatty()
         self.console: Console = make_console(sys.stdout) if self.interactive else Console(file=sys.stderr, highlight=False)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # on a terminal, the benchmark's escape sequences are not obeyed (anubis.presenting.terminal_text)
+        self.terminal = TerminalText() if (sys.stderr if json_output else sys.stdout).isatty() else None
         self.lock = threading.Lock()
         self.label = ""
         self.state = ""
@@ -155,6 +160,8 @@ class TerminalObserver:
 
     def output(self, chunk: bytes) -> None:
         text = self.decoder.decode(chunk)
+        if self.terminal is not None:
+            text = self.terminal.feed(text)
         if text:
             with self.lock:
                 self.stream.write(text)
@@ -162,6 +169,8 @@ class TerminalObserver:
 
     def _flush_text(self) -> None:
         rest = self.decoder.decode(b"", final=True)
+        if self.terminal is not None:
+            rest = self.terminal.feed(rest) + self.terminal.flush()
         if rest:
             self.stream.write(rest)
         self.decoder.reset()

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from anubis.commands.list_runs import since_option
 from anubis.presenting.formatting import format_time
+from anubis.presenting.terminal_text import neutralise
 from anubis.presenting.output import (
     OutputFormat,
     emit_json,
@@ -91,7 +92,7 @@ def search(
         for hit in found.hits:
             line = Text(f"{format_time(hit.at)}  ", style="dim")
             line.append(f"{hit.execution_id} {hit.stream}:{hit.line}", style="bold")
-            line.append(f"  {hit.text}")
+            line.append(f"  {neutralise(hit.text) if console.is_terminal else hit.text}")
             console.print(line, soft_wrap=True)
         if not found.hits:
             console.print(f"No log line matches {query!r}.")

@@ -232,6 +232,7 @@ class Execution:
 
         sinks: list[Callable[[bytes], None]] = [self.runner.observer.output, capped.write, extract]
         sinks += [tap.output_sink(self.spec, self.id, role) for tap in self.runner.taps]
+        kill_argv: tuple[str, ...] = ()
         if engine is None:
             self.runner.host_environment_notice(image)
             process_env = {**self.config.host_environ, **variables}
@@ -251,16 +252,19 @@ class Execution:
             )
             self.containers.append(container)
             argv = container.argv()
+            kill_argv = tuple(container.kill_argv())
             process_env = dict(self.config.host_environ)
             cwd = self.dir
         try:
-            group = ProcessGroup(argv, env=process_env, cwd=cwd, sinks=sinks, on_exit=self.wake.set)
+            group = ProcessGroup(argv, env=process_env, cwd=cwd, sinks=sinks, on_exit=self.wake.set,
+                                 grace_seconds=self.config.grace_seconds, kill_argv=kill_argv)
         except StartError as e:
             what = "inference server" if role == "server" else "benchmark"
             raise Stopped(RunStatus.ERROR, f"cannot start the {what}: {e}") from e
         self.groups.append(group)
         self.runner.registry.register(
-            ActiveRun(self.id, self.spec.run_id, self.spec.benchmark, os.getpid(), group.pgid, node(), time.time())
+            ActiveRun(self.id, self.spec.run_id, self.spec.benchmark, os.getpid(), group.pgid, node(), time.time(),
+                      group.tag)
         )
         return group
 

@@ -4,7 +4,9 @@ A benchmark runs as the leader of a new session (``start_new_session=True``), so
 spawns shares one process group and can be signalled at once, and a Ctrl-C on the terminal reaches
 only ``anubis`` (which then decides how to stop the group). Stopping is SIGTERM to the group, a grace
 period, then SIGKILL. When the leader exits on its own, whatever it left behind in its group is
-killed, as a container's processes die with its main process.
+killed, as a container's processes die with its main process; so is every process that left the
+group (``setsid``) but carries the group's tag, and a group whose ``anubis run`` dies is stopped by
+its watchdog (:mod:`controller.local.lifeline`).
 
 Output (stdout and stderr together, as in ``kubectl logs``) is read from one pipe, in chunks, on a
 thread, and handed to every sink: constant memory whatever the benchmark prints.
@@ -16,6 +18,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -24,6 +27,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from controller.local.lifeline import (
+    TAG_VARIABLE,
+    die_with_parent,
+    release_watchdog,
+    signal_tagged,
+    start_watchdog,
+    stop_tagged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +75,25 @@ class ProcessGroup:
         cwd: Path,
         sinks: Sequence[Sink] = (),
         on_exit: Callable[[], None] | None = None,
+        grace_seconds: float = 10.0,
+        kill_argv: Sequence[str] = (),
     ) -> None:
+        """``grace_seconds`` and ``kill_argv`` (the container engine's kill command, when the
+        command runs in a container) are the watchdog's, should this process die first."""
         if not argv:
             raise StartError("the command is empty")
+        self.tag = secrets.token_hex(8)
         try:
             self._proc = subprocess.Popen(
                 list(argv),
-                env=dict(env),
+                env={**env, TAG_VARIABLE: self.tag},
                 cwd=str(cwd),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=die_with_parent(),
             )
         except FileNotFoundError as e:
             raise StartError(f"command {argv[0]!r} not found (PATH or working folder {cwd})") from e
@@ -96,6 +114,11 @@ class ProcessGroup:
         self._reader.start()
         self._waiter = threading.Thread(target=self._wait, name=f"wait-{self.pid}", daemon=True)
         self._waiter.start()
+        self._lifeline: int | None = None
+        try:
+            self.watchdog_pid, self._lifeline = start_watchdog(self.pgid, self.tag, grace_seconds, kill_argv)
+        except OSError as e:  # the benchmark runs, only without that safety net
+            log.warning("could not start the watchdog of process group %s: %s", self.pgid, e)
 
     # ---- observation -------------------------------------------------------------------------
 
@@ -111,6 +134,12 @@ class ProcessGroup:
         """After the leader exited: kill what it left behind, drain the output, say how it ended."""
         self._exited.wait()
         self.kill_group(signal.SIGKILL)
+        escaped = stop_tagged(self.tag, 0.0, exclude=(self.pid,))
+        if escaped:
+            log.info("stopped %d process(es) that had left the benchmark's group: %s", len(escaped), escaped)
+        if self._lifeline is not None:
+            release_watchdog(self._lifeline)
+            self._lifeline = None
         self._reader.join(drain_timeout)
         if self._reader.is_alive():
             # A process that left our group (setsid) still holds the pipe: stop reading it.
@@ -135,6 +164,7 @@ class ProcessGroup:
     def stop(self, grace_seconds: float) -> None:
         """SIGTERM to the group, wait up to ``grace_seconds`` for the leader, then SIGKILL the group."""
         self._stopped_by_us = True
+        signal_tagged(self.tag, signal.SIGTERM, exclude=(self.pid,))  # those that left the group too
         if self.kill_group(signal.SIGTERM) and not self._exited.wait(grace_seconds):
             log.info("process group %s ignored SIGTERM for %.0f s; sending SIGKILL", self.pgid, grace_seconds)
         self.kill_group(signal.SIGKILL)

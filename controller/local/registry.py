@@ -6,8 +6,13 @@ execution starts and removed when it ends; an entry whose ``anubis run`` process
 is cleaned up when seen.
 
 Cancelling writes ``<execution_id>.cancel`` beside the entry and sends SIGTERM to the ``anubis run``
-process, which stops the benchmark's group and records CANCELED ("canceled by anubis cancel"). If the
-``anubis run`` process was killed outright and left its benchmark behind, the group is stopped directly.
+process, which stops the benchmark's group and records CANCELED ("canceled by anubis cancel").
+
+An entry whose ``anubis run`` process is gone (killed outright, ``kill -9``) is an *orphan*: whoever
+reads the registry next (``anubis list``, ``status``, ``logs``, ``cancel``) stops what is left of its
+benchmark (its group, and the processes carrying its tag: see :mod:`controller.local.lifeline`;
+normally the watchdog already has), hands it to ``on_orphan`` (which records the final status ERROR,
+:data:`ORPHAN_REASON`, in the journal) and removes the entry. An orphan is never shown as running.
 """
 
 from __future__ import annotations
@@ -19,15 +24,20 @@ import os
 import platform
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from controller.journal import ExecutionInfo, Journal
+from controller.local.lifeline import stop_tagged
 from controller.local.processes import process_alive
 from schemas.errors import BackendError, NotFoundError
+from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
 
 CANCEL_REASON = "canceled by anubis cancel"
+ORPHAN_REASON = "anubis run was killed: its process {pid} ended without recording a final status{stopped}"
 
 
 @dataclass(frozen=True)
@@ -39,11 +49,17 @@ class ActiveRun:
     pgid: int | None  # the benchmark's process group, once started
     host: str
     started_at: float
+    tag: str | None = None  # the benchmark's process tag (ANUBIS_PROCESS_TAG), once started
+
+
+#: Told each orphan found, with the reason of its final status.
+OrphanHandler = Callable[[ActiveRun, str], None]
 
 
 class Registry:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, on_orphan: OrphanHandler | None = None) -> None:
         self.folder = data_dir / "active"
+        self.on_orphan = on_orphan
 
     def _entry(self, execution_id: str) -> Path:
         return self.folder / f"{execution_id}.json"
@@ -80,14 +96,27 @@ class Registry:
             if run.host != host:
                 continue
             if not process_alive(run.pid):
-                if run.pgid is not None and _group_alive(run.pgid):
-                    runs.append(run)  # orphaned benchmark: still cancellable
-                    continue
-                log.debug("removing stale active-run entry %s", path)
-                self.unregister(run.execution_id)
+                self.settle_orphan(run)
                 continue
             runs.append(run)
         return runs
+
+    def settle_orphan(self, run: ActiveRun) -> None:
+        """``run``'s ``anubis run`` is gone: stop what is left of its benchmark, report it to
+        ``on_orphan``, remove its entry."""
+        stopped = ""
+        left = run.pgid is not None and _group_alive(run.pgid)
+        escaped = stop_tagged(run.tag, 0.0, pgid=run.pgid if left else None) if run.tag else []
+        if left and not run.tag and run.pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(run.pgid, signal.SIGKILL)
+        if left or escaped:
+            stopped = "; its benchmark, still running unsupervised, was stopped"
+            log.warning("the anubis run process of %s is gone; stopped its benchmark", run.execution_id)
+        if self.on_orphan is not None:
+            self.on_orphan(run, ORPHAN_REASON.format(pid=run.pid, stopped=stopped))
+        log.debug("removing the entry of orphaned execution %s", run.execution_id)
+        self.unregister(run.execution_id)
 
     def resolve(self, ref: str) -> list[ActiveRun]:
         """The active executions ``ref`` names: an execution id, a run id (all its executions), or a
@@ -112,7 +141,7 @@ class Registry:
         raise NotFoundError(f"{ref!r} is ambiguous: it starts {', '.join(names)}. Give more characters.")
 
     def cancel(self, run: ActiveRun) -> None:
-        """Ask the owning ``anubis run`` to cancel ``run`` (or stop an orphaned benchmark directly)."""
+        """Ask the owning ``anubis run`` to cancel ``run`` (or settle it as an orphan)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._marker(run.execution_id).write_text(str(time.time()), encoding="utf-8")
         if process_alive(run.pid):
@@ -126,11 +155,7 @@ class Registry:
                     "it belongs to another user"
                 ) from e
             return
-        if run.pgid is not None:
-            log.info("the anubis run process of %s is gone; stopping its benchmark directly", run.execution_id)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(run.pgid, signal.SIGKILL)
-        self.unregister(run.execution_id)
+        self.settle_orphan(run)
 
     def wait_finished(self, execution_id: str, timeout: float) -> bool:
         """Wait until ``execution_id`` is no longer active; True if it ended within ``timeout``."""
@@ -140,8 +165,8 @@ class Registry:
                 return False
             with contextlib.suppress(OSError, ValueError, TypeError):
                 run = ActiveRun(**json.loads(self._entry(execution_id).read_text(encoding="utf-8")))
-                if not process_alive(run.pid) and (run.pgid is None or not _group_alive(run.pgid)):
-                    self.unregister(execution_id)
+                if not process_alive(run.pid):
+                    self.settle_orphan(run)
                     return True
             time.sleep(0.1)
         return True
@@ -155,3 +180,23 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
+
+
+def journal_orphans(journal: Journal | None) -> OrphanHandler | None:
+    """An ``on_orphan`` that records the final status ERROR in ``journal`` (when the journal's last
+    word on the execution is not final already)."""
+    if journal is None:
+        return None
+
+    def record(run: ActiveRun, reason: str) -> None:
+        try:
+            entry = journal.get(run.execution_id)
+        except NotFoundError:
+            return
+        if entry.status.is_final:
+            return
+        info = ExecutionInfo(entry.execution_id, entry.run_id, entry.benchmark, entry.environment, entry.backend,
+                             entry.commit)
+        journal.record_transition(info, RunStatus.ERROR, reason)
+
+    return record

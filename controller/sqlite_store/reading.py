@@ -11,7 +11,9 @@ from typing import Any
 from controller.sqlite_store.connection import StoreConnection
 from controller.sqlite_store.rows import decode_record
 from controller.store import (
+    NO_PULL_REQUEST,
     BaselineReset,
+    PullRequestFilter,
     canonical_matrix_point,
     check_limit,
     pick_reference,
@@ -141,10 +143,11 @@ class StoreReading(StoreConnection):
         environment: str | None = None,
         matrix_point: Mapping[str, Any] | None = None,
         branch: str | None = None,
+        pull_request: PullRequestFilter = None,
         limit: int = 100,
     ) -> list[ResultRecord]:
         check_limit(limit)
-        where, args = history_filter(benchmark, environment, matrix_point, branch)
+        where, args = history_filter(benchmark, environment, matrix_point, branch, pull_request)
         return list(reversed(self._select(where, args, limit)))
 
     def metric_history(
@@ -226,6 +229,7 @@ def history_filter(
     environment: str | None,
     matrix_point: Mapping[str, Any] | None,
     branch: str | None,
+    pull_request: PullRequestFilter = None,
 ) -> tuple[list[str], list[Any]]:
     where = ["benchmark = ?", f"status IN ({', '.join('?' for _ in FINAL)})"]
     args: list[Any] = [benchmark, *FINAL]
@@ -238,4 +242,9 @@ def history_filter(
     if branch is not None:
         where.append("branch = ?")
         args.append(branch)
+    if pull_request is NO_PULL_REQUEST:
+        where.append("pull_request IS NULL")
+    elif pull_request is not None:
+        where.append("pull_request = ?")
+        args.append(pull_request)
     return where, args

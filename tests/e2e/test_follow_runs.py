@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -217,18 +218,53 @@ def test_list_shows_a_run_in_progress(repo: Repo) -> None:
         [run] = _json(repo, "list")["runs"]
         assert run["execution_id"] == execution_id and run["status"] == "RUNNING" and run["active"]
         assert run["finished_at"] is None
-        entry = json.loads((repo.data_dir / "active" / f"{execution_id}.json").read_text())
     finally:
         process.kill()
         process.wait(timeout=60)
-    # its benchmark outlives a killed `anubis run` (and can still be cancelled): still running
-    assert _json(repo, "list")["runs"][0]["status"] == "RUNNING"
-    os.killpg(entry["pgid"], signal.SIGKILL)
-    # now nobody runs it, though the journal's last word was RUNNING
-    [lost] = _wait_for(
-        lambda: [r for r in _json(repo, "list")["runs"] if r["status"] != "RUNNING"], what="the benchmark to be gone"
-    )
-    assert lost["status"] == "ERROR" and "ended without recording a final status" in lost["reason"]
+
+
+ORPHAN_MAKER = """
+import os, subprocess, sys, time
+daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+open(os.environ["PIDS_FILE"], "w").write(f"{os.getpid()} {daemon.pid}")
+print("sleeping speed=1.0", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_killed_anubis_run_takes_its_benchmark_along_and_is_marked(repo: Repo, tmp_path: Path) -> None:
+    """Issue 15 item 11: ``kill -9`` of ``anubis run`` leaves nothing running unsupervised (the
+    benchmark and its daemonised grandchild die), and ``list``/``status`` record the run as ERROR
+    "anubis run was killed" instead of showing it RUNNING."""
+    pids_file = tmp_path / "pids"
+    process, execution_id = _start(repo, "orphan", ORPHAN_MAKER, env={"PIDS_FILE": str(pids_file)})
+    pids: list[int] = []
+    try:
+        pids = [int(p) for p in _wait_for(lambda: pids_file.exists() and pids_file.read_text(), what="pids").split()]
+        process.kill()
+        process.wait(timeout=60)
+        for pid in pids:
+            _wait_for(lambda pid=pid: not _alive(pid), timeout=30, what=f"process {pid} to die with anubis run")
+        [lost] = _json(repo, "list")["runs"]
+        assert lost["execution_id"] == execution_id and lost["status"] == "ERROR" and not lost["active"]
+        assert "anubis run was killed" in lost["reason"]
+        status = _status(repo, execution_id)
+        assert status is not None and status["history"][-1]["status"] == "ERROR"  # recorded, not only shown
+        assert "anubis run was killed" in status["history"][-1]["reason"]
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def test_purge(repo: Repo) -> None:
@@ -303,3 +339,87 @@ def test_one_gigabyte_log_streams_in_constant_memory(repo: Repo) -> None:
     code, printed, last, rss = _peak_rss_bytes(repo.command("logs", execution_id, "--tail", "3"), repo.env, repo.root)
     assert code == 0 and printed == len(last) and last.count(b"\n") == 3
     assert rss < RSS_LIMIT, f"peak RSS {rss / MIB:.0f} MiB for the tail of 1 GiB of log"
+
+
+HOSTILE = r"""
+import sys
+sys.stdout.write("\x1b]0;pwned\x07title \x1b[2Jclear \x1b[31mred\x1b[0m\rbar 50%\rbar 100%\x07bell\tend speed=1.0\n")
+"""
+NEUTRAL = "title clear red\nbar 50%\nbar 100%\\x07bell\tend speed=1.0\n"
+RAW = "\x1b]0;pwned\x07title \x1b[2Jclear \x1b[31mred\x1b[0m\rbar 50%\rbar 100%\x07bell\tend speed=1.0\n"
+
+
+def _on_a_terminal(repo: Repo, *args: str, timeout: float = 120) -> tuple[int, str]:
+    """Run anubis with stdout and stderr on a pseudo-terminal; its exit code and what it showed."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(repo.command(*args), cwd=repo.root, env={**repo.env, "TERM": "xterm"},
+                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    shown = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the terminal's other side closed
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif process.poll() is not None:
+                break
+        return process.wait(timeout=30), shown.decode("utf-8", "replace").replace("\r\n", "\n")
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_terminal_control_sequences_are_neutralised_on_a_terminal_only(repo: Repo) -> None:
+    """Issue 13 §6 / issue 15 item 11: the benchmark's escape sequences never reach a terminal
+    (run, logs, search); piped and stored output stays the benchmark's bytes."""
+    repo.benchmark("hostile", script_descriptor("hostile", "python3 $(BAI_SCRIPTS_PATH)/src/main.py"),
+                   {"main.py": HOSTILE})
+    code, shown = _on_a_terminal(repo, "run", "benchmarks/hostile")
+    assert code == 0, shown
+    assert "\x1b]0;pwned" not in shown and "\x1b[2J" not in shown and "\x07" not in shown
+    assert "bar 50%\nbar 100%\\x07bell" in shown
+    execution_id = _status(repo)["execution_id"]  # type: ignore[index]
+    code, shown = _on_a_terminal(repo, "logs", execution_id)
+    assert code == 0 and shown == NEUTRAL
+    piped = subprocess.run(repo.command("logs", execution_id), cwd=repo.root, env=repo.env, capture_output=True,
+                           timeout=60, check=False)
+    assert piped.returncode == 0 and piped.stdout == RAW.encode()
+    code, shown = _on_a_terminal(repo, "search", "bell")
+    assert code == 0 and "\x1b]0;pwned" not in shown and "\x07" not in shown and "\\x07bell" in shown
+
+
+def test_ctrl_c_ends_logs_follow_quietly_with_130(repo: Repo) -> None:
+    import select
+
+    process, execution_id = _start(repo, "sleepy", SLEEPER)
+    follower = subprocess.Popen(repo.command("logs", "--follow", execution_id), cwd=repo.root, env=repo.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert follower.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"sleeping" not in seen:
+            assert time.monotonic() < deadline and follower.poll() is None, "logs --follow printed nothing"
+            if select.select([follower.stdout], [], [], 0.5)[0]:
+                seen += os.read(follower.stdout.fileno(), 4096)
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=60)
+        assert follower.returncode == 130, err
+        assert b"Aborted" not in err and b"Traceback" not in err
+    finally:
+        for p in (follower, process):
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=60)

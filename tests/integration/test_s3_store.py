@@ -396,3 +396,9 @@ def test_judge_record_honours_a_reset_in_s3(store: S3ResultStore) -> None:
     assert judged["speed"].verdict.verdict == "insufficient_data"
     assert judged["speed"].history.reset == done
     assert judged["speed"].history.executions == (rec(8, 100.2), rec(9, 100.0))
+
+
+def test_previews_from_a_fork_named_main_stay_out_of_main_in_s3(store: S3ResultStore) -> None:
+    """tests/unit/controller/test_baselines.py's pull-request case (issue 15 item 8), on this store:
+    the index names no pull request, so the filter is the record's."""
+    baseline_cases.previews_from_a_fork_named_main_stay_out_of_main(store)

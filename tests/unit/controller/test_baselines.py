@@ -15,7 +15,7 @@ from controller.baselines import (
     judge_record,
 )
 from controller.sqlite_store import SqliteResultStore
-from controller.store import BaselineReset
+from controller.store import NO_PULL_REQUEST, BaselineReset, ResultStore
 from schemas.results import MetricResult, Reproducibility, ResultRecord
 from schemas.runspec import RegressionPolicy
 from schemas.status import RunStatus
@@ -135,3 +135,41 @@ def test_change_points_of_a_history() -> None:
     records.insert(5, rec(50, 10.0, status=RunStatus.FAILED))
     assert change_point_executions(records, "speed") == ["e012-main-local"]
     assert change_point_executions(records, "missing") == []
+
+
+def previews_from_a_fork_named_main_stay_out_of_main(store: ResultStore) -> None:
+    """Issue 15 item 8: a fork's pull request from its own branch ``main`` records ``branch="main"``;
+    its preview runs (much slower here) must not join the main branch's baseline, and a pull
+    request's fallback history is its own, not another pull request's on a branch of the same name.
+    Store-agnostic: run on the SQLite store here and on the S3 store in tests/integration."""
+    for i in range(6):
+        store.put(rec(i, 100.0))
+    for i in range(6, 12):
+        store.put(rec(i, 1.0, pull_request=99))  # fork's "main", preview runs
+    found = baseline_history(store, rec(20, 100.0))
+    assert ids(found) == [f"e{i:03d}-main-local" for i in range(6)]
+    assert judge_record(store, rec(20, 100.0))["speed"].verdict.verdict == "no_change"
+    # a pull request from a fork's main is judged against the real main, not against itself
+    preview = baseline_history(store, rec(21, 1.0, pull_request=99))
+    assert ids(preview) == [f"e{i:03d}-main-local" for i in range(6)] and preview.branch == "main"
+    # the fallback to a branch's own history keeps to the same pull request
+    for i in range(30, 34):
+        store.put(rec(i, 5.0, branch="topic", environment="gpu", pull_request=1))
+    mine = baseline_history(store, rec(40, 5.0, branch="topic", environment="gpu", pull_request=2))
+    assert mine.executions == () and mine.branch == "topic"
+    theirs = baseline_history(store, rec(41, 5.0, branch="topic", environment="gpu", pull_request=1))
+    assert len(theirs.executions) == 4 and "pull request #1" in theirs.note
+
+
+def test_previews_from_a_fork_named_main_stay_out_of_main(tmp_path: Path) -> None:
+    with SqliteResultStore(tmp_path / "fork.sqlite3") as s:
+        previews_from_a_fork_named_main_stay_out_of_main(s)
+
+
+def test_the_history_filters_on_the_pull_request(store: SqliteResultStore) -> None:
+    store.put(rec(50, 1.0, pull_request=4))
+    every = [r.execution_id for r in store.history("speedy", branch="main", limit=500)]
+    assert "e050-main-local" in every
+    outside = store.history("speedy", branch="main", pull_request=NO_PULL_REQUEST, limit=500)
+    assert "e050-main-local" not in [r.execution_id for r in outside] and len(outside) == len(every) - 1
+    assert [r.execution_id for r in store.history("speedy", pull_request=4)] == ["e050-main-local"]

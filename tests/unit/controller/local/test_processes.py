@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from controller.local.processes import ProcessGroup, StartError, wait_gone
+from controller.local.processes import ProcessGroup, StartError, process_alive, wait_gone
 
 
 def test_output_reaches_every_sink_in_order(tmp_path: Path) -> None:
@@ -78,3 +81,90 @@ def test_start_errors(tmp_path: Path) -> None:
         ProcessGroup([str(script)], env=os.environ, cwd=tmp_path)
     with pytest.raises(StartError, match="empty"):
         ProcessGroup([], env=os.environ, cwd=tmp_path)
+
+
+# ---- issue 15 item 11: nothing outlives its supervisor or its group --------------------------------
+
+DAEMON = (
+    "import subprocess, sys, time\n"
+    "d = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+    "open(sys.argv[1], 'w').write(str(d.pid))\n"
+)
+
+
+def _read_pid(path: Path, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} was never written"
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def test_a_setsid_grandchild_is_stopped_when_the_leader_exits(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    group = ProcessGroup([sys.executable, "-c", DAEMON, str(pid_file)], env=os.environ, cwd=tmp_path)
+    try:
+        exit_ = group.finish(drain_timeout=30)
+        assert exit_.returncode == 0
+        assert wait_gone(_read_pid(pid_file), 10), "the daemonised grandchild outlived its benchmark"
+    finally:
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_setsid_grandchild_gets_sigterm_on_stop(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    code = DAEMON + "time.sleep(300)\n"
+    group = ProcessGroup([sys.executable, "-c", code, str(pid_file)], env=os.environ, cwd=tmp_path)
+    daemon = _read_pid(pid_file)
+    try:
+        group.stop(grace_seconds=5)
+        assert group.finish().returncode == -signal.SIGTERM
+        assert wait_gone(daemon, 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(daemon, signal.SIGKILL)
+
+
+SUPERVISOR = """
+import os, sys, time
+from pathlib import Path
+from controller.local.processes import ProcessGroup
+folder = Path(sys.argv[1])
+child = (
+    "import subprocess, sys, time\\n"
+    "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\\n"
+    "d = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\\n"
+    "open(sys.argv[1], 'w').write(f'{c.pid} {d.pid}')\\n"
+    "time.sleep(300)\\n"
+)
+group = ProcessGroup([sys.executable, "-c", child, str(folder / "kids")], env=os.environ, cwd=folder,
+                     grace_seconds=1.0)
+(folder / "leader").write_text(str(group.pid))
+time.sleep(300)
+"""
+
+
+def test_the_benchmark_dies_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """``kill -9`` of the process that runs the benchmark (``anubis run``): the leader, its child and
+    its daemonised grandchild all go (parent-death signal, then the watchdog)."""
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(tmp_path)], cwd=Path(__file__).parents[4])
+    pids: list[int] = []
+    try:
+        leader = _read_pid(tmp_path / "leader")
+        deadline = time.monotonic() + 30
+        while not ((tmp_path / "kids").exists() and (tmp_path / "kids").read_text()):
+            assert time.monotonic() < deadline and supervisor.poll() is None
+            time.sleep(0.05)
+        pids = [leader, *map(int, (tmp_path / "kids").read_text().split())]
+        assert all(process_alive(pid) for pid in pids)
+        supervisor.kill()
+        supervisor.wait(10)
+        survivors = [pid for pid in pids if not wait_gone(pid, 15)]
+        assert survivors == [], f"outlived their supervisor: {survivors}"
+    finally:
+        supervisor.kill()
+        supervisor.wait(10)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

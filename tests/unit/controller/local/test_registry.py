@@ -54,3 +54,31 @@ def test_unregister_removes_the_cancel_marker(tmp_path: Path) -> None:
     registry.cancel(run)  # its anubis run is gone and it has no group: just cleaned up
     assert not registry.cancel_requested("x-1")
     assert registry.wait_finished("x-1", timeout=1)
+
+
+def test_an_orphan_is_recorded_as_error_and_its_tagged_processes_stopped(tmp_path: Path) -> None:
+    """Issue 15 item 11: an entry whose ``anubis run`` is gone is never active; what it left running
+    (found by its process tag) is stopped, and the journal records ERROR "anubis run was killed"."""
+    from controller.journal import ExecutionInfo, Journal
+    from controller.local.lifeline import TAG_VARIABLE
+    from controller.local.processes import wait_gone
+    from controller.local.registry import journal_orphans
+    from schemas.status import RunStatus
+
+    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                                env={**os.environ, TAG_VARIABLE: "t0ag"}, start_new_session=True)
+    try:
+        with Journal(tmp_path / "journal.sqlite3") as journal:
+            journal.record_transition(ExecutionInfo("x-1", "x", "bench", "local"), RunStatus.RUNNING)
+            registry = Registry(tmp_path, on_orphan=journal_orphans(journal))
+            registry.register(ActiveRun("x-1", "x", "bench", dead_pid(), leftover.pid, platform.node(), 0.0, "t0ag"))
+            assert registry.active() == []
+            entry = journal.get("x-1")
+            assert entry.status is RunStatus.ERROR and "anubis run was killed" in entry.reason
+            assert "was stopped" in entry.reason
+        leftover.wait(timeout=10)
+        assert wait_gone(leftover.pid, 10)
+        assert not (tmp_path / "active" / "x-1.json").exists()
+    finally:
+        leftover.kill()
+        leftover.wait(timeout=10)
