@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("anubis.commands.preview:preview", "Render a pull request's runs to the preview branch, or tear them down."),
     "report": ("anubis.commands.report:report", "Post commit statuses and the pull-request comment for finished runs."),
     "respond": ("anubis.commands.respond:respond", "Answer an /anubis command in a pull-request comment."),
+    "analyze": ("anubis.commands.analyze:analyze", "Find change points and judge each point of a CSV history."),
 }
 
 

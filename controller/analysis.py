@@ -1,36 +1,34 @@
 """The regression verdict: is a new execution's metric worse, better or the same as its baseline?
 
 Pure: numbers in, a :class:`Verdict` out. :mod:`controller.baselines` chooses which executions are
-the baseline; this module decides.
+the baseline; this module decides. scipy is imported only when a test needs it.
 
 What is compared. A benchmark's samples (per-epoch or per-step values of one execution) are not
 independent measurements of the run: they share the machine, the data loader, the warm-up, and the
-variation *between* executions (another node, another clock, another build) is usually larger than
-the variation within one. Pooling the samples of several executions into a Mann-Whitney or t-test
-would treat hundreds of correlated points as independent and call every run a change. So each
-execution is summarised by one number, the **median of its finite samples** (robust to a warm-up
-epoch or a stray spike), and the new execution is judged as one more draw from the baseline
-executions' distribution:
+variation *between* executions is usually larger than the variation within one. So each execution
+is summarised by one number, the **median of its finite samples**, and the new execution is judged
+as one more draw from the baseline executions' distribution.
 
-* **statistical significance**: the two-sample Student t-test between the new value(s) and the
-  baseline executions' values (``scipy.stats.ttest_ind_from_stats``, pooled variance). With one new
-  value this is exactly the t prediction-interval test ``(x - mean) / (s * sqrt(1 + 1/n))`` with
-  ``n - 1`` degrees of freedom, which is calibrated for a handful of baseline runs where a z-score
-  is not. Before the test, baseline executions further than :data:`OUTLIER_MADS` robust deviations
-  (MAD) from the baseline median are set aside, so one broken run does not widen the baseline;
-* **practical significance**: the relative change of the new value against the baseline mean must
-  reach ``policy.min_change``; a real but tiny change is ``no_change``.
+Steps. The history, the new value included, is segmented by
+:func:`controller.changepoints.change_points` (a scale estimated within segments, blind to trends
+and serial dependence), and the baseline is only the segment since the last change point.
 
-Both must hold; the direction (``higher``/``lower`` is better) then says regression or improvement.
-``confidence`` is ``1 - p`` of the two-sided test; a verdict needs ``confidence >= policy.confidence``.
+Two paths, and the evidence each needs:
 
-Steps. The history is segmented with :func:`controller.changepoints.change_points` (the new value
-included), and the baseline is only the segment since the last change point: a run is never
-compared across a known step. Right after a step the new segment is shorter than
-``policy.min_history``; then the new segment's executions *and* the new one are tested together
-against the segment before the step, so a step too small to see in one run is still reported once
-a few runs confirm it, until the new level has enough history to be the baseline itself (or a
-baseline reset accepts it).
+* **one new run** against the baseline: it is a *suspect* only when it lies beyond **every**
+  baseline value (a rank test: nothing about the baseline's shape is assumed, so a value of a
+  bimodal or quantized metric's other mode, already seen in the baseline, is never one), *and* the
+  t prediction interval ``(x - mean) / (s * sqrt(1 + 1/n))`` puts it outside at
+  :data:`SINGLE_RUN_STRICTNESS` times the policy's confidence, *and* it moved by ``min_change``.
+  The baseline's spread is its plain standard deviation: only one isolated broken run (the only
+  value beyond :data:`OUTLIER_MADS` MADs) is set aside, so a metric's other mode keeps its spread;
+* **a new level of several runs** (a change point less than ``min_history`` runs ago): the new
+  segment's runs and the new one against the segment before the step, by the two-sided
+  Mann-Whitney U test at the policy's confidence, and ``min_change`` between medians.
+
+A change seen by fewer than ``1 + policy.confirm`` runs is ``suspected``: it turns nothing red and
+fires no alert; ``anubis run`` repeats the benchmark, the cluster asks for a confirmation run, and
+the next verdict (two runs of the new level) confirms it or not. ``confidence`` is ``1 - p``.
 """
 
 from __future__ import annotations
@@ -42,21 +40,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from numpy.typing import NDArray
 
 from controller.changepoints import change_points
 from schemas.runspec import RegressionPolicy
 
-VerdictName = Literal["regression", "improvement", "no_change", "insufficient_data"]
-VERDICTS: tuple[VerdictName, ...] = ("regression", "improvement", "no_change", "insufficient_data")
+VerdictName = Literal["regression", "improvement", "suspected", "no_change", "insufficient_data"]
+VERDICTS: tuple[VerdictName, ...] = ("regression", "improvement", "suspected", "no_change", "insufficient_data")
+ChangeName = Literal["regression", "improvement"]
 
-#: One execution alone is called a change only at a confidence this many times closer to 1 (a
-#: single run can be an outlier: a noisy neighbour, a cold cache); two or more runs of a new level
-#: (after a detected step) are judged at the policy's confidence.
+#: One execution alone is a suspect only at a confidence this many times closer to 1 (a single run
+#: can be an outlier: a noisy neighbour, a cold cache).
 SINGLE_RUN_STRICTNESS = 10.0
 
-#: Baseline executions further than this many MADs (scaled to sigma) from the median are left out.
+#: A single baseline execution further than this many MADs (scaled to sigma) from the median, with
+#: no other beyond it, is set aside as a broken run.
 OUTLIER_MADS = 5.0
+
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class BaselineSummary:
     """The baseline a verdict used. Positions index the ``history`` given to :func:`judge`."""
 
     executions: tuple[int, ...]  # positions of the executions that formed the baseline
-    excluded: tuple[int, ...]  # positions set aside as outliers
+    excluded: tuple[int, ...]  # positions set aside (one isolated broken run at most)
     center: float  # mean of the baseline executions' values
     spread: float  # their standard deviation
     start: int  # first position of the segment the baseline was taken from
@@ -84,10 +85,17 @@ class Verdict:
     baseline: BaselineSummary | None
     reason: str
     value: float | None = None  # the new execution's value (or the new segment's mean after a step)
+    runs: int = 0  # how many executions of the new level the verdict rests on
+    suspects: ChangeName | None = None  # for "suspected": what it would be once confirmed
 
     @property
     def is_change(self) -> bool:
         return self.verdict in ("regression", "improvement")
+
+    @property
+    def is_alarm(self) -> bool:
+        """A change, confirmed or only suspected."""
+        return self.is_change or self.verdict == "suspected"
 
 
 def execution_value(samples: Sequence[float]) -> float | None:
@@ -115,102 +123,164 @@ def judge(
     series = [v for v in summaries if v is not None]
     if not series:
         return Verdict("insufficient_data", None, None, None, "there is no earlier execution to compare with", value)
+    return judge_series(series, value, direction, policy, positions)
 
+
+def judge_series(
+    series: Sequence[float],
+    value: float,
+    direction: str,
+    policy: RegressionPolicy,
+    positions: Sequence[int] | None = None,
+) -> Verdict:
+    """:func:`judge` on one number per execution: ``value`` against ``series`` (oldest first).
+    ``positions`` map ``series`` to the caller's indices (default: the identity)."""
+    where = list(range(len(series))) if positions is None else list(positions)
     # Segment the history (the new value included, so a step it continues can be located).
     points = [p for p in change_points([*series, value]) if p <= len(series)]
     last = points[-1] if points else 0
-    since = series[last:]
-    if last > 0 and len(since) < policy.min_history:
+    previous = points[-2] if len(points) > 1 else 0
+    if last > 0 and len(series) - last < policy.min_history:
         # A recent step: judge the new segment (its executions and this one) against the one before.
-        previous = points[-2] if len(points) > 1 else 0
         start = max(previous, last - policy.window)
-        before_idx = list(range(start, last))
-        after = [*since, value]
-        compared = tuple(positions[i] for i in range(last, len(series)))
-    else:
-        start = max(last, len(series) - policy.window)
-        before_idx = list(range(start, len(series)))
-        after = [value]
-        compared = ()
-    change_at = positions[last] if last > 0 else None
+        recent = _against(series, value, list(range(start, last)), list(range(last, len(series))), last, where,
+                          direction, policy)
+        if recent.is_change or recent.verdict == "insufficient_data":
+            return _confirming(recent, policy)
+        # The runs since the step do not (yet) make a new level: the new run alone, against the
+        # history as if there were no step there.
+        last = previous
+    start = max(last, len(series) - policy.window)
+    return _confirming(
+        _against(series, value, list(range(start, len(series))), [], last, where, direction, policy), policy)
+
+
+def _against(
+    series: Sequence[float],
+    value: float,
+    before_idx: list[int],
+    tail: list[int],
+    last: int,
+    where: list[int],
+    direction: str,
+    policy: RegressionPolicy,
+) -> Verdict:
+    """The verdict on ``value`` (with the runs at ``tail``) against the runs at ``before_idx``."""
+    change_at = where[last] if last > 0 else None
     if len(before_idx) < policy.min_history:
-        where = (
-            f" since the change point at execution #{change_at}" if change_at is not None else ""
-        )
+        at = f" since the change point at execution #{change_at}" if change_at is not None else ""
         return Verdict(
-            "insufficient_data",
-            None,
-            None,
-            None,
-            f"the baseline has {len(before_idx)} execution(s){where}; at least {policy.min_history} "
+            "insufficient_data", None, None, None,
+            f"the baseline has {len(before_idx)} execution(s){at}; at least {policy.min_history} "
             "are needed (policy min_history)",
             value,
         )
-
-    before = np.array([series[i] for i in before_idx])
+    before = np.array([series[i] for i in before_idx], dtype=float)
     kept_mask = _inliers(before)
     kept = before[kept_mask]
     baseline = BaselineSummary(
-        executions=tuple(positions[i] for i, keep in zip(before_idx, kept_mask) if keep),
-        excluded=tuple(positions[i] for i, keep in zip(before_idx, kept_mask) if not keep),
+        executions=tuple(where[i] for i, keep in zip(before_idx, kept_mask) if keep),
+        excluded=tuple(where[i] for i, keep in zip(before_idx, kept_mask) if not keep),
         center=float(np.mean(kept)),
         spread=float(np.std(kept, ddof=1)) if kept.size > 1 else 0.0,
-        start=positions[start],
+        start=where[before_idx[0]],
         change_point=change_at,
-        compared=compared,
+        compared=tuple(where[i] for i in tail),
     )
-    return _decide(np.array(after), baseline, direction, policy)
+    after = np.array([*(series[i] for i in tail), value], dtype=float)
+    return _decide(after, kept, baseline, direction, policy)
 
 
-def _inliers(values: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
-    """Which baseline values to keep: all, except those beyond OUTLIER_MADS robust deviations."""
-    mad = float(stats.median_abs_deviation(values, scale="normal"))
-    if values.size < 3 or mad == 0.0:
-        return np.ones(values.size, dtype=bool)
-    result: np.ndarray = np.abs(values - np.median(values)) <= OUTLIER_MADS * mad  # type: ignore[type-arg]
-    return result
+def _inliers(values: FloatArray) -> NDArray[np.bool_]:
+    """Which baseline values to keep: all, except one isolated broken run (the only value beyond
+    :data:`OUTLIER_MADS` MADs of the median). Two or more such values are a mode of the metric
+    (bimodal, quantized): they stay, with the spread they give."""
+    keep = np.ones(values.size, dtype=bool)
+    if values.size < 5:
+        return keep
+    median = float(np.median(values))
+    mad = 1.4826 * float(np.median(np.abs(values - median)))
+    if mad == 0.0:
+        return keep
+    far = np.abs(values - median) > OUTLIER_MADS * mad
+    if int(np.sum(far)) == 1:
+        keep[far] = False
+    return keep
 
 
 def _decide(
-    after: np.ndarray,  # type: ignore[type-arg]
+    after: FloatArray,
+    kept: FloatArray,
     baseline: BaselineSummary,
     direction: str,
     policy: RegressionPolicy,
 ) -> Verdict:
     mean_after = float(np.mean(after))
-    spread_after = float(np.std(after, ddof=1)) if after.size > 1 else 0.0
     difference = mean_after - baseline.center
-    if baseline.spread == 0.0 and spread_after == 0.0:
-        p_value = 1.0 if difference == 0.0 else 0.0  # no noise at all: any difference is real
+    if after.size > 1:
+        p_value = _rank_p_value(after, kept)
+        needed = policy.confidence
+        beyond = True
+        what = f"the new segment ({after.size} runs, after the step at execution #{baseline.change_point})"
     else:
-        result = stats.ttest_ind_from_stats(
-            mean_after, spread_after, after.size, baseline.center, baseline.spread, baseline.n, equal_var=True
-        )
-        p_value = float(result.pvalue)
-        if not math.isfinite(p_value):
-            p_value = 1.0
+        p_value = _prediction_p_value(mean_after, baseline)
+        needed = 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
+        beyond = bool(mean_after > kept.max() or mean_after < kept.min())
+        what = "the new value"
     confidence = 1.0 - p_value
     change = difference / abs(baseline.center) if baseline.center != 0.0 else None
     worse = difference < 0 if direction == "higher" else difference > 0
-    needed = policy.confidence if after.size > 1 else 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
-    significant = confidence >= needed
+    significant = confidence >= needed and beyond
     practical = abs(change) >= policy.min_change if change is not None else difference != 0.0
-    what = (
-        f"{'the new segment (' + str(after.size) + ' runs, after the step at execution #' + str(baseline.change_point) + ')' if after.size > 1 else 'the new value'}"
-    )
     described = (
         f"{what} is {_percent(change)} against the baseline mean of {baseline.n} run(s)"
         f" (confidence {confidence:.2%}, needed {needed:.2%};"
         f" minimum change {policy.min_change:.0%})"
     )
+    runs = int(after.size)
     if difference == 0.0 or not (significant and practical):
         if difference != 0.0 and significant and not practical:
             described = "smaller than the minimum change: " + described
         elif difference != 0.0 and practical and not significant:
-            described = "within the baseline's noise: " + described
-        return Verdict("no_change", change, confidence, baseline, described, mean_after)
-    verdict: VerdictName = "regression" if worse else "improvement"
-    return Verdict(verdict, change, confidence, baseline, described, mean_after)
+            described = ("within the baseline's range: " if confidence >= needed else "within the baseline's noise: ") + described
+        return Verdict("no_change", change, confidence, baseline, described, mean_after, runs)
+    verdict: ChangeName = "regression" if worse else "improvement"
+    return Verdict(verdict, change, confidence, baseline, described, mean_after, runs)
+
+
+def _confirming(verdict: Verdict, policy: RegressionPolicy) -> Verdict:
+    """A change resting on fewer than ``1 + policy.confirm`` runs is only suspected."""
+    if not verdict.is_change or verdict.runs >= 1 + policy.confirm:
+        return verdict
+    suspects: ChangeName = "regression" if verdict.verdict == "regression" else "improvement"
+    reason = (f"suspected {suspects} — confirming ({verdict.runs} run(s) so far, {1 + policy.confirm} needed): "
+              + verdict.reason)
+    return Verdict("suspected", verdict.change, verdict.confidence, verdict.baseline, reason, verdict.value,
+                   verdict.runs, suspects)
+
+
+def _prediction_p_value(value: float, baseline: BaselineSummary) -> float:
+    """Two-sided p of the t prediction interval for one new value (``n - 1`` degrees of freedom)."""
+    difference = value - baseline.center
+    if baseline.spread == 0.0:
+        return 1.0 if difference == 0.0 else 0.0
+    if baseline.n < 2:
+        return 1.0
+    from scipy import stats
+
+    t = difference / (baseline.spread * math.sqrt(1.0 + 1.0 / baseline.n))
+    return float(2.0 * stats.t.sf(abs(t), baseline.n - 1))
+
+
+def _rank_p_value(after: FloatArray, before: FloatArray) -> float:
+    """Two-sided p of the Mann-Whitney U test of ``after`` against ``before`` (exact without ties)."""
+    if np.all(after == after[0]) and np.all(before == after[0]):
+        return 1.0
+    from scipy import stats
+
+    result = stats.mannwhitneyu(after, before, alternative="two-sided")
+    p = float(result.pvalue)
+    return p if math.isfinite(p) else 1.0
 
 
 def _percent(change: float | None) -> str:

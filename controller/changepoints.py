@@ -5,101 +5,124 @@ The history of a benchmark is one number per execution (its median, see
 instance type), and a run must never be compared with runs across such a step: the baseline starts
 after the last change point.
 
-The method is binary segmentation with the likelihood-ratio statistic for a change in mean
-(Gaussian, known variance): for a segment ``x[0:n]`` and a split ``k``,
+The method is binary segmentation. For a segment ``x[0:n]`` and a split ``k`` the statistic is the
+Gaussian likelihood ratio for a change in mean **with the variance estimated within the two
+pieces** (the two-sample t statistic, in likelihood form):
 
-    T(k) = (S_k - k/n S_n)^2 * n / (k (n - k)) / sigma^2
+    LR(k) = n log(RSS_0 / RSS_k)          RSS_0: squares about the segment's mean,
+                                           RSS_k: squares about each piece's own mean
 
-is the drop in squared error that splitting at ``k`` buys, in units of the noise variance. The best
-split is kept when ``max T`` exceeds a penalty that grows with ``log n`` (BIC-like); both halves are
-then searched again. ``sigma`` is estimated robustly from the first differences (see
-:func:`noise_scale`), which a step barely moves. Estimated from a short series, ``sigma`` is itself
-noisy (a series of ``n`` points gives it about ``0.55 (n - 1)`` degrees of freedom), and an
-underestimate turns noise into steps: 6 % of 7-point series of pure noise had a false change point
-with the plain penalty. The penalty therefore grows by ``SMALL_SAMPLE / dof**2`` (calibrated by
-simulation so that a series of pure noise has a false change point in about 1 % of cases at every
-length from 5 points up; negligible beyond 30 points). Isolated spikes are clipped to a running
-median before the search, and no segment is shorter than ``min_size``, so one outlier is never a
-step. Everything is numpy; a segment's statistic for every split is one vectorised expression.
+so the noise scale is whatever is left *inside* the pieces: the full spread of a bimodal or
+quantized metric, never a trimmed or step-to-step one. The best split is kept when ``LR / f``
+exceeds ``PENALTY * log n`` (a BIC-like penalty), where ``f`` is the **long-run variance factor**
+``(1 + rho) / (1 - rho)`` of the residuals inside the pieces (``rho`` their lag-one
+autocorrelation, 0 when negative). A real step leaves white residuals on each side (``f`` near 1);
+a trend, a drift, a random walk or a seasonal swing leaves residuals that follow each other
+(``rho`` near 1, ``f`` large), and the split is not made: such a series is not carved into a
+staircase. No segment is shorter than ``MIN_SIZE`` points, so one outlier is never a step, and
+both halves of a kept split are searched again.
 
-``ruptures`` offers PELT and binary segmentation too; for series of tens to hundreds of points this
-small, dependency-free version is as fast and lets the noise scale and the outlier handling be ours.
+Three constants, argued in docs/regressions.md and chosen on synthetic series (not on the real
+ones the detector is scored against): ``PENALTY`` (a false change point in about 1 % of series of
+pure noise, at every length), ``MIN_SIZE`` and ``MAX_RHO``.
+
+numpy only; a segment's statistic for every split is one vectorised expression.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, stats
 
-#: Penalty per change point, in units of ``log n``: ``T(k)`` must exceed ``PENALTY * log(n)``.
-PENALTY = 5.0
-#: Extra penalty for a noise scale estimated from few points, divided by its degrees of freedom squared.
-SMALL_SAMPLE = 100.0
-#: Degrees of freedom of :func:`noise_scale` per point of the series (measured by simulation).
-SCALE_EFFICIENCY = 0.55
+#: Penalty per change point, in units of ``log n``: ``LR(k) / f`` must exceed ``PENALTY * log(n)``.
+PENALTY = 4.0
+#: How much more evidence a short segment needs (see :func:`threshold`).
+SMALL_SAMPLE = 4.0
+#: The effect-size gate: a step must put the new level's values above (or below) the old level's
+#: in at least ``0.5 + MIN_EFFECT`` of all pairs (see :func:`superiority`).
+MIN_EFFECT = 0.3
 #: The fewest points on each side of a change point.
 MIN_SIZE = 2
-#: A point further than this many noise deviations from its running median is clipped to it.
-CLIP_SIGMAS = 4.0
-#: The share of the smallest first differences the noise scale is estimated from.
-TRIM = 0.9
-#: The running median that isolated spikes are clipped to covers this many points.
-MEDIAN_WINDOW = 5
+#: The largest lag-one autocorrelation taken at face value (``f`` is at most 39).
+MAX_RHO = 0.9
 
 FloatArray = NDArray[np.float64]
 
 
-def noise_scale(values: Sequence[float] | FloatArray) -> float:
-    """The noise standard deviation of a series with steps and spikes in it, from its first
-    differences: the root mean square of the 90 % smallest ones (a step or a spike makes only a few
-    large differences), corrected for that trimming (``scipy.stats.truncnorm``) and divided by
-    sqrt(2). More stable than the differences' MAD, which needs three times the points for the same
-    precision. 0.0 for fewer than three points or a constant series."""
-    x = np.asarray(values, dtype=float)
-    if x.size < 3:
-        return 0.0
-    diffs = np.abs(np.diff(x))
-    kept = diffs[diffs <= np.quantile(diffs, TRIM)]
-    variance = float(np.mean(kept**2)) / _trimmed_variance(TRIM)
-    return math.sqrt(variance / 2.0)
-
-
-@functools.cache
-def _trimmed_variance(share: float) -> float:
-    """The variance of a standard normal kept within its central ``share``."""
-    bound = float(stats.norm.ppf(0.5 + share / 2))
-    return float(stats.truncnorm.var(-bound, bound))
-
-
-def clip_spikes(values: Sequence[float] | FloatArray, sigma: float) -> FloatArray:
-    """``values`` with isolated spikes (more than :data:`CLIP_SIGMAS` sigma from the running median)
-    replaced by that median. A step of two or more points is left alone, also at the series' end."""
-    x = np.asarray(values, dtype=float)
-    if x.size < MEDIAN_WINDOW or sigma <= 0.0:
-        return x.copy()
-    smooth = ndimage.median_filter(x, size=MEDIAN_WINDOW, mode="nearest")
-    # At each end, the median of the three outermost points: one spike there is clipped, while two
-    # points of a new level (a step that has just happened) hold each other up.
-    smooth[:2] = np.median(x[:3])
-    smooth[-2:] = np.median(x[-3:])
-    return np.where(np.abs(x - smooth) > CLIP_SIGMAS * sigma, smooth, x)
-
-
-def _best_split(x: FloatArray, min_size: int) -> tuple[int, float]:
-    """The split of ``x`` with the largest mean-change statistic (unscaled), and that statistic."""
+def split_statistics(x: FloatArray, min_size: int = MIN_SIZE) -> tuple[NDArray[np.int64], FloatArray]:
+    """For every allowed split ``k`` of ``x`` (``min_size <= k <= n - min_size``), ``LR(k)``: the
+    likelihood ratio of a change in mean at ``k`` with a variance estimated within the pieces."""
     n = x.size
     k = np.arange(min_size, n - min_size + 1)
     if k.size == 0:
+        return k, np.zeros(0)
+    centred = x - x.mean()
+    rss0 = float(np.sum(centred**2))
+    cumulative = np.cumsum(centred)[k - 1]  # S_k - k/n S_n
+    explained = cumulative**2 * n / (k * (n - k))  # RSS_0 - RSS_k
+    rss = np.maximum(rss0 - explained, rss0 * 1e-12)
+    if rss0 <= 0.0:
+        return k, np.zeros(k.size)
+    return k, n * np.log(rss0 / rss)
+
+
+def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE) -> float:
+    """``(1 + rho) / (1 - rho)``: how much serial dependence inflates the variance of a mean (1 for
+    white noise). ``rho`` is the lag-one autocorrelation of the residuals of ``x`` about the means of
+    ``x[:split]`` and ``x[split:]``, each piece cut once more at its own best split first, so that
+    another step elsewhere in the segment is not taken for serial dependence."""
+    pieces = []
+    for piece in (x[:split], x[split:]):
+        k, statistic = split_statistics(piece, min_size)
+        cut = int(k[int(np.argmax(statistic))]) if k.size and np.any(statistic > 0) else 0
+        for part in ((piece[:cut], piece[cut:]) if cut else (piece,)):
+            pieces.append(part - part.mean())
+    lagged = sum(float(np.dot(p[1:], p[:-1])) for p in pieces if p.size > 1)
+    total = sum(float(np.dot(p, p)) for p in pieces)
+    if total <= 0.0:
+        return 1.0
+    rho = min(max(lagged / total, 0.0), MAX_RHO)
+    return (1.0 + rho) / (1.0 - rho)
+
+
+def best_split(x: FloatArray, min_size: int = MIN_SIZE) -> tuple[int, float]:
+    """The split of ``x`` with the largest likelihood ratio, and that ratio divided by the long-run
+    variance factor at that split (0, 0.0 when ``x`` is too short or constant)."""
+    k, statistic = split_statistics(x, min_size)
+    if k.size == 0 or not np.any(statistic > 0):
         return 0, 0.0
-    cumulative = np.cumsum(x - x.mean())[k - 1]  # S_k - k/n S_n
-    statistic = cumulative**2 * n / (k * (n - k))
     best = int(np.argmax(statistic))
-    return int(k[best]), float(statistic[best])
+    split = int(k[best])
+    if trend_explains(x, split) or abs(superiority(x[:split], x[split:]) - 0.5) < MIN_EFFECT:
+        return 0, 0.0
+    return split, float(statistic[best]) / long_run_factor(x, split)
+
+
+def superiority(before: FloatArray, after: FloatArray) -> float:
+    """The probability that a value of ``after`` exceeds one of ``before`` (ties count half): the
+    common-language effect size, 0.5 when the two overlap completely, 0 or 1 when they do not."""
+    greater = np.sum(after[:, None] > before[None, :])
+    ties = np.sum(after[:, None] == before[None, :])
+    return float(greater + 0.5 * ties) / (after.size * before.size)
+
+
+def trend_explains(x: FloatArray, split: int) -> bool:
+    """Whether one straight line fits ``x`` at least as well as two levels split at ``split``: then
+    the series is a trend (or a drift), not a step, and is not cut."""
+    n = x.size
+    if n < 4:
+        return False
+    t = np.arange(n, dtype=float)
+    t -= t.mean()
+    centred = x - x.mean()
+    denominator = float(np.dot(t, t))
+    line = float(np.dot(centred, centred)) - (float(np.dot(t, centred)) ** 2 / denominator if denominator else 0.0)
+    left, right = x[:split], x[split:]
+    steps = float(np.sum((left - left.mean()) ** 2) + np.sum((right - right.mean()) ** 2))
+    return line <= steps
 
 
 def change_points(
@@ -107,44 +130,36 @@ def change_points(
     *,
     penalty: float | None = None,
     min_size: int = MIN_SIZE,
-    sigma: float | None = None,
 ) -> list[int]:
     """Indices where a new level starts (``i`` means ``values[i]`` is the first of its segment),
-    ascending. Non-finite values must be removed by the caller. ``sigma`` (the noise scale) is
-    estimated from the series when not given; a series without noise has a change wherever its value
-    changes between runs of at least ``min_size`` equal values."""
+    ascending. Non-finite values must be removed by the caller (a series with any gives none). A
+    series without noise has a change wherever its value changes between runs of at least
+    ``min_size`` equal values."""
     x = np.asarray(values, dtype=float)
     if x.size < 2 * min_size or not np.all(np.isfinite(x)):
         return []
-    scale = noise_scale(x) if sigma is None else sigma
-    if scale <= 0.0:
-        scale = _exact_scale(x)
-    clipped = clip_spikes(x, scale)
     per_point = PENALTY if penalty is None else penalty
-    if sigma is None:  # an estimated scale: allow for its own error
-        per_point += small_sample_penalty(x.size)
     found: list[int] = []
     pending = [(0, x.size)]
     while pending:
         start, end = pending.pop()
-        segment = clipped[start:end]
+        segment = x[start:end]
         if segment.size < 2 * min_size:
             continue
-        split, statistic = _best_split(segment, min_size)
-        threshold = per_point * math.log(max(segment.size, 3)) * scale**2
-        if split and statistic > threshold:
+        split, statistic = best_split(segment, min_size)
+        if split and statistic > threshold(segment.size, per_point):
             found.append(start + split)
             pending.extend([(start, start + split), (start + split, end)])
     return sorted(found)
 
 
-def small_sample_penalty(n: int) -> float:
-    """What a noise scale estimated from ``n`` points adds to the penalty per ``log n``."""
-    dof = max(SCALE_EFFICIENCY * (n - 1), 1.0)
-    return SMALL_SAMPLE / dof**2
+def threshold(n: int, per_point: float = PENALTY) -> float:
+    """What ``LR / f`` must exceed to cut a segment of ``n`` points: ``per_point * log n``, raised
+    for short segments (whose within-piece variance is itself uncertain) by ``SMALL_SAMPLE / (n - 3)``."""
+    return per_point * math.log(max(n, 3)) * (1.0 + SMALL_SAMPLE / max(n - 3, 1))
 
 
-def _exact_scale(x: FloatArray) -> float:
-    """A scale for a series without measurable noise: any real difference counts as a step."""
-    level = float(np.max(np.abs(x))) if x.size else 0.0
-    return max(level, 1.0) * 1e-9
+def segments(values: Sequence[float], points: Sequence[int]) -> list[tuple[int, int]]:
+    """``(start, end)`` of each segment the change ``points`` cut ``values`` into."""
+    bounds = [0, *points, len(values)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]

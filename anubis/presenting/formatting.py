@@ -15,6 +15,7 @@ MISSING = "—"
 VERDICT_TONES: dict[str, Tone] = {
     "regression": "bad",
     "improvement": "good",
+    "suspected": "warn",
     "no_change": "muted",
     "insufficient_data": "warn",
 }

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 JOB = "anubis"
 #: The labels of a Pushgateway group, besides ``job``.
 GROUPING_LABELS = ("benchmark", "environment", "run_id")
-VERDICTS = ("regression", "improvement", "no_change", "insufficient_data")
+VERDICTS = ("regression", "improvement", "suspected", "no_change", "insufficient_data")
 
 #: Buckets of ``anubis_controller_run_duration_seconds``: a minute to a day.
 DURATION_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0)

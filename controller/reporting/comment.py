@@ -34,6 +34,7 @@ _STATUS_ICON = {
 _VERDICT_WORDS = {
     "regression": "🔻 regression",
     "improvement": "🔺 improvement",
+    "suspected": "❔ suspected — confirming",
     "no_change": "no change",
     "insufficient_data": "not enough history",
 }

@@ -14,7 +14,7 @@ from schemas.environment import Links
 from schemas.results import ResultRecord
 from schemas.status import RunStatus
 
-VERDICTS = ("regression", "improvement", "no_change", "insufficient_data")
+VERDICTS = ("regression", "improvement", "suspected", "no_change", "insufficient_data")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""``anubis analyze FILE``: change points and verdicts over a history kept in a CSV file."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import click
+
+from controller.analysis import judge_series
+from controller.changepoints import change_points, segments
+from controller.history_file import read_csv
+from schemas.runspec import RegressionPolicy
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--online", is_flag=True, help="Judge every row against the rows before it.")
+@click.option("--direction", type=click.Choice(["lower", "higher"]), default="lower", show_default=True,
+              help="Which way is better.")
+@click.option("--min-change", type=click.FloatRange(min=0.0), default=RegressionPolicy().min_change, show_default=True)
+@click.option("--confirm", type=click.IntRange(min=0), default=RegressionPolicy().confirm, show_default=True,
+              help="Runs of a new level needed after the first before a change is confirmed.")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def analyze(file: Path, online: bool, direction: str, min_change: float, confirm: int, output: str) -> None:
+    """Print the change points of a CSV history (a `value` column; optional commit, timestamp,
+    branch) with each segment's statistics; --online judges every row against the rows before it."""
+    rows = read_csv(file)
+    values = [r.value for r in rows]
+    points = change_points(values)
+    policy = RegressionPolicy(min_change=min_change, confirm=confirm)
+    verdicts = []
+    if online:
+        for i in range(1, len(values)):
+            v = judge_series(values[:i], values[i], direction, policy)
+            verdicts.append({"index": i, "verdict": v.verdict, "change": v.change, "confidence": v.confidence})
+    if output == "json":
+        click.echo(json.dumps({"change_points": points, "verdicts": verdicts}, indent=2))
+        return
+    click.echo(f"{file}: {len(values)} rows, {len(points)} change point(s)")
+    click.echo(f"{'segment':>9} {'rows':>11} {'n':>5} {'median':>12} {'mean':>12} {'stdev':>10}  first commit")
+    for number, (start, end) in enumerate(segments(values, points), 1):
+        part = values[start:end]
+        spread = statistics.stdev(part) if len(part) > 1 else 0.0
+        click.echo(f"{number:>9} {f'{start}-{end - 1}':>11} {len(part):>5} {statistics.median(part):>12.6g} "
+                   f"{statistics.fmean(part):>12.6g} {spread:>10.4g}  {rows[start].commit or '—'}")
+    changes = [v for v in verdicts if v["verdict"] in ("regression", "improvement", "suspected")]
+    if online:
+        click.echo(f"\nonline: {len(verdicts)} rows judged, {len(changes)} alarm(s)")
+        for v in changes:
+            change = v["change"]
+            shown = f"{change:+.1%}" if isinstance(change, float) else "—"
+            click.echo(f"  row {v['index']} ({rows[int(str(v['index']))].commit or 'no commit'}): {v['verdict']} {shown}, "
+                       f"confidence {float(str(v['confidence'])):.2%}")

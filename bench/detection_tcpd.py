@@ -1,0 +1,154 @@
+"""The TCPD part of ``python bench/detection.py --tcpd``: real series with human-marked changes.
+
+Offline: each detector segments each whole series; the paper's F1 (margin 5) and cover, with the
+published default scores of the paper's methods beside them. Online: every point from the 11th on
+is judged against the points before it; an alarm within 5 points after a marked change (of any
+annotator) detects it, any other alarm is a false alarm. Both over all 25 series and over the even-
+and odd-numbered halves (by name order).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from bench import tcpd
+from bench.detection import FIRST_JUDGED, TOLERANCE, anubis_detector, ratio_detector, zscore_detector
+from controller.changepoints import change_points
+from schemas.runspec import RegressionPolicy
+
+Offline = Callable[[Sequence[float]], list[int]]
+
+
+def _sigma(x: np.ndarray) -> float:  # type: ignore[type-arg]
+    """Noise scale for the BIC penalty: MAD of the first differences / sqrt(2) (ruptures' examples)."""
+    d = np.diff(x)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)) or float(np.std(x)) or 1.0
+
+
+def ruptures_offline(method: str) -> Offline:
+    """ruptures' PELT or BinSeg with the l2 cost and a BIC penalty ``2 sigma^2 log n`` (a location
+    and a mean per change point), minimum segment 2."""
+
+    def run(values: Sequence[float]) -> list[int]:
+        import ruptures
+
+        x = np.asarray(values, dtype=float)
+        pen = 2.0 * _sigma(x) ** 2 * math.log(x.size)
+        algo = (ruptures.Pelt if method == "pelt" else ruptures.Binseg)(model="l2", min_size=2, jump=1).fit(x)
+        return [int(b) for b in algo.predict(pen=pen) if b < x.size]
+
+    return run
+
+
+def otava_offline(values: Sequence[float]) -> list[int]:
+    from otava.analysis import compute_change_points
+
+    points, _ = compute_change_points(list(values), window_len=50, max_pvalue=0.001, min_magnitude=0.0)
+    return sorted(int(p.index) for p in points)
+
+
+def otava_online(values: Sequence[float]) -> list[bool]:
+    """Otava on the newest 60 points so far (its window is 50): an alarm when the newest point
+    starts a change point it did not report before."""
+    from otava.analysis import compute_change_points
+
+    alarms = []
+    seen: set[int] = set()
+    for t in range(FIRST_JUDGED, len(values)):
+        start = max(0, t + 1 - 60)
+        points, _ = compute_change_points(list(values[start : t + 1]), window_len=50, max_pvalue=0.001,
+                                          min_magnitude=0.0)
+        found = {start + int(p.index) for p in points if start + int(p.index) > t - TOLERANCE}
+        alarms.append(bool(found - seen))
+        seen |= found
+    return alarms
+
+
+OFFLINE: dict[str, Offline] = {
+    "anubis change_points": lambda v: change_points(v),
+    "ruptures PELT (l2, BIC)": ruptures_offline("pelt"),
+    "ruptures BinSeg (l2, BIC)": ruptures_offline("binseg"),
+    "otava (E-divisive, p<0.001)": otava_offline,
+}
+
+ONLINE = {
+    "anubis (defaults)": anubis_detector(RegressionPolicy()),
+    "anubis (defaults, confirm 1)": anubis_detector(RegressionPolicy(confirm=1)),
+    "anubis (min_change 1%, confirm 1)": anubis_detector(RegressionPolicy(min_change=0.01, confirm=1)),
+    "z-score > 5, window 20 (conbench)": zscore_detector(),
+    "ratio 110%": ratio_detector(1.10),
+    "ratio 200% (github-action-benchmark)": ratio_detector(2.0),
+    "otava (newest 60 points)": otava_online,
+}
+
+
+def _offline(name: str) -> tuple[str, list[float], list[float], float]:
+    began = time.perf_counter()
+    f1s, covers = [], []
+    for series in tcpd.load():
+        found = OFFLINE[name](series.values)
+        f1s.append(tcpd.f_measure(series.annotations, found)[0])
+        covers.append(tcpd.covering(series.annotations, found, len(series.values)))
+    return name, f1s, covers, time.perf_counter() - began
+
+
+def _online(name: str) -> tuple[str, list[tuple[int, int, int, int, int]], float]:
+    """Per series: (judged, alarms, true alarms, marked changes, detected changes)."""
+    began = time.perf_counter()
+    rows = []
+    for series in tcpd.load():
+        alarms = ONLINE[name](series.values)
+        marked = sorted({c for a in series.annotations.values() for c in a if c >= FIRST_JUDGED})
+        at = [FIRST_JUDGED + i for i, a in enumerate(alarms) if a]
+        true = [p for p in at if any(c <= p <= c + TOLERANCE for c in marked)]
+        detected = [c for c in marked if any(c <= p <= c + TOLERANCE for p in at)]
+        rows.append((len(alarms), len(at), len(true), len(marked), len(detected)))
+    return name, rows, time.perf_counter() - began
+
+
+def _online_scores(rows: Sequence[tuple[int, int, int, int, int]]) -> tuple[float, float, float, float]:
+    judged, alarms, true, marked, detected = (sum(r[i] for r in rows) for i in range(5))
+    precision = true / alarms if alarms else math.nan
+    recall = detected / marked if marked else math.nan
+    f1 = 2 * precision * recall / (precision + recall) if alarms and precision + recall > 0 else 0.0
+    return 100.0 * (alarms - true) / judged, precision, recall, f1
+
+
+def report(jobs: int, *, include_otava: bool) -> None:
+    try:
+        data = tcpd.load()
+    except FileNotFoundError as e:
+        print(f"TCPD: skipped, the data set is not here ({e}); see ../shared/data/tcpd/README.md")
+        return
+    published = tcpd.published()
+    print(f"\nTCPD: {len(data)} real series, {sum(len(s.values) for s in data)} points "
+          f"(even/odd: the halves by name order)")
+    offline = [n for n in OFFLINE if include_otava or not n.startswith("otava")]
+    online = [n for n in ONLINE if include_otava or not n.startswith("otava")]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        off = list(pool.map(_offline, offline))
+        on = list(pool.map(_online, online))
+    print(f"\noffline, F1 / cover (margin {tcpd.MARGIN}):")
+    print(f"{'method':<38} {'F1':>6} {'cover':>6}   {'even F1/cover':>14} {'odd F1/cover':>14}  seconds")
+    for name, f1s, covers, seconds in off:
+        print(f"{name:<38} {np.mean(f1s):>6.3f} {np.mean(covers):>6.3f}   "
+              f"{np.mean(f1s[::2]):>6.3f}/{np.mean(covers[::2]):.3f}  {np.mean(f1s[1::2]):>6.3f}/{np.mean(covers[1::2]):.3f}"
+              f"  {seconds:6.1f}")
+    names = [s.name for s in data]
+    for method in ("binseg", "pelt", "amoc", "bocpd", "ecp", "zero"):
+        f1s = [published["f1"][n][method] for n in names]
+        covers = [published["cover"][n][method] for n in names]
+        print(f"{'published ' + method:<38} {np.mean(f1s):>6.3f} {np.mean(covers):>6.3f}   "
+              f"{np.mean(f1s[::2]):>6.3f}/{np.mean(covers[::2]):.3f}  {np.mean(f1s[1::2]):>6.3f}/{np.mean(covers[1::2]):.3f}")
+    print(f"\nonline (judged from point {FIRST_JUDGED + 1}; an alarm within {TOLERANCE} points after a marked change finds it):")
+    print(f"{'detector':<38} {'FA/100':>7} {'precision':>9} {'recall':>7} {'F1':>6}   {'even FA/F1':>11} {'odd FA/F1':>11}  seconds")
+    for name, rows, seconds in on:
+        fa, precision, recall, f1 = _online_scores(rows)
+        even, odd = _online_scores(rows[::2]), _online_scores(rows[1::2])
+        print(f"{name:<38} {fa:>7.2f} {precision:>9.3f} {recall:>7.3f} {f1:>6.3f}   "
+              f"{even[0]:>5.2f}/{even[3]:.3f} {odd[0]:>5.2f}/{odd[3]:.3f}  {seconds:6.1f}")

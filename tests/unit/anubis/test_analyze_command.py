@@ -1,0 +1,63 @@
+"""``anubis analyze FILE``: change points and online verdicts over a CSV history, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from anubis.cli import cli
+
+CASES = Path(__file__).parent / "cases" / "analyze"
+
+
+def analyze(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["analyze", *args])
+    return result.exit_code, result.output
+
+
+def test_json_output_matches_the_golden_file() -> None:
+    code, out = analyze(str(CASES / "step.csv"), "--online", "--output", "json")
+    assert code == 0, out
+    golden = CASES / "step.json"
+    if os.environ.get("ANUBIS_REGENERATE"):
+        golden.write_text(out, encoding="utf-8")
+    assert json.loads(out) == json.loads(golden.read_text(encoding="utf-8"))
+    document = json.loads(out)
+    assert document["change_points"] == [30]  # the 12 % step at row 30 (0-based, header not counted)
+    alarms = [v["index"] for v in document["verdicts"] if v["verdict"] in ("regression", "suspected")]
+    assert alarms and alarms[0] == 30 and all(30 <= i <= 34 for i in alarms)  # none before it, none once it is the baseline
+    assert [v["index"] for v in document["verdicts"]] == list(range(1, 45))
+
+
+def test_confirm_makes_the_first_run_a_suspect() -> None:
+    code, out = analyze(str(CASES / "step.csv"), "--online", "--confirm", "1", "--output", "json")
+    verdicts = {v["index"]: v["verdict"] for v in json.loads(out)["verdicts"]}
+    assert code == 0 and verdicts[30] == "suspected" and verdicts[31] == "regression"
+
+
+def test_table_shows_segments() -> None:
+    code, out = analyze(str(CASES / "step.csv"))
+    assert code == 0
+    assert "1 change point(s)" in out and "0-29" in out and "30-44" in out and "c030" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("commit,val\na,1\n", "line 1: the header has no `value` column"),
+        ("value\n1\nabc\n", "line 3, column `value`: 'abc' is not a number"),
+        ("value\n1\nnan\n", "line 3, column `value`: 'nan' is not a finite number"),
+        ("value\n", "no rows after the header"),
+        ("value,commit\n1,a,extra\n", "line 2: more cells than the header has columns"),
+    ],
+)
+def test_bad_csv_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(text, encoding="utf-8")
+    code, out = analyze(str(path))
+    assert code == 1 and f"error: {path}" in out and message in out
+    assert "Traceback" not in out
