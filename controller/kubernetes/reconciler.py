@@ -67,6 +67,7 @@ class _Tracked:
     status: RunStatus | None = None
     reason: str = ""
     retry: bool = False
+    recheck: bool = False  # the last decision runs against a deadline: decide again on each tick
 
 
 def pod_index_key(namespace: str, *, owner_uid: str = "", mpi_run_id: str = "") -> str:
@@ -340,10 +341,12 @@ class Controller:
                     self._enqueue(key)
 
     def _tick(self) -> None:
-        """Look again at runs waiting on a deadline (unschedulable) or whose last action failed."""
+        """Look again at runs waiting on a deadline (unschedulable, workers never Ready, a pull backing
+        off) or whose last action failed."""
         while not self._stop.wait(self.settings.tick_seconds):
             with self._lock:
-                keys = [k for k, t in self._runs.items() if t.retry or t.status in (None, RunStatus.PENDING)]
+                keys = [k for k, t in self._runs.items()
+                        if t.retry or t.recheck or t.status in (None, RunStatus.PENDING)]
             for key in keys:
                 self._enqueue(key)
 
@@ -365,6 +368,9 @@ class Controller:
             # Pods come on their own watch, maybe behind the Job's: read them fresh before the verdict.
             state = state.with_pods(self._fresh_pods(state))
             decision = decide(state, self.clock(), policy)
+        with self._lock:
+            if key in self._runs:
+                self._runs[key].recheck = decision.recheck
         if decision.status != previous:
             self._transition(state, previous, decision)
             with self._lock:
