@@ -377,8 +377,11 @@ def _unschedulable_for(pod: PodState, now: float) -> float | None:
 def _progress(run: RunState, now: float, policy: StatusPolicy) -> Decision:
     pods = [p for p in run.pods if not p.deleting]
     if not pods:
-        if run.pods:
-            return Decision(RunStatus.PENDING, "its pods are terminating", recheck=True)
+        if run.pods:  # deleted (preempted, evicted, a deadline) and still terminating: what comes next says
+            gone = _ordered_pods(run)[0]
+            main = gone.container(MAIN_CONTAINER)
+            ran = main is not None and main.state in ("running", "terminated")
+            return Decision(RunStatus.RUNNING if ran else RunStatus.PENDING, f"pod {gone.name} is terminating")
         return Decision(RunStatus.PENDING, "waiting for its pods to be created")
     for pod in pods:
         waited = _unschedulable_for(pod, now)
