@@ -109,12 +109,30 @@ class KubeClient:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def list_all(self, resource: Resource, namespace: str | None, selector: str) -> tuple[list[dict[str, Any]], str]:
-        """Every object matching ``selector`` and the list's resourceVersion (to watch from)."""
+    def list_all(self, resource: Resource, namespace: str | None, selector: str, *,
+                 resource_version: str = "") -> tuple[list[dict[str, Any]], str]:
+        """Every object matching ``selector`` and the list's resourceVersion (to watch from).
+
+        Pages of 500 (``limit``/``continue``). A ``continue`` token the API no longer keeps (``410
+        Gone``: its resourceVersion was compacted, after about five minutes) starts the list over, as
+        the API's message asks. ``resource_version="0"`` lets the API answer from its watch cache."""
+        for attempt in range(3):
+            try:
+                return self._list_pages(resource, namespace, selector, resource_version)
+            except GoneError:
+                if attempt == 2 or resource_version not in ("", "0"):
+                    raise
+                log.info("listing %s: the continue token expired; listing again from the start", resource.plural)
+        raise AssertionError("unreachable")
+
+    def _list_pages(self, resource: Resource, namespace: str | None, selector: str,
+                    resource_version: str) -> tuple[list[dict[str, Any]], str]:
         items: list[dict[str, Any]] = []
         cont = ""
         while True:
             query: dict[str, Any] = {"labelSelector": selector, "limit": 500}
+            if resource_version and not cont:
+                query["resourceVersion"] = resource_version
             if cont:
                 query["continue"] = cont
             data = self._json("GET", resource.path(namespace), query, operation=f"list {resource.plural}")

@@ -78,6 +78,8 @@ class PodState:
     containers: tuple[ContainerState, ...] = ()
     created: float | None = None
     deleting: bool = False
+    ready: Condition | None = None  # PodReady (the MPI Operator waits for every worker's)
+    disruption: Condition | None = None  # DisruptionTarget: evicted, preempted, node-pressure kill
 
     def container(self, name: str) -> ContainerState | None:
         for c in self.containers:
@@ -107,6 +109,7 @@ class RunState:
     active_deadline_seconds: int | None = None
     runspec: str = ""
     resource_version: str = ""
+    workers: int | None = None  # an MPIJob's spec.mpiReplicaSpecs.Worker.replicas
     pods: tuple[PodState, ...] = field(default=())
 
     @property
@@ -142,10 +145,13 @@ def run_from_object(obj: dict[str, Any]) -> RunState | None:
         return None  # the launcher Job of an MPIJob: followed through the MPIJob
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
+    workers: int | None = None
     if kind == "MPIJob":
         policy = spec.get("runPolicy") or {}
         suspended = bool(policy.get("suspend"))
         deadline = policy.get("activeDeadlineSeconds")
+        replicas = ((spec.get("mpiReplicaSpecs") or {}).get("Worker") or {}).get("replicas", 1)
+        workers = replicas if isinstance(replicas, int) else None
     else:
         suspended = bool(spec.get("suspend"))
         deadline = spec.get("activeDeadlineSeconds")
@@ -167,6 +173,7 @@ def run_from_object(obj: dict[str, Any]) -> RunState | None:
         active_deadline_seconds=int(deadline) if isinstance(deadline, int) else None,
         runspec=annotations.get(RUNSPEC_ANNOTATION, ""),
         resource_version=meta.get("resourceVersion", ""),
+        workers=workers,
     )
 
 
@@ -203,7 +210,8 @@ def pod_from_object(obj: dict[str, Any]) -> PodState:
     for c in spec.get("containers") or ():
         if c.get("name") not in seen:
             containers.append(ContainerState(c.get("name", ""), "main", image=c.get("image", "")))
-    scheduled = next((_condition(c) for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
+    conditions = {str(c.get("type", "")): _condition(c) for c in status.get("conditions") or ()}
+    disruption = conditions.get("DisruptionTarget")
     return PodState(
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
@@ -213,10 +221,12 @@ def pod_from_object(obj: dict[str, Any]) -> PodState:
         node_name=spec.get("nodeName", "") or "",
         reason=status.get("reason", "") or "",
         message=status.get("message", "") or "",
-        scheduled=scheduled,
+        scheduled=conditions.get("PodScheduled"),
         containers=tuple(containers),
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
+        ready=conditions.get("Ready"),
+        disruption=disruption if disruption is not None and disruption.status == "True" else None,
     )
 
 

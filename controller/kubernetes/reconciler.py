@@ -67,6 +67,8 @@ class _Tracked:
     status: RunStatus | None = None
     reason: str = ""
     retry: bool = False
+    recheck: bool = False  # the last decision runs against a deadline: decide again on each tick
+    behind_since: float | None = None  # monotonic time a final decision first waited for the pod watch
 
 
 def pod_index_key(namespace: str, *, owner_uid: str = "", mpi_run_id: str = "") -> str:
@@ -110,6 +112,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self.watchers: list[Watcher] = []
         self._dynamic: dict[str, threading.Event] = {}  # namespaces watched as they come (previews) -> their stop
+        self._pod_watchers: dict[str | None, Watcher] = {}  # namespace -> its pod watch
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -139,6 +142,8 @@ class Controller:
                               resync_seconds=self.settings.resync_seconds, restarts=self.metrics)
             with self._lock:
                 self.watchers.append(watcher)
+                if resource is PODS:
+                    self._pod_watchers[namespace] = watcher
             self._spawn(watcher.run, f"watch-{resource.plural}-{namespace or 'all'}")
 
     def _namespace_added(self, namespace: str) -> None:
@@ -280,7 +285,10 @@ class Controller:
             index.setdefault(self._pod_key_of(obj, pod), {})[pod.name] = pod
         with self._lock:
             for key in [k for k in self._pods if namespace is None or k.startswith(f"{namespace}/")]:
-                del self._pods[key]
+                known = self._pods.pop(key)
+                if key in index:  # pods gone while no watch looked: kept as deleting, as on DELETED
+                    for name, pod in known.items():
+                        index[key].setdefault(name, replace(pod, deleting=True))
             self._pods.update(index)
             affected = [k for k, t in self._runs.items() if namespace is None or t.state.namespace == namespace]
         for key in affected:
@@ -291,11 +299,12 @@ class Controller:
         index_key = self._pod_key_of(obj, pod)
         with self._lock:
             if kind == "DELETED":
+                # Kept, marked deleting, until the run is reported: a preempted or evicted pod is often
+                # gone (the Job controller removed its finalizer) before the Job's Failed arrives, and
+                # it is the pod that says why.
                 pods = self._pods.get(index_key)
-                if pods is not None:
-                    pods.pop(pod.name, None)
-                    if not pods:
-                        del self._pods[index_key]
+                if pods is not None and pod.name in pods:
+                    pods[pod.name] = replace(pod, deleting=True)
             else:
                 self._pods.setdefault(index_key, {})[pod.name] = pod
             key = self._mpi_runs.get(index_key) if "/mpi/" in index_key else index_key
@@ -340,10 +349,12 @@ class Controller:
                     self._enqueue(key)
 
     def _tick(self) -> None:
-        """Look again at runs waiting on a deadline (unschedulable) or whose last action failed."""
+        """Look again at runs waiting on a deadline (unschedulable, workers never Ready, a pull backing
+        off) or whose last action failed."""
         while not self._stop.wait(self.settings.tick_seconds):
             with self._lock:
-                keys = [k for k, t in self._runs.items() if t.retry or t.status in (None, RunStatus.PENDING)]
+                keys = [k for k, t in self._runs.items()
+                        if t.retry or t.recheck or t.status in (None, RunStatus.PENDING)]
             for key in keys:
                 self._enqueue(key)
 
@@ -362,9 +373,16 @@ class Controller:
         policy = self.settings.policy_for(state.environment)
         decision = decide(state, self.clock(), policy)
         if decision.final and decision.actions:
-            # Pods come on their own watch, maybe behind the Job's: read them fresh before the verdict.
+            # Pods come on their own watch, maybe behind the Job's, and a pod that explains the end
+            # (preempted, evicted) is often deleted by then: wait (a little) for the pod watch to reach
+            # the object's version, then read the pods fresh, keeping those gone as deleting.
+            if self._pods_behind(key, state):
+                return None
             state = state.with_pods(self._fresh_pods(state))
             decision = decide(state, self.clock(), policy)
+        with self._lock:
+            if key in self._runs:
+                self._runs[key].recheck = decision.recheck
         if decision.status != previous:
             self._transition(state, previous, decision)
             with self._lock:
@@ -381,15 +399,41 @@ class Controller:
                 self.metrics.tracked(count)
         return decision
 
+    POD_WATCH_WAIT = 5.0
+    """How long a final decision waits for the pod watch to catch up with the run's object."""
+
+    def _pods_behind(self, key: str, state: RunState) -> bool:
+        """True while the pod watch of the run's namespace has not yet handed over the run object's
+        resourceVersion (the API's versions are etcd revisions: one counter for every kind), for at
+        most :attr:`POD_WATCH_WAIT`; the tick looks again meanwhile."""
+        with self._lock:
+            watcher = self._pod_watchers.get(state.namespace) or self._pod_watchers.get(None)
+            tracked = self._runs.get(key)
+            if watcher is None or tracked is None or not state.resource_version.isdigit():
+                return False
+            if watcher.seen >= int(state.resource_version):
+                tracked.behind_since = None
+                return False
+            now = time.monotonic()
+            if tracked.behind_since is None:
+                tracked.behind_since = now
+            if now - tracked.behind_since >= self.POD_WATCH_WAIT:
+                log.info("the pod watch of %s is still behind %s %s; deciding without it",
+                         state.namespace, state.kind, state.name)
+                return False
+            tracked.retry = True
+            return True
+
     def _fresh_pods(self, state: RunState) -> tuple[PodState, ...]:
+        """The run's pods read now, with those seen before and gone since kept as deleting."""
         objects, _ = self.client.list_all(PODS, state.namespace, f"{RUN_ID_LABEL}={state.run_id}")
         own = self._pod_key(state)
-        pods = []
+        pods = {p.name: replace(p, deleting=True) for p in state.pods}
         for obj in objects:
             pod = pod_from_object(obj)
             if self._pod_key_of(obj, pod) == own:
-                pods.append(pod)
-        return tuple(pods)
+                pods[pod.name] = pod
+        return tuple(pods.values())
 
     def _transition(self, state: RunState, previous: RunStatus | None, decision: Decision) -> None:
         what = f"{state.kind} {state.namespace}/{state.name} (execution {state.execution_id})"

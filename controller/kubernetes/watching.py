@@ -6,6 +6,17 @@ seen when the server ends it or the connection drops; ``410 Gone`` (the API no l
 version: compaction) — as an HTTP status or an ``ERROR`` event in the stream — means a fresh list.
 Every ``resync_seconds`` the watch ends on its own (``timeoutSeconds``) and the kind is listed again,
 so an event lost anywhere is made good within that time. Restarts are counted by kind and reason.
+
+The first list, and the list after ``410 Gone``, are consistent reads (``resourceVersion`` unset: from
+etcd, a quorum read). The periodic relists ask ``resourceVersion=0`` ("any version"): the API server
+answers them from its watch cache without touching etcd, as client-go's reflector does for its lists
+(``staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go``, ``GetList``: ``resourceVersion="0"``
+is served from the cache, which ignores ``limit``). The cache may be a moment behind; the watch
+then goes on from the list's own resourceVersion, so nothing after it is missed.
+
+``seen`` is the highest resourceVersion handed over (events, snapshots and ``BOOKMARK`` s, asked for
+with ``allowWatchBookmarks``): the reconciler waits for the pod watch to reach a run object's version
+before it explains the run's end from its pods.
 """
 
 from __future__ import annotations
@@ -60,26 +71,36 @@ class Watcher:
         self.backoff = backoff
         self.synced = threading.Event()  # set after the first list has been handed over
         self._version = ""
+        self.seen = 0  # the highest resourceVersion handed over (0 before the first list)
 
     def _restart(self, reason: str) -> None:
         log.info("watch of %s in %s restarts: %s", self.resource.plural, self.namespace or "all namespaces", reason)
         if self.restarts is not None:
             self.restarts.watch_restart(self.resource.plural, reason)
 
+    def _saw(self, version: str) -> None:
+        if version.isdigit():
+            self.seen = max(self.seen, int(version))
+
     def run(self) -> None:
         failures = 0
         self._version = ""
+        consistent = True  # the first list and the list after 410 Gone read etcd; the periodic ones, the cache
         while not self.stop.is_set():
             try:
                 if not self._version:
-                    objects, self._version = self.client.list_all(self.resource, self.namespace, self.selector)
+                    objects, self._version = self.client.list_all(self.resource, self.namespace, self.selector,
+                                                                  resource_version="" if consistent else "0")
                     self.sink.snapshot(self.resource, self.namespace, objects)
+                    self._saw(self._version)
                     self.synced.set()
                     failures = 0
+                    consistent = False
                 self._watch()
             except GoneError:
                 self._restart("gone")
                 self._version = ""
+                consistent = True
             except (AnubisError, OSError, ValueError) as e:  # dropped connection, API down, bad line
                 failures += 1
                 self._restart("error")
@@ -105,13 +126,12 @@ class Watcher:
                 if code == 410:
                     raise GoneError(410, str(obj.get("message", "resourceVersion too old")))
                 raise ValueError(f"watch error event: {obj.get('message', obj)}")
-            new_version = (obj.get("metadata") or {}).get("resourceVersion")
-            if new_version:
-                self._version = str(new_version)
-            if kind == "BOOKMARK":
-                continue
+            new_version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 obj.setdefault("kind", self.resource.kind)
                 self.sink.event(self.resource, str(kind), obj)
+            if new_version:  # after the hand-over: `seen` never runs ahead of what the sink holds
+                self._version = new_version
+                self._saw(new_version)
         self._version = ""  # the server ended the watch (timeoutSeconds): resync with a fresh list
         self._restart("resync")

@@ -351,3 +351,146 @@ def test_objects_parse() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (45, "45s"), (900, "15m"), (7200, "2h"), (5405, "1h30m5s")])
 def test_format_duration(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+# -- states the controller used to misread (issue 14) -------------------------------------------------
+
+def disruption(reason: str, message: str = "") -> Condition:
+    return Condition("DisruptionTarget", "True", reason, message, NOW)
+
+
+def test_node_pressure_eviction_is_named_before_the_exit_code_of_the_killed_container() -> None:
+    p = pod(c(state="terminated", reason="Error", exit_code=137), phase="Failed", reason="Evicted",
+            message="The node was low on resource: memory. ", disruption=disruption("TerminationByKubelet"))
+    assert decide(run(p, conditions=failed()), NOW, POLICY) == final(
+        RunStatus.ERROR, "pod job-abcde was evicted by the kubelet (TerminationByKubelet): The node was low on resource: memory.")
+
+
+def test_preemption_is_named_before_the_exit_code() -> None:
+    p = pod(c(state="terminated", reason="Error", exit_code=143), phase="Failed",
+            disruption=disruption("PreemptionByScheduler", "default-scheduler: preempting to accommodate a higher priority pod"))
+    assert decide(run(p, conditions=failed()), NOW, POLICY) == final(
+        RunStatus.ERROR, "pod job-abcde was preempted by the scheduler for a pod of higher priority "
+                         "(PreemptionByScheduler): default-scheduler: preempting to accommodate a higher priority pod")
+
+
+@pytest.mark.parametrize("reason", ["UnexpectedAdmissionError", "OutOfcpu", "OutOfnvidia.com/gpu"])
+def test_admission_failure_keeps_the_pod_reason(reason: str) -> None:
+    p = pod(c(state="waiting", reason="ContainerCreating"), phase="Failed", reason=reason,
+            message="Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 1000, capacity: 4000")
+    assert decide(run(p, conditions=failed()), NOW, POLICY) == final(
+        RunStatus.ERROR, f"pod job-abcde was rejected by node node-1 ({reason}): Pod was rejected: Node didn't have "
+                         "enough resource: cpu, requested: 4000, used: 1000, capacity: 4000")
+
+
+def test_failure_target_is_final_not_pending_while_the_pods_terminate() -> None:
+    target = (Condition("FailureTarget", "True", "DeadlineExceeded", "Job was active longer than specified deadline", NOW),)
+    assert decide(run(conditions=target, active_deadline_seconds=3600), NOW, POLICY) == final(
+        RunStatus.TIMED_OUT, "the run passed its time limit of 1h and was stopped (DeadlineExceeded)")
+
+
+def test_success_criteria_met_is_success() -> None:
+    met = (Condition("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods", NOW),)
+    assert decide(run(conditions=met), NOW, POLICY) == final(RunStatus.SUCCEEDED, "")
+
+
+def test_sidecar_oom_killed_and_restarted_is_named() -> None:
+    server = c("inference-server", kind="sidecar", restarts=1, last_exit_code=137, last_reason="OOMKilled")
+    p = pod(server, c(state="terminated", reason="Error", exit_code=1), phase="Failed")
+    assert decide(run(p, conditions=failed()), NOW, POLICY) == final(
+        RunStatus.FAILED, "container inference-server ran out of memory and was killed (OOMKilled, 1 restart)")
+
+
+def test_sidecar_crash_loop_after_oom_says_so() -> None:
+    server = c("inference-server", "waiting", "CrashLoopBackOff", kind="sidecar", restarts=4, last_exit_code=137,
+               last_reason="OOMKilled")
+    assert decide(run(pod(server, c(state="waiting", reason="PodInitializing"))), NOW, POLICY) == stopped(
+        RunStatus.FAILED, "container inference-server keeps crashing (CrashLoopBackOff after 4 restarts, last exit code 137, OOMKilled)")
+
+
+@pytest.mark.parametrize("reason", ["ImageInspectError", "SignatureValidationFailed", "InvalidImageName", "ErrImageNeverPull"])
+def test_image_errors_that_never_resolve_stop_the_run(reason: str) -> None:
+    p = pod(c(state="waiting", reason=reason, message="why"), phase="Pending")
+    assert decide(run(p), NOW, POLICY) == stopped(
+        RunStatus.ERROR, f"container benchmark cannot pull its image {IMAGE} ({reason}): why")
+
+
+RATE_LIMITED = ('Back-off pulling image "docker.io/anubis/resnet:1.0": toomanyrequests: You have reached your pull '
+                'rate limit.')
+
+
+def test_a_temporary_pull_back_off_waits_for_its_grace_period() -> None:
+    scheduled = Condition("PodScheduled", "True", since=NOW - 120)
+    p = pod(c(state="waiting", reason="ImagePullBackOff", message=RATE_LIMITED), phase="Pending", scheduled=scheduled)
+    decision = decide(run(p), NOW, POLICY)
+    assert (decision.status, decision.actions, decision.recheck) == (RunStatus.INITIALIZING, (), True)
+    assert decision.reason == (f"container benchmark is waiting for its image {IMAGE} (ImagePullBackOff, for 2m, "
+                               f"stopped after 10m): {RATE_LIMITED}")
+    later = decide(run(p), NOW + 600, POLICY)
+    assert later == stopped(RunStatus.ERROR, f"container benchmark cannot pull its image {IMAGE}: still backing off "
+                                             f"after 12m (ImagePullBackOff): {RATE_LIMITED}")
+
+
+def test_a_pull_back_off_for_a_missing_image_is_final_at_once() -> None:
+    message = 'Back-off pulling image "x": manifest unknown'
+    p = pod(c(state="waiting", reason="ImagePullBackOff", message=message), phase="Pending")
+    assert decide(run(p), NOW, POLICY) == stopped(
+        RunStatus.ERROR, f"container benchmark cannot pull its image {IMAGE} (ImagePullBackOff): {message}")
+
+
+def test_scheduling_gated_waits_then_times_out() -> None:
+    gated = Condition("PodScheduled", "False", "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates", NOW - 60)
+    p = pod(c(state="waiting", reason="ContainerCreating"), phase="Pending", node="", scheduled=gated)
+    assert decide(run(p), NOW, POLICY) == Decision(
+        RunStatus.PENDING, "scheduling gated for 1m: Scheduling is blocked due to non-empty scheduling gates")
+    assert decide(run(p), NOW + 900, POLICY) == stopped(
+        RunStatus.TIMED_OUT, "scheduling gated (spec.schedulingGates) for 16m: Scheduling is blocked due to non-empty scheduling gates")
+
+
+def worker(name: str, *containers: ContainerState, phase: str = "Running", ready: bool = True, **extra: object) -> PodState:
+    cond = Condition("Ready", "True" if ready else "False", since=NOW - 50)
+    return pod(*containers, name=name, phase=phase, role="worker", ready=cond,
+               scheduled=Condition("PodScheduled", "True", since=NOW - 100), **extra)
+
+
+def test_mpijob_with_a_failed_worker_is_stopped_with_the_workers_reason() -> None:
+    fetch = c("fetch-data", "terminated", "Error", "s3://bucket/x: Access Denied", 1, kind="init")
+    bad = worker("mpi-worker-1", fetch, c(state="waiting", reason="PodInitializing"), phase="Failed", ready=False)
+    good = worker("mpi-worker-0", c())
+    assert decide(run(good, bad, kind="MPIJob", workers=2), NOW, POLICY) == stopped(
+        RunStatus.ERROR, "fetching data failed: init container fetch-data exited with code 1: s3://bucket/x: Access Denied")
+
+
+def test_mpijob_worker_rejected_at_admission_is_stopped() -> None:
+    bad = worker("mpi-worker-1", c(state="waiting", reason="ContainerCreating"), phase="Failed", ready=False,
+                 reason="UnexpectedAdmissionError", message="Allocate failed due to no healthy devices present")
+    assert decide(run(worker("mpi-worker-0", c()), bad, kind="MPIJob", workers=2), NOW, POLICY) == stopped(
+        RunStatus.ERROR, "pod mpi-worker-1 was rejected by node node-1 (UnexpectedAdmissionError): "
+                         "Allocate failed due to no healthy devices present")
+
+
+def test_mpijob_workers_never_ready_time_out() -> None:
+    slow = worker("mpi-worker-1", c(ready=False), ready=False)
+    state = run(worker("mpi-worker-0", c()), slow, kind="MPIJob", workers=2)
+    waiting = decide(state, NOW, POLICY)
+    assert (waiting.status, waiting.reason, waiting.recheck) == (
+        RunStatus.INITIALIZING, "waiting for its workers to be ready (1 of 2, for 1m40s); the launcher starts then", True)
+    assert decide(state, NOW + 1800, POLICY) == stopped(
+        RunStatus.TIMED_OUT, "only 1 of 2 workers were ready after 31m40s (the MPI Operator starts the launcher once "
+                             "all are): container benchmark of worker pod mpi-worker-1 is running but not ready")
+
+
+def test_mpijob_evicted_without_pods_left_says_so() -> None:
+    cond = (Condition("Failed", "True", "MPIJobEvicted", "1/2 workers are evicted", NOW),)
+    assert decide(run(kind="MPIJob", conditions=cond), NOW, POLICY) == final(
+        RunStatus.ERROR, "the MPIJob's workers were evicted: 1/2 workers are evicted")
+
+
+def test_pod_conditions_are_read_from_the_api_object() -> None:
+    obj = {"metadata": {"name": "p", "uid": "u"}, "spec": {"nodeName": "n"},
+           "status": {"phase": "Failed", "reason": "Evicted", "conditions": [
+               {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet", "message": "m"},
+               {"type": "Ready", "status": "False"}]}}
+    p = pod_from_object(obj)
+    assert p.disruption is not None and p.disruption.reason == "TerminationByKubelet"
+    assert p.ready is not None and p.ready.status == "False"
