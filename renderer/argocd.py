@@ -168,7 +168,8 @@ def _project(name: str, members: Sequence[Environment], repo_url: str) -> dict[s
         "repo_url": repo_url,
         "destinations": [{"namespace": ns, "server": server} for server, ns in sorted(destinations)],
         "kinds": [{"group": group, "kind": kind} for group, kind in sorted(RUN_KINDS + PREVIEW_SUPPORT_KINDS)],
-        # CreateNamespace of the previews: only namespaces named like a preview's (Argo CD ≥ 2.13 matches `name`)
+        # CreateNamespace of the previews: only namespaces named like a preview's (`name`: Argo CD ≥ v3.3; an
+        # older AppProject CRD prunes it and whitelists every Namespace — infra/ pins v3.3.2)
         "cluster_kinds": [{"group": "", "kind": "Namespace", "name": f"{PREVIEW_NAMESPACE_PREFIX}*"}],
     }
 

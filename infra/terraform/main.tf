@@ -15,7 +15,10 @@ locals {
 
   # Pinned Helm chart versions, in one place.
   charts = {
-    argo_cd                      = "7.7.11"
+    # Argo CD v3.3.2: the AppProject's clusterResourceWhitelist[].name (only preview Namespaces) needs
+    # v3.3; an older CRD prunes the field and whitelists every Namespace (docs/manifests.md, "Argo CD";
+    # tests/unit/manifests/test_crd_conformance.py checks the rendered objects against this version).
+    argo_cd                      = "9.4.4"
     argocd_apps                  = "2.0.2"
     kube_prometheus_stack        = "67.4.0"
     pushgateway                  = "2.15.0"
