@@ -51,6 +51,7 @@ RUN_KINDS: tuple[tuple[str, str], ...] = (
 # per project, not per destination: main's renders never emit these (tests/unit/renderer).
 PREVIEW_SUPPORT_KINDS: tuple[tuple[str, str], ...] = (
     ("", "ServiceAccount"),
+    ("kueue.x-k8s.io", "LocalQueue"),
     ("rbac.authorization.k8s.io", "RoleBinding"),
 )
 
@@ -113,7 +114,7 @@ def documents(
             "requeue": PREVIEW_REQUEUE_SECONDS,
             "finalizer": PREVIEW_FINALIZER,
             "destination_namespace": f"{PREVIEW_NAMESPACE_PREFIX}{{{{.number}}}}-{env.name}",
-            "sync_options": _preview_sync_options(),
+            "sync_options": sorted(_preview_sync_options() + list(_queue_sync_options(env))),
             "namespace_metadata": _preview_namespace_metadata(env),
         }
         docs.append((f"applicationset-previews-{env.name}.yaml", ("argocd/applicationset.yaml.j2", {"app": preview})))
@@ -184,5 +185,23 @@ def _application(env: Environment, repo_url: str) -> dict[str, Any]:
         "path": f"manifests/{env.name}",
         "server": env.destination.server,
         "destination_namespace": env.destination.namespace,
-        "sync_options": list(SYNC_OPTIONS),
+        "sync_options": sorted(SYNC_OPTIONS + _queue_sync_options(env)),
+        "ignore_differences": _ignore_differences(env),
     }
+
+
+# Kueue owns these fields of the objects it admits (it suspends them at creation and resumes them on
+# admission); the manifests never set them. Argo CD ignores them in the diff, and RespectIgnoreDifferences
+# keeps a sync from writing them back (docs/gpu-fleet.md).
+KUEUE_OWNED_FIELDS: tuple[dict[str, Any], ...] = (
+    {"group": "batch", "kind": "Job", "jsonPointers": ["/spec/suspend"]},
+    {"group": "kubeflow.org", "kind": "MPIJob", "jsonPointers": ["/spec/runPolicy/suspend"]},
+)
+
+
+def _ignore_differences(env: Environment) -> list[dict[str, Any]]:
+    return [dict(d) for d in KUEUE_OWNED_FIELDS] if env.queue else []
+
+
+def _queue_sync_options(env: Environment) -> tuple[str, ...]:
+    return ("RespectIgnoreDifferences=true",) if env.queue else ()

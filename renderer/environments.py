@@ -59,6 +59,7 @@ def _build(name: str, data: dict[str, Any], source_path: str) -> Environment:
         argocd_project=data.get("argocd_project", "anubis"),
         service_account=data.get("service_account", "anubis-run"),
         fetcher_image=data.get("fetcher_image", Environment.fetcher_image),
+        queue=data.get("queue"),
         instance_types={
             key: InstanceType(
                 node_selector=dict(value.get("node_selector", {})),

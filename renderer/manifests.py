@@ -39,7 +39,9 @@ from renderer.objects import (
     object_labels,
     object_name,
     pod_labels,
+    QUEUE_NAME_LABEL,
     probes,
+    queue_name,
     resources,
     scripts_data,
     scripts_volume,
@@ -135,11 +137,20 @@ def parse_documents(text: str, what: str) -> list[dict[str, Any]]:
 # ---- documents ------------------------------------------------------------------------------------------
 
 
-def _meta(spec: RunSpec, env: Environment, name: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _meta(
+    spec: RunSpec, env: Environment, name: str, extra: Mapping[str, str] | None = None, *, queued: bool = False
+) -> dict[str, Any]:
+    """Object metadata; ``queued``: the object Kueue admits (a Job, a CronJob's jobs, an MPIJob) carries
+    the environment's queue. Kueue's webhook creates it suspended and admits it whole; the manifests
+    never set ``suspend`` themselves (Argo CD ignores that field on them: docs/gpu-fleet.md)."""
+    labels = object_labels(spec)
+    queue = queue_name(spec, env) if queued else None
+    if queue is not None:
+        labels = dict(sorted({**labels, QUEUE_NAME_LABEL: queue}.items()))
     return {
         "name": name,
         "namespace": env.destination.namespace,
-        "labels": object_labels(spec),
+        "labels": labels,
         "annotations": object_annotations(spec, extra),
     }
 
@@ -167,8 +178,8 @@ def _job_document(spec: RunSpec, env: Environment, pod: Pod) -> tuple[str, dict[
             "startingDeadlineSeconds": CRON_STARTING_DEADLINE_SECONDS,
             "historyLimit": CRON_HISTORY_LIMIT,
         }
-        return "cronjob.yaml.j2", {"meta": _meta(spec, env, name), "cron": cron, "job": job}
-    return "job.yaml.j2", {"meta": _meta(spec, env, object_name(spec.run_id)), "job": job}
+        return "cronjob.yaml.j2", {"meta": _meta(spec, env, name, queued=True), "cron": cron, "job": job}
+    return "job.yaml.j2", {"meta": _meta(spec, env, object_name(spec.run_id), queued=True), "job": job}
 
 
 # ---- pods -----------------------------------------------------------------------------------------------
@@ -345,7 +356,7 @@ def _mpijob(spec: RunSpec, env: Environment, scripts: dict[str, Any] | None) -> 
         volumes=_volumes(env, shm=spec.extended_shm, scripts=scripts, cache=bool(spec.data)),
     )
     return {
-        "meta": _meta(spec, env, mpijob_name(spec)),
+        "meta": _meta(spec, env, mpijob_name(spec), queued=True),
         "slots": slots,
         "deadline": spec.timeout_seconds,
         "workers": spec.num_instances,

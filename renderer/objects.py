@@ -35,7 +35,10 @@ SCRIPTS_LIMIT_BYTES = 768 * 1024  # a ConfigMap holds at most 1 MiB; keep room f
 ANNOTATIONS_LIMIT_BYTES = 256 * 1024  # the API server's limit on one object's annotations
 SERVER_STARTUP_BUDGET_SECONDS = 1800  # how long the client waits for the server to come up
 
-RESERVED_LABEL_PREFIXES = ("anubis.dev/", "app.kubernetes.io/", "argocd.argoproj.io/", "kubernetes.io/", "k8s.io/")
+# kueue.x-k8s.io/: a descriptor must not choose its own queue (or jump one) — the environment does.
+RESERVED_LABEL_PREFIXES = (
+    "anubis.dev/", "app.kubernetes.io/", "argocd.argoproj.io/", "kubernetes.io/", "k8s.io/", "kueue.x-k8s.io/"
+)
 
 # always used with fullmatch: '$' also matches before a final newline
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -118,6 +121,23 @@ def object_labels(spec: RunSpec) -> dict[str, str]:
         _check_label(key, value, "info.labels entry")
         labels[key] = value
     return dict(sorted(labels.items()))
+
+
+QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+def queue_name(spec: RunSpec, env: Environment) -> str | None:
+    """The Kueue LocalQueue of a run: the environment's ``queue``, with ``{instance_type}`` replaced by
+    the run's instance type, dots as dashes (``anubis-{instance_type}`` → ``anubis-p3-8xlarge``)."""
+    if not env.queue:
+        return None
+    name = env.queue.replace("{instance_type}", spec.placement.instance_type.replace(".", "-").lower())
+    if not _DNS_LABEL.fullmatch(name):
+        raise RenderError(
+            f"environment '{env.name}': queue '{env.queue}' gives '{name}' for instance type "
+            f"'{spec.placement.instance_type}', which is not a Kubernetes name; fix the environment's queue"
+        )
+    return name
 
 
 def pod_labels(spec: RunSpec, role: str) -> dict[str, str]:

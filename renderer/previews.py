@@ -12,7 +12,10 @@ it. ``anubis preview`` therefore writes, next to the runs, the namespace's suppo
   no token mounted (benchmarks need no API access);
 * a RoleBinding of the controller's ServiceAccount (``anubis-system/anubis-controller``) to the
   ClusterRole ``anubis-controller-runs`` (``manifests/system/controller/rbac.yaml``): the same namespaced
-  rights it has where main's runs are, so it follows, judges and reports the preview's runs.
+  rights it has where main's runs are, so it follows, judges and reports the preview's runs;
+* for an environment that queues its runs with Kueue, a LocalQueue of each queue the preview's runs
+  name, pointing at the ClusterQueue of the same name (infra/terraform's convention): without it Kueue
+  would hold the runs as inadmissible ("LocalQueue … doesn't exist") forever.
 
 No PVC: it would be a new volume per pull request, left behind with the namespace. Preview runs keep
 datasets on an ``emptyDir`` of :data:`PREVIEW_DATASET_CACHE_SIZE` instead (``anubis.commands.preview``).
@@ -24,7 +27,7 @@ in (an environment without runs gets no folder, hence no Application and no name
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -51,8 +54,9 @@ def _metadata(name: str, namespace: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": dict(_LABELS), "annotations": dict(_ANNOTATIONS)}
 
 
-def support_objects(namespace: str, envs: Sequence[Environment]) -> list[dict[str, Any]]:
-    """The objects of :func:`preview_support_objects`, as dictionaries."""
+def support_objects(namespace: str, envs: Sequence[Environment], queues: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The objects of :func:`preview_support_objects`, as dictionaries; ``queues``: the Kueue queues the
+    namespace's runs name."""
     clusters = [e for e in envs if e.kind == "kubernetes"]
     if not clusters:
         raise RenderError(f"no kubernetes environment previews into '{namespace}'")
@@ -72,13 +76,22 @@ def support_objects(namespace: str, envs: Sequence[Environment]) -> list[dict[st
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CONTROLLER_RUNS_ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": CONTROLLER_SERVICE_ACCOUNT, "namespace": CONTROLLER_NAMESPACE}],
     })
+    objects.extend(
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta2",
+            "kind": "LocalQueue",
+            "metadata": _metadata(queue, namespace),
+            "spec": {"clusterQueue": queue},
+        }
+        for queue in sorted(set(queues))
+    )
     return objects
 
 
-def preview_support_objects(namespace: str, envs: Sequence[Environment]) -> str:
+def preview_support_objects(namespace: str, envs: Sequence[Environment], queues: Collection[str] = ()) -> str:
     """The support objects of preview namespace ``namespace`` for the kubernetes environments ``envs`` that
     run there, as one YAML file with the generated-file header. Pure: the same bytes for the same input."""
-    docs = support_objects(namespace, envs)
+    docs = support_objects(namespace, envs, queues)
     return HEADER + "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
 
 
@@ -93,10 +106,16 @@ def preview_namespace(number: int, environment: str) -> str:
     return name
 
 
-def preview_support_files(number: int, envs: Sequence[Environment]) -> dict[str, str]:
+def preview_support_files(
+    number: int, envs: Sequence[Environment], queues: Mapping[str, Collection[str]] | None = None
+) -> dict[str, str]:
     """``<env>/_namespace.yaml`` → text: for each kubernetes environment of ``envs`` (those the pull
-    request has runs in), the support objects of its preview namespace."""
+    request has runs in), the support objects of its preview namespace; ``queues``: environment name →
+    the Kueue queues its runs name."""
+    queues = queues or {}
     return {
-        f"{env.name}/{SUPPORT_FILE}": preview_support_objects(preview_namespace(number, env.name), [env])
+        f"{env.name}/{SUPPORT_FILE}": preview_support_objects(
+            preview_namespace(number, env.name), [env], queues.get(env.name, ())
+        )
         for env in sorted((e for e in envs if e.kind == "kubernetes"), key=lambda e: e.name)
     }

@@ -77,6 +77,9 @@ class Environment:
     argocd_project: str = "anubis"
     service_account: str = "anubis-run"
     fetcher_image: str = "ghcr.io/anubis-bench/fetcher:0.1.0"
+    # Kueue LocalQueue of the runs (kubernetes only); "{instance_type}" is replaced by the run's
+    # instance type, dots as dashes. None: runs are not queued.
+    queue: str | None = None
     instance_types: dict[str, InstanceType] = field(default_factory=dict)  # "*": any other type
     policy: Policy = field(default_factory=Policy)
     dataset_cache: DatasetCache = field(default_factory=DatasetCache)

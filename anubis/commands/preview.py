@@ -22,16 +22,19 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import click
+import yaml
 
 from anubis.commands.gitbot import git_env, run_git
 from anubis.commands.plan import checkout_tree, render_tree
 from anubis.project import load_project
 from anubis.settings import Settings
 from renderer.argocd import PREVIEW_BRANCH
+from renderer.objects import QUEUE_NAME_LABEL
 from renderer.planning import Catalog
 from renderer.previews import PREVIEW_DATASET_CACHE_SIZE, preview_namespace, preview_support_files
 from schemas.environment import DatasetCache, Environment
@@ -111,12 +114,19 @@ def render_preview(trusted_root: Path, pr_tree: Path, number: int, head_sha: str
         return render_tree(tree, catalog=PreviewCatalog(tree, number), source=lambda _: source, overrides=overrides)
 
 
-def support_files(trusted_root: Path, number: int, environments: set[str]) -> dict[str, str]:
-    """``<env>/_namespace.yaml`` → the support objects of the preview namespace of each of
-    ``environments`` (those the pull request has runs in): its runs' ServiceAccount, the controller's
-    RoleBinding, from the trusted environments."""
+def support_files(trusted_root: Path, number: int, runs: Mapping[str, str]) -> dict[str, str]:
+    """``<env>/_namespace.yaml`` → the support objects of the preview namespace of each environment the
+    pull request has ``runs`` in (``<env>/<benchmark>/<run_id>.yaml`` → text): its runs' ServiceAccount,
+    the controller's RoleBinding and the Kueue LocalQueues its runs name, from the trusted environments."""
+    environments = {rel.split("/")[0] for rel in runs}
     envs = [e for e in PreviewCatalog(trusted_root, number).valid() if e.kind == "kubernetes" and e.name in environments]
-    return preview_support_files(number, envs)
+    queues: dict[str, set[str]] = {}
+    for rel, text in runs.items():
+        for document in yaml.load_all(text, Loader=yaml.CSafeLoader):
+            queue = ((document or {}).get("metadata", {}).get("labels") or {}).get(QUEUE_NAME_LABEL)
+            if queue:
+                queues.setdefault(rel.split("/")[0], set()).add(queue)
+    return preview_support_files(number, envs, queues)
 
 
 @click.command()
@@ -164,7 +174,7 @@ def preview(settings: Settings, number: int, head: str | None, head_sha: str | N
             if cancel:
                 dropped = _names(cancel, None) if cancel != "all" else None
                 files = {k: v for k, v in files.items() if dropped is not None and k.split("/")[1] not in dropped}
-            support = support_files(settings.repo_root, number, {rel.split("/")[0] for rel in files})
+            support = support_files(settings.repo_root, number, files)
             for rel, text in {**files, **support}.items():
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
