@@ -52,6 +52,7 @@ from controller.kubernetes.statuses import (
     decide,
     outcome_annotation,
 )
+from controller.kubernetes.usage import usage_recorder
 from controller.kubernetes.watching import Watcher
 from controller.store import ResultStore
 from schemas.errors import AnubisError, NotFoundError
@@ -98,7 +99,7 @@ class Controller:
         self.clock = clock
         self.on_report = on_report
         self.recorder = RunRecorder(client, store, exporters=self.exporters, metrics=self.metrics, clock=clock,
-                                    on_report=on_report)
+                                    on_report=on_report, usage=usage_recorder(settings))
         self._lock = threading.Lock()
         self._runs: dict[str, _Tracked] = {}
         self._pods: dict[str, dict[str, PodState]] = {}  # pod index key -> pod name -> state

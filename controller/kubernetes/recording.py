@@ -26,6 +26,7 @@ from controller.kubernetes.observed import (
 from controller.kubernetes.sinks import MetricsSink
 from controller.kubernetes.stamps import StampedText, iter_log_lines
 from controller.kubernetes.statuses import Decision
+from controller.kubernetes.usage import UsageRecorder
 from controller.local.records import Outcome, record_of
 from controller.store import ResultStore
 from schemas.errors import AnubisError
@@ -61,8 +62,10 @@ class RunRecorder:
         metrics: MetricsSink,
         clock: Callable[[], float],
         on_report: Callable[[Reported], None] | None = None,
+        usage: UsageRecorder | None = None,
     ) -> None:
         self.client = client
+        self.usage = usage
         self.store = store
         self.exporters = tuple(exporters)
         self.metrics = metrics
@@ -174,8 +177,12 @@ class RunRecorder:
             node=main.node_name if main and main.node_name else None,
         )
         outcome = Outcome(state.execution_id, decision.status, decision.reason, started, max(started, finished))
-        return record_of(spec, outcome, backend="kubernetes", metrics=extractor.results(), reproducibility=repro,
-                         commit=spec.source.commit, branch=spec.source.branch)
+        record = record_of(spec, outcome, backend="kubernetes", metrics=extractor.results(), reproducibility=repro,
+                           commit=spec.source.commit, branch=spec.source.branch)
+        if self.usage is None:
+            return record
+        nodes = {p.node_name: self._node_facts(p.node_name)[0] for p in state.pods if p.node_name}
+        return self.usage.annotate(record, state, spec, nodes)
 
     def _verdicts(self, spec: RunSpec, record: ResultRecord) -> dict[str, Any]:
         """Each metric's regression verdict against its baseline (exported as ``anubis_verdict``, which

@@ -13,6 +13,15 @@ ConfigMap) or, by ``anubis controller``, from the repository's ``environments/*.
 
     [environments.cpu-cluster]
     unschedulable_deadline_seconds = 900
+
+    [telemetry]
+    prometheus_url = "http://prometheus-operated.monitoring:9090"   # dcgm-exporter's series of GPU runs
+
+    [pricing]
+    region = "us-east-1"                      # the on-demand price table's region (docs/gpu-fleet.md)
+
+    [environments.gpu-cluster.prices]         # instance type = price an hour, over the table's
+    "p3.2xlarge" = 0.918
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ class ControllerSettings:
     workers: int = 8
     tick_seconds: float = 5.0  # how often runs waiting on a deadline are looked at again
     watch_mpijobs: bool = True
+    telemetry_url: str = ""  # Prometheus with dcgm-exporter's series; empty: no GPU telemetry
+    pricing_region: str = "us-east-1"
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # environment -> type -> $/h
 
     @property
     def dynamic_namespaces(self) -> bool:
@@ -71,6 +83,24 @@ def load_settings(path: Path, **overrides: Any) -> ControllerSettings:
         "workers": int(data.get("workers", 8)),
         "tick_seconds": float(data.get("tick_seconds", 5.0)),
         "watch_mpijobs": bool(data.get("watch_mpijobs", True)),
+        "telemetry_url": str((raw.get("telemetry") or {}).get("prometheus_url", "")),
+        "pricing_region": str((raw.get("pricing") or {}).get("region", "us-east-1")),
+        "prices": {
+            name: _prices(path, name, env.get("prices"))
+            for name, env in (data.get("environments") or {}).items()
+            if env.get("prices") is not None
+        },
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ControllerSettings(**values)
+
+
+def _prices(path: Path, environment: str, raw: Any) -> dict[str, float]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in raw.values()
+    ):
+        raise BackendError(
+            f"{path}: [environments.{environment}.prices] must map instance types to prices an hour, 0 or more "
+            '(e.g. "p3.2xlarge" = 0.918)'
+        )
+    return {str(k): float(v) for k, v in raw.items()}
