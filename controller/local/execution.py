@@ -29,11 +29,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.extraction import MetricExtractor, parse_event_line
 from controller.fetching import FetchCanceled, fetch_entry
+from controller.gpu_telemetry import NvidiaSmiSampler
 from controller.local.cancellation import CancelRequest
 from controller.local.containers import (
     CONTAINER_EXECUTION_DIR,
@@ -108,11 +110,16 @@ class Execution:
         self.status(RunStatus.PENDING, "")
         unsubscribe = self.runner.cancellation.subscribe(self.on_cancel)
         status, reason = RunStatus.SUCCEEDED, ""
+        # A run that asks for GPUs is watched with nvidia-smi where there is one (docs/gpu-fleet.md).
+        sampler = NvidiaSmiSampler() if spec.placement.gpus > 0 else None
+        telemetry = None
         try:
             self.check_cancel()
             self.fetch_data()
             self.status(RunStatus.INITIALIZING, "")
             self.deadline = time.monotonic() + spec.timeout_seconds
+            if sampler is not None:
+                sampler.start()
             strategy(self)
         except Stopped as stop:
             status, reason = stop.status, stop.reason
@@ -121,11 +128,14 @@ class Execution:
         finally:
             unsubscribe()
             self.stop_all(grace=self.config.grace_seconds)
+            if sampler is not None:
+                found = sampler.stop()
+                telemetry = found.to_dict() if found is not None else None
             for capped in self.logs:
                 capped.close()
         finished_at = time.time()
         self.status(status, reason)
-        return self.record(status, reason, started_at, finished_at)
+        return replace(self.record(status, reason, started_at, finished_at), telemetry=telemetry)
 
     def status(self, status: RunStatus, detail: str) -> None:
         for tap in self.runner.taps:
