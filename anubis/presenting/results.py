@@ -18,6 +18,7 @@ from anubis.presenting.formatting import (
     status_tone,
 )
 from anubis.presenting.output import jsonable
+from anubis.presenting.usage import usage_fields
 from anubis.presenting.tables import (
     STYLES,
     Cell,
@@ -92,6 +93,7 @@ def result_fields(record: ResultRecord) -> list[tuple[str, Cell]]:
     ]
     if hardware:
         fields.append(("Hardware", Cell(hardware)))
+    fields.extend(usage_fields(record))
     return fields
 
 
