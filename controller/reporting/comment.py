@@ -2,7 +2,8 @@
 
 * a headline with the overall verdict (failed runs and regressions first);
 * a table benchmark × metric: status, value, unit, baseline, change, verdict;
-* failed runs with their status and reason; links (Argo CD, Grafana, logs) per benchmark;
+* failed runs with their status and reason; what the GPUs did, the energy and the cost of each run
+  that has them (the best hardware of a benchmark marked); links (Argo CD, Grafana, logs) per benchmark;
 * each metric's recent history as a mermaid ``xychart-beta`` chart, and the reproducibility
   record, both folded in ``<details>``.
 
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 
 from controller.reporting.github import MARKER
 from controller.reporting.runreport import RunReport, point_label
+from controller.reporting.usage import usage_section
 from schemas.status import RunStatus
 
 MAX_COMMENT = 60_000  # GitHub's limit is 65,536; leave room for the marker and a margin
@@ -45,7 +47,7 @@ def render_comment(reports: Sequence[RunReport], *, commit: str | None = None) -
     head = [MARKER, _headline(ordered), ""]
     if commit:
         head += [f"<sub>Results for commit `{commit[:12]}` · {_plural(len(ordered), 'run')}</sub>", ""]
-    body = _table(ordered) + _failures(ordered) + _links(ordered)
+    body = _table(ordered) + _failures(ordered) + usage_section(ordered, _cell) + _links(ordered)
     history = _history(ordered)
     repro = _reproducibility(ordered)
     for extras, note in (

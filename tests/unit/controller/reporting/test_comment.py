@@ -54,7 +54,35 @@ def _cases() -> dict[str, str]:
             for n in (256, 1024)
         ]),
         "empty": render_comment([]),
+        "hardware-energy-cost": render_comment([_on_hardware(t, tp, energy) for t, tp, energy in (
+            ("p3.2xlarge", 400.0, 150_000.0), ("g5.xlarge", 300.0, 90_000.0), ("c5.4xlarge", 40.0, None))], commit=COMMIT),
     }
+
+
+def _on_hardware(instance_type: str, throughput: float, energy_j: float | None) -> RunReport:
+    """A 600-second run of one matrix point per instance type, with GPU telemetry where it has GPUs."""
+    from dataclasses import replace
+
+    from controller.costs import run_cost, shipped_prices
+    from controller.gpu_telemetry import GpuIdentity, GpuSample, summarize
+
+    start = 1_700_000_000.0
+    cost = run_cost(shipped_prices(), instance_type, 1, 600.0)
+    assert cost is not None
+    telemetry = None
+    if energy_j is not None:
+        watts = energy_j / 600.0
+        telemetry = summarize(
+            [GpuSample(start + t, "GPU-0", utilization=u, memory_used=8000.0, power=watts) for t, u in ((0.0, 80.0), (600.0, 90.0))],
+            {"GPU-0": GpuIdentity("GPU-0", "0", "NVIDIA V100" if instance_type.startswith("p3") else "NVIDIA A10G")},
+            source="dcgm-exporter", window=(start, start + 600.0),
+        ).to_dict()
+    record = make_record(
+        benchmark="resnet", run_id=f"resnet-{instance_type}", execution_id=f"resnet-{instance_type}-1",
+        matrix_point={"hardware.instance_type": instance_type}, started_at=start, finished_at=start + 600.0,
+        metrics={"throughput": MetricResult("throughput", "images/s", "higher", (throughput,), (start,))},
+    )
+    return RunReport.from_record(replace(record, telemetry=telemetry, cost=cost.to_dict()))
 
 
 @pytest.mark.parametrize("name", sorted(_cases()))
