@@ -96,6 +96,7 @@ def benchmark_dashboard(benchmark: str, runs: Sequence[RunSpec]) -> dict[str, An
     panels.append(_verdict_table(selector, y=y + 1))
     panels.append(_change_ratio_panel(selector, y=y + 1))
     panels.append(_status_panel(selector, y=y + 9))
+    panels.extend(_gpu_panels(runs, y=y + 17))
     for panel_id, panel in enumerate(panels, start=1):
         panel["id"] = panel_id
     description = next((r.description for r in runs if r.description), "")
@@ -115,6 +116,37 @@ def benchmark_dashboard(benchmark: str, runs: Sequence[RunSpec]) -> dict[str, An
         annotations=[_finished_annotation(selector)],
         panels=panels,
     )
+
+
+#: dcgm-exporter's series of a GPU a pod holds carry the pod's name (docs/gpu-fleet.md).
+GPU_SERIES = (
+    ("GPU utilisation", "DCGM_FI_DEV_GPU_UTIL", "percent"),
+    ("GPU memory used", "DCGM_FI_DEV_FB_USED", "decmbytes"),
+    ("GPU power", "DCGM_FI_DEV_POWER_USAGE", "watt"),
+)
+
+
+def _gpu_panels(runs: Sequence[RunSpec], *, y: int) -> list[dict[str, Any]]:
+    """For a benchmark whose runs have GPUs: dcgm-exporter's utilisation, memory and power of the runs'
+    pods (whose names start with their run id), one series per pod and GPU."""
+    gpu_runs = sorted({r.run_id for r in runs if r.placement.gpus > 0})
+    if not gpu_runs:
+        return []
+    pods = _escape("(" + "|".join(re.escape(run_id) for run_id in gpu_runs) + ")-.*")
+    panels: list[dict[str, Any]] = [_row("GPUs", y=y)]
+    for index, (title, series, unit) in enumerate(GPU_SERIES):
+        panels.append(
+            _timeseries(
+                title,
+                f'max by (pod, gpu) ({series}{{pod=~"{pods}"}})',
+                "{{pod}} GPU {{gpu}}",
+                unit=unit,
+                x=(index % 2) * 12,
+                y=y + 1 + (index // 2) * 8,
+                description=f"dcgm-exporter's {series} of the GPUs this benchmark's pods held.",
+            )
+        )
+    return panels
 
 
 def _metrics(runs: Sequence[RunSpec]) -> list[MetricSpec]:
