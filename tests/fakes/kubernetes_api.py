@@ -236,6 +236,7 @@ class FakeKubernetes:
         self.pruned: list[str] = []  # "<plural>/<name>: <field path>" of every field pruned
         self.on_delete: list[Callable[[str, dict[str, Any]], None]] = []
         self._last_pruned: list[str] = []
+        self._compact_after: int | None = None
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
 
@@ -402,6 +403,12 @@ class FakeKubernetes:
             self._events.clear()
             self._event_rvs.clear()
 
+    def compact_after_pages(self, pages: int) -> None:
+        """Compact (:meth:`compact`) once ``pages`` pages of paged lists have been served: the
+        ``continue`` token of the page after is then too old, as after etcd's compaction."""
+        with self._lock:
+            self._compact_after = pages
+
     def drop_watches(self) -> None:
         """Cut every open watch connection mid-stream (no final chunk: a reset, as the client sees it)."""
         with self._lock:
@@ -563,6 +570,13 @@ class _Handler(BaseHTTPRequestHandler):
             item.pop("kind", None)
             item.pop("apiVersion", None)
         more = bool(limit) and start + limit < len(items)
+        with api._lock:
+            if more and api._compact_after is not None:
+                api._compact_after -= 1
+                if api._compact_after <= 0:
+                    api._compact_after = None
+                    api._next_rv()  # writes elsewhere went on; then the compaction
+                    api.compact()
         if more:
             with api._lock:
                 next_token = f"{rv}-{id(items)}:{start + limit}"
