@@ -151,7 +151,7 @@ def _decide(run: RunState, now: float, policy: StatusPolicy) -> Decision:
     failed = run.condition("Failed") or run.condition("FailureTarget")
     if failed is not None:
         status, reason = _explain_failure(run, failed.reason, failed.message)
-        explained = status is RunStatus.TIMED_OUT or _explain_pods(run, run.pods) is not None
+        explained = status is RunStatus.TIMED_OUT or _explain_pods(run, list(run.pods)) is not None
         return Decision(status, reason, (Report(),), unexplained=not explained)
     what = "MPIJob" if run.kind == "MPIJob" else "Job"
     if run.suspended:
