@@ -298,3 +298,47 @@ def test_mpijob_whose_workers_never_get_ready_times_out(fake_api: FakeKubernetes
                 f"container benchmark of worker pod {HOROVOD}-worker-1 is running but not ready")
     assert (record.status, record.reason) == (RunStatus.TIMED_OUT, expected)
     assert outcome(fake_api, run) == (True, {"status": "TIMED_OUT", "reason": expected})
+
+
+def test_a_missing_secret_key_stops_the_run(fake_api: FakeKubernetes, sim: ClusterSimulator, controller: Controller,
+                                            store: SqliteResultStore) -> None:
+    message = 'couldn\'t find key token in Secret anubis-runs/hub'
+    run = sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.image_error("CreateContainerConfigError", message))
+    sim.run_all()
+    record = result(store, sim, SINGLE)
+    expected = f"container benchmark cannot be created (CreateContainerConfigError): {message}"
+    assert (record.status, record.reason) == (RunStatus.ERROR, expected)
+    assert outcome(fake_api, run) == (True, {"status": "ERROR", "reason": expected})
+
+
+def test_the_simulated_operator_starts_the_launcher_only_when_every_worker_is_ready(
+        fake_api: FakeKubernetes, sim: ClusterSimulator) -> None:
+    """The simulator itself, as mpi-operator v0.6.0 behaves (see its module docstring)."""
+    run = sim.submit(rendered("horovod", "MPIJob"), scenario.succeed())
+    sim.step()  # workers created
+    sim.step()  # scheduled
+    assert run.launcher is None and fake_api.objects("jobs", run.namespace) == []
+    sim.step()  # started and Ready: the operator creates the launcher Job
+    [launcher] = fake_api.objects("jobs", run.namespace)
+    mpijob = fake_api.get("mpijobs", run.namespace, run.name)
+    assert mpijob is not None
+    assert launcher["spec"]["activeDeadlineSeconds"] == mpijob["spec"]["runPolicy"]["activeDeadlineSeconds"]
+    assert launcher["metadata"]["ownerReferences"][0]["kind"] == "MPIJob"
+    worker = fake_api.get("pods", run.namespace, f"{HOROVOD}-worker-0")
+    assert worker is not None and "activeDeadlineSeconds" not in worker["spec"]  # the workers have no deadline
+    assert worker["metadata"]["ownerReferences"][0]["kind"] == "MPIJob"
+    sim.run_all()
+    mpijob = fake_api.get("mpijobs", run.namespace, run.name)
+    assert mpijob is not None
+    assert [c["type"] for c in mpijob["status"]["conditions"]] == ["Created", "Running", "Succeeded"]
+
+
+def test_the_simulated_operator_never_fails_an_mpijob_for_a_failed_worker(
+        fake_api: FakeKubernetes, sim: ClusterSimulator) -> None:
+    run = sim.submit(rendered("horovod", "MPIJob"), scenario.fetch_failure("no data"))
+    sim.run_all()
+    mpijob = fake_api.get("mpijobs", run.namespace, run.name)
+    assert mpijob is not None and [c["type"] for c in mpijob["status"]["conditions"]] == ["Created"]
+    worker = fake_api.get("pods", run.namespace, f"{HOROVOD}-worker-0")
+    assert worker is not None and worker["status"]["phase"] == "Failed"  # and never re-created
+    assert run.launcher is None
