@@ -21,10 +21,11 @@ the files named are under ``staging/src/k8s.io/apiserver/pkg`` unless said other
   watch ends. Every watch is bounded: ``timeoutSeconds``, or without it a random time between one and
   two :attr:`min_request_timeout` (``endpoints/handlers/get.go``: ``ListResource``), then the stream
   ends cleanly. :meth:`FakeKubernetes.drop_watches` cuts streams mid-chunk instead.
-* **Writes**: merge and strategic-merge PATCH, DELETE, POST. A Job's ``spec.template`` (and
-  ``spec.selector``, ``spec.completionMode``) cannot change: ``422 Invalid``, ``field is immutable``
-  (``pkg/apis/batch/validation/validation.go``, ``ValidateJobSpecUpdate``; the 1.27 exception for the
-  scheduling directives of a suspended Job that never started is not modelled — stricter, never kinder).
+* **Writes**: merge and strategic-merge PATCH, DELETE, POST. A Job's ``spec.template``,
+  ``selector``, ``completions``, ``completionMode`` and ``podFailurePolicy`` cannot change: ``422
+  Invalid``, ``field is immutable`` (``pkg/apis/batch/validation/validation.go``,
+  ``ValidateJobSpecUpdate``; not modelled, so stricter, never kinder: the scheduling directives of a
+  suspended Job that never started, and ``completions`` of an elastic Indexed Job).
   Custom resources (MPIJobs) are pruned to their CRD's structural schema on create and patch
   (``apiextensions-apiserver/pkg/apiserver/schema/pruning/algorithm.go``), with a ``Warning: 299``
   header per unknown field, as with ``fieldValidation=Warn``, the default since 1.27; the CRD is
@@ -82,7 +83,7 @@ _ROUTE = re.compile(
 CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
 """The upstream CRDs (reference data beside the checkout: see its README)."""
 CRD_FILES = {"mpijobs": "mpijobs-v0.6.0.yaml"}
-IMMUTABLE_JOB_FIELDS = ("template", "selector", "completionMode")
+IMMUTABLE_JOB_FIELDS = ("template", "selector", "completions", "completionMode", "podFailurePolicy")
 EXPIRED_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. You can start "
                     "a new list without the continue parameter, or use the continue token in this response to "
                     "retrieve the remainder of the results. Continuing with the provided token results in an "
@@ -193,6 +194,7 @@ class _Event:
     type: str
     obj: dict[str, Any]
     old_labels: dict[str, str] | None = None  # a MODIFIED object's labels before the change
+    previous: dict[str, Any] | None = None  # ... and the object itself, when its labels changed
 
 
 class InvalidError(ValueError):
@@ -236,6 +238,7 @@ class FakeKubernetes:
         self.pruned: list[str] = []  # "<plural>/<name>: <field path>" of every field pruned
         self.on_delete: list[Callable[[str, dict[str, Any]], None]] = []
         self._last_pruned: list[str] = []
+        self._latest: dict[tuple[str, str, str], dict[str, Any]] = {}  # each object's last recorded version
         self._compact_after: int | None = None
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
@@ -289,10 +292,12 @@ class FakeKubernetes:
         self._rv += 1
         return self._rv
 
-    def _record(self, plural: str, type_: str, obj: dict[str, Any], old_labels: dict[str, str] | None = None) -> None:
+    def _record(self, plural: str, type_: str, obj: dict[str, Any], old_labels: dict[str, str] | None = None,
+                previous: dict[str, Any] | None = None) -> None:
         rv = int(obj["metadata"]["resourceVersion"])
-        self._events.append(_Event(rv, plural, obj["metadata"].get("namespace", ""), type_, copy.deepcopy(obj),
-                                   old_labels))
+        event = _Event(rv, plural, obj["metadata"].get("namespace", ""), type_, copy.deepcopy(obj), old_labels, previous)
+        self._events.append(event)
+        self._latest[(plural, event.namespace, obj["metadata"]["name"])] = event.obj
         self._event_rvs.append(rv)
         self._lock.notify_all()
 
@@ -333,9 +338,11 @@ class FakeKubernetes:
         with self._lock:
             obj = self._objects[(plural, namespace, name)]
             old_labels = dict(obj["metadata"].get("labels") or {})
+            before = self._latest.get((plural, namespace, name))  # the last version, as recorded
             change(obj)
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
-            self._record(plural, "MODIFIED", obj, old_labels)
+            changed = (obj["metadata"].get("labels") or {}) != old_labels
+            self._record(plural, "MODIFIED", obj, old_labels, before if changed else None)
             return copy.deepcopy(obj)
 
     def update(self, plural: str, namespace: str, name: str, new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -366,6 +373,7 @@ class FakeKubernetes:
                 return None
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self._record(plural, "DELETED", obj)
+            self._latest.pop((plural, namespace, name), None)
         for hook in self.on_delete:
             hook(plural, obj)
         return copy.deepcopy(obj)
@@ -673,7 +681,12 @@ class _Handler(BaseHTTPRequestHandler):
                 for event in batch:
                     position = event.rv
                     sent = _as_seen(event, selector)
-                    if sent is not None:
+                    if sent == "DELETED" and event.type == "MODIFIED" and event.previous is not None:
+                        # the object as the watch last matched it, at the event's version (cache_watcher.go)
+                        gone = copy.deepcopy(event.previous)
+                        gone["metadata"]["resourceVersion"] = str(event.rv)
+                        self._chunk({"type": sent, "object": gone})
+                    elif sent is not None:
                         self._chunk({"type": sent, "object": event.obj})
                         quiet_since = time.monotonic()
             if bookmarks:  # the cacher sends one as the watch is about to end

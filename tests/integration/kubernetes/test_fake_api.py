@@ -109,6 +109,8 @@ def test_labels_that_stop_or_start_matching_are_deleted_or_added_for_the_watch(f
     events = watch_events(fast_api, f"/api/v1/namespaces/{NS}/pods?watch=true&resourceVersion={rv}"
                                     "&labelSelector=app.kubernetes.io/managed-by%3Danubis&timeoutSeconds=1", 3)
     assert [e["type"] for e in events] == ["DELETED", "ADDED", "MODIFIED"]
+    deleted = events[0]["object"]["metadata"]  # the object as last matched, at the change's version
+    assert deleted["labels"]["app.kubernetes.io/managed-by"] == "anubis" and int(deleted["resourceVersion"]) > int(rv)
 
 
 def test_a_watch_from_version_zero_starts_with_the_current_objects(fast_api: FakeKubernetes) -> None:
