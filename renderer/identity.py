@@ -3,6 +3,14 @@
 The same content renders the same names (an Argo CD sync is idempotent); any change — descriptor,
 script sources, environment, matrix point — gives a new run id, and so a new Job (Job specs are
 immutable). ``info.rerun`` changes the run id without changing the content hash.
+
+The renderer's own output is part of the identity too: :data:`RENDERER_GENERATION` is bumped by hand
+whenever a release renders different pod templates (``tests/unit/renderer/test_generation.py`` fails
+until it is, comparing the golden pod templates with :data:`POD_TEMPLATE_DIGESTS`). A Job's
+``spec.template`` is immutable (the API server answers ``422 field is immutable``, and Argo CD's sync
+stays failed), so a changed template must come under a new Job name. The family id, and so the
+benchmark's history and baseline (keyed by benchmark, environment and matrix point), do not include
+the generation: they go on across an upgrade. See docs/operations.md ("Upgrading Anubis").
 """
 
 from __future__ import annotations
@@ -14,6 +22,16 @@ from dataclasses import asdict
 from typing import Any
 
 from schemas.environment import Environment
+
+RENDERER_GENERATION = 1
+"""The generation of the rendered pod templates; generation 1 is that of every release before the
+generation existed, and leaves run ids as they were (no re-run for the upgrade that introduced it)."""
+
+POD_TEMPLATE_DIGESTS: dict[int, str] = {
+    1: "sha256:ff239ae8e0a3ec9102c5596523c9295e8a34eea79a54f9ea30d22ea3aa3b3012",
+}
+"""The digest of the golden pod templates (tests/unit/renderer/cases) at each generation; the test
+fails when they change and the latest entry is not a new generation's."""
 
 SLUG_MAX = 40  # leaves room for "-<10 hex>" and suffixes such as "-scripts" within 63 characters
 
@@ -52,16 +70,20 @@ def descriptor_hash(effective: dict[str, Any]) -> str:
     return sha256(canonical_json(content))
 
 
-def run_id(benchmark: str, descriptor_digest: str, script_digest: str | None, env: Environment, rerun: int) -> str:
-    identity = canonical_json(
-        {
-            "descriptor": descriptor_digest,
-            "scripts": script_digest,
-            "environment": environment_fingerprint(env),
-            "rerun": rerun,
-        }
-    )
-    return f"{slug(benchmark)}-{sha256(identity)[:10]}"
+def run_id(benchmark: str, descriptor_digest: str, script_digest: str | None, env: Environment, rerun: int,
+           generation: int | None = None) -> str:
+    """``<slug>-<10 hex>`` of the content, the rerun counter and the renderer generation (default:
+    :data:`RENDERER_GENERATION`; generation 1 adds nothing, so earlier run ids stay valid)."""
+    content: dict[str, Any] = {
+        "descriptor": descriptor_digest,
+        "scripts": script_digest,
+        "environment": environment_fingerprint(env),
+        "rerun": rerun,
+    }
+    generation = RENDERER_GENERATION if generation is None else generation
+    if generation > 1:
+        content["renderer"] = generation
+    return f"{slug(benchmark)}-{sha256(canonical_json(content))[:10]}"
 
 
 def family_id(benchmark: str, raw_descriptor: dict[str, Any], script_digest: str | None) -> str:

@@ -198,8 +198,10 @@ class _RunSink:
         with self.changed:
             name = (obj.get("metadata") or {}).get("name", "")
             if resource is PODS:
-                if kind == "DELETED":
-                    self._pods.pop(name, None)
+                if kind == "DELETED":  # kept, as deleting: a preempted or evicted pod says why the run ended
+                    meta = dict(obj.get("metadata") or {})
+                    meta.setdefault("deletionTimestamp", meta.get("creationTimestamp") or "deleted")
+                    self._pods[name] = {**obj, "metadata": meta}
                 else:
                     self._pods[name] = obj
             elif (obj.get("metadata") or {}).get("uid") == self.run.state.uid:

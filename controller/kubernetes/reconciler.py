@@ -374,13 +374,13 @@ class Controller:
         policy = self.settings.policy_for(state.environment)
         decision = decide(state, self.clock(), policy)
         if decision.final and decision.actions:
-            # Pods come on their own watch, maybe behind the Job's, and a pod that explains the end
-            # (preempted, evicted) is often deleted by then: wait (a little) for the pod watch to reach
-            # the object's version, then read the pods fresh, keeping those gone as deleting.
-            if self._pods_behind(key, state):
-                return None
+            # Pods come on their own watch, maybe behind the Job's: read them fresh (keeping those gone
+            # as deleting). A pod that explains a failure (preempted, evicted) is often deleted by then:
+            # when none explains it, wait (a little) for the pod watch to reach the object's version.
             state = state.with_pods(self._fresh_pods(state))
             decision = decide(state, self.clock(), policy)
+            if decision.unexplained and self._pods_behind(key, state):
+                return None
         with self._lock:
             if key in self._runs:
                 self._runs[key].recheck = decision.recheck

@@ -68,9 +68,17 @@ def load_settings(path: Path, **overrides: Any) -> ControllerSettings:
         raise BackendError(f"cannot read the controller settings {path} ({e}); fix or remove the file") from e
     # the watcher's keys may sit at the top level or in a [controller] table (as the ConfigMap has them)
     data = {**raw, **(raw.get("controller") or {})}
-    default = StatusPolicy(int(data.get("default_unschedulable_deadline_seconds", 900)))
+    default = StatusPolicy(
+        int(data.get("default_unschedulable_deadline_seconds", 900)),
+        int(data.get("image_pull_grace_seconds", StatusPolicy.image_pull_grace_seconds)),
+        int(data.get("workers_ready_deadline_seconds", StatusPolicy.workers_ready_deadline_seconds)),
+    )
     policies = {
-        name: StatusPolicy(int(env.get("unschedulable_deadline_seconds", default.unschedulable_deadline_seconds)))
+        name: StatusPolicy(
+            int(env.get("unschedulable_deadline_seconds", default.unschedulable_deadline_seconds)),
+            int(env.get("image_pull_grace_seconds", default.image_pull_grace_seconds)),
+            int(env.get("workers_ready_deadline_seconds", default.workers_ready_deadline_seconds)),
+        )
         for name, env in (data.get("environments") or {}).items()
     }
     values: dict[str, Any] = {

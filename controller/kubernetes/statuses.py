@@ -91,6 +91,7 @@ class Decision:
     reason: str
     actions: tuple[Action, ...] = ()
     recheck: bool = False  # a deadline runs: decide again with the clock even without an event
+    unexplained: bool = False  # a failure none of the pods seen explains (they may not be seen yet)
 
     @property
     def final(self) -> bool:
@@ -150,7 +151,8 @@ def _decide(run: RunState, now: float, policy: StatusPolicy) -> Decision:
     failed = run.condition("Failed") or run.condition("FailureTarget")
     if failed is not None:
         status, reason = _explain_failure(run, failed.reason, failed.message)
-        return _final(status, reason)
+        explained = status is RunStatus.TIMED_OUT or _explain_pods(run, list(run.pods)) is not None
+        return Decision(status, reason, (Report(),), unexplained=not explained)
     what = "MPIJob" if run.kind == "MPIJob" else "Job"
     if run.suspended:
         field = "spec.runPolicy.suspend" if run.kind == "MPIJob" else "spec.suspend"

@@ -1,12 +1,40 @@
 """A fake Kubernetes API over real HTTP, for the official ``kubernetes`` client (and ``anubis controller``).
 
-Stateful and strict where the controller depends on it: label selectors (equality, inequality,
-existence), resourceVersion (one counter for everything, as etcd's), list + watch from a version,
-``410 Gone`` for a version older than the last :meth:`FakeKubernetes.compact`, chunked watch streams
-that :meth:`FakeKubernetes.drop_watches` cuts mid-stream, injected 5xx/429 with ``Retry-After``,
-pod logs (``timestamps=true``, ``tailLines``, ``follow=true`` streamed until the container ends), merge and strategic-merge PATCH, DELETE, POST, MPIJobs
-(``kubeflow.org/v2beta1``) and Nodes. Anything else is answered 404 and recorded in
-:attr:`FakeKubernetes.unexpected`, which tests assert empty: a fake that accepts anything proves nothing.
+Stateful and as strict as the API server where the controller depends on it (kubernetes v1.29–v1.33;
+the files named are under ``staging/src/k8s.io/apiserver/pkg`` unless said otherwise):
+
+* label selectors (equality, inequality, existence); resourceVersion: one counter for everything, as
+  etcd's revision; list + watch from a version; unknown paths, methods and query parameters refused.
+* **Lists** page with ``limit``/``continue``; later pages come from the first page's snapshot. A
+  ``continue`` token whose version was compacted (:meth:`FakeKubernetes.compact`) is answered ``410
+  Gone`` (reason ``Expired``) with the API's own message (``storage/etcd3/store.go``, ``GetList``);
+  an unknown token ``400``. ``resourceVersion=0`` is served from the watch cache, which ignores
+  ``limit`` (``storage/cacher/cacher.go``: ``shouldDelegateList``); any other resourceVersion older
+  than the compaction is ``410``. List items carry no ``kind``/``apiVersion`` (only the list does:
+  the API encodes the internal list, ``apimachinery/pkg/runtime``), as a raw client sees them.
+* **Watches** (``storage/cacher/cache_watcher.go``): from a version (``410 Gone`` when compacted, as
+  an HTTP status with :attr:`FakeKubernetes.gone_as_http` or as an ``ERROR`` event, as the cacher
+  does), or from ``0``/unset with a synthetic ``ADDED`` per object first. An object whose labels stop
+  matching the selector is sent as ``DELETED``, one that starts to match as ``ADDED``
+  (``convertToWatchEvent``). ``BOOKMARK`` events (``kind``, ``apiVersion``, ``metadata.resourceVersion``
+  only) when ``allowWatchBookmarks=true``, every :attr:`bookmark_interval` of quiet and before the
+  watch ends. Every watch is bounded: ``timeoutSeconds``, or without it a random time between one and
+  two :attr:`min_request_timeout` (``endpoints/handlers/get.go``: ``ListResource``), then the stream
+  ends cleanly. :meth:`FakeKubernetes.drop_watches` cuts streams mid-chunk instead.
+* **Writes**: merge and strategic-merge PATCH, DELETE, POST. A Job's ``spec.template``,
+  ``selector``, ``completions``, ``completionMode`` and ``podFailurePolicy`` cannot change: ``422
+  Invalid``, ``field is immutable`` (``pkg/apis/batch/validation/validation.go``,
+  ``ValidateJobSpecUpdate``; not modelled, so stricter, never kinder: the scheduling directives of a
+  suspended Job that never started, and ``completions`` of an elastic Indexed Job).
+  Custom resources (MPIJobs) are pruned to their CRD's structural schema on create and patch
+  (``apiextensions-apiserver/pkg/apiserver/schema/pruning/algorithm.go``), with a ``Warning: 299``
+  header per unknown field, as with ``fieldValidation=Warn``, the default since 1.27; the CRD is
+  kubeflow/mpi-operator v0.6.0's (``../shared/crds/mpijobs-v0.6.0.yaml``).
+* injected 5xx/429 with ``Retry-After``; pod logs (``timestamps=true``, ``tailLines``, ``follow=true``
+  streamed until the container ends); MPIJobs (``kubeflow.org/v2beta1``) and Nodes.
+
+Anything else is answered 404 and recorded in :attr:`FakeKubernetes.unexpected`, which tests assert
+empty: a fake that accepts anything proves nothing.
 
 Tests and the cluster simulator change objects in process (:meth:`create`, :meth:`mutate`,
 :meth:`delete`); every change is an event that watches see.
@@ -16,7 +44,9 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import json
+import random
 import re
 import socket
 import threading
@@ -29,6 +59,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import yaml
 
 KINDS: dict[str, tuple[str, str, bool]] = {
     # plural: (apiVersion, kind, namespaced)
@@ -46,6 +78,61 @@ _ROUTE = re.compile(
     r"^(?P<prefix>/api/v1|/apis/batch/v1|/apis/kubeflow\.org/v2beta1)"
     r"(?:/namespaces/(?P<ns>[a-z0-9.-]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[a-z0-9.-]+))?(?P<sub>/log)?$"
 )
+
+
+CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
+"""The upstream CRDs (reference data beside the checkout: see its README)."""
+CRD_FILES = {"mpijobs": "mpijobs-v0.6.0.yaml"}
+IMMUTABLE_JOB_FIELDS = ("template", "selector", "completions", "completionMode", "podFailurePolicy")
+EXPIRED_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. You can start "
+                    "a new list without the continue parameter, or use the continue token in this response to "
+                    "retrieve the remainder of the results. Continuing with the provided token results in an "
+                    "inconsistent list - objects that were created, modified, or deleted between the time the first "
+                    "chunk was returned and now may show up in the list.")
+
+
+@functools.lru_cache(maxsize=None)
+def crd_schema(plural: str) -> dict[str, Any] | None:
+    """The served version's ``openAPIV3Schema`` of ``plural``'s upstream CRD; None without the file."""
+    path = CRDS / CRD_FILES[plural]
+    if not path.is_file():
+        return None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crd = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def prune(value: Any, schema: dict[str, Any], path: str = "", pruned: list[str] | None = None, *,
+          root: bool = False) -> Any:
+    """``value`` with every field its structural schema does not know removed (their paths appended to
+    ``pruned``), as the API server stores a custom resource. ``apiVersion``, ``kind`` and ``metadata``
+    of the root and of ``x-kubernetes-embedded-resource`` objects are kept (ObjectMeta is not pruned
+    by the CRD's schema); ``x-kubernetes-preserve-unknown-fields`` keeps the unknown ones below it."""
+    pruned = pruned if pruned is not None else []
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+        meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if meta and key in ("apiVersion", "kind", "metadata") and (root or not props or key not in props):
+                out[key] = item
+            elif props is not None and key in props:
+                out[key] = prune(item, props[key], where, pruned)
+            elif isinstance(extra, dict):
+                out[key] = prune(item, extra, where, pruned)
+            elif extra is True or preserve:
+                out[key] = item
+            else:
+                pruned.append(where)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(item, schema["items"], f"{path}[{i}]", pruned) for i, item in enumerate(value)]
+    return value
 
 
 def rfc3339(t: float) -> str:
@@ -106,6 +193,16 @@ class _Event:
     namespace: str
     type: str
     obj: dict[str, Any]
+    old_labels: dict[str, str] | None = None  # a MODIFIED object's labels before the change
+    previous: dict[str, Any] | None = None  # ... and the object itself, when its labels changed
+
+
+class InvalidError(ValueError):
+    """422 Invalid: the change is refused by validation."""
+
+    def __init__(self, kind: str, name: str, field_path: str, detail: str) -> None:
+        super().__init__(f'{kind} "{name}" is invalid: {field_path}: {detail}')
+        self.kind, self.name, self.field_path = kind, name, field_path
 
 
 @dataclass
@@ -113,11 +210,14 @@ class Stats:
     requests: int = 0
     watches: int = 0
     lists: int = 0
+    cache_lists: int = 0  # lists served from the watch cache (resourceVersion=0)
+    bookmarks: int = 0
     patches: list[tuple[float, str, str, dict[str, Any]]] = field(default_factory=list)  # time, plural, name, body
 
 
 class FakeKubernetes:
-    def __init__(self, *, watch_chunk_wait: float = 0.5) -> None:
+    def __init__(self, *, watch_chunk_wait: float = 0.5, bookmark_interval: float = 1.0,
+                 min_request_timeout: float = 1800.0, prune_custom_resources: bool = True) -> None:
         self._lock = threading.Condition()
         self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, ns, name)
         self._events: list[_Event] = []
@@ -132,7 +232,14 @@ class FakeKubernetes:
         self.stats = Stats()
         self.gone_as_http = False
         self.watch_chunk_wait = watch_chunk_wait
+        self.bookmark_interval = bookmark_interval
+        self.min_request_timeout = min_request_timeout
+        self.prune_custom_resources = prune_custom_resources
+        self.pruned: list[str] = []  # "<plural>/<name>: <field path>" of every field pruned
         self.on_delete: list[Callable[[str, dict[str, Any]], None]] = []
+        self._last_pruned: list[str] = []
+        self._latest: dict[tuple[str, str, str], dict[str, Any]] = {}  # each object's last recorded version
+        self._compact_after: int | None = None
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
 
@@ -185,9 +292,12 @@ class FakeKubernetes:
         self._rv += 1
         return self._rv
 
-    def _record(self, plural: str, type_: str, obj: dict[str, Any]) -> None:
+    def _record(self, plural: str, type_: str, obj: dict[str, Any], old_labels: dict[str, str] | None = None,
+                previous: dict[str, Any] | None = None) -> None:
         rv = int(obj["metadata"]["resourceVersion"])
-        self._events.append(_Event(rv, plural, obj["metadata"].get("namespace", ""), type_, copy.deepcopy(obj)))
+        event = _Event(rv, plural, obj["metadata"].get("namespace", ""), type_, copy.deepcopy(obj), old_labels, previous)
+        self._events.append(event)
+        self._latest[(plural, event.namespace, obj["metadata"]["name"])] = event.obj
         self._event_rvs.append(rv)
         self._lock.notify_all()
 
@@ -202,6 +312,8 @@ class FakeKubernetes:
             key = (plural, ns, meta["name"])
             if key in self._objects:
                 raise KeyError(f"{plural} {ns}/{meta['name']} already exists")
+            obj = self._pruned(plural, obj)
+            meta = obj["metadata"]
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", rfc3339(now or time.time()))
             meta["resourceVersion"] = str(self._next_rv())
@@ -209,13 +321,50 @@ class FakeKubernetes:
             self._record(plural, "ADDED", obj)
             return copy.deepcopy(obj)
 
+    def _pruned(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """A custom resource as the API server stores it (lock held)."""
+        self._last_pruned = []
+        schema = crd_schema(plural) if plural in CRD_FILES and self.prune_custom_resources else None
+        if schema is None:
+            return obj
+        pruned: list[str] = []
+        result: dict[str, Any] = prune(obj, schema, "", pruned, root=True)
+        name = (obj.get("metadata") or {}).get("name", "")
+        self.pruned.extend(f"{plural}/{name}: {p}" for p in pruned)
+        self._last_pruned = pruned
+        return result
+
     def mutate(self, plural: str, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         with self._lock:
             obj = self._objects[(plural, namespace, name)]
+            old_labels = dict(obj["metadata"].get("labels") or {})
+            before = self._latest.get((plural, namespace, name))  # the last version, as recorded
             change(obj)
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
-            self._record(plural, "MODIFIED", obj)
+            changed = (obj["metadata"].get("labels") or {}) != old_labels
+            self._record(plural, "MODIFIED", obj, old_labels, before if changed else None)
             return copy.deepcopy(obj)
+
+    def update(self, plural: str, namespace: str, name: str, new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Replace the object with ``new`` as an update through the API does: immutable fields checked
+        (:class:`InvalidError`), a custom resource pruned; answers the stored object and the pruned paths."""
+        with self._lock:
+            current = self._objects[(plural, namespace, name)]
+            if plural == "jobs":
+                for key in IMMUTABLE_JOB_FIELDS:
+                    if (current.get("spec") or {}).get(key) != (new.get("spec") or {}).get(key):
+                        raise InvalidError("Job.batch", name, f"spec.{key}",
+                                           f"Invalid value: {json.dumps((new.get('spec') or {}).get(key))[:200]}: "
+                                           "field is immutable")
+            self._last_pruned = []
+            stored = self._pruned(plural, new)
+            pruned = list(self._last_pruned)
+
+            def replace_all(obj: dict[str, Any]) -> None:
+                obj.clear()
+                obj.update(stored)
+
+            return self.mutate(plural, namespace, name, replace_all), pruned
 
     def delete(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -224,6 +373,7 @@ class FakeKubernetes:
                 return None
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self._record(plural, "DELETED", obj)
+            self._latest.pop((plural, namespace, name), None)
         for hook in self.on_delete:
             hook(plural, obj)
         return copy.deepcopy(obj)
@@ -260,6 +410,12 @@ class FakeKubernetes:
             self._compacted = self._rv
             self._events.clear()
             self._event_rvs.clear()
+
+    def compact_after_pages(self, pages: int) -> None:
+        """Compact (:meth:`compact`) once ``pages`` pages of paged lists have been served: the
+        ``continue`` token of the page after is then too old, as after etcd's compaction."""
+        with self._lock:
+            self._compact_after = pages
 
     def drop_watches(self) -> None:
         """Cut every open watch connection mid-stream (no final chunk: a reset, as the client sees it)."""
@@ -389,23 +545,46 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"unsupported query parameters {sorted(unknown)}")
 
     def _list(self, plural: str, ns: str, query: dict[str, str], scoped: bool) -> None:
-        self._check_query(query, {"labelSelector", "limit", "continue", "resourceVersion", "timeoutSeconds"})
+        self._check_query(query, {"labelSelector", "limit", "continue", "resourceVersion", "resourceVersionMatch",
+                                  "timeoutSeconds"})
         api = self.api
         selector = query.get("labelSelector", "")
         token = query.get("continue") or ""
+        version = query.get("resourceVersion", "")
+        if version and not version.isdigit():
+            return self._status(400, "BadRequest", f"invalid resourceVersion {version!r}")
+        from_cache = version == "0" and not token
         with api._lock:
             api.stats.lists += 1
-            if token in api._pages:  # later pages of one list come from its snapshot, as the API's do
+            api.stats.cache_lists += from_cache
+            if token:
+                if token not in api._pages:
+                    return self._status(400, "BadRequest", "continue key is not valid: the token was not issued by this server")
                 items, rv = api._pages[token]
+                if int(rv) < api._compacted:  # etcd compacted the revision the list was read at
+                    api._pages.pop(token, None)
+                    return self._status(410, "Expired", EXPIRED_CONTINUE)
             else:
+                if version and version != "0" and int(version) < api._compacted:
+                    return self._status(410, "Expired", f"too old resource version: {version} ({api._compacted})")
                 matching = sorted((k, o) for k, o in api._objects.items()
                                   if k[0] == plural and (not scoped or not ns or k[1] == ns)
                                   and selector_matches(selector, o["metadata"].get("labels") or {}))
                 items, rv = [o for _, o in matching], str(api._rv)
         start = int(token.split(":")[1]) if token else 0
-        limit = int(query.get("limit") or 0)
+        limit = 0 if from_cache else int(query.get("limit") or 0)  # the watch cache ignores limit
         page = [copy.deepcopy(o) for o in (items[start:start + limit] if limit else items[start:])]
+        for item in page:  # items of a list carry no kind or apiVersion: the list does
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
         more = bool(limit) and start + limit < len(items)
+        with api._lock:
+            if more and api._compact_after is not None:
+                api._compact_after -= 1
+                if api._compact_after <= 0:
+                    api._compact_after = None
+                    api._next_rv()  # writes elsewhere went on; then the compaction
+                    api.compact()
         if more:
             with api._lock:
                 next_token = f"{rv}-{id(items)}:{start + limit}"
@@ -422,12 +601,29 @@ class _Handler(BaseHTTPRequestHandler):
                                   "allowWatchBookmarks"})
         api = self.api
         selector = query.get("labelSelector", "")
-        since = int(query.get("resourceVersion") or 0)
-        timeout = float(query.get("timeoutSeconds") or 1800)
+        raw_version = query.get("resourceVersion") or ""
+        if raw_version and not raw_version.isdigit():
+            return self._status(400, "BadRequest", f"invalid resourceVersion {raw_version!r}")
+        since = int(raw_version or 0)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1", "True")
+        if query.get("timeoutSeconds"):
+            timeout = float(query["timeoutSeconds"])
+        else:  # the server's own bound: minRequestTimeout * [1, 2)
+            timeout = api.min_request_timeout * (1.0 + random.random())  # noqa: S311 - not security
+        api_version, kind, _ = KINDS[plural]
+
+        def in_scope(namespace: str) -> bool:
+            return ns is None or not scoped or namespace == ns
+
         with api._lock:
             api.stats.watches += 1
-            too_old = since < api._compacted
+            too_old = since != 0 and since < api._compacted
             epoch = api._epoch
+            initial: list[dict[str, Any]] = []
+            if since == 0:  # "any version": the current state as ADDED events, then what follows
+                initial = [copy.deepcopy(o) for (p, n, _), o in sorted(api._objects.items())
+                           if p == plural and in_scope(n) and selector_matches(selector, o["metadata"].get("labels") or {})]
+                since = api._rv
         if too_old and api.gone_as_http:
             return self._status(410, "Expired", f"too old resource version: {since} ({api._compacted})")
         self.send_response(200)
@@ -444,15 +640,24 @@ class _Handler(BaseHTTPRequestHandler):
                                                          "reason": "Expired", "code": 410}})
                 self._chunk(None)
                 return
+            for obj in initial:
+                self._chunk({"type": "ADDED", "object": obj})
             deadline = time.monotonic() + timeout
+            quiet_since = time.monotonic()
             position = since
+
+            def bookmark() -> None:
+                with api._lock:
+                    api.stats.bookmarks += 1
+                self._chunk({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api_version,
+                                                            "metadata": {"resourceVersion": str(position)}}})
+
             while True:
                 with api._lock:
                     if api._epoch != epoch:
                         raise ConnectionResetError("dropped by the test")
                     start = bisect.bisect_right(api._event_rvs, position)
-                    batch = [e for e in api._events[start:] if e.plural == plural
-                             and (ns is None or not scoped or e.namespace == ns)]
+                    batch = [e for e in api._events[start:] if e.plural == plural and in_scope(e.namespace)]
                     if not batch and start < len(api._events):
                         position = api._events[-1].rv  # only other kinds' events: skip them
                     if not batch:
@@ -462,11 +667,32 @@ class _Handler(BaseHTTPRequestHandler):
                         api._lock.wait(min(left, api.watch_chunk_wait))
                         if api._epoch != epoch:
                             raise ConnectionResetError("dropped by the test")
-                        continue
+                        if bookmarks and time.monotonic() - quiet_since >= api.bookmark_interval:
+                            position = max(position, api._rv)  # every event up to now was seen or not ours
+                            quiet_since = time.monotonic()
+                            send_bookmark = True
+                        else:
+                            send_bookmark = False
+                    else:
+                        send_bookmark = False
+                if send_bookmark:
+                    bookmark()
+                    continue
                 for event in batch:
                     position = event.rv
-                    if selector_matches(selector, event.obj["metadata"].get("labels") or {}):
-                        self._chunk({"type": event.type, "object": event.obj})
+                    sent = _as_seen(event, selector)
+                    if sent == "DELETED" and event.type == "MODIFIED" and event.previous is not None:
+                        # the object as the watch last matched it, at the event's version (cache_watcher.go)
+                        gone = copy.deepcopy(event.previous)
+                        gone["metadata"]["resourceVersion"] = str(event.rv)
+                        self._chunk({"type": sent, "object": gone})
+                    elif sent is not None:
+                        self._chunk({"type": sent, "object": event.obj})
+                        quiet_since = time.monotonic()
+            if bookmarks:  # the cacher sends one as the watch is about to end
+                with api._lock:
+                    position = max(position, api._rv)
+                bookmark()
             self._chunk(None)
         except (ConnectionError, OSError):
             self.close_connection = True
@@ -552,17 +778,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._unexpected(f"PATCH with content type {content_type!r} (body {body!r})")
         if not isinstance(body, dict):
             return self._status(400, "BadRequest", "a merge patch must be a JSON object")
-        if self.api.get(plural, ns, name) is None:
+        current = self.api.get(plural, ns, name)
+        if current is None:
             return self._status(404, "NotFound", f'{plural} "{name}" not found')
         with self.api._lock:
             self.api.stats.patches.append((time.time(), plural, name, body))
+        try:
+            stored, pruned = self.api.update(plural, ns, name, merge_patch(current, body))
+        except InvalidError as e:
+            return self._invalid(e)
+        self._send(200, stored, _warnings(pruned))
 
-        def apply(obj: dict[str, Any]) -> None:
-            merged = merge_patch(obj, body)
-            obj.clear()
-            obj.update(merged)
-
-        self._send(200, self.api.mutate(plural, ns, name, apply))
+    def _invalid(self, e: InvalidError) -> None:
+        self._send(422, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": str(e),
+                         "reason": "Invalid", "code": 422,
+                         "details": {"name": e.name, "group": "batch", "kind": "jobs",
+                                     "causes": [{"reason": "FieldValueInvalid", "message": str(e).split(": ", 1)[1],
+                                                 "field": e.field_path}]}})
 
     def _delete(self, plural: str, ns: str, name: str) -> None:
         self._body()
@@ -577,9 +809,33 @@ class _Handler(BaseHTTPRequestHandler):
             return self._status(400, "BadRequest", "an object with metadata.name is required")
         body["metadata"]["namespace"] = ns
         try:
-            self._send(201, self.api.create(plural, body))
+            with self.api._lock:
+                created = self.api.create(plural, body)
+                pruned = list(self.api._last_pruned)
+            self._send(201, created, _warnings(pruned))
         except KeyError as e:
             self._status(409, "AlreadyExists", str(e))
+
+
+def _warnings(pruned: list[str]) -> dict[str, str]:
+    """``Warning`` headers for pruned fields (fieldValidation=Warn: one per field; joined here)."""
+    if not pruned:
+        return {}
+    return {"Warning": ", ".join(f'299 - "unknown field \\"{p}\\""' for p in pruned)}
+
+
+def _as_seen(event: _Event, selector: str) -> str | None:
+    """The event type a watch with ``selector`` gets for ``event`` (None: not sent): an object whose
+    labels stop matching is DELETED for it, one that starts to match ADDED (cache_watcher.go)."""
+    now = selector_matches(selector, event.obj["metadata"].get("labels") or {})
+    if event.type != "MODIFIED" or event.old_labels is None:
+        return event.type if now else None
+    before = selector_matches(selector, event.old_labels)
+    if now and before:
+        return "MODIFIED"
+    if now:
+        return "ADDED"
+    return "DELETED" if before else None
 
 
 def _terminated(pod: dict[str, Any], container: str) -> bool:

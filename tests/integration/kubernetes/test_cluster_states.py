@@ -111,10 +111,10 @@ def outcome(api: FakeKubernetes, run: SimRun) -> tuple[bool, dict[str, str]]:
     return bool(suspended), json.loads(obj["metadata"].get("annotations", {}).get("anubis.dev/outcome", "{}"))
 
 
-def settle(sim: ClusterSimulator, controller: Controller) -> None:
-    """Every step taken and the controller idle (so a later clock move is what it decides on)."""
+def settle(sim: ClusterSimulator, controller: Controller, transitions: Transitions, status: RunStatus) -> None:
+    """Every step taken, the controller at ``status`` and idle (so a later clock move is what it decides on)."""
     sim.run_all()
-    wait_for(lambda: controller.idle() and controller.tracked() >= 1, sim)
+    wait_for(lambda: status in transitions.seen and controller.idle(), sim)
 
 
 # -- disruptions: never "container exited with code 137" ------------------------------------------
@@ -182,7 +182,7 @@ def test_timed_out_job_on_1_31_is_never_pending_while_its_pods_terminate(
         transitions: Transitions) -> None:
     sim = make_sim(fake_api, clock, (1, 31))
     run = sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.hang())
-    settle(sim, controller)
+    settle(sim, controller, transitions, RunStatus.RUNNING)
     run.steps.extend(scenario.deadline_exceeded()[-1:])
     run.done = False
     sim.step()  # FailureTarget, the pod terminating
@@ -247,7 +247,7 @@ def test_a_rate_limited_pull_gets_a_grace_period(fake_api: FakeKubernetes, sim: 
     message = (f'Back-off pulling image "{image}": toomanyrequests: You have reached your pull rate limit. '
                "You may increase the limit by authenticating and upgrading")
     run = sim.submit(job, scenario.image_pull_failure(message, rounds=2))
-    settle(sim, controller)
+    settle(sim, controller, transitions, RunStatus.INITIALIZING)
     assert results_of(store, SINGLE) == [] and RunStatus.ERROR not in transitions.seen
     assert outcome(fake_api, run) == (False, {})
     clock.advance(601)
@@ -260,9 +260,10 @@ def test_a_rate_limited_pull_gets_a_grace_period(fake_api: FakeKubernetes, sim: 
 # -- SchedulingGated -------------------------------------------------------------------------------
 
 def test_scheduling_gated_past_the_deadline_times_out(fake_api: FakeKubernetes, sim: ClusterSimulator, clock: Clock,
-                                                      controller: Controller, store: SqliteResultStore) -> None:
+                                                      controller: Controller, store: SqliteResultStore,
+                                                      transitions: Transitions) -> None:
     run = sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.scheduling_gated())
-    settle(sim, controller)
+    settle(sim, controller, transitions, RunStatus.PENDING)
     assert results_of(store, SINGLE) == []
     clock.advance(901)
     record = result(store, sim, SINGLE)
@@ -286,9 +287,10 @@ def test_mpijob_whose_workers_fail_to_fetch_is_stopped(fake_api: FakeKubernetes,
 
 
 def test_mpijob_whose_workers_never_get_ready_times_out(fake_api: FakeKubernetes, sim: ClusterSimulator, clock: Clock,
-                                                        controller: Controller, store: SqliteResultStore) -> None:
+                                                        controller: Controller, store: SqliteResultStore,
+                                                        transitions: Transitions) -> None:
     run = sim.submit(rendered("horovod", "MPIJob"), scenario.workers_never_ready())
-    settle(sim, controller)
+    settle(sim, controller, transitions, RunStatus.INITIALIZING)
     assert results_of(store, HOROVOD) == [] and run.launcher is None
     clock.advance(1800)
     record = result(store, sim, HOROVOD)
@@ -296,3 +298,47 @@ def test_mpijob_whose_workers_never_get_ready_times_out(fake_api: FakeKubernetes
                 f"container benchmark of worker pod {HOROVOD}-worker-1 is running but not ready")
     assert (record.status, record.reason) == (RunStatus.TIMED_OUT, expected)
     assert outcome(fake_api, run) == (True, {"status": "TIMED_OUT", "reason": expected})
+
+
+def test_a_missing_secret_key_stops_the_run(fake_api: FakeKubernetes, sim: ClusterSimulator, controller: Controller,
+                                            store: SqliteResultStore) -> None:
+    message = 'couldn\'t find key token in Secret anubis-runs/hub'
+    run = sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.image_error("CreateContainerConfigError", message))
+    sim.run_all()
+    record = result(store, sim, SINGLE)
+    expected = f"container benchmark cannot be created (CreateContainerConfigError): {message}"
+    assert (record.status, record.reason) == (RunStatus.ERROR, expected)
+    assert outcome(fake_api, run) == (True, {"status": "ERROR", "reason": expected})
+
+
+def test_the_simulated_operator_starts_the_launcher_only_when_every_worker_is_ready(
+        fake_api: FakeKubernetes, sim: ClusterSimulator) -> None:
+    """The simulator itself, as mpi-operator v0.6.0 behaves (see its module docstring)."""
+    run = sim.submit(rendered("horovod", "MPIJob"), scenario.succeed())
+    sim.step()  # workers created
+    sim.step()  # scheduled
+    assert run.launcher is None and fake_api.objects("jobs", run.namespace) == []
+    sim.step()  # started and Ready: the operator creates the launcher Job
+    [launcher] = fake_api.objects("jobs", run.namespace)
+    mpijob = fake_api.get("mpijobs", run.namespace, run.name)
+    assert mpijob is not None
+    assert launcher["spec"]["activeDeadlineSeconds"] == mpijob["spec"]["runPolicy"]["activeDeadlineSeconds"]
+    assert launcher["metadata"]["ownerReferences"][0]["kind"] == "MPIJob"
+    worker = fake_api.get("pods", run.namespace, f"{HOROVOD}-worker-0")
+    assert worker is not None and "activeDeadlineSeconds" not in worker["spec"]  # the workers have no deadline
+    assert worker["metadata"]["ownerReferences"][0]["kind"] == "MPIJob"
+    sim.run_all()
+    mpijob = fake_api.get("mpijobs", run.namespace, run.name)
+    assert mpijob is not None
+    assert [c["type"] for c in mpijob["status"]["conditions"]] == ["Created", "Running", "Succeeded"]
+
+
+def test_the_simulated_operator_never_fails_an_mpijob_for_a_failed_worker(
+        fake_api: FakeKubernetes, sim: ClusterSimulator) -> None:
+    run = sim.submit(rendered("horovod", "MPIJob"), scenario.fetch_failure("no data"))
+    sim.run_all()
+    mpijob = fake_api.get("mpijobs", run.namespace, run.name)
+    assert mpijob is not None and [c["type"] for c in mpijob["status"]["conditions"]] == ["Created"]
+    worker = fake_api.get("pods", run.namespace, f"{HOROVOD}-worker-0")
+    assert worker is not None and worker["status"]["phase"] == "Failed"  # and never re-created
+    assert run.launcher is None

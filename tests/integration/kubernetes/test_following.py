@@ -79,6 +79,15 @@ def test_watch_of_a_failing_run_exits_1_with_the_sentence(tmp_path: Path, fake_a
     assert "FAILED" in result.output and "container benchmark exited with code 3" in result.output
 
 
+def test_watch_of_a_preempted_run_names_the_preemption(tmp_path: Path, fake_api: FakeKubernetes,
+                                                       sim: ClusterSimulator) -> None:
+    """The pod is deleted before the Job's Failed: the watch keeps its last state to say why."""
+    sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.preempted())
+    result = _watch(tmp_path, fake_api, sim, SINGLE)
+    assert result.exit_code == 1, result.output
+    assert "ERROR" in result.output and "was preempted by the scheduler" in result.output
+
+
 def test_watch_of_a_cancelled_run_exits_3(tmp_path: Path, fake_api: FakeKubernetes, sim: ClusterSimulator) -> None:
     sim.submit(rendered("single-node-gpu-data-script", "Job"), scenario.hang())
     sim.run_all()

@@ -167,8 +167,10 @@ def test_data_fetch_failure_is_an_error_with_its_message() -> None:
 
 
 def test_backoff_limit_without_pods_says_what_the_job_says() -> None:
-    assert decide(run(conditions=failed()), NOW, POLICY) == final(
-        RunStatus.FAILED, "the Job failed (BackoffLimitExceeded): Job has reached the specified backoff limit")
+    # unexplained: the reconciler waits (a little) for the pod watch before it takes this reason
+    assert decide(run(conditions=failed()), NOW, POLICY) == Decision(
+        RunStatus.FAILED, "the Job failed (BackoffLimitExceeded): Job has reached the specified backoff limit",
+        (Report(),), unexplained=True)
 
 
 def test_deadline_exceeded() -> None:
@@ -482,8 +484,8 @@ def test_mpijob_workers_never_ready_time_out() -> None:
 
 def test_mpijob_evicted_without_pods_left_says_so() -> None:
     cond = (Condition("Failed", "True", "MPIJobEvicted", "1/2 workers are evicted", NOW),)
-    assert decide(run(kind="MPIJob", conditions=cond), NOW, POLICY) == final(
-        RunStatus.ERROR, "the MPIJob's workers were evicted: 1/2 workers are evicted")
+    assert decide(run(kind="MPIJob", conditions=cond), NOW, POLICY) == Decision(
+        RunStatus.ERROR, "the MPIJob's workers were evicted: 1/2 workers are evicted", (Report(),), unexplained=True)
 
 
 def test_pod_conditions_are_read_from_the_api_object() -> None:
