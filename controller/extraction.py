@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import re
 import statistics
 import threading
@@ -63,6 +62,7 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # bytes: longer lines are read in windows of this size
 MAX_VALUES = 100_000  # values stored per metric; those past it are counted and summarised
+_SUM_BATCH = 1 << 16  # values summed at once past the cap (numpy's cost per call is paid per batch)
 _UNDECLARED_DIRECTION = "higher"
 _MARKER = EVENT_MARKER.encode("ascii")
 _NUMBER_BYTES = b"0123456789.+-eE\n"
@@ -92,7 +92,8 @@ def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
 class _Totals:
     """Count, last, mean, min, max and stdev over every finite value added, in constant memory
     (stdev from sums of the values shifted by the first one, which keeps it accurate). A metric
-    keeps them from its first value past the cap on; below it, its stored values are all there is."""
+    keeps them from its first value past the cap on; below it, its stored values are all there is.
+    numpy does the arithmetic (imported here only: a run that stays under the cap never needs it)."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -104,19 +105,22 @@ class _Totals:
         self.last = math.nan
 
     def add(self, numbers: Sequence[float]) -> None:
-        if not math.isfinite(sum(numbers)):
-            numbers = [v for v in numbers if math.isfinite(v)]
-        if not numbers:
+        import numpy as np
+
+        batch = np.array(numbers, dtype=np.float64)
+        if not np.isfinite(batch).all():
+            batch = batch[np.isfinite(batch)]
+        if not batch.size:
             return
         if not self.n:
-            self.shift = numbers[0]
-        shifted = array("d", map(self.shift.__rsub__, numbers))
-        self.n += len(numbers)
-        self.sum += sum(shifted)
-        self.squares += sum(map(operator.mul, shifted, shifted))
-        self.low = min(self.low, min(numbers))
-        self.high = max(self.high, max(numbers))
-        self.last = numbers[-1]
+            self.shift = float(batch[0])
+        shifted = batch - self.shift
+        self.n += int(batch.size)
+        self.sum += float(shifted.sum())
+        self.squares += float((shifted * shifted).sum())  # not "@": BLAS threads cost more than they save here
+        self.low = min(self.low, float(batch.min()))
+        self.high = max(self.high, float(batch.max()))
+        self.last = float(batch[-1])
 
     def summary(self, median: float) -> Summary:
         mean = self.shift + self.sum / self.n
@@ -128,7 +132,8 @@ class _Totals:
 class _Metric:
     """One metric: its pattern's matcher, its stored values, the totals over all values."""
 
-    def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int) -> None:
+    def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int,
+                 use_re: bool = True) -> None:
         self.name = name
         self.unit = unit
         self.direction = direction
@@ -137,10 +142,11 @@ class _Metric:
         self.max_values = max_values
         self.dropped = 0
         self.totals = _Totals()
+        self._unsummed = array("d")  # values past the cap not yet in the totals (summed in batches)
         self.matcher: LineMatcher | None = None
         if pattern is not None:
             try:
-                self.matcher = LineMatcher(pattern)
+                self.matcher = LineMatcher(pattern, use_re=use_re)
             except ValueError as e:
                 raise ValueError(f"The pattern of metric {name!r} cannot be used: {e}.") from e
 
@@ -154,13 +160,19 @@ class _Metric:
             return
         if not self.dropped:  # the first values past the cap: the totals start with the stored ones
             self.totals.add(self.values)
-        self.totals.add(numbers)
+        self._unsummed.extend(numbers)
+        if len(self._unsummed) >= _SUM_BATCH:
+            self.totals.add(self._unsummed)
+            self._unsummed = array("d")
         kept = numbers[: max(room, 0)]
         self.values.extend(kept)
         self.times.extend(array("d", (at,)) * len(kept))
         self.dropped += len(numbers) - len(kept)
 
     def result(self) -> MetricResult:
+        if self._unsummed:
+            self.totals.add(self._unsummed)
+            self._unsummed = array("d")
         totals = None
         if self.dropped and self.totals.n:
             finite = [v for v in self.values if math.isfinite(v)]
@@ -183,7 +195,9 @@ class MetricExtractor:
     """
 
     def __init__(self, metrics: Sequence[MetricSpec], clock: Callable[[], float] = time.time, *,
-                 max_values: int = MAX_VALUES) -> None:
+                 max_values: int = MAX_VALUES, use_re: bool = True) -> None:
+        """``max_values``: the cap on each metric's stored values; ``use_re=False``: every pattern on
+        RE2, none on ``re`` (see :mod:`controller.matching`; for measuring)."""
         if max_values < 0:
             raise ValueError(f"max_values must be 0 or more, not {max_values}.")
         self._clock = clock
@@ -192,7 +206,8 @@ class MetricExtractor:
         for spec in metrics:
             if spec.name in self._metrics:
                 raise ValueError(f"Metric {spec.name!r} is declared twice; give each metric one name.")
-            self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values)
+            self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values,
+                                               use_re)
         self._patterned = [(m, m.matcher) for m in self._metrics.values() if m.matcher is not None]
         self._partial = b""
         self._lock = threading.Lock()

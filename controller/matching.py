@@ -41,11 +41,12 @@ class LineMatcher:
     """One pattern, compiled for lines of bytes; ``values`` of its matches (the first group's text,
     the whole match's when it has no group). ``engine`` says which engine runs it (``re2``/``re``)."""
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, *, use_re: bool = True) -> None:
+        """``use_re=False``: RE2 for every shape (``bench/extract.py`` measures what that costs)."""
         self.pattern = pattern
         self._re2: Any = compile_line_pattern(pattern)  # raises ValueError: the caller names the metric
         self.group = 1 if self._re2.groups else 0
-        self._fast = linear_form(pattern)
+        self._fast = linear_form(pattern) if use_re else None
         self.engine = "re" if self._fast is not None else "re2"
         self.literal = required_literal(pattern)
         # google-re2's Regexp keeps its compiled RE2 in ``_regexp``; ``Match`` returns the spans of
