@@ -39,7 +39,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import statistics
 import threading
 import time
 from array import array
@@ -175,8 +174,11 @@ class _Metric:
             self._unsummed = array("d")
         totals = None
         if self.dropped and self.totals.n:
-            finite = [v for v in self.values if math.isfinite(v)]
-            totals = self.totals.summary(statistics.median(finite) if finite else math.nan)
+            import numpy as np
+
+            stored = np.array(self.values, dtype=np.float64)
+            finite = stored[np.isfinite(stored)]
+            totals = self.totals.summary(float(np.median(finite)) if finite.size else math.nan)
         return MetricResult(
             name=self.name,
             unit=self.unit,

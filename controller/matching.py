@@ -34,6 +34,8 @@ from schemas.metric_patterns import compile_line_pattern
 __all__ = ["LineMatcher", "linear_form", "required_literal"]
 
 _MAX_OPTIONAL = 3
+_SPARSE = 512  # a literal rarer than one in this many bytes: match on the lines that hold it only
+_PROBE = 1 << 16  # bytes in which a literal's frequency is probed first
 _NEWLINE = 10
 
 
@@ -60,22 +62,46 @@ class LineMatcher:
 
     def values(self, text: bytes) -> list[bytes]:
         """The value of every match in ``text`` (lines separated by ``\\n``), in order."""
-        if self.literal is not None and self.literal not in text:
-            return []
+        literal = self.literal
+        if literal is not None:
+            first = text.find(literal)
+            if first < 0:
+                return []
+            # Rare (counted in a probe first: counting a frequent literal costs more than matching)?
+            # Then match on its lines only.
+            probe = min(len(text) - first, _PROBE)
+            if text.count(literal, first, first + probe) * _SPARSE < probe and (
+                    probe == len(text) - first or text.count(literal, first) * _SPARSE < len(text)):
+                return self._on_lines_with(literal, text, first)
         if self._fast is not None:
             found: list[bytes] = self._fast.findall(text)
             return found
         return [value for _, value in self.positioned(text)]
 
-    def positioned(self, text: bytes) -> list[tuple[int, bytes]]:
-        """``(start of the match, value)`` of every match in ``text``, in order."""
+    def _on_lines_with(self, literal: bytes, text: bytes, at: int) -> list[bytes]:
+        """The values on the lines of ``text`` that hold ``literal``, the first of them at ``at``."""
+        out: list[bytes] = []
+        find, rfind, end = text.find, text.rfind, len(text)
+        while at >= 0:
+            line_start = rfind(b"\n", 0, at) + 1
+            line_end = find(b"\n", at)
+            line_end = end if line_end < 0 else line_end
+            if self._fast is not None:
+                out += self._fast.findall(text, line_start, line_end)
+            else:
+                out += [value for _, value in self.positioned(text, line_start, line_end)]
+            at = find(literal, line_end + 1)
+        return out
+
+    def positioned(self, text: bytes, pos: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
+        """``(start of the match, value)`` of every match in ``text[pos:end]``, in order."""
         out: list[tuple[int, bytes]] = []
+        end = len(text) if end is None else end
         if self._match is None:  # another version of the binding: its public API
-            for m in self._re2.finditer(text):
+            for m in self._re2.finditer(text, pos, end):
                 out.append((m.start(), m.group(self.group) or b""))
             return out
         match, anchor, group = self._match, self._anchor, self.group
-        pos, end = 0, len(text)
         while pos <= end:
             spans = match(anchor, text, pos, end)
             start, stop = spans[0]
