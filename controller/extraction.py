@@ -20,8 +20,8 @@ How the log is read:
   spaces or tabs around it, finite. Anything else (``1_000``, Arabic-Indic digits, ``nan``, ``inf``,
   ``1e999``) is not a value: it is skipped and counted (:attr:`MetricExtractor.skipped`);
 - memory does not grow with the log: only the unfinished last line is kept, and a line longer than
-  :data:`MAX_LINE` bytes is cut into consecutive windows of that size, each read as a line (a match
-  that straddles a cut is lost);
+  :data:`MAX_LINE` bytes is read in consecutive windows of that size (a match that straddles a cut
+  is lost);
 - each metric stores at most ``max_values`` values (:data:`MAX_VALUES` by default: the first ones
   found) with their times; the values past the cap are counted in ``values_dropped`` and in the
   summary (count, last, mean, min, max, stdev over every value found; the median is the stored
@@ -259,7 +259,7 @@ class MetricExtractor:
                 return
             self._closed = True
             if self._partial:
-                self._process(self._partial, self._clock() if at is None else at)
+                self._process(self._partial, 0, len(self._partial), self._clock() if at is None else at)
                 self._partial = b""
 
     # -- output -----------------------------------------------------------------------------------
@@ -278,47 +278,58 @@ class MetricExtractor:
         return metric
 
     def _feed_piece(self, piece: bytes, now: float) -> None:
-        """Read at most MAX_LINE new bytes (so that only the first line can be over-long)."""
-        buf = self._partial + piece if self._partial else piece
-        start = 0
+        """Read at most MAX_LINE new bytes (so that only the first line can be over-long). The
+        buffer is read in place (positions, not slices: a copy of each MiB costs more than a scan)."""
+        buf, start = piece, 0
+        if self._partial:
+            room = MAX_LINE + 1 - len(self._partial)
+            ends = piece.find(b"\n", 0, room) if room > 0 else -1
+            if ends >= 0:  # the unfinished line ends here: read it alone, the rest in place
+                head = self._partial + piece[: ends + 1]
+                self._partial = b""
+                self._process(head, 0, len(head), now)
+                start = ends + 1
+            else:
+                buf = self._partial + piece
         while len(buf) - start > MAX_LINE and buf.find(b"\n", start, start + MAX_LINE + 1) < 0:
-            self._process(buf[start : start + MAX_LINE], now)  # a window of an over-long line
+            self._process(buf, start, start + MAX_LINE, now)  # a window of an over-long line
             start += MAX_LINE
         last = buf.rfind(b"\n", start)
         if last < 0:
             self._partial = buf[start:] if start else buf
             return
-        self._process(buf[start : last + 1] if start or last + 1 < len(buf) else buf, now)
+        if last + 1 > start:
+            self._process(buf, start, last + 1, now)
         self._partial = buf[last + 1 :]
 
-    def _process(self, text: bytes, now: float) -> None:
+    def _process(self, text: bytes, pos: int, end: int, now: float) -> None:
+        """Read the lines of ``text[pos:end]``."""
         found: dict[str, list[bytes]] = {}
         for metric, matcher in self._patterned:
-            raw = matcher.values(text)
+            raw = matcher.values(text, pos, end)
             if raw:
                 found[metric.name] = raw
-        events = self._events(text) if _MARKER in text else []
+        events = self._events(text, pos, end) if text.find(_MARKER, pos, end) >= 0 else []
         if events:
-            self._merge_events(text, found, events, now)
+            self._merge_events(text, pos, end, found, events, now)
         for name, raw in found.items():
             self._metrics[name].add(self._numbers(name, raw), now)
 
-    def _events(self, text: bytes) -> list[tuple[int, dict[str, float]]]:
+    def _events(self, text: bytes, pos: int, end: int) -> list[tuple[int, dict[str, float]]]:
         events: list[tuple[int, dict[str, float]]] = []
-        at = text.find(_MARKER)
+        at = text.find(_MARKER, pos, end)
         while at >= 0:
-            line_start = text.rfind(b"\n", 0, at) + 1
-            line_end = text.find(b"\n", at)
-            line_end = len(text) if line_end < 0 else line_end
+            line_start = text.rfind(b"\n", pos, at) + 1 or pos
+            line_end = text.find(b"\n", at, end)
+            line_end = end if line_end < 0 else line_end
             values = parse_event_text(text[at:line_end].decode("utf-8", "replace"))
             if values:
                 events.append((line_start, values))
-            at = text.find(_MARKER, line_end + 1)
+            at = text.find(_MARKER, line_end + 1, end)
         return events
 
-    def _merge_events(
-        self, text: bytes, found: dict[str, list[bytes]], events: list[tuple[int, dict[str, float]]], now: float
-    ) -> None:
+    def _merge_events(self, text: bytes, pos: int, end: int, found: dict[str, list[bytes]],
+                      events: list[tuple[int, dict[str, float]]], now: float) -> None:
         """Add the buffer's events; a metric that its pattern also found gets both in log order."""
         by_name: dict[str, list[tuple[int, float]]] = {}
         for position, values in events:
@@ -331,7 +342,7 @@ class MetricExtractor:
                 continue
             metric = self._metrics[name]
             assert metric.matcher is not None  # found by its pattern
-            matched = [(p, v) for p, s in metric.matcher.positioned(text) for v in self._numbers(name, [s])]
+            matched = [(p, v) for p, s in metric.matcher.positioned(text, pos, end) for v in self._numbers(name, [s])]
             merged = sorted(matched + emitted, key=lambda pv: pv[0])  # stable: a line's match first
             metric.add([v for _, v in merged], now)
 

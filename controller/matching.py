@@ -60,38 +60,42 @@ class LineMatcher:
 
             self._anchor = re2._Anchor.UNANCHORED
 
-    def values(self, text: bytes) -> list[bytes]:
-        """The value of every match in ``text`` (lines separated by ``\\n``), in order."""
+    def values(self, text: bytes, pos: int = 0, end: int | None = None) -> list[bytes]:
+        """The value of every match in ``text[pos:end]`` (lines separated by ``\\n``), in order."""
+        end = len(text) if end is None else end
         literal = self.literal
         if literal is not None:
-            first = text.find(literal)
+            first = text.find(literal, pos, end)
             if first < 0:
                 return []
-            # Rare (counted in a probe first: counting a frequent literal costs more than matching)?
-            # Then match on its lines only.
-            probe = min(len(text) - first, _PROBE)
-            if text.count(literal, first, first + probe) * _SPARSE < probe and (
-                    probe == len(text) - first or text.count(literal, first) * _SPARSE < len(text)):
-                return self._on_lines_with(literal, text, first)
-        if self._fast is not None:
-            found: list[bytes] = self._fast.findall(text)
-            return found
-        return [value for _, value in self.positioned(text)]
+            # Rare in its first 64 KiB? Then match on its lines only (while it stays rare).
+            probe = min(end - first, _PROBE)
+            if text.count(literal, first, first + probe) * _SPARSE < probe:
+                return self._on_lines_with(literal, text, first, pos, end)
+        return self._all(text, pos, end)
 
-    def _on_lines_with(self, literal: bytes, text: bytes, at: int) -> list[bytes]:
-        """The values on the lines of ``text`` that hold ``literal``, the first of them at ``at``."""
+    def _on_lines_with(self, literal: bytes, text: bytes, at: int, pos: int, end: int) -> list[bytes]:
+        """The values on the lines of ``text[pos:end]`` that hold ``literal``, the first of them at
+        ``at``; the whole rest at once as soon as the literal turns out not to be rare."""
         out: list[bytes] = []
-        find, rfind, end = text.find, text.rfind, len(text)
+        find, rfind = text.find, text.rfind
+        lines, start = 0, at
         while at >= 0:
-            line_start = rfind(b"\n", 0, at) + 1
-            line_end = find(b"\n", at)
+            line_start = rfind(b"\n", pos, at) + 1 or pos
+            line_end = find(b"\n", at, end)
             line_end = end if line_end < 0 else line_end
-            if self._fast is not None:
-                out += self._fast.findall(text, line_start, line_end)
-            else:
-                out += [value for _, value in self.positioned(text, line_start, line_end)]
-            at = find(literal, line_end + 1)
+            if lines * _SPARSE > line_end - start + _PROBE:  # not rare after all
+                line_end = end
+            out += self._all(text, line_start, line_end)
+            lines += 1
+            at = find(literal, line_end + 1, end)
         return out
+
+    def _all(self, text: bytes, pos: int, end: int) -> list[bytes]:
+        if self._fast is not None:
+            found: list[bytes] = self._fast.findall(text, pos, end)
+            return found
+        return [value for _, value in self.positioned(text, pos, end)]
 
     def positioned(self, text: bytes, pos: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
         """``(start of the match, value)`` of every match in ``text[pos:end]``, in order."""

@@ -154,3 +154,14 @@ def test_rare_literal_lines_give_what_the_whole_text_gives(pattern: str) -> None
     expected = [m.group(1) for line in lines for m in python.finditer(line)]
     assert expected and matcher.values(text) == expected
     assert [value for _, value in matcher.positioned(text)] == expected
+
+
+@pytest.mark.parametrize("pattern", [r"loss=([0-9.]+)", r"^step (\d+) loss"])
+def test_a_literal_rare_at_first_then_dense_gives_every_value(pattern: str) -> None:
+    lines = [b"noise line %d" % i for i in range(8000)] + [b"step %d loss=%d.5" % (i, i) for i in range(5000)]
+    lines[3] = b"step 1 loss=0.125"
+    text = b"\n".join(lines)
+    matcher = LineMatcher(pattern)
+    python = re.compile(pattern.encode())
+    expected = [m.group(1) for line in lines for m in python.finditer(line)]
+    assert len(expected) == 5001 and matcher.values(text) == expected
