@@ -1,17 +1,25 @@
-"""How fast is log → metric extraction? ``python bench/extract.py [--mb 200]``
+"""How fast is log → metric extraction? ``python bench/extract.py [--mb 200] [--repeat 3]``
 
 Writes a log of realistic training output (tqdm progress bars redrawn with ``\\r``, epoch summary
-lines, framework noise, a few emitted events) to a temporary file, then reads it with:
+lines, framework noise, a few emitted events; 3.9 M values in 200 MB) to a temporary file, then reads it, each
+reader ``--repeat`` times interleaved (the median is printed, in CPU seconds: the machine may be
+shared, and wall time then measures the neighbours too; wall seconds are printed beside), with:
 
-- ``MetricExtractor`` (controller/extraction.py), fed 1 MiB chunks;
-- a naive reader: every line, every pattern, ``re.finditer`` in a Python loop;
-- ``grep -cE`` with the same three patterns (one process), as the yardstick of a C scanner.
+- ``cat`` and ``grep -cE`` with the same three patterns (one process, ``LC_ALL=C``): the yardsticks of
+  reading the bytes and of a C scanner (which only decides whether each ``\\n``-line matches);
+- ``MetricExtractor`` (controller/extraction.py), fed 1 MiB chunks: the figure;
+- the same with every pattern on RE2 (``use_re=False``): what the linear-time engine costs when no
+  pattern has a shape that ``re`` runs in linear time (see controller/matching.py);
+- the same with the throughput pattern written ``([0-9.]+)it/s`` (no literal before the group: RE2);
+- the same with the accuracy pattern alone (3,856 values): the rate of scanning, without the cost of
+  turning millions of matches into numbers;
+- the controller's path: the log as the Kubernetes API returns it with ``timestamps=true``, read in
+  64 KiB chunks through ``StampedText`` into the same extractor (recording.py);
+- a naive reader (every line, every pattern, ``re.finditer`` in a Python loop), whose values the
+  extractor's must equal;
 
-and prints MB/s for each, with the ratios. All three are measured in the same run on the same file.
-
-A last row reads the file again with the throughput pattern written ``([0-9.]+)it/s``: a pattern that
-starts with a character class makes Python's ``re`` try every digit of the log, and that one pattern
-then sets the pace. Starting a pattern with a literal (``, ([0-9.]+)it/s``) is the cure.
+then how ``iter_log_lines`` scales on one line without ``\\n`` of 5, 10, 20 and 40 MB (linear: the
+time doubles with the size), and the peak memory of the process.
 """
 
 from __future__ import annotations
@@ -20,16 +28,21 @@ import argparse
 import os
 import random
 import re
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.extraction import MetricExtractor  # noqa: E402
+from controller.kubernetes.stamps import StampedText, iter_log_lines  # noqa: E402
 from schemas.runspec import MetricSpec  # noqa: E402
 
 METRICS = (
@@ -37,12 +50,14 @@ METRICS = (
     MetricSpec("throughput", "it/s", r", ([0-9.]+)it/s", "higher"),
     MetricSpec("accuracy", "%", r"val_accuracy: ([0-9.]+)", "higher"),
 )
+SLOW_METRICS = (*METRICS[:1], MetricSpec("throughput", "it/s", r"([0-9.]+)it/s", "higher"), *METRICS[2:])
 NOISE = (
     "W1201 12:00:00.123456 140735 dataset.cc:{n}] Prefetch buffer of {k} elements drained; consider raising it\n",
     "INFO:torch.distributed:[Rank 0] step {n}: allreduce bucket {k} of 25 ready, 41943040 bytes\n",
     "/usr/lib/python3/dist-packages/torch/utils/data/dataloader.py:{k}: UserWarning: worker {n} is slow\n",
     "[2024-05-01 12:00:{k:02d}] gpu0 util=97% mem=31012MiB/81559MiB temp=64C power=412W step={n}\n",
 )
+CHUNK = 1 << 20
 
 
 def write_log(path: Path, target_bytes: int, seed: int = 7) -> int:
@@ -71,25 +86,51 @@ def write_log(path: Path, target_bytes: int, seed: int = 7) -> int:
     return written
 
 
-SLOW_METRICS = (*METRICS[:1], MetricSpec("throughput", "it/s", r"([0-9.]+)it/s", "higher"), *METRICS[2:])
+def write_stamped(source: Path, path: Path) -> None:
+    """The log as ``GET …/log?timestamps=true`` returns it: each ``\\n``-line after its time (1 ms apart)."""
+    start = datetime(2024, 5, 1, tzinfo=UTC).timestamp()
+    with source.open("rb") as f, path.open("wb") as out:
+        for i, line in enumerate(f):
+            stamp = datetime.fromtimestamp(start + i / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z ")
+            out.write(stamp.encode() + line)
 
 
-def run_extractor(path: Path, metrics: tuple[MetricSpec, ...] = METRICS) -> tuple[float, dict[str, int]]:
-    extractor = MetricExtractor(metrics)
-    started = time.perf_counter()
+Counts = dict[str, int]
+
+
+def run_extractor(path: Path, metrics: tuple[MetricSpec, ...] = METRICS, *, use_re: bool = True) -> Counts:
+    extractor = MetricExtractor(metrics, use_re=use_re)
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
+        while chunk := f.read(CHUNK):
             extractor.feed(chunk)
     extractor.close()
-    elapsed = time.perf_counter() - started
-    return elapsed, {name: len(m.values) for name, m in extractor.results().items()}
+    return _counts(extractor)
 
 
-def run_naive(path: Path) -> tuple[float, dict[str, int]]:
+def run_controller_path(stamped: Path) -> Counts:
+    """recording.RunRecorder._extract's loop over a log read from the API in 64 KiB chunks."""
+    extractor = MetricExtractor(METRICS)
+    reader = StampedText()
+    with stamped.open("rb") as f:
+        while chunk := f.read(65536):
+            for _, text in reader.feed(chunk):
+                extractor.feed(text)
+    for _, text in reader.close():
+        extractor.feed(text)
+    extractor.close()
+    return _counts(extractor)
+
+
+def _counts(extractor: MetricExtractor) -> Counts:
+    counts: Counts = {}
+    for name, result in extractor.results().items():
+        counts[name] = len(result.values) + result.values_dropped
+    return counts
+
+
+def run_naive(path: Path) -> Counts:
     patterns = [(m.name, re.compile(m.pattern or "")) for m in METRICS]
-    counts = {m.name: 0 for m in METRICS}
     values: dict[str, list[float]] = {m.name: [] for m in METRICS}
-    started = time.perf_counter()
     with path.open("r", encoding="utf-8", errors="replace", newline=None) as f:  # \r ends lines too
         for line in f:
             for name, pattern in patterns:
@@ -98,53 +139,115 @@ def run_naive(path: Path) -> tuple[float, dict[str, int]]:
                         values[name].append(float(m.group(1)))
                     except ValueError:
                         pass
-    elapsed = time.perf_counter() - started
-    for name in counts:
-        counts[name] = len(values[name])
-    return elapsed, counts
+    return {name: len(found) for name, found in values.items()}
 
 
-def run_grep(path: Path) -> tuple[float, str] | None:
+def run_command(args: list[str], *, keep_output: bool) -> str:
+    """``cat`` writes to /dev/null; ``grep`` to a pipe, since GNU grep stops at the first match when its
+    output is /dev/null."""
+    out = subprocess.PIPE if keep_output else subprocess.DEVNULL
+    done = subprocess.run(args, stdout=out, env={**os.environ, "LC_ALL": "C"}, check=False)
+    return done.stdout.decode(errors="replace").strip() if keep_output else "-"
+
+
+def grep_args(path: Path) -> list[str] | None:
     grep = shutil.which("grep")
     if grep is None:
         return None
     args = [grep, "-cE"]
     for m in METRICS:
         args += ["-e", m.pattern or ""]
-    started = time.perf_counter()
-    done = subprocess.run([*args, str(path)], capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
-    elapsed = time.perf_counter() - started
-    return elapsed, done.stdout.strip() + " matching lines (grep counts \\n-lines)"
+    return [*args, str(path)]
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (cat, grep)."""
+    own = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own + children.ru_utime + children.ru_stime
+
+
+def timed(readers: list[tuple[str, Callable[[], object]]], repeat: int) -> dict[str, tuple[float, float, object]]:
+    """Median CPU and wall seconds of each reader, run in turns (so that load on the machine hits all
+    alike). CPU time is the figure: on a shared machine, wall time measures the neighbours too."""
+    cpu: dict[str, list[float]] = {name: [] for name, _ in readers}
+    wall: dict[str, list[float]] = {name: [] for name, _ in readers}
+    notes: dict[str, object] = {}
+    for _ in range(repeat):
+        for name, reader in readers:
+            started, started_cpu = time.perf_counter(), _cpu()
+            notes[name] = reader()
+            cpu[name].append(_cpu() - started_cpu)
+            wall[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(cpu[name]), statistics.median(wall[name]), notes[name]) for name, _ in readers}
+
+
+def line_scaling() -> list[tuple[int, float]]:
+    """CPU seconds ``iter_log_lines`` takes over one line of N MB without ``\\n``, fed 64 KiB chunks."""
+    piece = b"\rEpoch 1: 50%|#####     | 250/500 [00:10<00:30, 23.45it/s, loss=1.2345]" * 900  # ~64 KiB
+    out: list[tuple[int, float]] = []
+    for mb in (5, 10, 20, 40):
+        chunks = (piece for _ in range(mb * 1_000_000 // len(piece)))
+        started = time.process_time()
+        for _ in iter_log_lines(chunks):
+            pass
+        out.append((mb, time.process_time() - started))
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="size of the generated log in MB (default 200)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each reader; the median is printed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="anubis-bench-") as tmp:
         path = Path(tmp) / "train.log"
-        size = write_log(path, args.mb * 1_000_000)
+        write_log(path, args.mb * 1_000_000)
+        stamped = Path(tmp) / "train.stamped.log"
+        write_stamped(path, stamped)
         mb = path.stat().st_size / 1e6
-        print(f"log: {mb:.0f} MB, {len(METRICS)} patterns: " + ", ".join(repr(m.pattern) for m in METRICS))
-        rows: list[tuple[str, float, str]] = []
-        elapsed, counts = run_extractor(path)
-        rows.append(("MetricExtractor (1 MiB chunks)", elapsed, str(counts)))
-        naive_elapsed, naive_counts = run_naive(path)
-        rows.append(("naive per-line per-pattern loop", naive_elapsed, str(naive_counts)))
-        grep = run_grep(path)
+        print(f"log: {mb:.0f} MB ({stamped.stat().st_size / 1e6:.0f} MB with the API's timestamps), "
+              f"{len(METRICS)} patterns: " + ", ".join(repr(m.pattern) for m in METRICS))
+        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.1f}")
+        readers: list[tuple[str, Callable[[], object]]] = [
+            ("cat", lambda: run_command(["cat", str(path)], keep_output=False))]
+        grep = grep_args(path)
         if grep is not None:
-            rows.append(("grep -cE (one process, 3 patterns)", grep[0], grep[1]))
-        slow_elapsed, slow_counts = run_extractor(path, SLOW_METRICS)
-        rows.append(("MetricExtractor, '([0-9.]+)it/s'", slow_elapsed, str(slow_counts)))
-        for name, seconds, note in rows:
-            print(f"{name:<38} {mb / seconds:8.1f} MB/s  {seconds:7.2f} s  {note}")
-        print(f"MetricExtractor / naive loop: {naive_elapsed / elapsed:.1f}x faster")
-        if grep is not None:
-            print(f"MetricExtractor / grep -cE:   {grep[0] / elapsed:.2f}x (grep is {elapsed / grep[0]:.1f}x faster)")
-        else:
-            print("grep not found: its row is left out")
-        same = all(counts[m.name] == naive_counts[m.name] for m in METRICS)
-        print(f"values agree with the naive loop: {same}; bytes written {size}")
+            readers.append(("grep -cE (3 patterns)", lambda: run_command(grep, keep_output=True) + " \\n-lines match"))
+        readers += [
+            ("MetricExtractor", lambda: run_extractor(path)),
+            ("MetricExtractor, RE2 only", lambda: run_extractor(path, use_re=False)),
+            ("MetricExtractor, '([0-9.]+)it/s'", lambda: run_extractor(path, SLOW_METRICS)),
+            ("MetricExtractor, 1 sparse pattern", lambda: run_extractor(path, METRICS[2:])),
+            ("controller path (stamped, 64 KiB)", lambda: run_controller_path(stamped)),
+        ]
+        results = timed(readers, args.repeat)
+        rss_before_naive = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        naive = timed([("naive per-line loop", lambda: run_naive(path))], 1)
+        results.update(naive)
+        print(f"{'reader':<36} {'MB/s':>8}  {'CPU s':>7}  {'wall s':>7}  found")
+        for name, (seconds, wall, note) in results.items():
+            print(f"{name:<36} {mb / seconds:8.1f}  {seconds:7.2f}  {wall:7.2f}  {note}")
+        figure = results["MetricExtractor"][0]
+        for reference in ("cat", "grep -cE (3 patterns)", "naive per-line loop"):
+            if reference in results:
+                print(f"MetricExtractor / {reference}: {results[reference][0] / figure:.2f}x its rate")
+        print(f"RE2 for every pattern: {results['MetricExtractor, RE2 only'][0] / figure:.2f}x the time")
+        controller = results["controller path (stamped, 64 KiB)"][0]
+        print(f"controller path / local path: {figure / controller:.2f}x the local rate "
+              f"(it also reads {stamped.stat().st_size / path.stat().st_size - 1:.0%} more bytes)")
+        ours = results["MetricExtractor"][2]
+        print(f"values agree: with RE2 only {ours == results['MetricExtractor, RE2 only'][2]}, with the controller"
+              f" path {ours == results['controller path (stamped, 64 KiB)'][2]}, with the naive loop"
+              f" {_agree(ours, results['naive per-line loop'][2])}")
+        print(f"peak RSS of the extractor runs: {rss_before_naive:.0f} MiB (the log is {mb:.0f} MB)")
+    print("iter_log_lines over one line without \\n: "
+          + ", ".join(f"{mb} MB {seconds:.2f} s" for mb, seconds in line_scaling()))
+
+
+def _agree(ours: object, naive: object) -> bool:
+    assert isinstance(ours, dict) and isinstance(naive, dict)
+    return all(ours.get(name) == count for name, count in naive.items())
 
 
 if __name__ == "__main__":

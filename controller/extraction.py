@@ -20,8 +20,8 @@ How the log is read:
   spaces or tabs around it, finite. Anything else (``1_000``, Arabic-Indic digits, ``nan``, ``inf``,
   ``1e999``) is not a value: it is skipped and counted (:attr:`MetricExtractor.skipped`);
 - memory does not grow with the log: only the unfinished last line is kept, and a line longer than
-  :data:`MAX_LINE` bytes is cut into consecutive windows of that size, each read as a line (a match
-  that straddles a cut is lost);
+  :data:`MAX_LINE` bytes is read in consecutive windows of that size (a match that straddles a cut
+  is lost);
 - each metric stores at most ``max_values`` values (:data:`MAX_VALUES` by default: the first ones
   found) with their times; the values past the cap are counted in ``values_dropped`` and in the
   summary (count, last, mean, min, max, stdev over every value found; the median is the stored
@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import re
-import statistics
 import threading
 import time
 from array import array
@@ -63,6 +61,7 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # bytes: longer lines are read in windows of this size
 MAX_VALUES = 100_000  # values stored per metric; those past it are counted and summarised
+_SUM_BATCH = 1 << 16  # values summed at once past the cap (numpy's cost per call is paid per batch)
 _UNDECLARED_DIRECTION = "higher"
 _MARKER = EVENT_MARKER.encode("ascii")
 _NUMBER_BYTES = b"0123456789.+-eE\n"
@@ -92,7 +91,8 @@ def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
 class _Totals:
     """Count, last, mean, min, max and stdev over every finite value added, in constant memory
     (stdev from sums of the values shifted by the first one, which keeps it accurate). A metric
-    keeps them from its first value past the cap on; below it, its stored values are all there is."""
+    keeps them from its first value past the cap on; below it, its stored values are all there is.
+    numpy does the arithmetic (imported here only: a run that stays under the cap never needs it)."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -104,19 +104,22 @@ class _Totals:
         self.last = math.nan
 
     def add(self, numbers: Sequence[float]) -> None:
-        if not math.isfinite(sum(numbers)):
-            numbers = [v for v in numbers if math.isfinite(v)]
-        if not numbers:
+        import numpy as np
+
+        batch = np.array(numbers, dtype=np.float64)
+        if not np.isfinite(batch).all():
+            batch = batch[np.isfinite(batch)]
+        if not batch.size:
             return
         if not self.n:
-            self.shift = numbers[0]
-        shifted = array("d", map(self.shift.__rsub__, numbers))
-        self.n += len(numbers)
-        self.sum += sum(shifted)
-        self.squares += sum(map(operator.mul, shifted, shifted))
-        self.low = min(self.low, min(numbers))
-        self.high = max(self.high, max(numbers))
-        self.last = numbers[-1]
+            self.shift = float(batch[0])
+        shifted = batch - self.shift
+        self.n += int(batch.size)
+        self.sum += float(shifted.sum())
+        self.squares += float((shifted * shifted).sum())  # not "@": BLAS threads cost more than they save here
+        self.low = min(self.low, float(batch.min()))
+        self.high = max(self.high, float(batch.max()))
+        self.last = float(batch[-1])
 
     def summary(self, median: float) -> Summary:
         mean = self.shift + self.sum / self.n
@@ -128,7 +131,8 @@ class _Totals:
 class _Metric:
     """One metric: its pattern's matcher, its stored values, the totals over all values."""
 
-    def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int) -> None:
+    def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int,
+                 use_re: bool = True) -> None:
         self.name = name
         self.unit = unit
         self.direction = direction
@@ -137,10 +141,11 @@ class _Metric:
         self.max_values = max_values
         self.dropped = 0
         self.totals = _Totals()
+        self._unsummed = array("d")  # values past the cap not yet in the totals (summed in batches)
         self.matcher: LineMatcher | None = None
         if pattern is not None:
             try:
-                self.matcher = LineMatcher(pattern)
+                self.matcher = LineMatcher(pattern, use_re=use_re)
             except ValueError as e:
                 raise ValueError(f"The pattern of metric {name!r} cannot be used: {e}.") from e
 
@@ -154,17 +159,26 @@ class _Metric:
             return
         if not self.dropped:  # the first values past the cap: the totals start with the stored ones
             self.totals.add(self.values)
-        self.totals.add(numbers)
+        self._unsummed.extend(numbers)
+        if len(self._unsummed) >= _SUM_BATCH:
+            self.totals.add(self._unsummed)
+            self._unsummed = array("d")
         kept = numbers[: max(room, 0)]
         self.values.extend(kept)
         self.times.extend(array("d", (at,)) * len(kept))
         self.dropped += len(numbers) - len(kept)
 
     def result(self) -> MetricResult:
+        if self._unsummed:
+            self.totals.add(self._unsummed)
+            self._unsummed = array("d")
         totals = None
         if self.dropped and self.totals.n:
-            finite = [v for v in self.values if math.isfinite(v)]
-            totals = self.totals.summary(statistics.median(finite) if finite else math.nan)
+            import numpy as np
+
+            stored = np.array(self.values, dtype=np.float64)
+            finite = stored[np.isfinite(stored)]
+            totals = self.totals.summary(float(np.median(finite)) if finite.size else math.nan)
         return MetricResult(
             name=self.name,
             unit=self.unit,
@@ -183,7 +197,9 @@ class MetricExtractor:
     """
 
     def __init__(self, metrics: Sequence[MetricSpec], clock: Callable[[], float] = time.time, *,
-                 max_values: int = MAX_VALUES) -> None:
+                 max_values: int = MAX_VALUES, use_re: bool = True) -> None:
+        """``max_values``: the cap on each metric's stored values; ``use_re=False``: every pattern on
+        RE2, none on ``re`` (see :mod:`controller.matching`; for measuring)."""
         if max_values < 0:
             raise ValueError(f"max_values must be 0 or more, not {max_values}.")
         self._clock = clock
@@ -192,7 +208,8 @@ class MetricExtractor:
         for spec in metrics:
             if spec.name in self._metrics:
                 raise ValueError(f"Metric {spec.name!r} is declared twice; give each metric one name.")
-            self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values)
+            self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values,
+                                               use_re)
         self._patterned = [(m, m.matcher) for m in self._metrics.values() if m.matcher is not None]
         self._partial = b""
         self._lock = threading.Lock()
@@ -242,7 +259,7 @@ class MetricExtractor:
                 return
             self._closed = True
             if self._partial:
-                self._process(self._partial, self._clock() if at is None else at)
+                self._process(self._partial, 0, len(self._partial), self._clock() if at is None else at)
                 self._partial = b""
 
     # -- output -----------------------------------------------------------------------------------
@@ -261,47 +278,58 @@ class MetricExtractor:
         return metric
 
     def _feed_piece(self, piece: bytes, now: float) -> None:
-        """Read at most MAX_LINE new bytes (so that only the first line can be over-long)."""
-        buf = self._partial + piece if self._partial else piece
-        start = 0
+        """Read at most MAX_LINE new bytes (so that only the first line can be over-long). The
+        buffer is read in place (positions, not slices: a copy of each MiB costs more than a scan)."""
+        buf, start = piece, 0
+        if self._partial:
+            room = MAX_LINE + 1 - len(self._partial)
+            ends = piece.find(b"\n", 0, room) if room > 0 else -1
+            if ends >= 0:  # the unfinished line ends here: read it alone, the rest in place
+                head = self._partial + piece[: ends + 1]
+                self._partial = b""
+                self._process(head, 0, len(head), now)
+                start = ends + 1
+            else:
+                buf = self._partial + piece
         while len(buf) - start > MAX_LINE and buf.find(b"\n", start, start + MAX_LINE + 1) < 0:
-            self._process(buf[start : start + MAX_LINE], now)  # a window of an over-long line
+            self._process(buf, start, start + MAX_LINE, now)  # a window of an over-long line
             start += MAX_LINE
         last = buf.rfind(b"\n", start)
         if last < 0:
             self._partial = buf[start:] if start else buf
             return
-        self._process(buf[start : last + 1] if start or last + 1 < len(buf) else buf, now)
+        if last + 1 > start:
+            self._process(buf, start, last + 1, now)
         self._partial = buf[last + 1 :]
 
-    def _process(self, text: bytes, now: float) -> None:
+    def _process(self, text: bytes, pos: int, end: int, now: float) -> None:
+        """Read the lines of ``text[pos:end]``."""
         found: dict[str, list[bytes]] = {}
         for metric, matcher in self._patterned:
-            raw = matcher.values(text)
+            raw = matcher.values(text, pos, end)
             if raw:
                 found[metric.name] = raw
-        events = self._events(text) if _MARKER in text else []
+        events = self._events(text, pos, end) if text.find(_MARKER, pos, end) >= 0 else []
         if events:
-            self._merge_events(text, found, events, now)
+            self._merge_events(text, pos, end, found, events, now)
         for name, raw in found.items():
             self._metrics[name].add(self._numbers(name, raw), now)
 
-    def _events(self, text: bytes) -> list[tuple[int, dict[str, float]]]:
+    def _events(self, text: bytes, pos: int, end: int) -> list[tuple[int, dict[str, float]]]:
         events: list[tuple[int, dict[str, float]]] = []
-        at = text.find(_MARKER)
+        at = text.find(_MARKER, pos, end)
         while at >= 0:
-            line_start = text.rfind(b"\n", 0, at) + 1
-            line_end = text.find(b"\n", at)
-            line_end = len(text) if line_end < 0 else line_end
+            line_start = text.rfind(b"\n", pos, at) + 1 or pos
+            line_end = text.find(b"\n", at, end)
+            line_end = end if line_end < 0 else line_end
             values = parse_event_text(text[at:line_end].decode("utf-8", "replace"))
             if values:
                 events.append((line_start, values))
-            at = text.find(_MARKER, line_end + 1)
+            at = text.find(_MARKER, line_end + 1, end)
         return events
 
-    def _merge_events(
-        self, text: bytes, found: dict[str, list[bytes]], events: list[tuple[int, dict[str, float]]], now: float
-    ) -> None:
+    def _merge_events(self, text: bytes, pos: int, end: int, found: dict[str, list[bytes]],
+                      events: list[tuple[int, dict[str, float]]], now: float) -> None:
         """Add the buffer's events; a metric that its pattern also found gets both in log order."""
         by_name: dict[str, list[tuple[int, float]]] = {}
         for position, values in events:
@@ -314,7 +342,7 @@ class MetricExtractor:
                 continue
             metric = self._metrics[name]
             assert metric.matcher is not None  # found by its pattern
-            matched = [(p, v) for p, s in metric.matcher.positioned(text) for v in self._numbers(name, [s])]
+            matched = [(p, v) for p, s in metric.matcher.positioned(text, pos, end) for v in self._numbers(name, [s])]
             merged = sorted(matched + emitted, key=lambda pv: pv[0])  # stable: a line's match first
             metric.add([v for _, v in merged], now)
 

@@ -34,6 +34,8 @@ from schemas.metric_patterns import compile_line_pattern
 __all__ = ["LineMatcher", "linear_form", "required_literal"]
 
 _MAX_OPTIONAL = 3
+_SPARSE = 512  # a literal rarer than one in this many bytes: match on the lines that hold it only
+_PROBE = 1 << 16  # bytes in which a literal's frequency is probed first
 _NEWLINE = 10
 
 
@@ -41,11 +43,12 @@ class LineMatcher:
     """One pattern, compiled for lines of bytes; ``values`` of its matches (the first group's text,
     the whole match's when it has no group). ``engine`` says which engine runs it (``re2``/``re``)."""
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, *, use_re: bool = True) -> None:
+        """``use_re=False``: RE2 for every shape (``bench/extract.py`` measures what that costs)."""
         self.pattern = pattern
         self._re2: Any = compile_line_pattern(pattern)  # raises ValueError: the caller names the metric
         self.group = 1 if self._re2.groups else 0
-        self._fast = linear_form(pattern)
+        self._fast = linear_form(pattern) if use_re else None
         self.engine = "re" if self._fast is not None else "re2"
         self.literal = required_literal(pattern)
         # google-re2's Regexp keeps its compiled RE2 in ``_regexp``; ``Match`` returns the spans of
@@ -57,24 +60,52 @@ class LineMatcher:
 
             self._anchor = re2._Anchor.UNANCHORED
 
-    def values(self, text: bytes) -> list[bytes]:
-        """The value of every match in ``text`` (lines separated by ``\\n``), in order."""
-        if self.literal is not None and self.literal not in text:
-            return []
-        if self._fast is not None:
-            found: list[bytes] = self._fast.findall(text)
-            return found
-        return [value for _, value in self.positioned(text)]
+    def values(self, text: bytes, pos: int = 0, end: int | None = None) -> list[bytes]:
+        """The value of every match in ``text[pos:end]`` (lines separated by ``\\n``), in order."""
+        end = len(text) if end is None else end
+        literal = self.literal
+        if literal is not None:
+            first = text.find(literal, pos, end)
+            if first < 0:
+                return []
+            # Rare in its first 64 KiB? Then match on its lines only (while it stays rare).
+            probe = min(end - first, _PROBE)
+            if text.count(literal, first, first + probe) * _SPARSE < probe:
+                return self._on_lines_with(literal, text, first, pos, end)
+        return self._all(text, pos, end)
 
-    def positioned(self, text: bytes) -> list[tuple[int, bytes]]:
-        """``(start of the match, value)`` of every match in ``text``, in order."""
+    def _on_lines_with(self, literal: bytes, text: bytes, at: int, pos: int, end: int) -> list[bytes]:
+        """The values on the lines of ``text[pos:end]`` that hold ``literal``, the first of them at
+        ``at``; the whole rest at once as soon as the literal turns out not to be rare."""
+        out: list[bytes] = []
+        find, rfind = text.find, text.rfind
+        lines, start = 0, at
+        while at >= 0:
+            line_start = rfind(b"\n", pos, at) + 1 or pos
+            line_end = find(b"\n", at, end)
+            line_end = end if line_end < 0 else line_end
+            if lines * _SPARSE > line_end - start + _PROBE:  # not rare after all
+                line_end = end
+            out += self._all(text, line_start, line_end)
+            lines += 1
+            at = find(literal, line_end + 1, end)
+        return out
+
+    def _all(self, text: bytes, pos: int, end: int) -> list[bytes]:
+        if self._fast is not None:
+            found: list[bytes] = self._fast.findall(text, pos, end)
+            return found
+        return [value for _, value in self.positioned(text, pos, end)]
+
+    def positioned(self, text: bytes, pos: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
+        """``(start of the match, value)`` of every match in ``text[pos:end]``, in order."""
         out: list[tuple[int, bytes]] = []
+        end = len(text) if end is None else end
         if self._match is None:  # another version of the binding: its public API
-            for m in self._re2.finditer(text):
+            for m in self._re2.finditer(text, pos, end):
                 out.append((m.start(), m.group(self.group) or b""))
             return out
         match, anchor, group = self._match, self._anchor, self.group
-        pos, end = 0, len(text)
         while pos <= end:
             spans = match(anchor, text, pos, end)
             start, stop = spans[0]

@@ -114,8 +114,10 @@ def metrics_view(record: ResultRecord, judgements: Mapping[str, Judgement] | Non
         for key, text in zip(numbers, texts):
             row[key] = Cell(text)
         n = s.n if s else 0
-        dropped = len(metric.values) - n
-        row["n"] = Cell(f"{n} (+{dropped} not finite)" if dropped else str(n), "warn" if dropped else "plain")
+        dropped = len(metric.values) + metric.values_dropped - n  # not finite
+        notes = ([f"+{dropped} not finite"] if dropped else []) + (
+            [f"{metric.values_dropped} not stored"] if metric.values_dropped else [])
+        row["n"] = Cell(f"{n} ({', '.join(notes)})" if notes else str(n), "warn" if notes else "plain")
         view.rows.append(row)
     if judgements:
         found = [judgements.get(name) for name in record.metrics]

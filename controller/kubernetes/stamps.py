@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 RESOLUTION = 1.0  # seconds: the lines of one piece of StampedText were written this close together
-_STAMP = re.compile(rb"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z ")
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z ")
+_STAMP_AFTER_BREAK = re.compile(rb"\n" + _STAMP.pattern)  # a literal first: re scans for it fast
 _STAMP_MAX = 40  # bytes: longer than any stamp and its space
 
 
@@ -136,4 +137,6 @@ class StampedText:
             self.time = last
         elif first is not None:
             self.time = first
-        out.append((self.time, _STAMP.sub(b"", data)))
+        first_stamp = _STAMP.match(data)
+        text = data[first_stamp.end() :] if first_stamp else data
+        out.append((self.time, _STAMP_AFTER_BREAK.sub(b"\n", text)))

@@ -139,3 +139,29 @@ def test_repository_and_original_patterns_find_what_re_finds(where: str, pattern
     expected = [m.group(1 if python.groups else 0) for line in lines for m in python.finditer(line.encode())]
     assert expected, where  # the drawn lines match
     assert matcher.values(text) == expected, where
+
+
+@pytest.mark.parametrize("pattern", [r"loss=([0-9.]+)", r"^step (\d+)$", r"lr[:=]\s*([0-9.e-]+)"])
+def test_rare_literal_lines_give_what_the_whole_text_gives(pattern: str) -> None:
+    lines = [b"noise %d with nothing in it" % i for i in range(3000)]
+    lines[10] = b"loss=0.5 step 3 lr: 1e-3 loss=0.25"
+    lines[2000] = b"step 7"
+    lines[2999] = b"loss=1.5 lr=2"
+    text = b"\n".join(lines)
+    matcher = LineMatcher(pattern)
+    assert matcher.literal is not None and text.count(matcher.literal) * 512 < len(text)  # the sparse path
+    python = re.compile(pattern.encode())
+    expected = [m.group(1) for line in lines for m in python.finditer(line)]
+    assert expected and matcher.values(text) == expected
+    assert [value for _, value in matcher.positioned(text)] == expected
+
+
+@pytest.mark.parametrize("pattern", [r"loss=([0-9.]+)", r"^step (\d+) loss"])
+def test_a_literal_rare_at_first_then_dense_gives_every_value(pattern: str) -> None:
+    lines = [b"noise line %d" % i for i in range(8000)] + [b"step %d loss=%d.5" % (i, i) for i in range(5000)]
+    lines[3] = b"step 1 loss=0.125"
+    text = b"\n".join(lines)
+    matcher = LineMatcher(pattern)
+    python = re.compile(pattern.encode())
+    expected = [m.group(1) for line in lines for m in python.finditer(line)]
+    assert len(expected) == 5001 and matcher.values(text) == expected
