@@ -91,7 +91,10 @@ def check_patterns(ctx: Context) -> Iterator[Problem]:
                 seen[name] = i
             pattern = metric.get("pattern")
             if isinstance(pattern, str):
-                problem = pattern_problem(pattern)
+                try:
+                    problem = pattern_problem(pattern)
+                except RecursionError:  # Python's re parser recurses once per group inside a group
+                    problem = "the pattern nests groups too deeply for the regular expression parser; flatten it"
                 if problem:
                     yield ctx.doc.problem((*section, "metrics", i, "pattern"), problem)
 
