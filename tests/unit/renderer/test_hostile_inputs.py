@@ -175,6 +175,12 @@ def test_a_huge_command_word_is_refused_by_its_length(repo: Path) -> None:
     )
 
 
+def test_the_rules_and_the_schema_agree_on_the_longest_command() -> None:
+    from renderer.rules import MAX_COMMAND_LENGTH
+
+    assert load_schema("descriptor")["$defs"]["command"]["maxLength"] == MAX_COMMAND_LENGTH
+
+
 def test_a_descriptor_over_the_size_limit_is_refused_unread(repo: Path) -> None:
     path = write_descriptor(repo, descriptor() + "#" * (256 * 1024))
     assert only_error(repo, path) == (
