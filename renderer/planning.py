@@ -151,6 +151,8 @@ def _environment_for(
     if explicit is not None:
         return catalog.get(explicit), []  # NotFoundError: a command-line mistake, not the file's
     name = (info or {}).get("environment")
+    if isinstance(name, str) and not (len(name) <= 63 and _ENVIRONMENT_NAME.fullmatch(name)):
+        return None, []  # the schema reports the name; it must not become a file name
     if isinstance(name, str):
         try:
             return catalog.get(name), []
@@ -366,6 +368,7 @@ def check_descriptor(
     return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
 
 
+_ENVIRONMENT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # as the schema's info.environment (fullmatch)
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # fullmatch
 # what ``anubis publish`` and ``anubis preview`` put in a run's Source, at its longest (GitHub: owner 39
 # characters, repository 100; preview branches 200): a run that renders with it renders with theirs

@@ -238,6 +238,13 @@ def test_a_pattern_nesting_groups_too_deeply(repo: Path) -> None:
     assert "nests groups too deeply for the regular expression parser" in only_error(repo, path)
 
 
+def test_an_environment_name_too_long_for_a_file_name(repo: Path) -> None:
+    # found by the fuzz test: the name became a path before the schema's verdict (OSError: name too long)
+    text = descriptor(info=f'environment = "{"x" * 251}"')
+    path = write_descriptor(repo, text)
+    assert only_error(repo, path).startswith(f"{SHOWN}:{line_of(text, 'environment =')}:1: info.environment: is 251")
+
+
 @pytest.mark.parametrize("value", ["1979-05-27T07:32:00Z", "1979-05-27", "07:32:00"])
 def test_a_toml_date_in_custom_params(repo: Path, value: str) -> None:
     text = descriptor(tail=f"[custom_params]\nwhen = {value}")
