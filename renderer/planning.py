@@ -323,10 +323,10 @@ def check_descriptor(
             continue
         if script is None:
             declared = effective.get("ml", {}).get("script", {}).get("script")
-            script = collect(descriptor.parent, declared)
-            if isinstance(script, ScriptProblem):  # reported by the rules
-                script = None
+            found = collect(descriptor.parent, declared)
+            if isinstance(found, ScriptProblem):  # reported by the rules
                 continue
+            script = found
             script_spec = script.spec(repo_root) if script else None
         runs.append(
             build_runspec(
