@@ -226,8 +226,9 @@ def _alternatives(values: Sequence[str]) -> str:
 
 
 def _q(text: str) -> str:
-    """``text`` inside a PromQL double-quoted string."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    """``text`` inside a PromQL double-quoted string (Go escapes; validation keeps control characters out of
+    the names that get here, and a newline is escaped all the same so that it cannot end the string)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
 
 
 def duration(seconds: float) -> str:

@@ -306,11 +306,14 @@ def _explain(doc: TomlDocument, error: jsonschema.ValidationError, schema: dict[
     if v == "not" and isinstance(inst, str):
         bad = next((c for c in inst if ord(c) < 0x20 or ord(c) == 0x7F), "?")
         what = "property name" if "propertyNames" in error.schema_path else "value"
-        allowed = " (tabs and newlines are allowed here)" if "u000b" in str(error.validator_value) else ""
+        rule = (
+            "it may hold tabs and newlines but no other control character"
+            if "u000b" in str(error.validator_value)
+            else "it must be one line of printable text"
+        )
         return doc.problem(
             path + ([inst] if what == "property name" else []),
-            f"the {what} {_shorten(inst)} holds the control character {bad!r}; it must be one line of printable"
-            f" text{allowed}: remove it",
+            f"the {what} {_shorten(inst)} holds the control character {bad!r}; {rule}: remove it",
         )
     if v == "oneOf":
         if path and path[-2:-1] in (["sources"], ["models"]) or (isinstance(inst, dict) and "path" in inst):

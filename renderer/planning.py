@@ -151,6 +151,8 @@ def _environment_for(
     if explicit is not None:
         return catalog.get(explicit), []  # NotFoundError: a command-line mistake, not the file's
     name = (info or {}).get("environment")
+    if isinstance(name, str) and not (len(name) <= 63 and _ENVIRONMENT_NAME.fullmatch(name)):
+        return None, []  # the schema reports the name; it must not become a file name
     if isinstance(name, str):
         try:
             return catalog.get(name), []
@@ -321,10 +323,10 @@ def check_descriptor(
             continue
         if script is None:
             declared = effective.get("ml", {}).get("script", {}).get("script")
-            script = collect(descriptor.parent, declared)
-            if isinstance(script, ScriptProblem):  # reported by the rules
-                script = None
+            found = collect(descriptor.parent, declared)
+            if isinstance(found, ScriptProblem):  # reported by the rules
                 continue
+            script = found
             script_spec = script.spec(repo_root) if script else None
         runs.append(
             build_runspec(
@@ -346,7 +348,14 @@ def check_descriptor(
     errors = [p for p in ordered if p.severity == "error"]
     if errors:
         raise DescriptorError(ordered)
-    render_problems = [p for run in runs if (p := _render_problem(doc, run, catalog, script)) is not None]
+    rendered: set[str] = set()  # environments with one run rendered in full
+    render_problems: list[Problem] = []
+    for run in runs:
+        problem = _render_problem(doc, run, catalog, script, full=run.environment not in rendered)
+        rendered.add(run.environment)
+        if problem is not None:
+            render_problems.append(problem)
+            break
     if render_problems:
         raise DescriptorError(render_problems)
     seen_ids: set[str] = set()
@@ -359,18 +368,29 @@ def check_descriptor(
     return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
 
 
+_ENVIRONMENT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # as the schema's info.environment (fullmatch)
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # fullmatch
 # what ``anubis publish`` and ``anubis preview`` put in a run's Source, at its longest (GitHub: owner 39
 # characters, repository 100; preview branches 200): a run that renders with it renders with theirs
+_LONGEST_EXTRA_ANNOTATIONS = {"argocd.argoproj.io/sync-options": "ServerSideApply=true"}  # the scripts ConfigMap's
 _LONGEST_SOURCE = Source(
     repository="https://github.com/" + "o" * 39 + "/" + "r" * 100, commit="0" * 40, pull_request=10**9, branch="b" * 200
 )
 
 
-def _render_problem(doc: TomlDocument, run: RunSpec, catalog: Catalog, script: CollectedScript | None) -> Problem | None:
+def _render_problem(
+    doc: TomlDocument, run: RunSpec, catalog: Catalog, script: CollectedScript | None, *, full: bool
+) -> Problem | None:
     """Whatever the renderer would refuse for a cluster run, said now: ``validate`` passes only what
-    ``render`` renders (the same code, with the longest source a publish or a preview gives)."""
+    ``render`` renders (the same code, with the longest source a publish or a preview gives).
+
+    ``full``: render the run's manifests (the first run of each environment); otherwise only what
+    differs between the points of a matrix — the objects' labels and annotations (a matrix value, the
+    RunSpec's size) — since every other refusal of the renderer depends on the environment, the
+    strategy, the data and the script sources, which the rules check the same at every point. A full
+    render costs about 10 ms; a matrix has up to 256 points."""
     from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
+    from renderer.objects import object_annotations, object_labels
 
     env = catalog.get(run.environment)
     if env.kind != "kubernetes":
@@ -379,8 +399,13 @@ def _render_problem(doc: TomlDocument, run: RunSpec, catalog: Catalog, script: C
         return doc.problem((), f"the benchmark's name '{run.benchmark}' (its folder's) labels its objects on the cluster,"
                                " so it must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a"
                                " letter or digit: rename the folder")
+    trial = replace(run, source=_LONGEST_SOURCE)
     try:
-        render_run(replace(run, source=_LONGEST_SOURCE), env, script.contents() if script else {})
+        if full:
+            render_run(trial, env, script.contents() if script else {})
+        else:
+            object_labels(trial)
+            object_annotations(trial, _LONGEST_EXTRA_ANNOTATIONS)
     except RenderError as e:
         field: tuple[str, ...] = ("info", "description") if "annotations" in str(e) else ()
         return doc.problem(field, f"cannot be rendered for environment '{env.name}': {e}")

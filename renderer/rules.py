@@ -27,6 +27,7 @@ from schemas.environment import Environment
 from schemas.errors import Problem
 
 MAX_PROCESSES_PER_INSTANCE = 1024  # as the schema's integer form
+MAX_COMMAND_LENGTH = 16384  # the schema's $defs/command: shlex takes quadratic time on one long word
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
@@ -91,7 +92,10 @@ def check_patterns(ctx: Context) -> Iterator[Problem]:
                 seen[name] = i
             pattern = metric.get("pattern")
             if isinstance(pattern, str):
-                problem = pattern_problem(pattern)
+                try:
+                    problem = pattern_problem(pattern)
+                except RecursionError:  # Python's re parser recurses once per group inside a group
+                    problem = "the pattern nests groups too deeply for the regular expression parser; flatten it"
                 if problem:
                     yield ctx.doc.problem((*section, "metrics", i, "pattern"), problem)
 
@@ -238,7 +242,7 @@ def check_ports(ctx: Context) -> Iterator[Problem]:
 def check_commands(ctx: Context) -> Iterator[Problem]:
     for path in (("ml", "benchmark_code"), ("ml", "args"), ("server", "env", "start_command"), ("server", "env", "start_command_args")):
         value = _get(ctx.data, *path)
-        if isinstance(value, str):
+        if isinstance(value, str) and len(value) <= MAX_COMMAND_LENGTH:  # longer: the schema said so
             try:
                 split_command(value)
             except ValueError as e:

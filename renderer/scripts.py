@@ -253,6 +253,11 @@ def collect_script(folder: Path, declared: str | None) -> CollectedScript | None
         raise ScriptProblem("the script-mode sources' name holds a NUL character")
     lexical = Path(os.path.normpath(base / declared))
     root = Path(os.path.realpath(lexical))
+    if _inside(lexical, base) and not _inside(root, base) and os.path.islink(lexical):
+        raise ScriptProblem(
+            f"'{declared}' is a link to '{os.readlink(lexical)}', which leaves the benchmark's folder; links are not"
+            " followed out of the script-mode sources: commit the file itself"
+        )
     if not _inside(lexical, base) or not _inside(root, base):
         raise ScriptProblem(f"script-mode sources '{declared}' must be inside the benchmark's folder")
     if not os.path.lexists(lexical) or not root.exists():
