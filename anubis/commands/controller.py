@@ -179,7 +179,8 @@ def _github_exporter(settings: Settings, store: Any, repo: str, token: str, api_
     from controller.reporting.outbox import Outbox
     from controller.reporting.reporter import Reporter
 
-    client = GitHubClient(repo, token, base_url=api_url)
+    # the bot's login, when the token cannot say (an App's installation token): the comment's author check
+    client = GitHubClient(repo, token, base_url=api_url, login=os.environ.get("ANUBIS_GITHUB_LOGIN") or None)
     reporter = Reporter(client, Outbox(outbox_path or settings.data_dir / "github-outbox.sqlite3"))
     return GitHubExporter(reporter, store, links=_environment_links(settings),
                           main_branch=load_project(settings.repo_root).default_branch)
