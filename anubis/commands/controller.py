@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
               default=None, help="Controller settings (TOML): namespaces and each environment's policy.")
 @click.option("--metrics-port", type=int, default=None, help="Serve the controller's /metrics on this port.")
 @click.option("--pushgateway", default=None, help="Push run metrics and statuses to this Pushgateway URL.")
-@click.option("--elasticsearch", "elasticsearch_url", default=None,
-              help="Index every finished run's log lines into this Elasticsearch.")
+@click.option("--elasticsearch", "elasticsearch_url", default=None, envvar="ANUBIS_ELASTICSEARCH_URL",
+              help="Index every finished run's log lines into this Elasticsearch (URL with credentials).")
 @click.option("--cloudwatch-region", default=None,
               help="Also put user metrics into CloudWatch (namespace Anubis) in this AWS region.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Runs reconciled at the same time.")
@@ -179,7 +179,8 @@ def _github_exporter(settings: Settings, store: Any, repo: str, token: str, api_
     from controller.reporting.outbox import Outbox
     from controller.reporting.reporter import Reporter
 
-    client = GitHubClient(repo, token, base_url=api_url)
+    # the bot's login, when the token cannot say (an App's installation token): the comment's author check
+    client = GitHubClient(repo, token, base_url=api_url, login=os.environ.get("ANUBIS_GITHUB_LOGIN") or None)
     reporter = Reporter(client, Outbox(outbox_path or settings.data_dir / "github-outbox.sqlite3"))
     return GitHubExporter(reporter, store, links=_environment_links(settings),
                           main_branch=load_project(settings.repo_root).default_branch)

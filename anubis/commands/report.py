@@ -101,7 +101,8 @@ def report(settings: Settings, store_path: Path | None, repository: str, commit:
     if not reports:
         click.echo(f"no runs of {commit[:12]} in the result store: nothing to report")
         return
-    client = GitHubClient(repository, token, base_url=api_url)
+    # the bot's login, when the token cannot say (an App's installation token): the comment's author check
+    client = GitHubClient(repository, token, base_url=api_url, login=os.environ.get("ANUBIS_GITHUB_LOGIN") or None)
     reporter = Reporter(client, Outbox(outbox_path or settings.data_dir / "github-outbox.sqlite3"))
     reporter.update(commit, reports, pull_requests=list(pulls) or None)
     if not flush:

@@ -1,10 +1,19 @@
 """The one GitHub client: commit statuses, the single pull-request comment, commit → pulls, permissions.
 
-Every call goes through :meth:`GitHubClient.request`, the one seam that owns retries: 5xx and
-connection errors back off exponentially; 429 and secondary rate limits wait for ``Retry-After`` (or
-``x-ratelimit-reset``, or a minute); an exhausted primary limit waits for ``x-ratelimit-reset``.
-PyGithub is the transport (authentication, base URL, JSON); its own retries and throttling are off so
-that this module decides. The token is never logged and is scrubbed from anything sent in a body.
+Every call goes through :meth:`GitHubClient.request`, the one seam that owns retries and pacing:
+requests go one at a time; writes at least a second apart and within 80 a minute and 500 an hour
+(:mod:`controller.reporting.pacing`, GitHub's documented secondary limits); 5xx and connection errors
+back off exponentially; 429 and secondary rate limits wait for ``Retry-After`` (or
+``x-ratelimit-reset``, or a minute) and hold every later request back as long; an exhausted primary
+limit (``x-ratelimit-remaining: 0``, on any answer) holds requests until ``x-ratelimit-reset``. A wait
+longer than the policy's ``max_delay`` fails fast with :class:`TransientGitHubError` (the outbox keeps
+the write and tries later) instead of blocking the controller. PyGithub is the transport
+(authentication, base URL, JSON); its own retries and throttling are off so that this module decides.
+The token is never logged and is scrubbed from anything sent in a body.
+
+The report comment is found by its marker *and* its author: only a comment the client's own identity
+wrote (``GET /user``, or the bot login it is given — an installation token cannot read ``/user``) is
+ever edited, so a marker planted by someone else in a pull request is left alone.
 """
 
 from __future__ import annotations
@@ -12,12 +21,14 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from controller.reporting.pacing import Pacer, WriteBudget
 from schemas.errors import ReporterError
 
 log = logging.getLogger(__name__)
@@ -67,7 +78,11 @@ class GitHubClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         timeout: int = 30,
+        budget: WriteBudget | None = None,
+        login: str | None = None,
     ) -> None:
+        """``login``: the account the token acts as, when ``GET /user`` cannot tell (a GitHub App's
+        installation token: ``<app-slug>[bot]``; the workflow's ``GITHUB_TOKEN``: ``github-actions[bot]``)."""
         if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
             raise ReporterError(f"'{repo}' is not a repository name: give it as owner/name")
         from github import Auth, Github  # PyGithub, imported only where GitHub is used
@@ -77,6 +92,9 @@ class GitHubClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
+        self._pacer = Pacer(budget)
+        self._serial = threading.Lock()  # GitHub: requests serially, never concurrently
+        self._login = login or None
         gh = Github(
             base_url=base_url.rstrip("/"), auth=Auth.Token(token) if token else None, timeout=timeout, retry=None,
             seconds_between_requests=None, seconds_between_writes=None, lazy=True, per_page=100,
@@ -91,22 +109,37 @@ class GitHubClient:
         """One REST call with retries. ``retry_server_errors=False`` for a non-idempotent POST: a 5xx then
         raises :class:`TransientGitHubError` at once (the write may have happened) and the caller looks
         before trying again; rate-limit answers are always retried (GitHub did nothing)."""
+        with self._serial:
+            return self._request(method, path, body, retry_server_errors)
+
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None, retry_server_errors: bool) -> Response:
         from github import GithubException
 
         payload = self._scrub(dict(body)) if body is not None else None
         last = ""
         for attempt in range(1, self._retry.attempts + 1):
+            self._pace(method, path)
             try:
+                self._pacer.sent(method, self._clock())
                 headers, data = self._requester.requestJsonAndCheck(method, path, input=payload)
-                return Response(200, {k.lower(): str(v) for k, v in (headers or {}).items()}, data)
+                answer = {k.lower(): str(v) for k, v in (headers or {}).items()}
+                self._note_primary_limit(answer)
+                return Response(200, answer, data)
             except GithubException as e:
                 status = e.status
                 headers = {k.lower(): str(v) for k, v in (e.headers or {}).items()}
+                self._note_primary_limit(headers)
                 message = _message(e.data)
                 last = f"{method} {_path_only(path)} answered {status}: {message}"
                 wait = self._wait_for(status, headers, message, attempt)
                 if wait is None:
                     raise PermanentGitHubError(f"GitHub refused {method} {_path_only(path)} ({status}): {message}", status) from e
+                if status in (403, 429):  # a rate limit: every request waits, not only this one (the pacing)
+                    self._pacer.pause_until(self._clock() + wait)
+                    if attempt < self._retry.attempts:
+                        log.info("github: %s; waiting %.1f s (attempt %s of %s)", last, wait, attempt + 1,
+                                 self._retry.attempts)
+                        continue
                 if status >= 500 and not retry_server_errors:
                     raise TransientGitHubError(f"{last}; not repeated blindly (the write may have happened)") from e
             except OSError as e:  # connection refused/reset, timeouts (requests' errors are OSErrors)
@@ -121,6 +154,22 @@ class GitHubClient:
             log.info("github: %s; retrying in %.1f s (attempt %s of %s)", last, wait, attempt + 1, self._retry.attempts)
             self._sleep(wait)
         raise TransientGitHubError(f"{last} (gave up after {self._retry.attempts} attempts; the outbox will retry)")
+
+    def _pace(self, method: str, path: str) -> None:
+        wait = self._pacer.wait_before(method, self._clock())
+        if wait <= 0:
+            return
+        if wait > self._retry.max_delay:
+            raise TransientGitHubError(
+                f"{method} {_path_only(path)} not sent: GitHub's limits allow it in {wait:.0f} s (a rate limit, or "
+                "the write budget of 80 a minute and 500 an hour is spent); the outbox will retry")
+        log.debug("github: pacing %s %s by %.1f s", method, _path_only(path), wait)
+        self._sleep(wait)
+
+    def _note_primary_limit(self, headers: Mapping[str, str]) -> None:
+        """``x-ratelimit-remaining: 0``: nothing more before ``x-ratelimit-reset`` (on any answer)."""
+        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            self._pacer.pause_until(_seconds(headers["x-ratelimit-reset"], 0.0) + 1.0)
 
     def _wait_for(self, status: int, headers: Mapping[str, str], message: str, attempt: int) -> float | None:
         secondary = "secondary rate limit" in message.lower() or "abuse" in message.lower()
@@ -167,10 +216,32 @@ class GitHubClient:
             body["target_url"] = target_url
         self.request("POST", f"/repos/{self.repo}/statuses/{sha}", body)
 
+    def identity(self) -> str:
+        """The login the token acts as (asked once, then remembered)."""
+        if self._login is None:
+            try:
+                data = self.request("GET", "/user").data
+            except PermanentGitHubError as e:
+                raise ReporterError(
+                    f"cannot tell which account the GitHub token belongs to (GET /user answered {e.status}: a GitHub "
+                    "App's installation token cannot read it). Give the bot's login: ANUBIS_GITHUB_LOGIN="
+                    "<app-slug>[bot], or github-actions[bot] for a workflow's GITHUB_TOKEN. Until then the report "
+                    "comment is not written (its marker alone does not prove who wrote a comment)") from e
+            login = str((data or {}).get("login") or "") if isinstance(data, dict) else ""
+            if not login:
+                raise ReporterError("GitHub's GET /user answered without a login; give the bot's login in "
+                                    "ANUBIS_GITHUB_LOGIN")
+            self._login = login
+        return self._login
+
     def find_comment(self, number: int, marker: str = MARKER) -> int | None:
-        """The id of the pull request's comment holding ``marker`` (the first, if several)."""
+        """The id of the pull request's comment holding ``marker`` that this client's identity wrote (the
+        first, if several). A marked comment by anyone else — a pull request's author can post the marker
+        first — is never taken for the report."""
+        me = self.identity().lower()
         for comment in self._paged(f"/repos/{self.repo}/issues/{number}/comments?{urlencode({'per_page': 100})}"):
-            if marker in (comment.get("body") or ""):
+            author = str((comment.get("user") or {}).get("login") or "").lower()
+            if marker in (comment.get("body") or "") and author == me:
                 return int(comment["id"])
         return None
 
@@ -234,8 +305,12 @@ class GitHubClient:
 
 
 def _message(data: Any) -> str:
+    """GitHub's message, with the details of a 422 ("Validation Failed": ``errors[].message``)."""
     if isinstance(data, dict):
-        return str(data.get("message", ""))[:300]
+        details = [str(e.get("message") or e.get("code") or "") for e in data.get("errors") or [] if isinstance(e, dict)]
+        details = [d for d in details if d]
+        text = str(data.get("message", "")) + (f" ({'; '.join(details)})" if details else "")
+        return text[:300]
     return str(data or "")[:300]
 
 

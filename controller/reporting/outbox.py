@@ -6,6 +6,19 @@ newer write replaces a queued older one under the same key, so a run costs at mo
 the common case (pending, final, one comment edit) and a burst of events costs one. A write that
 fails is kept and retried with back-off; one identical to the last write made is skipped. The file
 survives restarts and may be shared by processes (transactions, WAL).
+
+Commit statuses: GitHub keeps at most 1,000 statuses per sha and context and refuses more (422). A
+scheduled benchmark runs again and again at one commit under one context, so a status is written only
+when what it says changes (:attr:`CommitStatus.change`: state, run, verdict — not the duration):
+
+* a status whose ``change`` equals the last one written is skipped;
+* ``pending`` for a run whose final state is already written is skipped (the next execution of a
+  scheduled run: the check keeps the last verdict until a new one differs; the comment shows progress);
+* at :data:`STATUS_BUDGET` writes for one sha and context the outbox writes no more there (logged),
+  and a 422 for that reason closes the context the same way.
+
+A steady schedule therefore costs two statuses in all (its first pending and final), and one more per
+change of verdict.
 """
 
 from __future__ import annotations
@@ -28,6 +41,11 @@ from schemas.errors import ReporterError
 
 log = logging.getLogger(__name__)
 
+#: GitHub's cap on statuses per sha and context (REST "Create a commit status": "there is a limit of 1000
+#: statuses per sha and context within a repository"); the outbox stops short of it.
+GITHUB_STATUS_LIMIT = 1000
+STATUS_BUDGET = GITHUB_STATUS_LIMIT - 10
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     repo TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
@@ -36,8 +54,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     PRIMARY KEY (repo, key)
 );
 CREATE TABLE IF NOT EXISTS sent (repo TEXT NOT NULL, key TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, key));
-CREATE TABLE IF NOT EXISTS comments (repo TEXT NOT NULL, number INTEGER NOT NULL, comment_id INTEGER NOT NULL,
+-- the report comment's id per pull request; only ids of comments the client's own identity wrote (the
+-- former table `comments` may hold a marked comment by anyone, so it is not read any more)
+CREATE TABLE IF NOT EXISTS own_comments (repo TEXT NOT NULL, number INTEGER NOT NULL, comment_id INTEGER NOT NULL,
     PRIMARY KEY (repo, number));
+CREATE TABLE IF NOT EXISTS statuses_written (repo TEXT NOT NULL, key TEXT NOT NULL, change TEXT NOT NULL,
+    final INTEGER NOT NULL, run_id TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (repo, key));
 CREATE TABLE IF NOT EXISTS pulls (repo TEXT NOT NULL, sha TEXT NOT NULL, numbers TEXT NOT NULL, PRIMARY KEY (repo, sha));
 """
 
@@ -69,13 +91,13 @@ class Outbox:
         self.path = path
         self._clock = clock
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: later connections need not ask again
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
             yield db
         finally:
@@ -85,8 +107,16 @@ class Outbox:
 
     def put_status(self, repo: str, sha: str, status: CommitStatus, debounce: Debounce) -> None:
         payload = {"sha": sha, "state": status.state, "context": status.context,
-                   "description": status.description, "target_url": status.target_url}
-        self._put(repo, f"status:{sha}:{status.context}", "status", payload, debounce)
+                   "description": status.description, "target_url": status.target_url,
+                   "run_id": status.run_id, "change": status.change}
+        key = f"status:{sha}:{status.context}"
+        if self._status_unchanged(repo, key, payload):
+            # nothing to say that the check does not say already; a queued older state is moot too
+            with self._connect() as db:
+                if db.execute("SELECT 1 FROM outbox WHERE repo=? AND key=?", (repo, key)).fetchone():
+                    db.execute("DELETE FROM outbox WHERE repo=? AND key=?", (repo, key))
+            return
+        self._put(repo, key, "status", payload, debounce)
 
     def put_comment(self, repo: str, body: str, debounce: Debounce, *, number: int | None = None,
                     commit: str | None = None) -> None:
@@ -136,13 +166,22 @@ class Outbox:
                     numbers = self._pulls(writer, payload["commit"])
                 else:
                     numbers = [payload.get("number")]
-                if self._already_sent(repo, key, digest):
+                if self._already_sent(repo, key, digest) or (kind == "status" and self._status_unchanged(repo, key, payload)):
                     skipped += 1
+                elif kind == "status" and self._status_budget_spent(repo, key):
+                    log.warning("github: %s for %s not written: %s statuses were written for this commit and context "
+                                "(GitHub keeps at most %s); the pull request comment still shows the run",
+                                key, repo, STATUS_BUDGET, GITHUB_STATUS_LIMIT)
+                    dropped += 1
                 else:
                     self._write(writer, kind, payload, numbers)
+                    if kind == "status":
+                        self._status_written(repo, key, payload)
                     sent += 1
             except PermanentGitHubError as e:
                 log.error("github: dropping %s for %s: %s", key, repo, e)
+                if kind == "status" and e.status == 422 and "maximum number of statuses" in str(e).lower():
+                    self._status_closed(repo, key, payload)
                 dropped += 1
                 self._done(repo, key, version, None)
                 continue
@@ -166,7 +205,7 @@ class Outbox:
             comment_id = writer.upsert_comment(number, payload["body"], known_id=known)
             if comment_id != known:
                 with self._connect() as db:
-                    db.execute("INSERT OR REPLACE INTO comments (repo, number, comment_id) VALUES (?, ?, ?)",
+                    db.execute("INSERT OR REPLACE INTO own_comments (repo, number, comment_id) VALUES (?, ?, ?)",
                                (writer.repo, number, comment_id))
 
     def _pulls(self, writer: GitHubWriter, sha: str) -> list[int]:
@@ -179,6 +218,50 @@ class Outbox:
             db.execute("INSERT OR REPLACE INTO pulls (repo, sha, numbers) VALUES (?, ?, ?)",
                        (writer.repo, sha, json.dumps(numbers)))
         return numbers
+
+    # -- statuses: only changes, within GitHub's cap ---------------------------------------------------
+
+    def _status_row(self, repo: str, key: str) -> tuple[str, int, str, int] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT change, final, run_id, count FROM statuses_written WHERE repo=? AND key=?",
+                             (repo, key)).fetchone()
+        return (str(row[0]), int(row[1]), str(row[2]), int(row[3])) if row else None
+
+    def _status_unchanged(self, repo: str, key: str, payload: dict[str, Any]) -> bool:
+        row = self._status_row(repo, key)
+        if row is None or not payload.get("change"):
+            return False
+        change, final, run_id, _ = row
+        if payload["change"] == change:
+            return True
+        # the next execution of a run whose verdict is written: its pending would only hide the verdict
+        return payload["state"] == "pending" and bool(final) and payload.get("run_id") == run_id
+
+    def _status_budget_spent(self, repo: str, key: str) -> bool:
+        row = self._status_row(repo, key)
+        return row is not None and row[3] >= STATUS_BUDGET
+
+    def _status_written(self, repo: str, key: str, payload: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO statuses_written (repo, key, change, final, run_id, count) VALUES (?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT (repo, key) DO UPDATE SET change=excluded.change, final=excluded.final, "
+                "run_id=excluded.run_id, count=count+1",
+                (repo, key, str(payload.get("change") or ""), int(payload["state"] != "pending"),
+                 str(payload.get("run_id") or "")),
+            )
+
+    def _status_closed(self, repo: str, key: str, payload: dict[str, Any]) -> None:
+        """GitHub says the context is full: write nothing more there."""
+        self._status_written(repo, key, payload)
+        with self._connect() as db:
+            db.execute("UPDATE statuses_written SET count=MAX(count, ?) WHERE repo=? AND key=?",
+                       (STATUS_BUDGET, repo, key))
+
+    def status_writes(self, repo: str, sha: str, context: str) -> int:
+        """How many statuses the outbox wrote for ``sha`` and ``context``."""
+        row = self._status_row(repo, f"status:{sha}:{context}")
+        return row[3] if row else 0
 
     def _already_sent(self, repo: str, key: str, digest: str) -> bool:
         with self._connect() as db:
@@ -206,7 +289,7 @@ class Outbox:
 
     def comment_id(self, repo: str, number: int) -> int | None:
         with self._connect() as db:
-            row = db.execute("SELECT comment_id FROM comments WHERE repo=? AND number=?", (repo, number)).fetchone()
+            row = db.execute("SELECT comment_id FROM own_comments WHERE repo=? AND number=?", (repo, number)).fetchone()
         return int(row[0]) if row else None
 
     def count(self, repo: str | None = None) -> int:

@@ -23,6 +23,15 @@ class CommitStatus:
     state: str  # pending | success | failure | error
     description: str
     target_url: str | None
+    run_id: str = ""
+    #: What a reader of the checks list must see change: the state, the run, and the verdict (metrics'
+    #: verdicts, failing metrics, the failure's reason) — not a duration or a percentage. The outbox
+    #: writes a status only when this changes (GitHub keeps at most 1,000 statuses per sha and context).
+    change: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        return self.state != "pending"
 
 
 def status_context(benchmark: str, matrix_point: dict[str, object] | None = None) -> str:
@@ -40,7 +49,20 @@ def target_url(report: RunReport) -> str | None:
 def commit_status(report: RunReport) -> CommitStatus:
     context = status_context(report.benchmark, dict(report.matrix_point))
     state, description = _decide(report)
-    return CommitStatus(context, state, _clip(description, MAX_DESCRIPTION), target_url(report))
+    change = f"{state} {report.run_id} {_verdict(report)}".rstrip()
+    return CommitStatus(context, state, _clip(description, MAX_DESCRIPTION), target_url(report), report.run_id, change)
+
+
+def _verdict(r: RunReport) -> str:
+    """The part of a status that matters between two executions of one run (see ``CommitStatus.change``)."""
+    if not r.status.is_final:
+        return ""
+    if r.status == RunStatus.SUCCEEDED:
+        failing = r.failing_regressions
+        if failing:
+            return "regression in " + ",".join(sorted(failing))
+        return ",".join(f"{name}={v.verdict}" for name, v in sorted(r.verdicts.items()))
+    return f"{r.status.value}: {_one_line(r.reason or '')}"
 
 
 def _decide(r: RunReport) -> tuple[str, str]:

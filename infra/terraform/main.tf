@@ -1,7 +1,7 @@
 # Anubis on AWS: from an empty account to a working installation (see ../README.md).
 #
-#   network ─► eks ─► storage ─► iam ─► logging
-#                 └─► observability, argocd ─► mpi-operator, runs, kueue
+#   network ─► eks ─► storage ─► iam ─► runs ─► logging
+#                 └─► observability, argocd ─► mpi-operator, kueue
 
 data "aws_caller_identity" "current" {}
 
@@ -28,13 +28,14 @@ locals {
     dcgm_exporter                = "3.6.1"
     fluent_bit                   = "0.48.3"
     kueue                        = "0.19.2"
+    # Elasticsearch 9 in the cluster (modules/logging): ECK 3.3.0 and its Elasticsearch chart
+    eck_operator      = "3.3.0"
+    eck_elasticsearch = "0.18.0"
   }
 
   # The health checks `anubis render` writes for Argo CD (MPIJob), set in argocd-cm through Helm.
   argocd_cm_patch = yamldecode(file("${path.module}/../../manifests/argocd/argocd-cm-patch.yaml"))
 
-  # Known before the domain exists, so that the controller's role can name it (no dependency cycle).
-  opensearch_domain_arn = "arn:aws:es:${var.region}:${data.aws_caller_identity.current.account_id}:domain/${var.name}-logs"
   run_service_accounts  = [for ns in sort(keys(var.run_namespaces)) : "${ns}:anubis-run"]
 }
 
@@ -92,26 +93,19 @@ module "iam" {
   results_prefix        = var.results_prefix
   dataset_bucket_arn    = module.storage.dataset_bucket_arn
   kms_key_arn           = module.storage.kms_key_arn
-  opensearch_domain_arn = local.opensearch_domain_arn
   tags                  = local.tags
 }
 
 module "logging" {
   source = "./modules/logging"
 
-  name                     = var.name
-  vpc_id                   = module.network.vpc_id
-  subnet_ids               = module.network.private_subnet_ids
-  node_security_group_id   = module.eks.node_security_group_id
-  oidc_provider_arn        = module.eks.oidc_provider_arn
-  writer_role_arns         = [module.iam.controller_role_arn]
-  instance_type            = var.opensearch_instance_type
-  instance_count           = var.opensearch_instance_count
-  kms_key_arn              = module.storage.kms_key_arn
-  fluent_bit_chart_version = local.charts.fluent_bit
-  tags                     = local.tags
+  controller_namespace            = "anubis-system" # created by module.runs
+  node_count                      = var.elasticsearch_node_count
+  eck_operator_chart_version      = local.charts.eck_operator
+  eck_elasticsearch_chart_version = local.charts.eck_elasticsearch
+  fluent_bit_chart_version        = local.charts.fluent_bit
 
-  depends_on = [module.eks]
+  depends_on = [module.eks, module.runs]
 }
 
 module "observability" {

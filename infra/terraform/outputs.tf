@@ -38,9 +38,14 @@ output "pushgateway_url" {
   value       = module.observability.pushgateway_url
 }
 
-output "opensearch_endpoint" {
-  description = "OpenSearch endpoint for the controller's log exporter (requests must be SigV4-signed)."
-  value       = module.logging.opensearch_endpoint
+output "elasticsearch_url" {
+  description = "In-cluster URL of Elasticsearch (run logs); the controller's URL with credentials is in the Secret named by elasticsearch_controller_secret."
+  value       = module.logging.elasticsearch_url
+}
+
+output "elasticsearch_controller_secret" {
+  description = "Namespace/name of the Secret with the controller's Elasticsearch URL and credentials (key url)."
+  value       = module.logging.controller_url_secret
 }
 
 output "results_bucket" {

@@ -1,6 +1,6 @@
 variable "name" {
   type        = string
-  description = "Name of the installation: prefixes the VPC, the cluster, roles and the OpenSearch domain."
+  description = "Name of the installation: prefixes the VPC, the cluster and the roles."
   default     = "anubis"
 
   validation {
@@ -204,20 +204,14 @@ variable "run_namespaces" {
   }
 }
 
-variable "opensearch_instance_type" {
-  type        = string
-  description = "Instance type of the OpenSearch data nodes."
-  default     = "t3.small.search"
-}
-
-variable "opensearch_instance_count" {
+variable "elasticsearch_node_count" {
   type        = number
-  description = "Number of OpenSearch data nodes (3 for zone awareness)."
+  description = "Number of Elasticsearch nodes for the run logs (1 for the cheapest idle installation, 3 for resilience)."
   default     = 1
 
   validation {
-    condition     = var.opensearch_instance_count >= 1
-    error_message = "Use at least one data node."
+    condition     = var.elasticsearch_node_count >= 1
+    error_message = "Use at least one Elasticsearch node."
   }
 }
 

@@ -286,9 +286,13 @@ def loop(tmp_path: Path, github: github_api.FakeGitHub) -> Iterator[Loop]:
     sim = ClusterSimulator(api)
     sim.add_node("node-1", "t3.small")
     store = SqliteResultStore(tmp_path / "results.sqlite3")
-    sleeps: list[float] = []
-    client = GitHubClient("anubis-bench/anubis", CANARY, base_url=github.url, sleep=sleeps.append,
-                          retry=GitHubRetry(attempts=3, base_delay=0.01, max_delay=120))
+    # GitHub's time: the client's pacing and back-off sleep on it (without sleeping) and the fake's rate
+    # limits count on it, so the test sees the waits exactly and runs at full speed
+    api_clock = github_api.FakeClock()
+    github.clock = api_clock.time
+    sleeps = api_clock.slept
+    client = GitHubClient("anubis-bench/anubis", CANARY, base_url=github.url, sleep=api_clock.sleep,
+                          clock=api_clock.time, retry=GitHubRetry(attempts=3, base_delay=0.01, max_delay=120))
     reporter = Reporter(client, Outbox(tmp_path / "outbox.sqlite3"))
     links = {"cpu-cluster": load_environment(ROOT, "cpu-cluster").links}
     exporter = GitHubExporter(reporter, store, links=links, main_branch="main")
@@ -376,7 +380,13 @@ def test_controller_reports_statuses_and_the_comment(tmp_path: Path, github: git
         expected.write_text(body, encoding="utf-8")
     assert body == expected.read_text(encoding="utf-8")
     assert github.comments.get(1) and len(github.comments[1]) == 1
+    assert len(github.write_times) >= 5 and _min_gap(github.write_times) >= 1.0  # writes paced a second apart
+    assert [r for r in github.refused if r[2] >= 400] == []  # no 422, no rate limit
     _no_canary(github, published, caplog, loop)
+
+
+def _min_gap(times: list[float]) -> float:
+    return min(round(b - a, 6) for a, b in zip(times, times[1:]))
 
 
 def test_github_faults_lose_nothing_and_duplicate_nothing(tmp_path: Path, github: github_api.FakeGitHub,
@@ -411,4 +421,5 @@ def test_github_faults_lose_nothing_and_duplicate_nothing(tmp_path: Path, github
     # at most three writes per run: each run's final status, the one comment (created, then edited once)
     made = github.writes()
     assert len(made) <= 3 * 2, [f"{r.method} {r.path}" for r in made]
+    assert _min_gap(github.write_times) >= 1.0
     _no_canary(github, published, caplog, loop)

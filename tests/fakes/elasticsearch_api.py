@@ -1,9 +1,19 @@
 """A fake Elasticsearch over real HTTP, strict where the real one is strict.
 
-What it holds to, as Elasticsearch 8 does:
+What it holds to, as Elasticsearch 9 does (the version ``infra/`` deploys; :attr:`FakeElasticsearch.version`
+plays another):
 
 * every response carries ``X-Elastic-Product: Elasticsearch`` (the official client refuses a server
-  without it) and ``GET /`` answers the cluster info with ``version.number`` 8.x;
+  without it, elasticsearch-py ``_base.py``) and ``GET /`` answers the cluster info with
+  ``version.number``;
+* **REST API compatibility** (Elasticsearch ``RestCompatibleVersionHelper.getCompatibleVersion`` and
+  the "REST API compatibility" docs): the client sends ``Accept`` and ``Content-Type``
+  ``application/vnd.elasticsearch+json; compatible-with=N`` (``+x-ndjson`` for bulk), N its own major.
+  The server takes N equal to its major or the one before, and refuses anything else with 400
+  ``media_type_header_exception`` caused by "Accept version must be either version 9 or 8, but found
+  10" — what a 9.x client gets from an 8.x server. With a body, the ``Content-Type`` version must be
+  in the same range, equal the ``Accept`` one, and both must be versioned or neither. A media type
+  Elasticsearch does not read is 406. The answer's ``Content-Type`` carries the version asked for;
 * ``_bulk`` bodies are NDJSON: an action line (``index``, ``create``, ``update`` or ``delete`` with
   known metadata) followed by a source line for all but ``delete``, the body ending with a newline;
   anything else is refused with a 400 and Elasticsearch's error format;
@@ -30,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-VERSION = "8.15.0"
+VERSION = "9.2.0"  # keep the major in step with infra/ (Elasticsearch) and pyproject.toml (the client)
 ACTIONS = {"index", "create", "update", "delete"}
 ACTION_META = {
     "_index", "_id", "routing", "version", "version_type", "if_seq_no", "if_primary_term", "pipeline",
@@ -58,6 +68,8 @@ class FakeElasticsearch:
     requests: list[tuple[str, str]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     product_header: bool = True  # False: behave like a server that is not Elasticsearch
+    version: str = VERSION  # the Elasticsearch this fake plays (its major decides the compatibility)
+    compat_headers: list[tuple[str, str]] = field(default_factory=list)  # (Accept, Content-Type) of each request
     _rejections: list[str] = field(default_factory=list)  # "items" | "request", consumed in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,8 +96,12 @@ class FakeElasticsearch:
         segments = [s for s in path.split("/") if s]
         with self.lock:
             self.requests.append((method, target))
+            self.compat_headers.append((headers.get("accept", ""), headers.get("content-type", "")))
+            refused = self._check_compatibility(headers, bool(body))
+            if refused is not None:
+                return refused
             if path == "/" and method in ("GET", "HEAD"):
-                return 200, _info()
+                return 200, _info(self.version)
             if segments[-1:] == ["_bulk"] and len(segments) <= 2 and method in ("POST", "PUT"):
                 return self._bulk(path, segments[0] if len(segments) == 2 else None, headers, body, query)
             if segments[-1:] == ["_search"] and len(segments) <= 2 and method in ("GET", "POST"):
@@ -100,6 +116,34 @@ class FakeElasticsearch:
                 return 200, {"acknowledged": True}
             self.unexpected.append(f"{method} {target}")
             return _error(400, "fake_unsupported_request", f"the fake does not know {method} {target}")
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    def _check_compatibility(self, headers: dict[str, str], has_content: bool) -> tuple[int, Any] | None:
+        """Elasticsearch's checks of the Accept and Content-Type versions (see the module's description)."""
+        try:
+            accept = _compatible_with(headers.get("accept"))
+            content = _compatible_with(headers.get("content-type")) if has_content else None
+        except ValueError as e:
+            return _error(406, "media_type_header_exception", str(e))
+        current, oldest = self.major, self.major - 1
+        accept_version = current if accept is None else accept
+        if not oldest <= accept_version <= current:
+            return _media_error(f"Accept version must be either version {current} or {oldest}, but found "
+                                f"{accept_version}. Accept={headers.get('accept')}")
+        if has_content:
+            content_version = current if content is None else content
+            if not oldest <= content_version <= current:
+                return _media_error(f"Content-Type version must be either version {current} or {oldest}, but found "
+                                    f"{content_version}. Content-Type={headers.get('content-type')}")
+            if content_version != accept_version or (content is None) != (accept is None):
+                return _media_error(
+                    "A compatible version is required on both Content-Type and Accept headers if either one has "
+                    "requested a compatible version and the compatible versions must match. "
+                    f"Accept={headers.get('accept')}, Content-Type={headers.get('content-type')}")
+        return None
 
     def _bulk(self, path: str, default_index: str | None, headers: dict[str, str], body: bytes, query: dict[str, str]) -> tuple[int, Any]:
         content_type = headers.get("content-type", "")
@@ -190,11 +234,44 @@ class FakeElasticsearch:
         }  # fmt: skip
 
 
-def _info() -> dict[str, Any]:
+#: What Elasticsearch reads: JSON (and its vendor form), NDJSON for bulk; anything else is 406.
+_MEDIA = re.compile(
+    r"^\s*application/(?:vnd\.elasticsearch\+)?(json|x-ndjson)\s*(?:;(?P<params>.*))?$", re.IGNORECASE)
+
+
+def _compatible_with(header: str | None) -> int | None:
+    """The ``compatible-with`` version of an Accept or Content-Type header (None: not versioned)."""
+    if not header or header.strip() == "*/*":
+        return None
+    match = _MEDIA.match(header)
+    if match is None:
+        raise ValueError(f"Content-Type header [{header}] is not supported")
+    vendor = "vnd.elasticsearch+" in header.lower()
+    version = None
+    for param in (match.group("params") or "").split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "compatible-with":
+            if not value.strip().isdigit():
+                raise ValueError(f"Invalid media-type value on header [{header}]")
+            version = int(value.strip())
+    if vendor and version is None:
+        raise ValueError(f"Invalid media-type value on header [{header}]: compatible-with is missing")
+    return version
+
+
+def _media_error(reason: str) -> tuple[int, Any]:
+    cause = {"type": "media_type_header_exception", "reason": "Invalid media-type value on headers [Accept, Content-Type]"}
+    return 400, {"error": {"root_cause": [cause], **cause, "caused_by": {"type": "status_exception", "reason": reason}},
+                 "status": 400}
+
+
+def _info(version: str = VERSION) -> dict[str, Any]:
+    major = int(version.split(".")[0])
     return {
         "name": "fake-node", "cluster_name": "anubis-test", "cluster_uuid": "fake-uuid",
-        "version": {"number": VERSION, "build_flavor": "default", "lucene_version": "9.11.1",
-                    "minimum_wire_compatibility_version": "7.17.0", "minimum_index_compatibility_version": "7.0.0"},
+        "version": {"number": version, "build_flavor": "default", "lucene_version": "10.3.1",
+                    "minimum_wire_compatibility_version": f"{major - 1}.19.0",
+                    "minimum_index_compatibility_version": f"{major - 1}.0.0"},
         "tagline": "You Know, for Search",
     }  # fmt: skip
 
@@ -332,9 +409,17 @@ def _flatten(value: Any) -> Iterator[Any]:
         yield value
 
 
+def _compatible_or_none(header: str | None) -> int | None:
+    try:
+        return _compatible_with(header)
+    except ValueError:
+        return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeElasticsearch
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: without it each answer waits ~40 ms
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -352,7 +437,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         if self.fake.product_header:
             self.send_header("X-Elastic-Product", "Elasticsearch")
-        self.send_header("Content-Type", "application/json")
+        accept = _compatible_or_none(headers.get("accept"))
+        if accept is not None:
+            self.send_header("Content-Type", f"application/vnd.elasticsearch+json;compatible-with={accept}")
+        else:
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(json.dumps(payload).encode()) if self.command == "HEAD" else len(data)))
         self.end_headers()
         self.wfile.write(data)

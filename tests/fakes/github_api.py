@@ -1,28 +1,79 @@
 """A fake GitHub REST API over real HTTP, for the reporter, the commands and the end-to-end test.
 
 It answers like GitHub for the calls Anubis makes — commit statuses, issue comments (listed with
-``Link`` pagination, created, edited), pull requests, commit → pulls, collaborator permission — and
-like GitHub when things go wrong: scripted faults give 5xx, 429 with ``Retry-After`` and 403
-secondary rate limits (optionally *after* doing the write, as a timed-out proxy would). Any request
-it does not know is recorded in :attr:`FakeGitHub.unexpected` and answered 404; the ``github``
-fixture fails the test if there were any.
+``Link`` pagination, created, edited), pull requests, commit → pulls, collaborator permission, the
+authenticated user — and enforces GitHub's limits as documented on docs.github.com:
+
+* **statuses**: at most 1,000 per sha and context ("Create a commit status": "there is a limit of 1000
+  statuses per sha and context within a repository. Attempts to create more than 1000 statuses will
+  result in a validation error") → 422; a description over 140 characters or an unknown state → 422;
+* **comments**: a body over 65,536 characters → 422 ("body is too long (maximum is 65536
+  characters)"); a comment is written by the authenticated user (:attr:`FakeGitHub.bot`), and, as on
+  GitHub, anyone with write access may edit anyone's comment — the client must check authorship;
+* **GET /user**: the token's account; an App installation token (:attr:`FakeGitHub.installation_token`)
+  gets 403 "Resource not accessible by integration", as on GitHub;
+* **primary rate limit** ("Rate limits for the REST API"): ``x-ratelimit-limit/remaining/used/reset/
+  resource`` on every answer, counting down per request in a window of an hour on :attr:`clock`;
+  at 0, 403 "API rate limit exceeded" until ``x-ratelimit-reset``;
+* **secondary rate limits**: more than 80 content-creating requests (POST, PATCH, PUT, DELETE) in a
+  minute or 500 in an hour → :attr:`secondary_status` (403 or 429, both documented) with
+  ``retry-after``. GitHub's "at least one second between writes" is advice, not a refusal: the fake
+  records each write's time (:attr:`write_times`) so a test can check the client's spacing.
+
+Scripted faults give 5xx, 429 with ``Retry-After`` and 403 secondary rate limits (optionally *after*
+doing the write, as a timed-out proxy would). Any request it does not know is recorded in
+:attr:`FakeGitHub.unexpected` and answered 404; the ``github`` fixture fails the test if there were any.
+Give the fake and the client one :class:`FakeClock` to test pacing without sleeping.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+MAX_STATUSES = 1000  # per sha and context
+MAX_COMMENT_BODY = 65536
+WRITES_PER_MINUTE = 80
+WRITES_PER_HOUR = 500
+PRIMARY_LIMIT = 5000  # requests an hour for a user token
+TOO_MANY_STATUSES = "This SHA and context has reached the maximum number of statuses."
+NOT_FOR_INTEGRATIONS = "Resource not accessible by integration"
+
 SECONDARY_LIMIT = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach "
     "out to GitHub Support for help, please include the request ID."
 )
+
+
+class FakeClock:
+    """A clock that moves only when something sleeps on it: hand ``time`` and ``sleep`` to the client and
+    ``time`` to the fake, and a minute of pacing takes no time at all."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def time(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += max(0.0, seconds)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
 
 
 @dataclass
@@ -60,8 +111,16 @@ class FakeGitHub:
     unexpected: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     bot: str = "anubis-bot[bot]"
+    installation_token: bool = False  # GET /user answers 403, as for a GitHub App's installation token
+    clock: Callable[[], float] = time.time
+    rate_limit: int = PRIMARY_LIMIT
+    secondary_status: int = 403  # GitHub documents 403 and 429 for secondary limits
+    write_times: list[float] = field(default_factory=list)  # accepted content-creating requests
+    refused: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status) of 4xx answers
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _window_start: float | None = None
+    _used: int = 0
     url: str = ""
 
     # -- scripting ----------------------------------------------------------------------------------
@@ -119,17 +178,64 @@ class FakeGitHub:
 
     def handle(self, request: Request) -> tuple[int, dict[str, str], Any]:
         with self._lock:
-            self.requests.append(request)
-            auth = request.headers.get("authorization", "")
-            if auth not in (f"token {self.token}", f"Bearer {self.token}"):
-                return 401, {}, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
-            fault = self._fault(request)
-            if fault is not None and not fault.after:
-                return fault.status, fault.headers, {"message": fault.message}
-            status, headers, body = self._route(request)
-            if fault is not None:
-                return fault.status, fault.headers, {"message": fault.message}
+            status, headers, body = self._handle(request)
+            if 400 <= status < 500:
+                self.refused.append((request.method, request.path, status))
             return status, headers, body
+
+    def _handle(self, request: Request) -> tuple[int, dict[str, str], Any]:
+        self.requests.append(request)
+        auth = request.headers.get("authorization", "")
+        if auth not in (f"token {self.token}", f"Bearer {self.token}"):
+            return 401, {}, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+        now = self.clock()
+        limits = self._primary(now)
+        if limits is None:
+            headers = self._limit_headers(now)
+            return 403, headers, {"message": "API rate limit exceeded for user ID 1.",
+                                  "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}
+        fault = self._fault(request)
+        if fault is not None and not fault.after:
+            return fault.status, {**limits, **fault.headers}, {"message": fault.message}
+        write = request.method in ("POST", "PATCH", "PUT", "DELETE")
+        if write:
+            wait = self._secondary_wait(now)
+            if wait is not None:
+                return self.secondary_status, {**limits, "Retry-After": str(wait)}, {
+                    "message": SECONDARY_LIMIT,
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}
+        status, headers, body = self._route(request)
+        if write and 200 <= status < 300:
+            self.write_times.append(now)
+        if fault is not None:
+            return fault.status, {**limits, **fault.headers}, {"message": fault.message}
+        return status, {**limits, **headers}, body
+
+    def _primary(self, now: float) -> dict[str, str] | None:
+        """Count the request against the hourly limit; None when the limit is spent."""
+        if self._window_start is None or now >= self._window_start + 3600:
+            self._window_start, self._used = now, 0
+        if self._used >= self.rate_limit:
+            return None
+        self._used += 1
+        return self._limit_headers(now)
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        start = self._window_start if self._window_start is not None else now
+        return {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": str(self.rate_limit - self._used),
+                "X-RateLimit-Used": str(self._used), "X-RateLimit-Reset": str(int(math.ceil(start + 3600))),
+                "X-RateLimit-Resource": "core"}
+
+    def _secondary_wait(self, now: float) -> int | None:
+        """Seconds until one more content-creating request is allowed; None when it is allowed now."""
+        minute = [t for t in self.write_times if t > now - 60]
+        hour = [t for t in self.write_times if t > now - 3600]
+        waits = []
+        if len(minute) >= WRITES_PER_MINUTE:
+            waits.append(minute[-WRITES_PER_MINUTE] + 60 - now)
+        if len(hour) >= WRITES_PER_HOUR:
+            waits.append(hour[-WRITES_PER_HOUR] + 3600 - now)
+        return max(1, int(math.ceil(max(waits)))) if waits else None
 
     def _fault(self, request: Request) -> Fault | None:
         for fault in self.faults:
@@ -148,6 +254,11 @@ class FakeGitHub:
                 return 422, {}, {"message": "Validation Failed", "errors": [{"field": "state"}]}
             if len(body.get("description") or "") > 140:
                 return 422, {}, {"message": "Validation Failed", "errors": [{"field": "description"}]}
+            context = body.get("context") or "default"
+            if sum(1 for s in self.statuses.get(m.group(1), []) if s["context"] == context) >= MAX_STATUSES:
+                return 422, {}, {"message": "Validation Failed", "errors": [
+                    {"resource": "Status", "code": "custom", "message": TOO_MANY_STATUSES}],
+                    "documentation_url": "https://docs.github.com/rest/commits/statuses#create-a-commit-status"}
             status = {k: body.get(k) for k in ("state", "context", "description", "target_url")}
             self.statuses.setdefault(m.group(1), []).append(status)
             return 201, {}, {"id": len(self.statuses[m.group(1)]), **status}
@@ -157,15 +268,26 @@ class FakeGitHub:
             if r.method == "GET":
                 return self._page(r, self.comments.get(number, []), path)
             if r.method == "POST":
-                comment_id = self._create_comment(number, str((r.body or {}).get("body", "")), self.bot)
+                text = str((r.body or {}).get("body", ""))
+                if len(text) > MAX_COMMENT_BODY:
+                    return _too_long()
+                comment_id = self._create_comment(number, text, self.bot)
                 return 201, {}, self._comment(comment_id)
         m = re.fullmatch(rf"{re.escape(base)}/issues/comments/(\d+)", path)
         if m and r.method == "PATCH":
             found = self._comment(int(m.group(1)))
             if found is None:
                 return 404, {}, {"message": "Not Found"}
-            found["body"] = str((r.body or {}).get("body", ""))
+            text = str((r.body or {}).get("body", ""))
+            if len(text) > MAX_COMMENT_BODY:
+                return _too_long()
+            found["body"] = text  # the author stays who wrote it (a collaborator may edit anyone's comment)
             return 200, {}, found
+        if path == "/user" and r.method == "GET":
+            if self.installation_token:
+                return 403, {}, {"message": NOT_FOR_INTEGRATIONS,
+                                 "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
+            return 200, {}, {"login": self.bot, "id": 1, "type": "Bot" if self.bot.endswith("[bot]") else "User"}
         m = re.fullmatch(rf"{re.escape(base)}/pulls/(\d+)", path)
         if m and r.method == "GET" and int(m.group(1)) in self.pulls:
             return 200, {}, self.pulls[int(m.group(1))]
@@ -204,9 +326,17 @@ class FakeGitHub:
         return 200, ({"Link": ", ".join(links)} if links else {}), chunk
 
 
+def _too_long() -> tuple[int, dict[str, str], Any]:
+    return 422, {}, {"message": "Validation Failed", "errors": [
+        {"resource": "IssueComment", "code": "custom", "field": "body",
+         "message": f"body is too long (maximum is {MAX_COMMENT_BODY} characters)"}],
+        "documentation_url": "https://docs.github.com/rest/issues/comments"}
+
+
 def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: without it each answer waits ~40 ms
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -226,8 +356,6 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
-            self.send_header("X-RateLimit-Limit", "5000")
-            self.send_header("X-RateLimit-Remaining", "4999")
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()

@@ -312,7 +312,7 @@ def test_roles_are_least_privilege() -> None:
     controller = documents[("iam", "controller")]["statement"]
     actions = {a for s in controller for a in s["actions"]}
     assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey",
-                       "cloudwatch:PutMetricData", "es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"}
+                       "cloudwatch:PutMetricData"}  # run logs: the in-cluster Elasticsearch's own users, no IAM
     (objects,) = [s for s in controller if "s3:PutObject" in s["actions"]]
     assert objects["resources"] == ["${var.results_bucket_arn}/${var.results_prefix}*"]
     (metrics,) = [s for s in controller if s["actions"] == ["cloudwatch:PutMetricData"]]

@@ -181,3 +181,85 @@ def test_fake_fails_loudly_on_unknown_requests(fake: elasticsearch_api.FakeElast
     assert status == 400 and answer["error"]["type"] == "fake_unsupported_request"
     assert fake.unexpected == ["POST /a/_update_by_query"]
     fake.unexpected.clear()  # seen: the fixture's check would fail the test otherwise
+
+
+# ---- REST API compatibility: the headers the real server checks ---------------------------------------
+
+
+def test_the_client_sends_the_compatibility_headers_of_its_major(
+    fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch
+) -> None:
+    import elasticsearch
+
+    major = elasticsearch.__versionstr__.split(".")[0]
+    spec = make_spec()
+    ElasticsearchExporter(client).export(spec, make_record(spec), lines(3))
+    assert fake.compat_headers
+    for accept, content_type in fake.compat_headers:
+        assert accept == f"application/vnd.elasticsearch+json; compatible-with={major}"
+        assert content_type in ("", f"application/vnd.elasticsearch+x-ndjson; compatible-with={major}",
+                                f"application/vnd.elasticsearch+json; compatible-with={major}")
+
+
+def test_a_server_of_the_previous_major_refuses_the_client(fake: elasticsearch_api.FakeElasticsearch,
+                                                           client: Elasticsearch) -> None:
+    """What a 9.x client gets from an 8.x server (the reason infra/ and the client share a major)."""
+    fake.version = "8.15.0"
+    spec = make_spec()
+    with pytest.raises(ReporterError, match="Elasticsearch refused") as error:
+        ElasticsearchExporter(client).export(spec, make_record(spec), lines(3))
+    assert "Accept version must be either version 8 or 7, but found 9" in str(error.value.__cause__.body)  # type: ignore[union-attr]
+    assert fake.indices == {}
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "status", "reason"),
+    [
+        ("application/vnd.elasticsearch+json; compatible-with=9", "application/vnd.elasticsearch+x-ndjson; compatible-with=9", 200, ""),
+        ("application/vnd.elasticsearch+json; compatible-with=8", "application/vnd.elasticsearch+x-ndjson; compatible-with=8", 200, ""),
+        ("application/json", "application/x-ndjson", 200, ""),
+        ("application/vnd.elasticsearch+json; compatible-with=7", "application/vnd.elasticsearch+x-ndjson; compatible-with=7", 400,
+         "Accept version must be either version 9 or 8, but found 7"),
+        ("application/vnd.elasticsearch+json; compatible-with=10", "application/vnd.elasticsearch+x-ndjson; compatible-with=10", 400,
+         "Accept version must be either version 9 or 8, but found 10"),
+        ("application/vnd.elasticsearch+json; compatible-with=9", "application/vnd.elasticsearch+x-ndjson; compatible-with=8", 400,
+         "the compatible versions must match"),
+        ("application/vnd.elasticsearch+json; compatible-with=9", "application/x-ndjson", 400, "must match"),
+        ("application/json", "text/plain", 406, "not supported"),
+        ("application/vnd.elasticsearch+json", "application/x-ndjson", 406, "compatible-with is missing"),
+    ],
+)
+def test_the_fake_checks_compatibility_like_elasticsearch_9(
+    fake: elasticsearch_api.FakeElasticsearch, accept: str, content_type: str, status: int, reason: str
+) -> None:
+    body = b'{"index": {"_index": "anubis-logs-x", "_id": "1"}}\n{"message": "hi"}\n'
+    request = urllib.request.Request(fake.url + "/_bulk", data=body, method="POST",
+                                     headers={"Accept": accept, "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            got, answer, headers = response.status, json.load(response), response.headers
+    except urllib.error.HTTPError as e:
+        got, answer, headers = e.code, json.load(e), e.headers
+    assert got == status, answer
+    assert headers["X-Elastic-Product"] == "Elasticsearch"
+    if reason:
+        assert reason in json.dumps(answer)
+    else:
+        assert fake.indices["anubis-logs-x"]["1"] == {"message": "hi"}
+
+
+def test_client_fake_and_infrastructure_share_one_major() -> None:
+    """pyproject.toml pins the client, infra/ deploys the server, the fake plays it: one major."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (pin,) = [d for d in dependencies if d.startswith("elasticsearch")]
+    match = re.fullmatch(r"elasticsearch>=(\d+)\.\d+,<(\d+)", pin.split(";")[0].strip())
+    assert match and int(match.group(2)) == int(match.group(1)) + 1, f"pin the client to one major, not {pin!r}"
+    variables = (root / "infra/terraform/modules/logging/variables.tf").read_text(encoding="utf-8")
+    deployed = re.search(r'variable "elasticsearch_version" \{.*?default\s*=\s*"(\d+)\.\d+\.\d+"', variables, re.S)
+    assert deployed, "infra/terraform/modules/logging deploys no pinned Elasticsearch version"
+    assert int(deployed.group(1)) == int(match.group(1)) == elasticsearch_api.FakeElasticsearch().major

@@ -200,7 +200,7 @@ def test_the_data_folder_outlives_the_pod() -> None:
     (claim,) = by_kind("PersistentVolumeClaim")
     assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     assert claim["metadata"]["namespace"] == deployment["metadata"]["namespace"]
-    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
     assert env["ANUBIS_DATA_DIR"] == mount["mountPath"]
     # one pod at a time may hold a ReadWriteOnce volume
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"] and deployment["spec"]["replicas"] == 1
@@ -233,3 +233,14 @@ def test_dockerfile_builds_every_package_as_a_non_root_user() -> None:
     (user,) = [line for line in text.splitlines() if line.startswith("USER ")]
     (deployment,) = by_kind("Deployment")
     assert user.split()[1] == "{0}:{0}".format(deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"])
+
+
+def test_the_elasticsearch_credentials_come_from_the_secret_infra_writes() -> None:
+    """infra/terraform/modules/logging writes the controller's URL (with its user) into this Secret."""
+    (deployment,) = by_kind("Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    (env,) = [e for e in spec["containers"][0]["env"] if e["name"] == "ANUBIS_ELASTICSEARCH_URL"]
+    ref = env["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "anubis-elasticsearch", "key": "url", "optional": True}
+    logging_module = (FOLDER.parents[2] / "infra/terraform/modules/logging/main.tf").read_text(encoding="utf-8")
+    assert 'name      = "anubis-elasticsearch"' in logging_module and "namespace = var.controller_namespace" in logging_module

@@ -19,7 +19,7 @@ output "oidc_provider_arn" {
 }
 
 output "node_security_group_id" {
-  description = "Security group of the nodes (OpenSearch and EFS admit it)."
+  description = "Security group of the nodes (EFS admits it)."
   value       = module.eks.node_security_group_id
 }
 

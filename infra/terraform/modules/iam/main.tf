@@ -1,7 +1,7 @@
 # Roles for service accounts (IRSA), each with only what its pods do:
 #
 # * controller: result records under the results prefix (read, write; no delete: records are never
-#   rewritten), metrics into one CloudWatch namespace, run logs into the OpenSearch domain;
+#   rewritten), metrics into one CloudWatch namespace, run logs go to the in-cluster Elasticsearch (its own users, no IAM);
 # * data fetcher (the runs' `fetch-data` init container): read the dataset bucket, write its cache prefix.
 
 locals {
@@ -73,11 +73,6 @@ data "aws_iam_policy_document" "controller" {
       variable = "cloudwatch:namespace"
       values   = [var.cloudwatch_namespace]
     }
-  }
-  statement {
-    sid       = "IndexRunLogs"
-    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
-    resources = ["${var.opensearch_domain_arn}/*"]
   }
 }
 

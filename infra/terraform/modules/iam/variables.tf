@@ -77,11 +77,6 @@ variable "cloudwatch_namespace" {
   }
 }
 
-variable "opensearch_domain_arn" {
-  type        = string
-  description = "ARN of the OpenSearch domain the controller indexes run logs into."
-}
-
 variable "tags" {
   type        = map(string)
   description = "Tags added to every resource of the module."

@@ -1,186 +1,179 @@
-# Logs: an OpenSearch domain inside the VPC (HTTPS only, encrypted, IAM-signed requests) and
-# fluent-bit on every node (GPU nodes included) shipping container logs into daily indices
-# `anubis-logs-YYYY.MM.DD`, with the pod's labels (anubis.dev/run-id, anubis.dev/benchmark, ...).
-
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
+# Logs: Elasticsearch 9 inside the cluster, run by Elastic's operator (ECK), and fluent-bit on every
+# node (GPU nodes included) shipping container logs into daily indices `anubis-logs-YYYY.MM.DD`, with
+# the pod's labels (anubis.dev/run-id, anubis.dev/benchmark, ...).
+#
+# Why Elasticsearch and not an Amazon OpenSearch domain: the controller's log exporter and `anubis logs`
+# use the official `elasticsearch` client, which refuses any server that does not answer
+# `X-Elastic-Product: Elasticsearch`, and whose major must match the server's (a 9.x client sends
+# `compatible-with=9`, which an 8.x server refuses). pyproject.toml pins the client to the major
+# deployed here (tests/integration/test_elasticsearch_export.py checks they agree).
+#
+# Access: two users of Elasticsearch's file realm, each with a role limited to `anubis-logs-*`:
+# `anubis-controller` (index and read the run logs, manage their template) and `fluent-bit` (index).
+# Their passwords are generated here and kept in Kubernetes Secrets (and in the Terraform state, which
+# must be encrypted: see versions.tf). HTTP inside the cluster is plain: the service is reachable only
+# as a ClusterIP inside the VPC; node-to-node transport stays TLS (ECK's default).
 
 locals {
-  domain_name     = "${var.name}-logs"
-  domain_arn      = "arn:aws:es:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:domain/${local.domain_name}"
-  oidc_issuer     = replace(var.oidc_provider_arn, "/^arn:[^:]+:iam::[0-9]+:oidc-provider\\//", "")
-  shipper_account = "logging:fluent-bit"
+  namespace     = "logging"
+  cluster       = "elasticsearch" # the Elasticsearch resource; ECK names its service <cluster>-es-http
+  service_host  = "${local.cluster}-es-http.${local.namespace}.svc"
+  service_url   = "http://${local.service_host}:9200"
+  services_node = { "anubis.dev/node-pool" = "services" }
+
+  roles = {
+    anubis_logs_writer = {
+      cluster = ["monitor", "manage_index_templates"]
+      indices = [{
+        names      = ["anubis-logs-*"]
+        privileges = ["create_index", "index", "read", "view_index_metadata"]
+      }]
+    }
+    anubis_logs_shipper = {
+      cluster = ["monitor"]
+      indices = [{
+        names      = ["anubis-logs-*"]
+        privileges = ["create_index", "create_doc"]
+      }]
+    }
+  }
+  users = {
+    controller = { username = "anubis-controller", roles = "anubis_logs_writer" }
+    fluent_bit = { username = "fluent-bit", roles = "anubis_logs_shipper" }
+  }
 }
 
-resource "aws_security_group" "opensearch" {
-  name        = "${local.domain_name}-opensearch"
-  description = "HTTPS from the cluster's nodes to the OpenSearch domain"
-  vpc_id      = var.vpc_id
-  tags        = var.tags
-}
-
-resource "aws_vpc_security_group_ingress_rule" "opensearch_from_nodes" {
-  security_group_id            = aws_security_group.opensearch.id
-  description                  = "HTTPS from the cluster's nodes"
-  ip_protocol                  = "tcp"
-  from_port                    = 443
-  to_port                      = 443
-  referenced_security_group_id = var.node_security_group_id
-}
-
-resource "aws_cloudwatch_log_group" "opensearch" {
-  #checkov:skip=CKV_AWS_158:The domain's own application logs hold no run data; CloudWatch's default encryption applies.
-  #checkov:skip=CKV_AWS_338:A month of the domain's own logs is enough to debug it.
-  name              = "/aws/opensearch/${local.domain_name}"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-data "aws_iam_policy_document" "opensearch_logs" {
-  statement {
-    actions   = ["logs:PutLogEvents", "logs:CreateLogStream"]
-    resources = ["${aws_cloudwatch_log_group.opensearch.arn}:*"]
-    principals {
-      type        = "Service"
-      identifiers = ["es.amazonaws.com"]
+resource "kubernetes_namespace_v1" "logging" {
+  metadata {
+    name = local.namespace
+    labels = {
+      "app.kubernetes.io/part-of" = "anubis"
+      # fluent-bit reads the nodes' /var/log (a hostPath volume, which "baseline" forbids)
+      "pod-security.kubernetes.io/enforce" = "privileged"
+      "pod-security.kubernetes.io/warn"    = "baseline"
     }
   }
 }
 
-resource "aws_cloudwatch_log_resource_policy" "opensearch" {
-  policy_name     = "${local.domain_name}-opensearch"
-  policy_document = data.aws_iam_policy_document.opensearch_logs.json
+resource "helm_release" "eck_operator" {
+  name             = "elastic-operator"
+  namespace        = "elastic-system"
+  create_namespace = true
+  repository       = "https://helm.elastic.co"
+  chart            = "eck-operator"
+  version          = var.eck_operator_chart_version
+
+  values = [yamlencode({
+    nodeSelector      = local.services_node
+    managedNamespaces = [local.namespace]
+  })]
 }
 
-data "aws_iam_policy_document" "domain_access" {
-  statement {
-    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
-    resources = ["${local.domain_arn}/*"]
-    principals {
-      type        = "AWS"
-      identifiers = concat([aws_iam_role.fluent_bit.arn], var.writer_role_arns)
-    }
+# ---------------------------------------------------------------- users and roles (file realm)
+
+resource "random_password" "users" {
+  for_each = local.users
+
+  length  = 32
+  special = false
+}
+
+resource "kubernetes_secret_v1" "users" {
+  for_each = local.users
+
+  metadata {
+    name      = "anubis-es-user-${replace(each.key, "_", "-")}"
+    namespace = kubernetes_namespace_v1.logging.metadata[0].name
+  }
+  type = "kubernetes.io/basic-auth"
+  data = {
+    username = each.value.username
+    password = random_password.users[each.key].result
+    roles    = each.value.roles
   }
 }
 
-resource "aws_opensearch_domain" "logs" {
-  #checkov:skip=CKV2_AWS_52:Access is IAM-only (SigV4) for two roles, inside the VPC; fine-grained access control would need an internal master user.
-  #checkov:skip=CKV_AWS_317:Audit logs need fine-grained access control (see above); the domain's access policy names every caller.
-  #checkov:skip=CKV2_AWS_59:Dedicated master nodes triple the idle cost of a log store that can be rebuilt; add them with instance_count >= 3.
-  #checkov:skip=CKV_AWS_318:One data node keeps the idle installation cheap; set instance_count = 3 for zone awareness.
-  domain_name    = local.domain_name
-  engine_version = var.engine_version
+resource "kubernetes_secret_v1" "roles" {
+  metadata {
+    name      = "anubis-es-roles"
+    namespace = kubernetes_namespace_v1.logging.metadata[0].name
+  }
+  data = {
+    "roles.yml" = yamlencode(local.roles)
+  }
+}
 
-  cluster_config {
-    instance_type          = var.instance_type
-    instance_count         = var.instance_count
-    zone_awareness_enabled = var.instance_count > 1
-    dynamic "zone_awareness_config" {
-      for_each = var.instance_count > 1 ? [1] : []
-      content {
-        availability_zone_count = min(var.instance_count, length(var.subnet_ids), 3)
+# The controller's URL, with its credentials, in the controller's namespace: its Deployment reads it
+# into ANUBIS_ELASTICSEARCH_URL (manifests/system/controller/deployment.yaml).
+resource "kubernetes_secret_v1" "controller_url" {
+  metadata {
+    name      = "anubis-elasticsearch"
+    namespace = var.controller_namespace
+  }
+  data = {
+    url = "http://${local.users.controller.username}:${random_password.users["controller"].result}@${local.service_host}:9200"
+  }
+}
+
+# ---------------------------------------------------------------- Elasticsearch
+
+resource "helm_release" "elasticsearch" {
+  name       = "elasticsearch"
+  namespace  = kubernetes_namespace_v1.logging.metadata[0].name
+  repository = "https://helm.elastic.co"
+  chart      = "eck-elasticsearch"
+  version    = var.eck_elasticsearch_chart_version
+
+  values = [yamlencode({
+    fullnameOverride = local.cluster
+    version          = var.elasticsearch_version
+    http             = { tls = { selfSignedCertificate = { disabled = true } } }
+    auth = {
+      fileRealm = [for name, _ in local.users : { secretName = kubernetes_secret_v1.users[name].metadata[0].name }]
+      roles     = [{ secretName = kubernetes_secret_v1.roles.metadata[0].name }]
+    }
+    nodeSets = [{
+      name   = "default"
+      count  = var.node_count
+      config = { "node.store.allow_mmap" = false }
+      podTemplate = {
+        spec = {
+          nodeSelector = local.services_node
+          containers = [{
+            name      = "elasticsearch"
+            resources = { requests = { memory = var.memory, cpu = "500m" }, limits = { memory = var.memory } }
+          }]
+        }
       }
-    }
-  }
+      volumeClaimTemplates = [{
+        metadata = { name = "elasticsearch-data" } # the name ECK mounts as the data directory
+        spec = {
+          accessModes      = ["ReadWriteOnce"]
+          storageClassName = "gp3"
+          resources        = { requests = { storage = "${var.volume_size_gb}Gi" } }
+        }
+      }]
+    }]
+  })]
 
-  ebs_options {
-    ebs_enabled = true
-    volume_type = "gp3"
-    volume_size = var.volume_size_gb
-  }
-
-  vpc_options {
-    subnet_ids         = slice(var.subnet_ids, 0, var.instance_count > 1 ? min(var.instance_count, length(var.subnet_ids), 3) : 1)
-    security_group_ids = [aws_security_group.opensearch.id]
-  }
-
-  encrypt_at_rest {
-    enabled    = true
-    kms_key_id = var.kms_key_arn
-  }
-
-  node_to_node_encryption {
-    enabled = true
-  }
-
-  domain_endpoint_options {
-    enforce_https       = true
-    tls_security_policy = "Policy-Min-TLS-1-2-2019-07"
-  }
-
-  log_publishing_options {
-    cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch.arn
-    log_type                 = "ES_APPLICATION_LOGS"
-  }
-
-  log_publishing_options {
-    cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch.arn
-    log_type                 = "INDEX_SLOW_LOGS"
-  }
-
-  access_policies = data.aws_iam_policy_document.domain_access.json
-
-  tags       = var.tags
-  depends_on = [aws_cloudwatch_log_resource_policy.opensearch]
+  depends_on = [helm_release.eck_operator]
 }
 
 # ---------------------------------------------------------------- fluent-bit
 
-data "aws_iam_policy_document" "fluent_bit_trust" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [var.oidc_provider_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${local.shipper_account}"]
-    }
-  }
-}
-
-resource "aws_iam_role" "fluent_bit" {
-  name               = "${var.name}-fluent-bit"
-  description        = "fluent-bit log shipper (IRSA ${local.shipper_account})"
-  assume_role_policy = data.aws_iam_policy_document.fluent_bit_trust.json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "fluent_bit" {
-  statement {
-    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
-    resources = ["${local.domain_arn}/*"]
-  }
-}
-
-resource "aws_iam_role_policy" "fluent_bit" {
-  name   = "ship-logs"
-  role   = aws_iam_role.fluent_bit.id
-  policy = data.aws_iam_policy_document.fluent_bit.json
-}
-
 resource "helm_release" "fluent_bit" {
-  name             = "fluent-bit"
-  namespace        = "logging"
-  create_namespace = true
-  repository       = "https://fluent.github.io/helm-charts"
-  chart            = "fluent-bit"
-  version          = var.fluent_bit_chart_version
+  name       = "fluent-bit"
+  namespace  = kubernetes_namespace_v1.logging.metadata[0].name
+  repository = "https://fluent.github.io/helm-charts"
+  chart      = "fluent-bit"
+  version    = var.fluent_bit_chart_version
 
   values = [yamlencode({
-    serviceAccount = {
-      create      = true
-      name        = "fluent-bit"
-      annotations = { "eks.amazonaws.com/role-arn" = aws_iam_role.fluent_bit.arn }
-    }
     tolerations = [{ operator = "Exists" }] # every node, GPU nodes included
+    env = [{
+      name      = "ES_PASSWORD"
+      valueFrom = { secretKeyRef = { name = kubernetes_secret_v1.users["fluent_bit"].metadata[0].name, key = "password" } }
+    }]
     config = {
       inputs  = <<-EOT
         [INPUT]
@@ -202,13 +195,12 @@ resource "helm_release" "fluent_bit" {
       EOT
       outputs = <<-EOT
         [OUTPUT]
-            Name                opensearch
+            Name                es
             Match               kube.*
-            Host                ${aws_opensearch_domain.logs.endpoint}
-            Port                443
-            tls                 On
-            AWS_Auth            On
-            AWS_Region          ${data.aws_region.current.name}
+            Host                ${local.service_host}
+            Port                9200
+            HTTP_User           ${local.users.fluent_bit.username}
+            HTTP_Passwd         $${ES_PASSWORD}
             Logstash_Format     On
             Logstash_Prefix     anubis-logs
             Replace_Dots        On
@@ -218,4 +210,6 @@ resource "helm_release" "fluent_bit" {
       EOT
     }
   })]
+
+  depends_on = [helm_release.elasticsearch]
 }

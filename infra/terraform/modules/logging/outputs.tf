@@ -1,14 +1,14 @@
-output "opensearch_endpoint" {
-  description = "HTTPS endpoint of the OpenSearch domain (inside the VPC)."
-  value       = "https://${aws_opensearch_domain.logs.endpoint}"
+output "elasticsearch_url" {
+  description = "In-cluster URL of Elasticsearch (no credentials; the controller's, with them, is in the Secret controller_url_secret)."
+  value       = local.service_url
 }
 
-output "opensearch_dashboards_url" {
-  description = "URL of OpenSearch Dashboards (reachable from inside the VPC, e.g. through kubectl port-forward)."
-  value       = "https://${aws_opensearch_domain.logs.dashboard_endpoint}"
+output "controller_url_secret" {
+  description = "Namespace/name of the Secret holding the controller's Elasticsearch URL with its credentials (key url)."
+  value       = "${var.controller_namespace}/${kubernetes_secret_v1.controller_url.metadata[0].name}"
 }
 
-output "domain_arn" {
-  description = "ARN of the OpenSearch domain."
-  value       = aws_opensearch_domain.logs.arn
+output "elasticsearch_version" {
+  description = "The Elasticsearch version deployed (the client in pyproject.toml is pinned to its major)."
+  value       = var.elasticsearch_version
 }

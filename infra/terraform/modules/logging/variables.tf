@@ -1,74 +1,54 @@
-variable "name" {
+variable "controller_namespace" {
   type        = string
-  description = "Name of the installation; names the OpenSearch domain ('<name>-logs')."
+  description = "Namespace of the Anubis controller, where the Secret with its Elasticsearch URL is written."
+}
+
+variable "elasticsearch_version" {
+  type        = string
+  description = "Elasticsearch version ECK runs; its major must be the elasticsearch client's in pyproject.toml."
+  default     = "9.2.0"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{2,22}$", var.name))
-    error_message = "The name must be 3-23 lower-case letters, digits and '-' (OpenSearch domain names are at most 28 characters)."
+    condition     = can(regex("^9\\.[0-9]+\\.[0-9]+$", var.elasticsearch_version))
+    error_message = "Give an exact 9.x version: the elasticsearch client Anubis uses is pinned to major 9."
   }
 }
 
-variable "vpc_id" {
+variable "eck_operator_chart_version" {
   type        = string
-  description = "VPC the domain is placed in (it has no public endpoint)."
+  description = "Pinned version of the eck-operator Helm chart (Elastic Cloud on Kubernetes)."
 }
 
-variable "subnet_ids" {
-  type        = list(string)
-  description = "Private subnets; the domain uses the first one per data node zone."
-}
-
-variable "node_security_group_id" {
+variable "eck_elasticsearch_chart_version" {
   type        = string
-  description = "Security group of the cluster's nodes, admitted to the domain over HTTPS."
+  description = "Pinned version of the eck-elasticsearch Helm chart (the Elasticsearch resource ECK manages)."
 }
 
-variable "oidc_provider_arn" {
-  type        = string
-  description = "ARN of the cluster's IAM OIDC provider (the log shipper's role trusts it)."
-}
-
-variable "writer_role_arns" {
-  type        = list(string)
-  description = "IAM roles allowed to read and write the domain besides the log shipper (the controller's)."
-}
-
-variable "engine_version" {
-  type        = string
-  description = "OpenSearch engine version."
-  default     = "OpenSearch_2.17"
-
-  validation {
-    condition     = can(regex("^OpenSearch_[0-9]+\\.[0-9]+$", var.engine_version))
-    error_message = "Write the version as OpenSearch_MAJOR.MINOR."
-  }
-}
-
-variable "instance_type" {
-  type        = string
-  description = "Instance type of the data nodes."
-  default     = "t3.small.search"
-
-  validation {
-    condition     = endswith(var.instance_type, ".search")
-    error_message = "OpenSearch instance types end in '.search'."
-  }
-}
-
-variable "instance_count" {
+variable "node_count" {
   type        = number
-  description = "Number of data nodes (1 for the cheapest idle installation, 3 for zone awareness)."
+  description = "Number of Elasticsearch nodes (1 for the cheapest idle installation, 3 for resilience)."
   default     = 1
 
   validation {
-    condition     = var.instance_count >= 1 && var.instance_count <= 10
-    error_message = "Use between 1 and 10 data nodes."
+    condition     = var.node_count >= 1 && var.node_count <= 9
+    error_message = "Use between 1 and 9 Elasticsearch nodes."
+  }
+}
+
+variable "memory" {
+  type        = string
+  description = "Memory of each Elasticsearch node (request and limit; the JVM heap takes half)."
+  default     = "2Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.memory))
+    error_message = "Write the memory as a Kubernetes quantity in Mi or Gi, e.g. 2Gi."
   }
 }
 
 variable "volume_size_gb" {
   type        = number
-  description = "gp3 volume size of each data node, in GB."
+  description = "gp3 volume size of each Elasticsearch node, in GB."
   default     = 20
 
   validation {
@@ -77,24 +57,7 @@ variable "volume_size_gb" {
   }
 }
 
-variable "log_retention_days" {
-  type        = number
-  description = "Days to keep the domain's own logs in CloudWatch Logs."
-  default     = 30
-}
-
-variable "kms_key_arn" {
-  type        = string
-  description = "KMS key encrypting the domain at rest."
-}
-
 variable "fluent_bit_chart_version" {
   type        = string
   description = "Pinned version of the fluent-bit Helm chart."
-}
-
-variable "tags" {
-  type        = map(string)
-  description = "Tags added to every resource of the module."
-  default     = {}
 }

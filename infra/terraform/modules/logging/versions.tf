@@ -2,10 +2,6 @@ terraform {
   required_version = ">= 1.6.0, < 2.0.0"
 
   required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.83"
-    }
     helm = {
       source  = "hashicorp/helm"
       version = "~> 2.17"
@@ -13,6 +9,10 @@ terraform {
     kubernetes = {
       source  = "hashicorp/kubernetes"
       version = "~> 2.35"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
     }
   }
 }

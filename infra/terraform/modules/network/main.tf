@@ -1,4 +1,4 @@
-# The VPC: private subnets for the nodes (and OpenSearch, EFS), public subnets for the load balancer
+# The VPC: private subnets for the nodes (and EFS), public subnets for the load balancer
 # and the NAT gateway, flow logs to CloudWatch Logs. Subnets carry the tags the AWS Load Balancer
 # Controller and the cluster autoscaler's node groups look for.
 

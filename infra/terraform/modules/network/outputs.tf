@@ -9,7 +9,7 @@ output "vpc_cidr" {
 }
 
 output "private_subnet_ids" {
-  description = "Private subnets (nodes, OpenSearch, EFS mount targets), one per availability zone."
+  description = "Private subnets (nodes, EFS mount targets), one per availability zone."
   value       = module.vpc.private_subnets
 }
 

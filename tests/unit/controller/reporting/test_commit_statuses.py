@@ -52,3 +52,22 @@ def test_context_and_link() -> None:
     assert commit_status(_report(RunStatus.RUNNING, links=links)).target_url == "https://argocd/app"
     assert commit_status(_report(RunStatus.RUNNING, links=Links(grafana_url="https://g"))).target_url == "https://g"
     assert commit_status(_report(RunStatus.RUNNING)).target_url is None
+
+
+def test_what_counts_as_a_change_is_state_run_and_verdict_not_duration() -> None:
+    """The outbox writes a status only when ``change`` changes (GitHub keeps 1,000 per sha and context)."""
+    verdicts = {"throughput": MetricVerdict("no_change", change=0.001, confidence=0.5, baseline=120.0)}
+    quick = RunReport.from_record(make_record(finished_at=make_record().started_at + 60), verdicts=verdicts)
+    slow = RunReport.from_record(make_record(finished_at=make_record().started_at + 600), verdicts=verdicts)
+    assert commit_status(quick).description != commit_status(slow).description
+    assert commit_status(quick).change == commit_status(slow).change
+    worse = {"throughput": MetricVerdict("regression", change=-0.2, confidence=0.99, baseline=120.0)}
+    worse_by_more = {"throughput": MetricVerdict("regression", change=-0.3, confidence=0.99, baseline=120.0)}
+    fail = frozenset({"throughput"})
+    a = commit_status(RunReport.from_record(make_record(), verdicts=worse, fail_on_regression=fail))
+    b = commit_status(RunReport.from_record(make_record(), verdicts=worse_by_more, fail_on_regression=fail))
+    assert a.state == "failure" and a.change == b.change != commit_status(quick).change
+    assert commit_status(_report(RunStatus.FAILED, reason="exit 1")).change != commit_status(
+        _report(RunStatus.FAILED, reason="OOMKilled")).change
+    running = commit_status(_report(RunStatus.RUNNING))
+    assert running.change.startswith("pending ") and not running.is_final and commit_status(quick).is_final
