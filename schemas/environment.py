@@ -74,7 +74,8 @@ class Environment:
     default: bool = False  # preferred among kubernetes environments offering an instance type
     destination: Destination = field(default_factory=Destination)
     argocd_project: str = "anubis"
-    service_account: str = "anubis-run"
+    service_account: str = "anubis-run"  # the runs' pods: no cloud role (docs/security.md)
+    fetcher_service_account: str = "anubis-fetcher"  # the fetch Jobs: the data fetcher's cloud role
     fetcher_image: str = "ghcr.io/anubis-bench/fetcher:0.1.0"
     instance_types: dict[str, InstanceType] = field(default_factory=dict)  # "*": any other type
     policy: Policy = field(default_factory=Policy)
