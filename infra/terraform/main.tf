@@ -31,7 +31,9 @@ locals {
 
   # Known before the domain exists, so that the controller's role can name it (no dependency cycle).
   opensearch_domain_arn = "arn:aws:es:${var.region}:${data.aws_caller_identity.current.account_id}:domain/${var.name}-logs"
-  run_service_accounts  = [for ns in sort(keys(var.run_namespaces)) : "${ns}:anubis-run"]
+  # The data fetcher's role is assumed by the fetch Jobs' service account only: the runs' own service
+  # account (anubis-run) has no cloud role, so no benchmark container ever gets these credentials.
+  fetcher_service_accounts = [for ns in sort(keys(var.run_namespaces)) : "${ns}:anubis-fetcher"]
 }
 
 module "network" {
@@ -83,7 +85,7 @@ module "iam" {
 
   name                  = var.name
   oidc_provider_arn     = module.eks.oidc_provider_arn
-  run_service_accounts  = local.run_service_accounts
+  fetcher_service_accounts = local.fetcher_service_accounts
   results_bucket_arn    = module.storage.results_bucket_arn
   results_prefix        = var.results_prefix
   dataset_bucket_arn    = module.storage.dataset_bucket_arn
