@@ -58,6 +58,7 @@ def _build(name: str, data: dict[str, Any], source_path: str) -> Environment:
         destination=Destination(**data.get("destination", {})),
         argocd_project=data.get("argocd_project", "anubis"),
         service_account=data.get("service_account", "anubis-run"),
+        fetcher_service_account=data.get("fetcher_service_account", Environment.fetcher_service_account),
         fetcher_image=data.get("fetcher_image", Environment.fetcher_image),
         queue=data.get("queue"),
         instance_types={

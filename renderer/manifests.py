@@ -21,6 +21,8 @@ import yaml
 
 from renderer import argocd
 from renderer.objects import (
+    CACHE_DIR,
+    FETCH_COMMAND,
     MAIN_CONTAINER,
     SCRIPTS_MOUNT,
     SERVER_CONTAINER,
@@ -90,6 +92,9 @@ def render_run(spec: RunSpec, env: Environment, scripts: Mapping[str, bytes]) ->
         )
     documents: list[tuple[str, dict[str, Any]]] = []
     scripts_volume_ = _scripts_document(spec, env, scripts, documents)
+    sources = [*spec.data, *(spec.server.models if spec.server and spec.strategy == "inference" else ())]
+    if sources and fetch_job_wanted(env):
+        documents.append(_fetch_job_document(spec, env, sources))
     if spec.strategy == "horovod":
         documents.append(("mpijob.yaml.j2", _mpijob(spec, env, scripts_volume_)))
     else:
@@ -182,6 +187,79 @@ def _job_document(spec: RunSpec, env: Environment, pod: Pod) -> tuple[str, dict[
     return "job.yaml.j2", {"meta": _meta(spec, env, object_name(spec.run_id), queued=True), "job": job}
 
 
+# ---- data: a fetch Job of its own, or an init container ------------------------------------------------
+
+FETCH_JOB_SUFFIX = "-fetch"
+FETCH_STATUS_DIR = f"{CACHE_DIR}/.anubis-fetch"
+#: The waiting init container gives up this long before the run's deadline, so that its reason, not the
+#: deadline, is what the run reports.
+WAIT_MARGIN_SECONDS = 60
+WAITER_RESOURCES = {"limits": {"memory": "256Mi"}, "requests": {"cpu": "50m", "memory": "64Mi"}}
+
+
+def fetch_job_wanted(env: Environment) -> bool:
+    """Whether a run's data is fetched by a Job of its own: where the dataset cache is a volume that
+    pods share (a PVC). A pod-local cache (``emptyDir``, a node's ``hostPath``) cannot be written by
+    another pod, so there the fetch stays an init container of the run's pods, under the runs'
+    ServiceAccount, which has no cloud role (previews: docs/manifests.md#data)."""
+    return env.dataset_cache.kind == "pvc"
+
+
+def fetch_job_name(spec: RunSpec) -> str:
+    return object_name(spec.run_id, FETCH_JOB_SUFFIX)
+
+
+def _status_file(spec: RunSpec) -> str:
+    return f"{FETCH_STATUS_DIR}/{fetch_job_name(spec)}.json"
+
+
+def _fetch_job_document(spec: RunSpec, env: Environment, sources: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """The Job that fetches the run's data into the shared cache under the fetcher's ServiceAccount.
+    It carries no ``anubis.dev/run-id`` and no ``managed-by`` label: it is not a run, and the
+    controller follows the run through its pods' waiting init container instead."""
+    name = fetch_job_name(spec)
+    labels = {
+        "app.kubernetes.io/part-of": "anubis",
+        "anubis.dev/benchmark": spec.benchmark,
+        "anubis.dev/environment": spec.environment,
+        "anubis.dev/fetch-for": spec.run_id,
+        "anubis.dev/role": "fetch",
+    }
+    fetch = fetcher(sources, env)
+    fetch["command"] = [*FETCH_COMMAND, "--status-file", _status_file(spec)]
+    pod = Pod(
+        labels=labels,
+        service_account=env.fetcher_service_account,
+        node_selector={},
+        tolerations=[],
+        containers=[fetch],
+        volumes=[cache_volume(env)],
+    )
+    meta = {
+        "name": name,
+        "namespace": env.destination.namespace,
+        "labels": labels,
+        "annotations": {"anubis.dev/descriptor-path": spec.descriptor_path},
+    }
+    return "job.yaml.j2", {"meta": meta, "job": {"deadline": spec.timeout_seconds, "pod": pod}}
+
+
+def _data_init(spec: RunSpec, env: Environment, sources: Sequence[Any]) -> list[dict[str, Any]]:
+    """The pod's data init container: the fetcher itself, or (with a fetch Job) one that waits for the
+    fetch Job's verified result, without credentials, the cache read-only (controller.fetch_handoff)."""
+    if not sources:
+        return []
+    init = fetcher(sources, env)
+    if fetch_job_wanted(env):
+        timeout = max(spec.timeout_seconds - WAIT_MARGIN_SECONDS, (spec.timeout_seconds + 1) // 2)
+        init["command"] = [
+            *FETCH_COMMAND, "--wait", "--status-file", _status_file(spec), "--timeout", str(timeout),
+        ]
+        init["volumeMounts"] = [{"name": "anubis-cache", "mountPath": CACHE_DIR, "readOnly": True}]
+        init["resources"] = WAITER_RESOURCES
+    return [init]
+
+
 # ---- pods -----------------------------------------------------------------------------------------------
 
 
@@ -241,7 +319,7 @@ def _single_node_pod(spec: RunSpec, env: Environment, scripts: dict[str, Any] | 
         service_account=env.service_account,
         node_selector=_node_selector(placement.node_selector, zone_selector(spec)),
         tolerations=merged_tolerations(placement.tolerations),
-        init_containers=[fetcher(spec.data, env)] if spec.data else [],
+        init_containers=_data_init(spec, env, spec.data),
         containers=[main],
         volumes=_volumes(env, shm=spec.extended_shm, scripts=scripts, cache=bool(spec.data)),
     )
@@ -296,7 +374,7 @@ def _inference_pod(spec: RunSpec, env: Environment, scripts: dict[str, Any] | No
         service_account=env.service_account,
         node_selector=_node_selector(instance.node_selector, zone_selector(spec)),
         tolerations=merged_tolerations(instance.tolerations, spec.placement.tolerations),
-        init_containers=[*([fetcher(sources, env)] if sources else []), sidecar],
+        init_containers=[*_data_init(spec, env, sources), sidecar],
         containers=[client],
         volumes=_volumes(env, shm=spec.extended_shm or server.extended_shm, scripts=scripts, cache=bool(sources)),
     )
@@ -347,7 +425,7 @@ def _mpijob(spec: RunSpec, env: Environment, scripts: dict[str, Any] | None) -> 
         service_account=env.service_account,
         node_selector=_node_selector(placement.node_selector, zone_selector(spec)),
         tolerations=tolerations,
-        init_containers=[fetcher(spec.data, env)] if spec.data else [],
+        init_containers=_data_init(spec, env, spec.data),
         containers=[
             _main_container(
                 spec, scripts, command=(), res=resources(placement.cpu, placement.memory, placement.gpus), data=True

@@ -75,7 +75,8 @@ class Environment:
     default: bool = False  # preferred among kubernetes environments offering an instance type
     destination: Destination = field(default_factory=Destination)
     argocd_project: str = "anubis"
-    service_account: str = "anubis-run"
+    service_account: str = "anubis-run"  # the runs' pods: no cloud role (docs/security.md)
+    fetcher_service_account: str = "anubis-fetcher"  # the fetch Jobs: the data fetcher's cloud role
     fetcher_image: str = "ghcr.io/anubis-bench/fetcher:0.1.0"
     # Kueue LocalQueue of the runs (kubernetes only); "{instance_type}" is replaced by the run's
     # instance type, dots as dashes. None: runs are not queued.

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from anubis.settings import Settings
-from controller.local.registry import Registry
+from controller.journal import open_journal
+from controller.local.registry import Registry, journal_orphans
 from schemas.errors import AnubisError, BackendError, NotFoundError
 
 
@@ -31,17 +32,22 @@ def cancel(settings: Settings, ref: str, wait_seconds: float, kubeconfig: Path |
     Otherwise the run is looked up on the cluster by its run id and suspended (never deleted: Argo CD
     would create it again); the controller records it as CANCELED and keeps its result.
     """
-    registry = Registry(settings.data_dir)
+    journal = open_journal(settings.data_dir)  # a run whose `anubis run` was killed is recorded there as ERROR
     try:
-        runs = registry.resolve(ref)
-    except NotFoundError as local_error:
-        if not (kubeconfig or in_cluster or _kubeconfig_present()):
-            raise
-        _cancel_on_cluster(settings, ref, local_error, kubeconfig, context, in_cluster, namespaces)
-        return
-    for active in runs:
-        registry.cancel(active)
-    stuck = [r.execution_id for r in runs if not registry.wait_finished(r.execution_id, wait_seconds)]
+        registry = Registry(settings.data_dir, on_orphan=journal_orphans(journal))
+        try:
+            runs = registry.resolve(ref)
+        except NotFoundError as local_error:
+            if not (kubeconfig or in_cluster or _kubeconfig_present()):
+                raise
+            _cancel_on_cluster(settings, ref, local_error, kubeconfig, context, in_cluster, namespaces)
+            return
+        for active in runs:
+            registry.cancel(active)
+        stuck = [r.execution_id for r in runs if not registry.wait_finished(r.execution_id, wait_seconds)]
+    finally:
+        if journal is not None:
+            journal.close()
     if stuck:
         raise BackendError(
             f"asked {', '.join(stuck)} to stop, but it is still running after {wait_seconds:g} s; "

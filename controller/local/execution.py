@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
 import re
 import signal
@@ -105,7 +104,7 @@ class Execution:
         (self.dir / "runspec.json").write_text(json.dumps(spec.to_dict(), indent=2), encoding="utf-8")
         started_at = time.time()
         self.runner.registry.register(
-            ActiveRun(self.id, spec.run_id, spec.benchmark, os.getpid(), None, node(), started_at)
+            ActiveRun.of_this_process(self.id, spec.run_id, spec.benchmark, None, node(), started_at)
         )
         self.status(RunStatus.PENDING, "")
         unsubscribe = self.runner.cancellation.subscribe(self.on_cancel)
@@ -273,8 +272,8 @@ class Execution:
             raise Stopped(RunStatus.ERROR, f"cannot start the {what}: {e}") from e
         self.groups.append(group)
         self.runner.registry.register(
-            ActiveRun(self.id, self.spec.run_id, self.spec.benchmark, os.getpid(), group.pgid, node(), time.time(),
-                      group.tag)
+            ActiveRun.of_this_process(self.id, self.spec.run_id, self.spec.benchmark, group.pgid, node(), time.time(),
+                                      group.tag)
         )
         return group
 

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 TAG_VARIABLE = "ANUBIS_PROCESS_TAG"
 #: What ``anubis run`` writes to the watchdog before closing the pipe: "all is well, go".
@@ -169,10 +170,15 @@ def start_watchdog(pgid: int, tag: str, grace_seconds: float, kill_argv: Sequenc
     :data:`RELEASE` and close the pipe to let it go; if this process dies first, it stops the group."""
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, False)
-    argv = [sys.executable, "-m", "controller.local.lifeline", str(pgid), tag, repr(grace_seconds), *kill_argv]
+    # -P: the working folder is not put on sys.path (a benchmark repository's own `controller/` folder
+    # must not shadow this package); cwd "/": the watchdog holds no folder busy.
+    argv = [sys.executable, "-P", "-m", "controller.local.lifeline", str(pgid), tag, repr(grace_seconds), *kill_argv]
+    package_root = str(Path(__file__).resolve().parents[2])  # where this `controller` package is found
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     try:
         process = subprocess.Popen(
-            argv, stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            argv, stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+            env={**os.environ, "PYTHONPATH": path},
             start_new_session=True, close_fds=True,
         )  # fmt: skip
     except OSError:

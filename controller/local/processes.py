@@ -227,6 +227,23 @@ def process_alive(pid: int) -> bool:
         return True
 
 
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field 22, proc(5)): with
+    the pid, it names one process, never a later one that reused the number. ``None`` where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process_alive(pid: int, started: int | None) -> bool:
+    """``pid`` is alive and is the process that started at ``started`` (when known)."""
+    if not process_alive(pid):
+        return False
+    return started is None or start_ticks(pid) in (None, started)
+
+
 def wait_gone(pid: int, timeout: float) -> bool:
     """Wait until ``pid`` is gone (or a zombie); True if it went within ``timeout``."""
     deadline = time.monotonic() + timeout

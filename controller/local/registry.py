@@ -30,7 +30,7 @@ from pathlib import Path
 
 from controller.journal import ExecutionInfo, Journal
 from controller.local.lifeline import stop_tagged
-from controller.local.processes import process_alive
+from controller.local.processes import same_process_alive, start_ticks
 from schemas.errors import BackendError, NotFoundError
 from schemas.status import RunStatus
 
@@ -50,6 +50,18 @@ class ActiveRun:
     host: str
     started_at: float
     tag: str | None = None  # the benchmark's process tag (ANUBIS_PROCESS_TAG), once started
+    pid_started: int | None = None  # when `anubis run` started (clock ticks): a reused pid is not it
+
+    @classmethod
+    def of_this_process(cls, execution_id: str, run_id: str, benchmark: str, pgid: int | None, host: str,
+                        started_at: float, tag: str | None = None) -> ActiveRun:
+        """The entry of an execution that this process (``anubis run``) runs."""
+        pid = os.getpid()
+        return cls(execution_id, run_id, benchmark, pid, pgid, host, started_at, tag, start_ticks(pid))
+
+    def owner_alive(self) -> bool:
+        """Whether its ``anubis run`` process is still there (not a later process with its pid)."""
+        return same_process_alive(self.pid, self.pid_started)
 
 
 #: Told each orphan found, with the reason of its final status.
@@ -95,7 +107,7 @@ class Registry:
                 continue
             if run.host != host:
                 continue
-            if not process_alive(run.pid):
+            if not run.owner_alive():
                 self.settle_orphan(run)
                 continue
             runs.append(run)
@@ -144,7 +156,7 @@ class Registry:
         """Ask the owning ``anubis run`` to cancel ``run`` (or settle it as an orphan)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._marker(run.execution_id).write_text(str(time.time()), encoding="utf-8")
-        if process_alive(run.pid):
+        if run.owner_alive():
             try:
                 os.kill(run.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -165,7 +177,7 @@ class Registry:
                 return False
             with contextlib.suppress(OSError, ValueError, TypeError):
                 run = ActiveRun(**json.loads(self._entry(execution_id).read_text(encoding="utf-8")))
-                if not process_alive(run.pid):
+                if not run.owner_alive():
                     self.settle_orphan(run)
                     return True
             time.sleep(0.1)

@@ -36,7 +36,9 @@ locals {
   # The health checks `anubis render` writes for Argo CD (MPIJob), set in argocd-cm through Helm.
   argocd_cm_patch = yamldecode(file("${path.module}/../../manifests/argocd/argocd-cm-patch.yaml"))
 
-  run_service_accounts  = [for ns in sort(keys(var.run_namespaces)) : "${ns}:anubis-run"]
+  # The data fetcher's role is assumed by the fetch Jobs' service account only: the runs' own service
+  # account (anubis-run) has no cloud role, so no benchmark container ever gets these credentials.
+  fetcher_service_accounts = [for ns in sort(keys(var.run_namespaces)) : "${ns}:anubis-fetcher"]
 }
 
 module "network" {
@@ -88,7 +90,7 @@ module "iam" {
 
   name                  = var.name
   oidc_provider_arn     = module.eks.oidc_provider_arn
-  run_service_accounts  = local.run_service_accounts
+  fetcher_service_accounts = local.fetcher_service_accounts
   results_bucket_arn    = module.storage.results_bucket_arn
   results_prefix        = var.results_prefix
   dataset_bucket_arn    = module.storage.dataset_bucket_arn

@@ -358,10 +358,11 @@ def test_namespaces_service_accounts_and_cache_match_the_environments() -> None:
         expected = "privileged" if env["policy"]["allow_privileged"] else "baseline"
         assert namespaces[namespace]["pod_security"] == expected
         assert runs["run_service_account"]["default"] == env["service_account"]
+        assert runs["fetcher_service_account"]["default"] == env.get("fetcher_service_account", "anubis-fetcher")
         assert runs["dataset_cache_claim"]["default"] == env["dataset_cache"]["claim_name"]
         assert variables["results_prefix"]["default"] == env["result_store"]["prefix"]
         assert variables["region"]["default"] == env["result_store"]["region"]
-    assert 'local.run_service_accounts' in str(next(b for p, n, b in _blocks("module", ROOT) if n == "iam"))
+    assert 'local.fetcher_service_accounts' in str(next(b for p, n, b in _blocks("module", ROOT) if n == "iam"))
     example = (ROOT / "terraform.tfvars.example").read_text()
     bucket = CLUSTER_ENVS["cpu-cluster"]["result_store"]["bucket"]
     assert f'results_bucket_name   = "{bucket}"' in example
@@ -386,3 +387,15 @@ def test_grafana_loads_the_rendered_dashboards() -> None:
         assert needle in values, needle
     labels = _variables(ROOT / "modules" / "observability")["run_pod_labels"]["default"]
     assert {"anubis.dev/run-id", "anubis.dev/benchmark"} <= set(labels)
+
+
+def test_only_the_fetch_jobs_account_has_the_fetchers_role() -> None:
+    """Issue 15 item 10: on EKS every container of a pod gets its service account's IRSA credentials,
+    so the runs' own service account carries no role; only the fetch Jobs' account does, and the
+    fetcher role trusts only that account."""
+    accounts = {name: body for _, rtype, name, body in _resources() if rtype == "kubernetes_service_account_v1"}
+    assert "eks.amazonaws.com/role-arn" not in str(accounts["run"])
+    assert "var.fetcher_role_arn" in str(accounts["fetcher"]) and "var.fetcher_service_account" in str(accounts["fetcher"])
+    locals_ = _locals(ROOT)
+    assert ":anubis-fetcher" in str(locals_["fetcher_service_accounts"])
+    assert "anubis-run" not in str(locals_["fetcher_service_accounts"])

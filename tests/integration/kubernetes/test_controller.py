@@ -199,6 +199,27 @@ def test_data_fetch_checksum_mismatch(fake_api: FakeKubernetes, sim: ClusterSimu
         RunStatus.ERROR, f"fetching data failed: init container fetch-data exited with code 1: {message}")
 
 
+def test_a_fetch_job_is_not_a_run_and_its_failure_is_the_runs_reason(
+        fake_api: FakeKubernetes, sim: ClusterSimulator, controller: Controller, store: SqliteResultStore) -> None:
+    """Issue 15 item 10: with a shared cache the data is fetched by ``<run>-fetch``, a plain Job under the
+    fetcher's account. The controller does not take it for a run; the run's pod waits in its credential-less
+    ``fetch-data`` init container, which exits 1 with the fetcher's reason, and that is the run's reason."""
+    fetch_job = rendered("scheduled", "Job")
+    assert fetch_job["metadata"]["name"] == f"{CRON}-fetch"
+    message = ("checksum mismatch for https://example.com/corpus.txt: expected sha256:aaaa, got sha256:bbbb; "
+               "fix the descriptor's checksum or the source")
+    fetch = sim.submit(fetch_job, scenario.exit_code(1, "fetch-data"))
+    cron = sim.submit(rendered("scheduled", "CronJob"), [])
+    sim.fire(cron, "28950000", scenario.fetch_failure(message))
+    sim.run_all()
+    [record] = finished(store, sim, CRON)
+    assert (record.status, record.reason) == (
+        RunStatus.ERROR, f"fetching data failed: init container fetch-data exited with code 1: {message}")
+    sim.run_all()
+    assert "anubis.dev/reported" not in annotations(fake_api, fetch)
+    assert len(results_of(store, CRON)) == 1 and store.count() == 1
+
+
 def test_deadline_exceeded(fake_api: FakeKubernetes, sim: ClusterSimulator, controller: Controller,
                            store: SqliteResultStore) -> None:
     job = rendered("single-node-gpu-data-script", "Job")

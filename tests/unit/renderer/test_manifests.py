@@ -34,6 +34,7 @@ from manifest_cases import (
 )
 
 from controller.fetching import parse_sources
+from controller.kubernetes.observed import run_from_object
 from renderer.manifests import RenderedRun, render_argocd, render_run
 from renderer.previews import preview_namespace, support_objects
 from schemas.environment import DatasetCache, Policy
@@ -145,6 +146,8 @@ def test_identity_on_every_object_and_pod_template(name: str) -> None:
     for obj in rendered.objects:
         meta = obj["metadata"]
         assert meta["namespace"] == env.destination.namespace
+        if meta["labels"].get("anubis.dev/role") == "fetch":
+            continue  # not a run: see test_data_is_fetched_by_a_job_of_its_own
         assert identity.items() <= meta["labels"].items()
         assert json.loads(meta["annotations"]["anubis.dev/runspec"]) == spec.to_dict()
         assert meta["annotations"]["anubis.dev/descriptor-path"] == spec.descriptor_path
@@ -174,7 +177,8 @@ def test_pods_are_consistent(name: str) -> None:
 
 
 def only(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = [o for o in objects if o["kind"] == kind]
+    """The one object of ``kind`` that is the run (a fetch Job beside it is not)."""
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["labels"].get("anubis.dev/role") != "fetch"]
     assert len(found) == 1, [o["kind"] for o in objects]
     return found[0]
 
@@ -604,3 +608,68 @@ def test_mpijob_health_check(conditions: list[dict[str, str]] | None, expected: 
     assert health["status"] == expected
     if expected == "Degraded":
         assert health["message"] == "boom"
+
+
+# ---- data: a fetch Job of its own (issue 15 item 10) ------------------------------------------------------
+
+SHARED_CACHE = DatasetCache(kind="pvc", claim_name="anubis-dataset-cache")
+
+
+def _fetch_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == "Job" and o["metadata"]["labels"].get("anubis.dev/role") == "fetch"]
+
+
+@pytest.mark.parametrize("name", sorted(RENDER_CASES))
+def test_data_is_fetched_by_a_job_of_its_own_and_the_benchmark_has_no_cloud_role(name: str) -> None:
+    """The run's pods never run under the fetcher's ServiceAccount (on EKS every container of a pod
+    gets its IRSA credentials): with a shared cache, a fetch Job does the fetching under the fetcher's
+    account, and the pods wait for its verified result without credentials, the cache read-only."""
+    spec, env, scripts = RENDER_CASES[name]()
+    env = replace(env, dataset_cache=SHARED_CACHE)
+    rendered = render_run(spec, env, scripts)
+    sources = [*spec.data, *(spec.server.models if spec.server else ())]
+    fetch_jobs = _fetch_jobs(rendered.objects)
+    if not sources:
+        assert fetch_jobs == []
+        return
+    [job] = fetch_jobs
+    validate_everything(job)
+    assert job["metadata"]["name"] == f"{spec.run_id}-fetch"
+    labels = job["metadata"]["labels"]
+    assert "anubis.dev/run-id" not in labels and "app.kubernetes.io/managed-by" not in labels  # not a run
+    assert run_from_object(job) is None  # the controller does not follow it as a run
+    fetch_pod = job["spec"]["template"]["spec"]
+    assert fetch_pod["serviceAccountName"] == env.fetcher_service_account != env.service_account
+    [fetcher_container] = fetch_pod["containers"]
+    status_file = fetcher_container["command"][fetcher_container["command"].index("--status-file") + 1]
+    assert fetcher_container["volumeMounts"] == [{"name": "anubis-cache", "mountPath": "/var/cache/anubis"}]
+    assert {s.key for s in parse_sources(env_of(fetcher_container)["ANUBIS_SOURCES"])} == {cache_key(s) for s in sources}
+    for obj in rendered.objects:
+        if obj is job:
+            continue
+        for template in pod_templates(obj):
+            pod = template["spec"]
+            assert pod["serviceAccountName"] == env.service_account
+            for c in pod.get("initContainers", []) + pod["containers"]:
+                for mount in c.get("volumeMounts", []):
+                    if mount["name"] == "anubis-cache":
+                        assert mount.get("readOnly") is True, (c["name"], mount)
+                if c["name"] == "fetch-data":
+                    command = c["command"]
+                    assert "--wait" in command and command[command.index("--status-file") + 1] == status_file
+                    assert int(command[command.index("--timeout") + 1]) < spec.timeout_seconds
+
+
+@pytest.mark.parametrize("name", sorted(RENDER_CASES))
+def test_a_pod_local_cache_fetches_in_the_pod_under_the_runs_account(name: str) -> None:
+    """emptyDir (previews) and hostPath caches cannot be written by another pod: the fetch stays an init
+    container of the run's pods, whose ServiceAccount has no cloud role."""
+    spec, env, scripts = RENDER_CASES[name]()
+    env = replace(env, dataset_cache=DatasetCache(kind="emptyDir", size="20Gi"))
+    rendered = render_run(spec, env, scripts)
+    assert _fetch_jobs(rendered.objects) == []
+    for obj in rendered.objects:
+        for template in pod_templates(obj):
+            assert template["spec"]["serviceAccountName"] == env.service_account
+            for c in template["spec"].get("initContainers", []):
+                assert "--wait" not in (c.get("command") or [])

@@ -2,7 +2,8 @@
 #
 # * controller: result records under the results prefix (read, write; no delete: records are never
 #   rewritten), metrics into one CloudWatch namespace, run logs go to the in-cluster Elasticsearch (its own users, no IAM);
-# * data fetcher (the runs' `fetch-data` init container): read the dataset bucket, write its cache prefix.
+# * data fetcher (the runs' fetch Jobs, `<run>-fetch`, under the `anubis-fetcher` service account):
+#   read the dataset bucket, write its cache prefix. The runs' own service account has no role.
 
 locals {
   oidc_issuer = replace(var.oidc_provider_arn, "/^arn:[^:]+:iam::[0-9]+:oidc-provider\\//", "")
@@ -14,7 +15,7 @@ data "aws_region" "current" {}
 data "aws_iam_policy_document" "trust" {
   for_each = {
     controller = [var.controller_service_account]
-    fetcher    = var.run_service_accounts
+    fetcher    = var.fetcher_service_accounts
   }
 
   statement {
@@ -122,7 +123,7 @@ data "aws_iam_policy_document" "fetcher" {
 
 resource "aws_iam_role" "fetcher" {
   name                 = "${var.name}-data-fetcher"
-  description          = "Anubis data fetcher (IRSA ${join(", ", var.run_service_accounts)})"
+  description          = "Anubis data fetcher (IRSA ${join(", ", var.fetcher_service_accounts)})"
   assume_role_policy   = data.aws_iam_policy_document.trust["fetcher"].json
   max_session_duration = 3600
   tags                 = var.tags

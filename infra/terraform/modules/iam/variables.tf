@@ -24,12 +24,12 @@ variable "controller_service_account" {
   }
 }
 
-variable "run_service_accounts" {
+variable "fetcher_service_accounts" {
   type        = list(string)
-  description = "Service accounts of the runs' pods, as 'namespace:name'; their init container (the data fetcher) gets the fetcher role."
+  description = "Service accounts of the fetch Jobs, as 'namespace:name'; only they get the fetcher role (never the runs' own)."
 
   validation {
-    condition     = length(var.run_service_accounts) > 0 && alltrue([for s in var.run_service_accounts : can(regex("^[a-z0-9-]+:[a-z0-9-]+$", s))])
+    condition     = length(var.fetcher_service_accounts) > 0 && alltrue([for s in var.fetcher_service_accounts : can(regex("^[a-z0-9-]+:[a-z0-9-]+$", s))])
     error_message = "Give at least one service account, each as 'namespace:name'."
   }
 }

@@ -1,6 +1,8 @@
 # What environments/*.toml expect to find in the cluster (Argo CD syncs with CreateNamespace=false):
-# the run namespaces with their Pod Security level, the runs' service account bound to the data
-# fetcher's role, the shared dataset cache PVC (EFS, ReadWriteMany: every node mounts it), and the
+# the run namespaces with their Pod Security level, the runs' service account (no cloud role: on EKS
+# every container of a pod gets its service account's IRSA credentials, the benchmark's included), the
+# fetch Jobs' service account bound to the data fetcher's role, the shared dataset cache PVC (EFS,
+# ReadWriteMany: every node mounts it, so a fetch Job writes what the run's pods read), and the
 # controller's namespace and service account bound to its role.
 
 resource "kubernetes_namespace_v1" "runs" {
@@ -21,7 +23,17 @@ resource "kubernetes_service_account_v1" "run" {
   for_each = kubernetes_namespace_v1.runs
 
   metadata {
-    name        = var.run_service_account
+    name      = var.run_service_account
+    namespace = each.value.metadata[0].name
+  }
+  automount_service_account_token = false
+}
+
+resource "kubernetes_service_account_v1" "fetcher" {
+  for_each = kubernetes_namespace_v1.runs
+
+  metadata {
+    name        = var.fetcher_service_account
     namespace   = each.value.metadata[0].name
     annotations = { "eks.amazonaws.com/role-arn" = var.fetcher_role_arn }
   }

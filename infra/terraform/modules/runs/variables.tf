@@ -12,13 +12,19 @@ variable "run_namespaces" {
 
 variable "run_service_account" {
   type        = string
-  description = "Service account of the runs' pods (service_account in environments/*.toml)."
+  description = "Service account of the runs' pods (service_account in environments/*.toml); it has no cloud role."
   default     = "anubis-run"
+}
+
+variable "fetcher_service_account" {
+  type        = string
+  description = "Service account of the fetch Jobs (fetcher_service_account in environments/*.toml), bound to the fetcher's role."
+  default     = "anubis-fetcher"
 }
 
 variable "fetcher_role_arn" {
   type        = string
-  description = "IAM role of the data fetcher, bound to the runs' service account (IRSA)."
+  description = "IAM role of the data fetcher, bound to the fetch Jobs' service account (IRSA)."
 }
 
 variable "controller_namespace" {

@@ -82,3 +82,18 @@ def test_an_orphan_is_recorded_as_error_and_its_tagged_processes_stopped(tmp_pat
     finally:
         leftover.kill()
         leftover.wait(timeout=10)
+
+
+def test_a_reused_pid_is_not_the_anubis_run_that_registered(tmp_path: Path) -> None:
+    """The entry names its ``anubis run`` by pid *and* start time: a later process that got the same
+    pid (here: this one, with another start time) does not keep an orphan looking active."""
+    from controller.local.processes import start_ticks
+
+    registry = Registry(tmp_path)
+    mine = ActiveRun.of_this_process("me-1", "me", "bench", None, platform.node(), 0.0)
+    assert mine.pid == os.getpid() and mine.pid_started == start_ticks(os.getpid()) is not None
+    registry.register(mine)
+    impostor = ActiveRun("old-1", "old", "bench", os.getpid(), None, platform.node(), 0.0, None,
+                         (mine.pid_started or 0) - 1)
+    registry.register(impostor)
+    assert [r.execution_id for r in registry.active()] == ["me-1"]
