@@ -50,7 +50,7 @@ class RegressionPolicy:
     confidence: float = 0.99
     window: int = 20  # baseline runs considered
     min_history: int = 5
-    confirm: int = 0  # runs of a new level needed beyond the first before a change is confirmed
+    confirm: int = 1  # runs of a new level needed beyond the first before a change is confirmed
     fail_on_regression: bool = True
 
 
