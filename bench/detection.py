@@ -18,8 +18,6 @@ published default scores and ruptures' PELT and BinSeg with a BIC penalty) and o
 judged against the points before it from the 11th on; an alarm within 5 points after a marked
 change detects it, any other is a false alarm). Scores are also given for the even- and
 odd-numbered series apart (the halves no constant was chosen on; see docs/regressions.md).
-``--confirm`` adds the detector with one confirmation run (an alarm only once two runs agree).
-
 Every detector sees each series online, one execution at a time, as a result store would: at each
 point ``t`` (from the 11th on) it answers "alarm or not" for execution ``t`` given executions
 ``0..t-1``. A step at ``k`` is detected when there is an alarm at ``k .. k+4`` (Otava, being
@@ -29,8 +27,9 @@ A/A, outlier and drift series. The goal (issue 6): the best F1 with an A/A false
 
 Detectors, all in this run:
 
-- ``anubis``: :func:`controller.analysis.judge` with the default policy (min_change 5 %,
-  confidence 0.99, window 20, min_history 5) and with min_change 1 %;
+- ``anubis``: :func:`controller.analysis.judge_series` with the default policy (min_change 5 %,
+  confidence 0.99, window 20, min_history 5, confirm 1: an alarm only once a second run confirms
+  the change), with confirm 0 (a single run may alarm) and with min_change 1 %;
 - ``otava``: Apache Otava's ``compute_change_points`` (E-divisive with its t-test merge; defaults
   ``max_pvalue=0.001``, ``window_len=50``) on the series so far; an alarm when a new change point
   appears. Skipped, with a note, if ``apache-otava`` is not installed;
@@ -187,9 +186,9 @@ def otava_available() -> str | None:
 
 
 DETECTORS: dict[str, Detector] = {
-    "anubis (defaults, min_change 5%)": anubis_detector(RegressionPolicy()),
-    "anubis (min_change 1%)": anubis_detector(RegressionPolicy(min_change=0.01)),
-    "anubis (defaults, confirm 1)": anubis_detector(RegressionPolicy(confirm=1)),
+    "anubis (defaults: min_change 5%, confirm 1)": anubis_detector(RegressionPolicy()),
+    "anubis (confirm 0: one run may alarm)": anubis_detector(RegressionPolicy(confirm=0)),
+    "anubis (min_change 1%, confirm 1)": anubis_detector(RegressionPolicy(min_change=0.01)),
     "otava (E-divisive, p<0.001)": otava_detector,
     "ratio 200% (github-action-benchmark default)": ratio_detector(2.0),
     "ratio 110%": ratio_detector(1.10),
