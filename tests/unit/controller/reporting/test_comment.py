@@ -53,6 +53,10 @@ def _cases() -> dict[str, str]:
             )
             for n in (256, 1024)
         ]),
+        "suspected-confirming": render_comment([_finished("resnet", verdicts={
+            "throughput": MetricVerdict("suspected", change=-0.123, confidence=0.9995, baseline=125.0),
+            "latency": MetricVerdict("no_change", change=0.01, confidence=0.4, baseline=3.95),
+        }, fail_on_regression=frozenset({"throughput"}), history=history)], commit=COMMIT),
         "empty": render_comment([]),
     }
 
@@ -95,3 +99,9 @@ def test_huge_comment_stays_within_githubs_limit() -> None:
 
 def test_same_input_same_bytes() -> None:
     assert _cases() == _cases()
+
+
+def test_a_suspected_change_says_it_is_being_confirmed_and_fails_nothing() -> None:
+    text = _cases()["suspected-confirming"]
+    assert "suspected — confirming" in text
+    assert not text.splitlines()[1].startswith("### ❌")
