@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -87,6 +87,7 @@ class Verdict:
     value: float | None = None  # the new execution's value (or the new segment's mean after a step)
     runs: int = 0  # how many executions of the new level the verdict rests on
     suspects: ChangeName | None = None  # for "suspected": what it would be once confirmed
+    trending: bool = False  # the new run's values still trend at its end (not in a steady state)
 
     @property
     def is_change(self) -> bool:
@@ -96,6 +97,32 @@ class Verdict:
     def is_alarm(self) -> bool:
         """A change, confirmed or only suspected."""
         return self.is_change or self.verdict == "suspected"
+
+
+def steady_values(
+    values: Sequence[float], times: Sequence[float], policy: RegressionPolicy, started_at: float | None = None
+) -> list[float]:
+    """A run's values without its warm-up: the first ``policy.warmup_values`` values, and those
+    before ``policy.warmup_seconds`` after the run started (``started_at``; else the first value's
+    time). All of them when the warm-up would leave none (the verdict then says so in its reason)."""
+    kept = list(range(min(policy.warmup_values, len(values)), len(values)))
+    if policy.warmup_seconds > 0.0 and len(times) == len(values) and times:
+        start = started_at if started_at is not None else min(times)
+        kept = [i for i in kept if times[i] - start >= policy.warmup_seconds]
+    return [values[i] for i in kept] if kept else list(values)
+
+
+def still_trending(values: Sequence[float]) -> bool:
+    """Whether a run's values still trend at its end: the last half of its finite values (8 or
+    more) has a monotone trend by Kendall's tau at p < 0.01 (warm-up not over, a leak, throttling)."""
+    finite = [v for v in values if math.isfinite(v)]
+    tail = finite[len(finite) // 2:]
+    if len(tail) < 8 or len(set(tail)) < 2:
+        return False
+    from scipy import stats
+
+    result = stats.kendalltau(range(len(tail)), tail)
+    return bool(math.isfinite(result.pvalue) and result.pvalue < 0.01)
 
 
 def execution_value(samples: Sequence[float]) -> float | None:
@@ -122,8 +149,13 @@ def judge(
     positions = [i for i, v in enumerate(summaries) if v is not None]
     series = [v for v in summaries if v is not None]
     if not series:
-        return Verdict("insufficient_data", None, None, None, "there is no earlier execution to compare with", value)
-    return judge_series(series, value, direction, policy, positions)
+        verdict = Verdict("insufficient_data", None, None, None, "there is no earlier execution to compare with", value)
+    else:
+        verdict = judge_series(series, value, direction, policy, positions)
+    if still_trending(samples):
+        return replace(verdict, trending=True,
+                       reason=verdict.reason + "; the run's values still trend at its end (is the warm-up over?)")
+    return verdict
 
 
 def judge_series(
@@ -231,8 +263,15 @@ def _decide(
     factor = serial_factor(kept, after if after.size > 1 else None)
     if after.size > 1:
         # Ranks decide (Mann-Whitney, exact): one extreme run cannot carry an ordinary one with it.
+        # With a short baseline the ranks cannot reach the confidence at all (2 runs beyond all of
+        # 7 give p = 0.056): then, when every run of the new level is beyond every baseline run,
+        # each run's own prediction-interval p decides, the weakest at the single-run strictness.
         p_value = _rank_p_value(after, kept, factor)
         needed = policy.confidence
+        floor = 2.0 / math.comb(kept.size + after.size, after.size)  # the smallest p the ranks can give
+        if floor > 1.0 - needed and bool(after.min() > kept.max() or after.max() < kept.min()):
+            p_value = max(_prediction_p_value(float(v), baseline, factor) for v in after)
+            needed = 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
         beyond = abs(superiority(kept, after) - 0.5) >= MIN_EFFECT and not trend_explains(
             np.concatenate([kept, after]), kept.size)
         what = f"the newest {after.size} runs"

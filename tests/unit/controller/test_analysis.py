@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from controller.analysis import SINGLE_RUN_STRICTNESS, execution_value, judge
+from controller.analysis import SINGLE_RUN_STRICTNESS, execution_value, judge, steady_values, still_trending
 from schemas.runspec import RegressionPolicy
 
 POLICY = RegressionPolicy(confirm=0)  # a single run may be a change (the confirmation tests below)
@@ -191,3 +191,21 @@ def test_a_real_step_is_confirmed_on_its_second_run() -> None:
     policy = RegressionPolicy()
     assert judge(history(before), [110.0], "lower", policy).verdict == "suspected"
     assert judge(history([*before, 110.0]), [110.4], "lower", policy).verdict == "regression"
+
+
+def test_warmup_by_count_and_by_duration() -> None:
+    values, times = [1.0, 2.0, 3.0, 4.0, 5.0], [10.0, 20.0, 30.0, 40.0, 50.0]
+    assert steady_values(values, times, RegressionPolicy(warmup_values=2)) == [3.0, 4.0, 5.0]
+    assert steady_values(values, times, RegressionPolicy(warmup_seconds=25.0)) == [4.0, 5.0]  # from the first value
+    assert steady_values(values, times, RegressionPolicy(warmup_seconds=25.0), started_at=0.0) == [3.0, 4.0, 5.0]
+    assert steady_values(values, times, RegressionPolicy(warmup_values=9)) == values  # nothing would be left
+
+
+def test_runs_still_trending_at_their_end_are_flagged() -> None:
+    rng = np.random.default_rng(3)
+    climbing = list(np.linspace(50, 100, 30) + rng.normal(0, 1, 30))
+    steady = list(np.r_[np.linspace(50, 100, 10), 100 + rng.normal(0, 1, 20)])
+    assert still_trending(climbing) and not still_trending(steady) and not still_trending([1.0] * 4)
+    verdict = judge(history(noisy(20)), climbing, "higher", POLICY)
+    assert verdict.trending and "still trend at its end" in verdict.reason
+    assert not judge(history(noisy(20)), steady, "higher", POLICY).trending
