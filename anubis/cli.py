@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("anubis.commands.report:report", "Post commit statuses and the pull-request comment for finished runs."),
     "respond": ("anubis.commands.respond:respond", "Answer an /anubis command in a pull-request comment."),
     "analyze": ("anubis.commands.analyze:analyze", "Find change points and judge each point of a CSV history."),
+    "import": ("anubis.commands.import_history:import_history", "Load a history (CSV or github-action-benchmark data.js) into the store."),
 }
 
 

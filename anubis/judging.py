@@ -81,3 +81,15 @@ def regressed(judgements: Mapping[str, Judgement], policies: Mapping[str, Regres
         for name, j in judgements.items()
         if j.verdict.verdict == "regression" and policies.get(name, RegressionPolicy()).fail_on_regression
     ]
+
+
+def confirmation_runs(settings: Settings, store: ResultStore, record: ResultRecord) -> int:
+    """How many more runs ``record``'s suspected changes ask for: the largest ``confirm`` of the
+    policies of its metrics whose verdict is ``suspected`` (0 when none is)."""
+    policies = policies_for(settings, record)
+    judgements = judge_stored(settings, store, record)
+    return max(
+        (policies.get(name, RegressionPolicy()).confirm for name, j in judgements.items()
+         if j.verdict.verdict == "suspected"),
+        default=0,
+    )

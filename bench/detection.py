@@ -18,19 +18,19 @@ published default scores and ruptures' PELT and BinSeg with a BIC penalty) and o
 judged against the points before it from the 11th on; an alarm within 5 points after a marked
 change detects it, any other is a false alarm). Scores are also given for the even- and
 odd-numbered series apart (the halves no constant was chosen on; see docs/regressions.md).
-``--confirm`` adds the detector with one confirmation run (an alarm only once two runs agree).
-
 Every detector sees each series online, one execution at a time, as a result store would: at each
 point ``t`` (from the 11th on) it answers "alarm or not" for execution ``t`` given executions
 ``0..t-1``. A step at ``k`` is detected when there is an alarm at ``k .. k+4`` (Otava, being
 retrospective, needs a few points after a step); every other alarm is a false alarm. Printed per
-detector: precision, recall and F1 over all series, and false-alarm rates per judged execution on the
-A/A, outlier and drift series. The goal (issue 6): the best F1 with an A/A false-alarm rate ≤ 1 %.
+detector: precision, recall and F1 over all series, false-alarm rates per judged execution on the
+A/A, outlier, drift and shapes series, the share of 10 % steps at CV ≤ 2 % found on their first or
+second run, and the mean detection delay (runs from a found step to its first alarm). The goal (issue 6): the best F1 with an A/A false-alarm rate ≤ 1 %.
 
 Detectors, all in this run:
 
-- ``anubis``: :func:`controller.analysis.judge` with the default policy (min_change 5 %,
-  confidence 0.99, window 20, min_history 5) and with min_change 1 %;
+- ``anubis``: :func:`controller.analysis.judge_series` with the default policy (min_change 5 %,
+  confidence 0.99, window 20, min_history 5, confirm 1: an alarm only once a second run confirms
+  the change), with confirm 0 (a single run may alarm) and with min_change 1 %;
 - ``otava``: Apache Otava's ``compute_change_points`` (E-divisive with its t-test merge; defaults
   ``max_pvalue=0.001``, ``window_len=50``) on the series so far; an alarm when a new change point
   appears. Skipped, with a note, if ``apache-otava`` is not installed;
@@ -187,9 +187,9 @@ def otava_available() -> str | None:
 
 
 DETECTORS: dict[str, Detector] = {
-    "anubis (defaults, min_change 5%)": anubis_detector(RegressionPolicy()),
-    "anubis (min_change 1%)": anubis_detector(RegressionPolicy(min_change=0.01)),
-    "anubis (defaults, confirm 1)": anubis_detector(RegressionPolicy(confirm=1)),
+    "anubis (defaults: min_change 5%, confirm 1)": anubis_detector(RegressionPolicy()),
+    "anubis (confirm 0: one run may alarm)": anubis_detector(RegressionPolicy(confirm=0)),
+    "anubis (min_change 1%, confirm 1)": anubis_detector(RegressionPolicy(min_change=0.01)),
     "otava (E-divisive, p<0.001)": otava_detector,
     "ratio 200% (github-action-benchmark default)": ratio_detector(2.0),
     "ratio 110%": ratio_detector(1.10),
@@ -260,6 +260,11 @@ def _score(name: str, series: list[Series]) -> tuple[str, Score, dict[float, tup
                 early = any(alarms[s.step_at - FIRST_JUDGED : s.step_at - FIRST_JUDGED + 2])
                 hit, total = by_step.get(-1.0, (0, 0))
                 by_step[-1.0] = (hit + early, total + 1)
+        if s.step_at is not None:  # detection delay: runs from the step to its first alarm, when found
+            first = [i for i in range(s.step_at, s.step_at + TOLERANCE) if alarms[i - FIRST_JUDGED]]
+            if first:
+                runs, found = by_step.get(-2.0, (0, 0))
+                by_step[-2.0] = (runs + first[0] - s.step_at, found + 1)
     return name, score, by_step, time.perf_counter() - began
 
 
@@ -291,15 +296,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     began = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(_score, names, [series] * len(names)))
-    header = f"{'detector':<46} {'precision':>9} {'recall':>7} {'F1':>6} {'A/A FA':>7} {'outl. FA':>8} {'drift FA':>8} {'shapes FA':>9} {'10%@2runs':>9}  recall by step " + " ".join(f"{s:.0%}" for s in STEPS) + "   seconds"
+    header = f"{'detector':<46} {'precision':>9} {'recall':>7} {'F1':>6} {'A/A FA':>7} {'outl. FA':>8} {'drift FA':>8} {'shapes FA':>9} {'10%@2runs':>9} {'delay':>5}  recall by step " + " ".join(f"{s:.0%}" for s in STEPS) + "   seconds"
     print(header)
     print("-" * len(header))
     for name, score, by_step, seconds in results:
         quick = by_step.get(-1.0, (0, 1))[0] / max(by_step.get(-1.0, (0, 1))[1], 1)
+        delay = by_step.get(-2.0, (0, 1))[0] / max(by_step.get(-2.0, (0, 1))[1], 1)
         recalls = " ".join(f"{by_step.get(s, (0, 1))[0] / max(by_step.get(s, (0, 1))[1], 1):>4.0%}" for s in STEPS)
         print(
             f"{name:<46} {score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f} {score.rate('aa'):>7.2%} "
-            f"{score.rate('outliers'):>8.2%} {score.rate('drift'):>8.2%} {score.rate('shapes'):>9.2%} {quick:>9.0%}  {'':>14} {recalls}   {seconds:6.1f}"
+            f"{score.rate('outliers'):>8.2%} {score.rate('drift'):>8.2%} {score.rate('shapes'):>9.2%} {quick:>9.0%} {delay:>5.2f}  {'':>14} {recalls}   {seconds:6.1f}"
         )
     best = max(results, key=lambda r: r[1].f1)
     print(f"\nbest F1: {best[0]} ({best[1].f1:.3f}, A/A false alarms {best[1].rate('aa'):.2%} per judged execution); "

@@ -77,9 +77,9 @@ OFFLINE: dict[str, Offline] = {
 }
 
 ONLINE = {
-    "anubis (defaults)": anubis_detector(RegressionPolicy()),
-    "anubis (defaults, confirm 1)": anubis_detector(RegressionPolicy(confirm=1)),
-    "anubis (min_change 1%, confirm 1)": anubis_detector(RegressionPolicy(min_change=0.01, confirm=1)),
+    "anubis (defaults: confirm 1)": anubis_detector(RegressionPolicy()),
+    "anubis (confirm 0)": anubis_detector(RegressionPolicy(confirm=0)),
+    "anubis (min_change 1%)": anubis_detector(RegressionPolicy(min_change=0.01)),
     "z-score > 5, window 20 (conbench)": zscore_detector(),
     "ratio 110%": ratio_detector(1.10),
     "ratio 200% (github-action-benchmark)": ratio_detector(2.0),

@@ -36,13 +36,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from controller.changepoints import change_points
+from controller.changepoints import MIN_EFFECT, change_points, serial_factor, superiority, trend_explains
 from schemas.runspec import RegressionPolicy
 
 VerdictName = Literal["regression", "improvement", "suspected", "no_change", "insufficient_data"]
@@ -87,6 +87,7 @@ class Verdict:
     value: float | None = None  # the new execution's value (or the new segment's mean after a step)
     runs: int = 0  # how many executions of the new level the verdict rests on
     suspects: ChangeName | None = None  # for "suspected": what it would be once confirmed
+    trending: bool = False  # the new run's values still trend at its end (not in a steady state)
 
     @property
     def is_change(self) -> bool:
@@ -96,6 +97,32 @@ class Verdict:
     def is_alarm(self) -> bool:
         """A change, confirmed or only suspected."""
         return self.is_change or self.verdict == "suspected"
+
+
+def steady_values(
+    values: Sequence[float], times: Sequence[float], policy: RegressionPolicy, started_at: float | None = None
+) -> list[float]:
+    """A run's values without its warm-up: the first ``policy.warmup_values`` values, and those
+    before ``policy.warmup_seconds`` after the run started (``started_at``; else the first value's
+    time). All of them when the warm-up would leave none (the verdict then says so in its reason)."""
+    kept = list(range(min(policy.warmup_values, len(values)), len(values)))
+    if policy.warmup_seconds > 0.0 and len(times) == len(values) and times:
+        start = started_at if started_at is not None else min(times)
+        kept = [i for i in kept if times[i] - start >= policy.warmup_seconds]
+    return [values[i] for i in kept] if kept else list(values)
+
+
+def still_trending(values: Sequence[float]) -> bool:
+    """Whether a run's values still trend at its end: the last half of its finite values (8 or
+    more) has a monotone trend by Kendall's tau at p < 0.01 (warm-up not over, a leak, throttling)."""
+    finite = [v for v in values if math.isfinite(v)]
+    tail = finite[len(finite) // 2:]
+    if len(tail) < 8 or len(set(tail)) < 2:
+        return False
+    from scipy import stats
+
+    result = stats.kendalltau(range(len(tail)), tail)
+    return bool(math.isfinite(result.pvalue) and result.pvalue < 0.01)
 
 
 def execution_value(samples: Sequence[float]) -> float | None:
@@ -122,8 +149,13 @@ def judge(
     positions = [i for i, v in enumerate(summaries) if v is not None]
     series = [v for v in summaries if v is not None]
     if not series:
-        return Verdict("insufficient_data", None, None, None, "there is no earlier execution to compare with", value)
-    return judge_series(series, value, direction, policy, positions)
+        verdict = Verdict("insufficient_data", None, None, None, "there is no earlier execution to compare with", value)
+    else:
+        verdict = judge_series(series, value, direction, policy, positions)
+    if still_trending(samples):
+        return replace(verdict, trending=True,
+                       reason=verdict.reason + "; the run's values still trend at its end (is the warm-up over?)")
+    return verdict
 
 
 def judge_series(
@@ -134,25 +166,36 @@ def judge_series(
     positions: Sequence[int] | None = None,
 ) -> Verdict:
     """:func:`judge` on one number per execution: ``value`` against ``series`` (oldest first).
-    ``positions`` map ``series`` to the caller's indices (default: the identity)."""
+    ``positions`` map ``series`` to the caller's indices (default: the identity).
+
+    The new run is judged with the runs just before it as one new level (a *tail* of ``j`` runs,
+    the longest first, ``j`` from ``min_history`` down to 1), each against the baseline before that
+    tail: the first tail that is a change gives the verdict; else the verdict on the new run alone."""
     where = list(range(len(series))) if positions is None else list(positions)
-    # Segment the history (the new value included, so a step it continues can be located).
-    points = [p for p in change_points([*series, value]) if p <= len(series)]
-    last = points[-1] if points else 0
-    previous = points[-2] if len(points) > 1 else 0
-    if last > 0 and len(series) - last < policy.min_history:
-        # A recent step: judge the new segment (its executions and this one) against the one before.
-        start = max(previous, last - policy.window)
-        recent = _against(series, value, list(range(start, last)), list(range(last, len(series))), last, where,
-                          direction, policy)
-        if recent.is_change or recent.verdict == "insufficient_data":
-            return _confirming(recent, policy)
-        # The runs since the step do not (yet) make a new level: the new run alone, against the
-        # history as if there were no step there.
-        last = previous
-    start = max(last, len(series) - policy.window)
-    return _confirming(
-        _against(series, value, list(range(start, len(series))), [], last, where, direction, policy), policy)
+    n = len(series)
+    points = steps(series, value, policy)
+    # A recent step: the runs since it and the new one, as one new level, against the level before.
+    for point in (p for p in points if 0 < p and n - p < policy.min_history):
+        last = max([0, *(c for c in points if c <= point - policy.min_history)])
+        verdict = _against(series, value, list(range(max(last, point - policy.window), point)),
+                           list(range(point, n)), point, where, direction, policy)
+        if verdict.is_change:
+            return _confirming(verdict, policy)
+    # The new run alone, against the runs since the last step that leaves a full baseline.
+    last = max([0, *(c for c in points if c <= n - policy.min_history)])
+    verdict = _against(series, value, list(range(max(last, n - policy.window), n)), [], last, where, direction,
+                       policy)
+    return _confirming(verdict, policy)
+
+
+def steps(series: Sequence[float], value: float, policy: RegressionPolicy) -> list[int]:
+    """Change points of the history with the new value: those of the whole series, and those of
+    the newest ``window + min_history`` runs alone (a recent step is judged against the baseline
+    window, not against the whole history's penalty), ascending, at most ``len(series)``."""
+    whole = [*series, value]
+    offset = max(0, len(whole) - policy.window - policy.min_history)
+    found = set(change_points(whole)) | {offset + p for p in change_points(whole[offset:])}
+    return sorted(p for p in found if p <= len(series))
 
 
 def _against(
@@ -217,13 +260,23 @@ def _decide(
 ) -> Verdict:
     mean_after = float(np.mean(after))
     difference = mean_after - baseline.center
+    factor = serial_factor(kept, after if after.size > 1 else None)
     if after.size > 1:
-        p_value = _rank_p_value(after, kept)
+        # Ranks decide (Mann-Whitney, exact): one extreme run cannot carry an ordinary one with it.
+        # With a short baseline the ranks cannot reach the confidence at all (2 runs beyond all of
+        # 7 give p = 0.056): then, when every run of the new level is beyond every baseline run,
+        # each run's own prediction-interval p decides, the weakest at the single-run strictness.
+        p_value = _rank_p_value(after, kept, factor)
         needed = policy.confidence
-        beyond = True
-        what = f"the new segment ({after.size} runs, after the step at execution #{baseline.change_point})"
+        floor = 2.0 / math.comb(kept.size + after.size, after.size)  # the smallest p the ranks can give
+        if floor > 1.0 - needed and bool(after.min() > kept.max() or after.max() < kept.min()):
+            p_value = max(_prediction_p_value(float(v), baseline, factor) for v in after)
+            needed = 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
+        beyond = abs(superiority(kept, after) - 0.5) >= MIN_EFFECT and not trend_explains(
+            np.concatenate([kept, after]), kept.size)
+        what = f"the newest {after.size} runs"
     else:
-        p_value = _prediction_p_value(mean_after, baseline)
+        p_value = _prediction_p_value(mean_after, baseline, factor)
         needed = 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
         beyond = bool(mean_after > kept.max() or mean_after < kept.min())
         what = "the new value"
@@ -259,8 +312,9 @@ def _confirming(verdict: Verdict, policy: RegressionPolicy) -> Verdict:
                    verdict.runs, suspects)
 
 
-def _prediction_p_value(value: float, baseline: BaselineSummary) -> float:
-    """Two-sided p of the t prediction interval for one new value (``n - 1`` degrees of freedom)."""
+def _prediction_p_value(value: float, baseline: BaselineSummary, factor: float = 1.0) -> float:
+    """Two-sided p of the t prediction interval for one new value (``n - 1`` degrees of freedom),
+    the baseline's variance multiplied by its long-run ``factor``."""
     difference = value - baseline.center
     if baseline.spread == 0.0:
         return 1.0 if difference == 0.0 else 0.0
@@ -268,19 +322,41 @@ def _prediction_p_value(value: float, baseline: BaselineSummary) -> float:
         return 1.0
     from scipy import stats
 
-    t = difference / (baseline.spread * math.sqrt(1.0 + 1.0 / baseline.n))
+    t = difference / (baseline.spread * math.sqrt(factor * (1.0 + 1.0 / baseline.n)))
     return float(2.0 * stats.t.sf(abs(t), baseline.n - 1))
 
 
-def _rank_p_value(after: FloatArray, before: FloatArray) -> float:
-    """Two-sided p of the Mann-Whitney U test of ``after`` against ``before`` (exact without ties)."""
+def _two_sample_p_value(after: FloatArray, before: FloatArray, factor: float) -> float:
+    """Two-sided p of the pooled two-sample t test of ``after`` against ``before``, the variance
+    multiplied by the long-run ``factor`` (serial dependence makes a mean less certain)."""
+    difference = float(np.mean(after) - np.mean(before))
+    dof = after.size + before.size - 2
+    pooled = (float(np.sum((after - after.mean()) ** 2)) + float(np.sum((before - before.mean()) ** 2))) / dof
+    if pooled == 0.0:
+        return 1.0 if difference == 0.0 else 0.0
+    from scipy import stats
+
+    t = difference / math.sqrt(factor * pooled * (1.0 / after.size + 1.0 / before.size))
+    return float(2.0 * stats.t.sf(abs(t), dof))
+
+
+def _rank_p_value(after: FloatArray, before: FloatArray, factor: float) -> float:
+    """Two-sided p of the Mann-Whitney U test of ``after`` against ``before`` (exact without ties),
+    its normal score divided by the square root of the long-run ``factor``."""
     if np.all(after == after[0]) and np.all(before == after[0]):
         return 1.0
     from scipy import stats
 
-    result = stats.mannwhitneyu(after, before, alternative="two-sided")
-    p = float(result.pvalue)
-    return p if math.isfinite(p) else 1.0
+    # Exact for the small samples judged here (ties within the baseline, common for quantized
+    # metrics, would send scipy to a normal approximation that is conservative for 2 runs).
+    method = "exact" if after.size + before.size <= 60 else "asymptotic"
+    p = float(stats.mannwhitneyu(after, before, alternative="two-sided", method=method).pvalue)
+    if not math.isfinite(p):
+        return 1.0
+    if factor > 1.0 and p > 0.0:
+        z = float(stats.norm.isf(p / 2.0)) / math.sqrt(factor)
+        p = float(2.0 * stats.norm.sf(z))
+    return p
 
 
 def _percent(change: float | None) -> str:

@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.analysis import Verdict, execution_value, judge
+from controller.analysis import Verdict, execution_value, judge, steady_values
 from controller.changepoints import change_points
 from controller.store import (
     NO_PULL_REQUEST,
@@ -91,6 +91,7 @@ class Judgement:
             "confidence": v.confidence,
             "value": v.value,
             "reason": v.reason,
+            "still_trending": v.trending,
             "baseline": None
             if baseline is None
             else {
@@ -219,7 +220,8 @@ def judge_record(
         history = apply_resets(everything, record, name, resets)
         with_metric = [r for r in history.executions if name in r.metrics]
         scoped = BaselineHistory(tuple(with_metric), history.branch, history.until, history.reset, history.note)
-        verdict = judge([r.metrics[name].values for r in with_metric], metric.values, metric.direction, policy)
+        verdict = judge([_steady(r, name, policy) for r in with_metric], _steady(record, name, policy),
+                        metric.direction, policy)
         baseline = verdict.baseline
         ids = tuple(with_metric[i].execution_id for i in baseline.executions) if baseline else ()
         change_point = (
@@ -229,6 +231,12 @@ def judge_record(
         )
         judgements[name] = Judgement(name, verdict, scoped, ids, change_point)
     return judgements
+
+
+def _steady(record: ResultRecord, name: str, policy: RegressionPolicy) -> list[float]:
+    """``record``'s values of metric ``name`` without the warm-up its policy names."""
+    metric = record.metrics[name]
+    return steady_values(metric.values, metric.times, policy, record.started_at)
 
 
 def change_point_executions(records: Sequence[ResultRecord], metric: str) -> list[str]:

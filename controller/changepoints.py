@@ -80,6 +80,23 @@ def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE) -> floa
         cut = int(k[int(np.argmax(statistic))]) if k.size and np.any(statistic > 0) else 0
         for part in ((piece[:cut], piece[cut:]) if cut else (piece,)):
             pieces.append(part - part.mean())
+    return _factor(pieces)
+
+
+def serial_factor(before: FloatArray, after: FloatArray | None = None) -> float:
+    """The long-run variance factor of residuals about the mean of ``before`` and of ``after``
+    (when given), without further cuts: a baseline that trends, drifts or wanders has residuals
+    that follow each other, and a mean is that much less certain."""
+    pieces = [before - before.mean()] + ([after - after.mean()] if after is not None and after.size else [])
+    if before.size <= 2:
+        return 1.0
+    factor = _factor(pieces)
+    # Only serial dependence that white noise would rarely show (rho beyond 2 / sqrt(n)) counts.
+    rho = (factor - 1.0) / (factor + 1.0)
+    return factor if rho > 2.0 / math.sqrt(sum(p.size for p in pieces)) else 1.0
+
+
+def _factor(pieces: Sequence[FloatArray]) -> float:
     lagged = sum(float(np.dot(p[1:], p[:-1])) for p in pieces if p.size > 1)
     total = sum(float(np.dot(p, p)) for p in pieces)
     if total <= 0.0:

@@ -1,18 +1,34 @@
-"""A metric's history from a file: a CSV with a ``value`` column (``anubis analyze``).
+"""A metric's history from a file (``anubis analyze``, ``anubis import``).
 
-The CSV has a header row; ``value`` is required, ``commit``, ``timestamp`` and ``branch`` are
-optional, other columns are ignored. Every bad row is an :class:`HistoryFileError` naming the file,
-the line and the column, raised before anything is analysed.
+Two formats:
+
+* a CSV with a header row: ``value`` is required, ``commit``, ``timestamp`` (ISO 8601 or unix
+  seconds) and ``branch`` are optional, other columns are ignored;
+* github-action-benchmark's ``data.js`` (``window.BENCHMARK_DATA = {...}``: ``entries`` maps a
+  suite name to a list of ``{commit: {id, timestamp, ...}, date (ms), tool, benches: [{name, value,
+  unit, range?, extra?}]}``, as its ``src/write.ts`` writes it). Which way is better follows its
+  ``biggerIsBetter(tool)``: ``pytest``, ``benchmarkjs`` and ``customBiggerIsBetter`` are higher
+  is better, every other tool lower.
+
+Every bad row is a :class:`HistoryFileError` naming the file, the line (or entry) and the column,
+raised before anything is analysed or stored. :func:`to_records` turns a history into result
+records, one per run, for the result store.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from schemas.errors import AnubisError
+from schemas.results import MetricResult, Reproducibility, ResultRecord
+from schemas.status import RunStatus
 
 OPTIONAL = ("commit", "timestamp", "branch")
 
@@ -63,3 +79,129 @@ def read_csv(path: Path) -> list[HistoryRow]:
     if not rows:
         raise HistoryFileError(f"{path}: no rows after the header; nothing to analyse")
     return rows
+
+
+BIGGER_IS_BETTER = frozenset({"pytest", "benchmarkjs", "customBiggerIsBetter"})
+_PREFIX = re.compile(r"^\s*window\.BENCHMARK_DATA\s*=\s*")
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    """One run of an imported history: its metrics' values, when, and at which commit."""
+
+    benchmark: str
+    values: dict[str, float]
+    units: dict[str, str]
+    directions: dict[str, str]
+    at: float
+    commit: str | None = None
+    branch: str | None = None
+    where: str = ""  # line or entry, for messages
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_time(text: str, where: str) -> float:
+    """Unix seconds from ISO 8601 (``Z`` or an offset; naive means UTC) or from a number."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HistoryFileError(f"{where}, column `timestamp`: {text!r} is neither ISO 8601 nor unix seconds") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def csv_runs(path: Path, *, benchmark: str, metric: str, unit: str, direction: str, start: float) -> list[HistoryRun]:
+    """The CSV's rows as runs of ``benchmark`` with one metric. Rows without a timestamp are an hour
+    apart, ending at ``start``, in file order."""
+    rows = read_csv(path)
+    runs = []
+    for i, row in enumerate(rows):
+        where = f"{path}, line {row.line}"
+        at = parse_time(row.timestamp, where) if row.timestamp else start - 3600.0 * (len(rows) - i)
+        runs.append(HistoryRun(benchmark, {metric: row.value}, {metric: unit}, {metric: direction}, at,
+                               row.commit, row.branch, where))
+    return runs
+
+
+def data_js_runs(path: Path, *, benchmark: str | None = None) -> list[HistoryRun]:
+    """github-action-benchmark's ``data.js`` as runs: one per entry (a commit) of each suite, the
+    suite's benchmark named ``benchmark`` or after the suite, each bench a metric."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise HistoryFileError(f"{path}: cannot be read ({e})") from e
+    body = _PREFIX.sub("", text, count=1).strip().rstrip(";")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise HistoryFileError(f"{path}, line {e.lineno}: not github-action-benchmark's data.js "
+                               f"(`window.BENCHMARK_DATA = {{...}}`): {e.msg}") from None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise HistoryFileError(f"{path}: no `entries` object; is this github-action-benchmark's data.js?")
+    runs = []
+    for suite, items in entries.items():
+        name = benchmark or _slug(str(suite))
+        if not isinstance(items, list):
+            raise HistoryFileError(f"{path}: entries[{suite!r}] is not a list")
+        for n, entry in enumerate(items):
+            where = f"{path}, entries[{suite!r}][{n}]"
+            try:
+                commit = entry.get("commit") or {}
+                better = "higher" if entry.get("tool") in BIGGER_IS_BETTER else "lower"
+                at = float(entry["date"]) / 1000.0
+                values = {}
+                units = {}
+                for bench in entry["benches"]:
+                    metric = metric_name(str(bench["name"]))
+                    value = float(bench["value"])
+                    if not math.isfinite(value):
+                        raise ValueError(f"bench {bench['name']!r} has value {bench['value']!r}")
+                    values[metric] = value
+                    units[metric] = str(bench.get("unit") or "")
+            except KeyError as e:
+                raise HistoryFileError(f"{where}: missing field {e} (each entry needs `date` and `benches` of "
+                                       "{name, value, unit})") from None
+            except (TypeError, ValueError, AttributeError) as e:
+                raise HistoryFileError(f"{where}: {e} (each entry needs `date` and `benches` of "
+                                       "{name, value, unit})") from None
+            runs.append(HistoryRun(name, values, units, {m: better for m in values}, at,
+                                   str(commit.get("id")) if commit.get("id") else None, None, where))
+    return runs
+
+
+def metric_name(text: str) -> str:
+    """A bench's name as a metric name (letters, digits and ``_``; not starting with a digit)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "value"
+    return cleaned if not cleaned[0].isdigit() else f"m_{cleaned}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")[:63] or "imported"
+
+
+def to_records(runs: list[HistoryRun], *, environment: str, source: str) -> list[ResultRecord]:
+    """One SUCCEEDED result record per run, with ids derived from the benchmark, time and commit (so
+    importing the same file twice stores nothing new)."""
+    records = []
+    for run in runs:
+        key = f"{run.benchmark}|{run.at!r}|{run.commit or ''}|{environment}"
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        run_id = f"{run.benchmark}-imported"
+        metrics = {
+            name: MetricResult(name, run.units.get(name, ""), run.directions.get(name, "lower"), (value,), (run.at,))
+            for name, value in run.values.items()
+        }
+        records.append(ResultRecord(
+            execution_id=f"{run_id}-{digest[:12]}", run_id=run_id, family_id=run_id, benchmark=run.benchmark,
+            environment=environment, backend="import", status=RunStatus.SUCCEEDED,
+            reason=f"imported from {source}", started_at=run.at, finished_at=run.at, metrics=metrics,
+            reproducibility=Reproducibility(descriptor_hash="", image="", source_commit=run.commit),
+            labels={"imported": "true"}, commit=run.commit, branch=run.branch or "main",
+        ))
+    return records

@@ -75,6 +75,16 @@ def _downloads(items: list[dict[str, Any]] | None) -> tuple[DataSource, ...]:
     )
 
 
+def warmup_fields(warmup: int | str | None) -> dict[str, Any]:
+    """A metric's ``warmup`` (N values, or "30s", "2m", "1h") as the policy's warm-up fields."""
+    if warmup is None:
+        return {}
+    if isinstance(warmup, int):
+        return {"warmup_values": warmup}
+    unit = {"s": 1.0, "m": 60.0, "h": 3600.0}[warmup[-1]]
+    return {"warmup_seconds": float(warmup[:-1]) * unit}
+
+
 def _metrics(items: list[dict[str, Any]] | None) -> tuple[MetricSpec, ...]:
     return tuple(
         MetricSpec(
@@ -82,7 +92,7 @@ def _metrics(items: list[dict[str, Any]] | None) -> tuple[MetricSpec, ...]:
             units=m["units"],
             pattern=m.get("pattern"),
             direction=m.get("direction") or infer_direction(m["name"], m["units"]),
-            policy=RegressionPolicy(**m.get("regression", {})),
+            policy=RegressionPolicy(**m.get("regression", {}), **warmup_fields(m.get("warmup"))),
         )
         for m in items or ()
     )

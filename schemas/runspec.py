@@ -50,7 +50,9 @@ class RegressionPolicy:
     confidence: float = 0.99
     window: int = 20  # baseline runs considered
     min_history: int = 5
-    confirm: int = 0  # runs of a new level needed beyond the first before a change is confirmed
+    confirm: int = 1  # runs of a new level needed beyond the first before a change is confirmed
+    warmup_values: int = 0  # the metric's `warmup`: its first values left out of a run's summary
+    warmup_seconds: float = 0.0  # or the values of the run's first seconds
     fail_on_regression: bool = True
 
 

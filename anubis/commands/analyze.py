@@ -30,11 +30,12 @@ def analyze(file: Path, online: bool, direction: str, min_change: float, confirm
     values = [r.value for r in rows]
     points = change_points(values)
     policy = RegressionPolicy(min_change=min_change, confirm=confirm)
-    verdicts = []
+    verdicts: list[dict[str, object]] = []
     if online:
         for i in range(1, len(values)):
-            v = judge_series(values[:i], values[i], direction, policy)
-            verdicts.append({"index": i, "verdict": v.verdict, "change": v.change, "confidence": v.confidence})
+            judged = judge_series(values[:i], values[i], direction, policy)
+            verdicts.append({"index": i, "verdict": judged.verdict, "change": judged.change,
+                             "confidence": judged.confidence})
     if output == "json":
         click.echo(json.dumps({"change_points": points, "verdicts": verdicts}, indent=2))
         return

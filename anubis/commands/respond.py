@@ -3,8 +3,10 @@
 Reads the ``issue_comment`` event GitHub gives the workflow, asks the API for the commenter's
 permission (never trusting the event's ``author_association``), decides
 (:func:`controller.reporting.commands.decide`) and acts: replies, and for previews re-renders or
-removes runs on the preview branch (``anubis preview``). The event's text is data: it is parsed, never
-interpolated into a shell.
+removes runs on the preview branch (``anubis preview``), and for ``accept`` records a baseline reset in
+the result store ``--store`` names (as ``anubis baseline reset`` does) and sets the pull request's
+``anubis/<benchmark>`` statuses to success. The event's text is data: it is parsed, never interpolated
+into a shell.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import click
 from anubis.settings import Settings
 from controller.reporting import commands
 from renderer.argocd import PREVIEW_LABEL
-from schemas.errors import ReporterError
+from schemas.errors import NotFoundError, ReporterError
 
 
 @click.command()
@@ -28,11 +30,14 @@ from schemas.errors import ReporterError
 @click.option("--api-url", default="https://api.github.com", show_default=True, envvar="GITHUB_API_URL")
 @click.option("--token-env", default="GITHUB_TOKEN", show_default=True, metavar="VAR")
 @click.option("--head", default=None, help="The pull request's head, fetched (for a preview rerun).")
+@click.option("--store", default=None, metavar="STORE",
+              help="Where `accept` records its baseline reset: an environment's name or a store URL (default: this "
+                   "machine's store).")
 @click.option("--dry-run", is_flag=True, help="Print the decision; write nothing.")
 @click.pass_context
 def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str, token_env: str, head: str | None,
-            dry_run: bool) -> None:
-    """Answer an /anubis command in a pull-request comment (rerun, cancel)."""
+            store: str | None, dry_run: bool) -> None:
+    """Answer an /anubis command in a pull-request comment (rerun, cancel, accept)."""
     from controller.reporting.github import GitHubClient
 
     event = json.loads(event_path.read_text(encoding="utf-8"))
@@ -72,11 +77,45 @@ def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str,
                        rerun=which if isinstance(action, commands.RerunPreview) else None,
                        cancel=which if isinstance(action, commands.CancelPreview) else None, remote="origin",
                        branch=_preview_branch(), token_env=token_env, push=True)
+        elif isinstance(action, commands.AcceptStep):
+            sha = str(pull.get("head", {}).get("sha") or "")
+            for benchmark in _accept(settings, store, action):
+                if sha:
+                    client.create_status(sha, "success", f"anubis/{benchmark}",
+                                         f"accepted by @{commands.safe_name(action.user)}: {action.reason}", None)
+                click.echo(f"accepted the step of {benchmark}: baseline reset by @{action.user}")
         elif isinstance(action, commands.RerunMain):
             bumped = _bump_reruns(settings.repo_root, action.benchmark)
             _commit_bump(settings.repo_root, action.benchmark, user)
             click.echo(f"re-running {action.benchmark or 'every benchmark'} on the default branch: {bumped} "
                        "descriptor(s) bumped and committed; `anubis publish` renders and pushes them")
+
+
+def _accept(settings: Settings, store: str | None, action: commands.AcceptStep) -> list[str]:
+    """Record a baseline reset for the accepted benchmark(s); their names. Without a name, every
+    benchmark with an execution of this pull request in the store."""
+    import time
+
+    from anubis.stores import locate, opened_store, reset_store
+    from controller.store import BaselineReset
+
+    where = locate(settings, store)
+    with opened_store(settings, store) as opened:
+        if action.benchmark is not None:
+            if opened.latest(action.benchmark) is None:
+                raise NotFoundError(f"No executions of benchmark {action.benchmark!r} are stored in {where}; "
+                                    "nothing to accept. Check the name and --store.")
+            names = [action.benchmark]
+        else:
+            names = sorted({r.benchmark for r in opened.list_runs(limit=500) if r.pull_request == action.number})
+            if not names:
+                raise NotFoundError(f"No executions of pull request #{action.number} are stored in {where}; "
+                                    "name the benchmark: /anubis accept <benchmark> <reason>.")
+        resets = reset_store(opened, str(where))
+        for name in names:
+            resets.add_reset(BaselineReset(benchmark=name, at=time.time(), by=f"@{commands.safe_name(action.user)}",
+                                           reason=action.reason, metric=None, environment=None))
+    return names
 
 
 def _commit_bump(repo_root: Path, benchmark: str | None, user: str) -> None:

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.status import Status
 
+from anubis.judging import confirmation_runs
 from anubis.presenting.output import OutputFormat, emit_json, make_console
 from anubis.presenting.results import result_document, show_result
 from anubis.presenting.terminal_text import TerminalText
@@ -42,11 +43,14 @@ EXIT_INTERRUPTED = 130
 @click.option("--env", "environment", default="local", show_default=True, help="The environment (environments/<name>.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a descriptor field (repeatable).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Run each point N times.")
+@click.option("--confirm/--no-confirm", default=True, show_default=True,
+              help="Repeat the benchmark when a metric's change is only suspected (policy `confirm`).")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table: for people; json: one JSON object on stdout (the benchmark's output goes to stderr).")
 @click.pass_obj
 def run(
-    settings: Settings, target: Path, environment: str, overrides: tuple[str, ...], repeat: int, output: OutputFormat
+    settings: Settings, target: Path, environment: str, overrides: tuple[str, ...], repeat: int, confirm: bool,
+    output: OutputFormat,
 ) -> None:
     """Run the benchmark of DESCRIPTOR_OR_DIR on this machine, show its metrics and store its results.
 
@@ -88,6 +92,14 @@ def run(
                             break
                         observer.begin(_describe(spec, index, len(specs), attempt, repeat))
                         records.append(runner.run(spec))
+                    confirming = confirmation_runs(settings, store, records[-1]) if confirm and records else 0
+                    for attempt in range(1, confirming + 1):
+                        if cancellation.should_skip(spec.run_id):
+                            break
+                        observer.begin(f"{spec.benchmark}: a change is suspected — confirmation run {attempt}/{confirming}")
+                        records.append(runner.run(spec))
+                        if confirmation_runs(settings, store, records[-1]) == 0:
+                            break
     observer.finish(records)
     if cancellation.interrupted:
         sys.exit(EXIT_INTERRUPTED)

@@ -1,4 +1,5 @@
-"""Commands in pull-request comments: ``/anubis rerun [benchmark]`` and ``/anubis cancel [benchmark]``.
+"""Commands in pull-request comments: ``/anubis rerun [benchmark]``, ``/anubis cancel [benchmark]`` and
+``/anubis accept [benchmark] [reason]``.
 
 :func:`parse` reads a comment; :func:`decide` turns a command, the commenter's permission and the
 pull request's state into what to do, purely. Only people with write, maintain or admin permission
@@ -15,6 +16,11 @@ What the actions mean (docs/gitops.md, "Comment commands"):
   branch: Argo CD prunes the Job and its pods. Runs of the default branch are cancelled on the cluster
   (``anubis cancel``, which suspends the Job so that Argo CD does not re-create it): the workflow
   holds no cluster credentials, so the reply says how.
+* ``accept`` records the step the pull request's runs show as deliberate: a baseline reset of the
+  benchmark (every benchmark of the pull request without a name) in the result store, by the
+  commenter, with the rest of the line as the reason — the path ``anubis baseline reset`` takes —
+  and sets the ``anubis/<benchmark>`` commit status of the pull request's head to success, saying
+  who accepted it and why. Executions after the reset build the new baseline.
 """
 
 from __future__ import annotations
@@ -26,14 +32,17 @@ from controller.reporting.github import WRITE_PERMISSIONS
 
 _COMMAND = re.compile(r"^\s*/anubis(?=\s|$)(?:\s+(?P<verb>\S+))?(?:\s+(?P<arg>\S+))?\s*(?P<rest>.*)$", re.IGNORECASE)
 _BENCHMARK = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-VERBS = ("rerun", "cancel")
-USAGE = "`/anubis rerun [benchmark]` or `/anubis cancel [benchmark]`"
+VERBS = ("rerun", "cancel", "accept")
+USAGE = "`/anubis rerun [benchmark]`, `/anubis cancel [benchmark]` or `/anubis accept [benchmark] [reason]`"
+#: The longest reason kept with an accepted step.
+REASON_LIMIT = 200
 
 
 @dataclass(frozen=True)
 class Command:
-    verb: str  # rerun | cancel
+    verb: str  # rerun | cancel | accept
     benchmark: str | None  # None: every benchmark of the pull request
+    reason: str = ""  # accept only: why the step is deliberate
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,18 @@ class RerunMain:
     benchmark: str | None
 
 
-Action = Reply | RerunPreview | CancelPreview | RerunMain
+@dataclass(frozen=True)
+class AcceptStep:
+    """Record a baseline reset of ``benchmark`` (None: every benchmark of the pull request) by
+    ``user`` with ``reason``, and set the pull request's ``anubis/<benchmark>`` statuses to success."""
+
+    number: int
+    benchmark: str | None
+    user: str
+    reason: str
+
+
+Action = Reply | RerunPreview | CancelPreview | RerunMain | AcceptStep
 
 
 def parse(body: str) -> Command | Invalid | None:
@@ -77,7 +97,12 @@ def parse(body: str) -> Command | Invalid | None:
         if verb not in VERBS:
             shown = f"`{safe_name(verb)}` is not" if verb else "that is not"
             return Invalid(f"{shown} an Anubis command: use {USAGE}.")
-        if match.group("rest"):
+        rest = match.group("rest").strip()
+        if verb == "accept":
+            if arg is not None and not _BENCHMARK.match(arg):  # no benchmark named: the line is the reason
+                arg, rest = None, f"{arg} {rest}".strip()
+            return Command(verb, arg, safe_reason(rest))
+        if rest:
             return Invalid(f"`/anubis {verb}` takes at most one benchmark name: use {USAGE}.")
         if arg is not None and not _BENCHMARK.match(arg):
             return Invalid(f"`{safe_name(arg)}` is not a benchmark name (the folder name under benchmarks/).")
@@ -110,6 +135,11 @@ def decide(
     if command.benchmark and benchmarks is not None and command.benchmark not in benchmarks:
         known = ", ".join(f"`{b}`" for b in sorted(benchmarks)) or "none"
         return [Reply(f"{who}: this pull request has no runs of `{command.benchmark}` (it has: {known}).")]
+    if command.verb == "accept":
+        reason = command.reason or "no reason given"
+        return [AcceptStep(number, command.benchmark, user, reason),
+                Reply(f"{who}: accepted the change of {target} as deliberate (baseline reset by {who}: {reason}); "
+                      "its status is green, and the next runs build the new baseline.")]
     if state == "open":
         if not previewed:
             return [Reply(f"{who}: this pull request's runs are not on the cluster yet; a maintainer adds the preview "
@@ -123,6 +153,13 @@ def decide(
         return [RerunMain(command.benchmark), Reply(f"{who}: re-running {target} on the default branch.")]
     return [Reply(f"{who}: runs of the default branch are cancelled on the cluster: `anubis cancel <run id>` "
                   "(it suspends the Job, so Argo CD does not start it again).")]
+
+
+def safe_reason(text: str) -> str:
+    """A reason given in a comment, kept as plain text: no Markdown or HTML markup, no mentions,
+    at most :data:`REASON_LIMIT` characters."""
+    plain = re.sub(r"[`<>*_\[\]|@\\]", "", text)
+    return " ".join(plain.split())[:REASON_LIMIT]
 
 
 def safe_name(text: str) -> str:

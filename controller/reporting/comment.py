@@ -86,6 +86,10 @@ def _headline(reports: Sequence[RunReport]) -> str:
     if soft:
         return f"### ⚠️ Anubis: {', '.join(problems)}"
     extra = f", {_plural(improved, 'improvement')}" if improved else ""
+    suspected = sum(1 for r in reports for v in r.verdicts.values() if v.verdict == "suspected")
+    if suspected:
+        return (f"### 🔎 Anubis: {_plural(len(reports), 'run')} succeeded; "
+                f"{_plural(suspected, 'change')} suspected — confirming{extra}")
     return f"### ✅ Anubis: {_plural(len(reports), 'run')} succeeded, no regression{extra}"
 
 

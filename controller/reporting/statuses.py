@@ -101,6 +101,8 @@ def _success_summary(r: RunReport) -> str:
     parts = []
     if counts.get("regression"):
         parts.append(f"{counts['regression']} regression(s) (not failing)")
+    if counts.get("suspected"):
+        parts.append(f"{counts['suspected']} suspected — confirming")
     if counts.get("improvement"):
         parts.append(f"{counts['improvement']} improved")
     if counts.get("no_change"):

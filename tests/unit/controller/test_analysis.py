@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from controller.analysis import SINGLE_RUN_STRICTNESS, execution_value, judge
+from controller.analysis import SINGLE_RUN_STRICTNESS, execution_value, judge, steady_values, still_trending
 from schemas.runspec import RegressionPolicy
 
-POLICY = RegressionPolicy()
+POLICY = RegressionPolicy(confirm=0)  # a single run may be a change (the confirmation tests below)
 
 
 def history(values: list[float], *, per_run: int = 1) -> list[list[float]]:
@@ -45,7 +45,7 @@ def test_verdicts_by_direction(direction: str, new: float, expected: str) -> Non
 def test_a_significant_change_below_min_change_is_no_change() -> None:
     verdict = judge(history(noisy(20, cv=0.001)), [102.0], "higher", POLICY)  # 2 % but 20 sigma
     assert verdict.verdict == "no_change" and "smaller than the minimum change" in verdict.reason
-    assert judge(history(noisy(20, cv=0.001)), [102.0], "higher", RegressionPolicy(min_change=0.01)).verdict == "improvement"
+    assert judge(history(noisy(20, cv=0.001)), [102.0], "higher", RegressionPolicy(min_change=0.01, confirm=0)).verdict == "improvement"
 
 
 def test_a_large_change_within_the_noise_is_no_change() -> None:
@@ -57,12 +57,12 @@ def test_too_little_history_is_insufficient_data() -> None:
     verdict = judge(history([100.0] * 4), [50.0], "higher", POLICY)
     assert verdict.verdict == "insufficient_data" and "min_history" in verdict.reason
     assert verdict.confidence is None and verdict.baseline is None
-    assert judge(history([100.0] * 4), [50.0], "higher", RegressionPolicy(min_history=4)).verdict == "regression"
+    assert judge(history([100.0] * 4), [50.0], "higher", RegressionPolicy(min_history=4, confirm=0)).verdict == "regression"
 
 
 def test_one_point_and_no_history() -> None:
     assert judge([], [1.0], "higher", POLICY).verdict == "insufficient_data"
-    assert judge([[5.0]], [1.0], "higher", RegressionPolicy(min_history=1)).verdict == "regression"
+    assert judge([[5.0]], [1.0], "higher", RegressionPolicy(min_history=1, confirm=0)).verdict == "regression"
 
 
 def test_empty_and_non_finite_samples() -> None:
@@ -101,7 +101,7 @@ def test_within_run_samples_are_summarised_by_their_median() -> None:
 
 
 def test_window_limits_the_baseline() -> None:
-    verdict = judge(history(noisy(40)), [100.0], "higher", RegressionPolicy(window=10))
+    verdict = judge(history(noisy(40)), [100.0], "higher", RegressionPolicy(window=10, confirm=0))
     assert verdict.baseline is not None and verdict.baseline.executions == tuple(range(30, 40))
 
 
@@ -115,7 +115,7 @@ def test_a_known_step_is_never_compared_across() -> None:
 
 def test_a_recent_step_is_judged_with_the_runs_that_confirm_it() -> None:
     # 4 % step at CV 1 %: one run alone is not enough (single-run strictness), three runs are.
-    policy = RegressionPolicy(min_change=0.03)
+    policy = RegressionPolicy(min_change=0.03, confirm=0)
     before = noisy(20, 100.0, seed=3)
     first = judge(history(before), [96.0], "higher", policy)
     assert first.verdict in ("no_change", "regression")
@@ -151,3 +151,61 @@ def test_aa_noise_stays_quiet() -> None:
             judged += 1
             alarms += judge(history(values[:t]), [values[t]], "higher", POLICY).is_change
     assert alarms / judged <= 0.01
+
+
+def test_one_run_is_only_suspected_until_a_second_confirms_it() -> None:
+    policy = RegressionPolicy()  # confirm = 1 by default
+    before = noisy(20, 100.0, seed=9)
+    first = judge(history(before), [112.0], "lower", policy)
+    assert first.verdict == "suspected" and first.suspects == "regression" and first.runs == 1
+    assert "suspected regression — confirming" in first.reason and not first.is_change and first.is_alarm
+    confirmed = judge(history([*before, 112.0]), [111.5], "lower", policy)
+    assert confirmed.verdict == "regression" and confirmed.runs == 2
+    assert confirmed.baseline is not None and confirmed.baseline.compared == (20,)
+    # the suspect was one slow run: the next one is back at the old level, nothing is reported
+    cleared = judge(history([*before, 112.0]), [100.2], "lower", policy)
+    assert cleared.verdict == "no_change"
+    assert judge(history([*before, 112.0]), [111.5], "lower", RegressionPolicy(confirm=2)).verdict == "suspected"
+
+
+def test_a_value_of_the_other_mode_is_not_a_regression() -> None:
+    # A bimodal timing (70 % at 100, 30 % at 130): the slow mode is ordinary, not a change. The old
+    # 5-MAD trimming set the slow values aside and called the next slow one a near-certain +30 %.
+    rng = np.random.default_rng(11)
+    values = list(np.where(rng.random(20) < 0.3, 130.0, 100.0) * (1 + rng.normal(0, 0.003, 20)))
+    assert sum(v > 115 for v in values) >= 3
+    for new in (130.5, 129.0, 100.2):
+        assert judge(history(values), [new], "lower", POLICY).verdict == "no_change", new
+    quantized = [0.066, 0.134, 0.066, 0.2, 0.066, 0.134, 0.066, 0.066, 0.134, 0.066, 0.2, 0.066]
+    assert judge(history(quantized), [0.2], "lower", POLICY).verdict == "no_change"
+
+
+def test_a_trending_baseline_does_not_make_every_run_a_change() -> None:
+    values = list(np.linspace(100, 110, 30) * (1 + np.random.default_rng(2).normal(0, 0.005, 30)))
+    alarms = [judge(history(values[:t]), [values[t]], "lower", POLICY).is_alarm for t in range(10, 30)]
+    assert not any(alarms)
+
+
+def test_a_real_step_is_confirmed_on_its_second_run() -> None:
+    before = noisy(20, 100.0, cv=0.02, seed=9)
+    policy = RegressionPolicy()
+    assert judge(history(before), [110.0], "lower", policy).verdict == "suspected"
+    assert judge(history([*before, 110.0]), [110.4], "lower", policy).verdict == "regression"
+
+
+def test_warmup_by_count_and_by_duration() -> None:
+    values, times = [1.0, 2.0, 3.0, 4.0, 5.0], [10.0, 20.0, 30.0, 40.0, 50.0]
+    assert steady_values(values, times, RegressionPolicy(warmup_values=2)) == [3.0, 4.0, 5.0]
+    assert steady_values(values, times, RegressionPolicy(warmup_seconds=25.0)) == [4.0, 5.0]  # from the first value
+    assert steady_values(values, times, RegressionPolicy(warmup_seconds=25.0), started_at=0.0) == [3.0, 4.0, 5.0]
+    assert steady_values(values, times, RegressionPolicy(warmup_values=9)) == values  # nothing would be left
+
+
+def test_runs_still_trending_at_their_end_are_flagged() -> None:
+    rng = np.random.default_rng(3)
+    climbing = list(np.linspace(50, 100, 30) + rng.normal(0, 1, 30))
+    steady = list(np.r_[np.linspace(50, 100, 10), 100 + rng.normal(0, 1, 20)])
+    assert still_trending(climbing) and not still_trending(steady) and not still_trending([1.0] * 4)
+    verdict = judge(history(noisy(20)), climbing, "higher", POLICY)
+    assert verdict.trending and "still trend at its end" in verdict.reason
+    assert not judge(history(noisy(20)), steady, "higher", POLICY).trending

@@ -3,6 +3,8 @@ only SUCCEEDED executions of the same benchmark, environment and matrix point; a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,10 +116,14 @@ def test_resets_cut_the_history(store: SqliteResultStore) -> None:
 
 def test_judge_record_gives_every_metric_a_verdict(store: SqliteResultStore) -> None:
     judged = judge_record(store, rec(20, 80.0))
+    assert judged["speed"].verdict.verdict == "suspected"  # one run: confirm = 1 asks for another
+    assert judged["speed"].verdict.suspects == "regression"
+    judged = judge_record(store, rec(20, 80.0), {"speed": RegressionPolicy(confirm=0)})
     assert judged["speed"].verdict.verdict == "regression"
     assert judged["speed"].baseline_executions == tuple(f"e{i:03d}-main-local" for i in range(10))
     document = judged["speed"].to_dict()
     assert document["verdict"] == "regression" and document["baseline"]["n"] == 10  # type: ignore[index]
+    assert document["still_trending"] is False
     assert judge_record(store, rec(20, 100.05))["speed"].verdict.verdict == "no_change"
     lenient = judge_record(store, rec(20, 80.0), {"speed": RegressionPolicy(min_change=0.5)})
     assert lenient["speed"].verdict.verdict == "no_change"
@@ -173,3 +179,17 @@ def test_the_history_filters_on_the_pull_request(store: SqliteResultStore) -> No
     outside = store.history("speedy", branch="main", pull_request=NO_PULL_REQUEST, limit=500)
     assert "e050-main-local" not in [r.execution_id for r in outside] and len(outside) == len(every) - 1
     assert [r.execution_id for r in store.history("speedy", pull_request=4)] == ["e050-main-local"]
+
+
+def test_warmup_values_are_left_out_of_the_summary(store: SqliteResultStore) -> None:
+    # The new run's first three values are a slow warm-up (5, 6, 7) before 100 and 100.1: without
+    # warmup its median (7) would read as a regression of -93 %; with warmup = 3 it is no change.
+    record = rec(20, 100.0)
+    metric = record.metrics["speed"]
+    slow_start = replace(metric, values=(5.0, 6.0, 7.0, 100.0, 100.1), times=tuple(T0 + 20 * 60 + i for i in range(5)))
+    judged = judge_record(store, replace(record, metrics={**record.metrics, "speed": slow_start}),
+                          {"speed": RegressionPolicy(warmup_values=3)})
+    assert judged["speed"].verdict.verdict == "no_change"
+    assert judged["speed"].verdict.value == pytest.approx(100.05)
+    cold = judge_record(store, replace(record, metrics={**record.metrics, "speed": slow_start}))
+    assert cold["speed"].verdict.verdict == "suspected"

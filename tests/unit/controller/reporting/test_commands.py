@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from controller.reporting.commands import (
+    AcceptStep,
     CancelPreview,
     Command,
     Invalid,
@@ -74,3 +75,29 @@ def test_unknown_benchmark_and_invalid_command_get_replies() -> None:
     actions = _decide(Command("rerun", "nope"), benchmarks=frozenset({"resnet"}))
     assert [type(a) for a in actions] == [Reply] and "`resnet`" in actions[0].text  # type: ignore[attr-defined]
     assert [type(a) for a in _decide(Invalid("bad"))] == [Reply]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("/anubis accept", Command("accept", None, "")),
+        ("/anubis accept resnet", Command("accept", "resnet", "")),
+        ("/anubis accept resnet new tokenizer, slower by design", Command("accept", "resnet", "new tokenizer, slower by design")),
+        ("/anubis accept The <b>new</b> `loader` @bob", Command("accept", None, "The bnew/b loader bob")),
+    ],
+)
+def test_parse_accept(body: str, expected: Command) -> None:
+    assert parse(body) == expected
+
+
+def test_writers_accept_a_step_and_others_cannot() -> None:
+    command = Command("accept", "resnet", "new tokenizer")
+    action, reply = _decide(command)
+    assert action == AcceptStep(7, "resnet", "alice", "new tokenizer")
+    assert isinstance(reply, Reply) and "accepted the change of `resnet` as deliberate" in reply.text
+    assert _decide(Command("accept", None, ""))[0] == AcceptStep(7, None, "alice", "no reason given")
+    assert _decide(command, state="closed", merged=True)[0] == AcceptStep(7, "resnet", "alice", "new tokenizer")
+    [refused] = _decide(command, permission="read")
+    assert isinstance(refused, Reply) and "Only people with write access" in refused.text
+    [unknown] = _decide(command, benchmarks=frozenset({"bert"}))
+    assert isinstance(unknown, Reply) and "no runs of `resnet`" in unknown.text

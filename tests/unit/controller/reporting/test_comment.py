@@ -53,6 +53,10 @@ def _cases() -> dict[str, str]:
             )
             for n in (256, 1024)
         ]),
+        "suspected-confirming": render_comment([_finished("resnet", verdicts={
+            "throughput": MetricVerdict("suspected", change=-0.123, confidence=0.9995, baseline=125.0),
+            "latency": MetricVerdict("no_change", change=0.01, confidence=0.4, baseline=3.95),
+        }, fail_on_regression=frozenset({"throughput"}), history=history)], commit=COMMIT),
         "empty": render_comment([]),
         "hardware-energy-cost": render_comment([_on_hardware(t, tp, energy) for t, tp, energy in (
             ("p3.2xlarge", 400.0, 150_000.0), ("g5.xlarge", 300.0, 90_000.0), ("c5.4xlarge", 40.0, None))], commit=COMMIT),
@@ -123,3 +127,9 @@ def test_huge_comment_stays_within_githubs_limit() -> None:
 
 def test_same_input_same_bytes() -> None:
     assert _cases() == _cases()
+
+
+def test_a_suspected_change_says_it_is_being_confirmed_and_fails_nothing() -> None:
+    text = _cases()["suspected-confirming"]
+    assert "suspected — confirming" in text
+    assert not text.splitlines()[1].startswith("### ❌")

@@ -1,0 +1,71 @@
+"""``anubis import FILE``: a CSV history or github-action-benchmark's data.js into the result store,
+once (importing again adds nothing), judged like any other history afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from anubis.cli import cli
+from controller.baselines import judge_record
+from controller.sqlite_store import SqliteResultStore
+
+CASES = Path(__file__).parent / "cases" / "analyze"
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["import", *args], env={"ANUBIS_DATA_DIR": str(tmp_path)})
+    return result.exit_code, result.output
+
+
+def test_a_csv_history_is_imported_once_and_judged(tmp_path: Path) -> None:
+    code, out = run(tmp_path, str(CASES / "step.csv"), "--benchmark", "steady", "--metric", "latency", "--unit", "ms")
+    assert code == 0 and "imported 45 run(s) of steady" in out, out
+    code, out = run(tmp_path, str(CASES / "step.csv"), "--benchmark", "steady", "--metric", "latency")
+    assert code == 0 and "imported 0 run(s)" in out and "45 already there" in out
+    with SqliteResultStore(tmp_path / "results.sqlite3") as store:
+        records = store.history("steady", limit=100)
+        assert len(records) == 45
+        assert [r.commit for r in records][:2] == ["c000", "c001"]  # oldest first, in file order by timestamp
+        assert records[0].started_at == 1700000000 and records[0].metrics["latency"].unit == "ms"
+        # the imported past is a baseline: the newest run is judged against the runs since the step
+        verdict = judge_record(store, records[-1])["latency"].verdict
+        assert verdict.verdict == "no_change" and verdict.baseline is not None and verdict.baseline.n >= 5
+
+
+def test_github_action_benchmark_data_js(tmp_path: Path) -> None:
+    code, out = run(tmp_path, str(CASES / "data.js"))
+    assert code == 0 and "imported 2 run(s) of python-benchmark" in out, out
+    with SqliteResultStore(tmp_path / "results.sqlite3") as store:
+        first, second = store.history("python-benchmark", limit=10)
+    assert (first.commit, second.commit) == ("a1", "b2") and first.started_at == 1698796800.0
+    metric = second.metrics["test_parse_small"]
+    assert metric.values == (1010.0,) and metric.unit == "iter/sec" and metric.direction == "higher"  # pytest
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('window.BENCHMARK_DATA = {"entries": {"x": [{"date": 1, "benches": [{"name": "a"}]}]}}',
+         "entries['x'][0]: missing field 'value'"),
+        ("window.BENCHMARK_DATA = {oops", "line 1: not github-action-benchmark's data.js"),
+        ('window.BENCHMARK_DATA = {"lastUpdate": 1}', "no `entries` object"),
+    ],
+)
+def test_a_bad_data_js_is_a_clear_error_and_stores_nothing(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "data.js"
+    path.write_text(text, encoding="utf-8")
+    code, out = run(tmp_path, str(path))
+    assert code == 1 and message in out and "Traceback" not in out, out
+    assert not (tmp_path / "results.sqlite3").exists()
+
+
+def test_a_csv_needs_a_benchmark_and_good_timestamps(tmp_path: Path) -> None:
+    code, out = run(tmp_path, str(CASES / "step.csv"))
+    assert code == 2 and "needs --benchmark" in out
+    bad = tmp_path / "h.csv"
+    bad.write_text("timestamp,value\nyesterday,1\n", encoding="utf-8")
+    code, out = run(tmp_path, str(bad), "--benchmark", "b")
+    assert code == 1 and "line 2, column `timestamp`: 'yesterday' is neither ISO 8601 nor unix seconds" in out
