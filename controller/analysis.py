@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from controller.changepoints import change_points
 from schemas.runspec import RegressionPolicy
@@ -164,6 +163,8 @@ def judge(
 
 def _inliers(values: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
     """Which baseline values to keep: all, except those beyond OUTLIER_MADS robust deviations."""
+    from scipy import stats  # ~1 s to import: only once a verdict needs it (not for insufficient data)
+
     mad = float(stats.median_abs_deviation(values, scale="normal"))
     if values.size < 3 or mad == 0.0:
         return np.ones(values.size, dtype=bool)
@@ -183,6 +184,8 @@ def _decide(
     if baseline.spread == 0.0 and spread_after == 0.0:
         p_value = 1.0 if difference == 0.0 else 0.0  # no noise at all: any difference is real
     else:
+        from scipy import stats
+
         result = stats.ttest_ind_from_stats(
             mean_after, spread_after, after.size, baseline.center, baseline.spread, baseline.n, equal_var=True
         )

@@ -34,7 +34,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, stats
 
 #: Penalty per change point, in units of ``log n``: ``T(k)`` must exceed ``PENALTY * log(n)``.
 PENALTY = 5.0
@@ -72,6 +71,8 @@ def noise_scale(values: Sequence[float] | FloatArray) -> float:
 @functools.cache
 def _trimmed_variance(share: float) -> float:
     """The variance of a standard normal kept within its central ``share``."""
+    from scipy import stats  # ~1 s to import: only once a series is long enough to need it
+
     bound = float(stats.norm.ppf(0.5 + share / 2))
     return float(stats.truncnorm.var(-bound, bound))
 
@@ -82,6 +83,8 @@ def clip_spikes(values: Sequence[float] | FloatArray, sigma: float) -> FloatArra
     x = np.asarray(values, dtype=float)
     if x.size < MEDIAN_WINDOW or sigma <= 0.0:
         return x.copy()
+    from scipy import ndimage
+
     smooth = ndimage.median_filter(x, size=MEDIAN_WINDOW, mode="nearest")
     # At each end, the median of the three outermost points: one spike there is clipped, while two
     # points of a new level (a step that has just happened) hold each other up.
