@@ -5,8 +5,9 @@
 A temporary benchmarks repository with a no-op benchmark is run ``--runs`` times with ``anubis run``
 (so the journal and the result store have something to list, search and show); then each command
 below is started as a subprocess, the commands interleaved round by round (so a load change on the
-machine hits them all alike), and the median wall-clock time of each is printed with its ratio to
-``python -c pass`` (the interpreter's own start-up, the floor for any Python command):
+machine hits them all alike), and the median wall-clock time and CPU time (user + system, less
+sensitive to a loaded machine) of each is printed with its ratio to ``python -c pass`` (the
+interpreter's own start-up, the floor for any Python command):
 
 * ``anubis --help``, ``list``, ``search speed``, ``status``, ``results``, ``validate``;
 * ``sqlite3`` on the journal, asking what ``anubis list`` asks (the issue's reference);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,19 +120,25 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(f"{name} failed ({done.returncode}): {done.stderr.strip()}")
         timings: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repetitions):
             for name, command in commands.items():
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 subprocess.run(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
                 timings[name].append(time.perf_counter() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         floor = statistics.median(timings["python -c pass"])
-        print(f"median of {args.repetitions} interleaved runs each (wall clock), {os.cpu_count()} CPUs")
-        print(f"  {'command':<26} {'ms':>8} {'× python -c pass':>17}   heavy modules imported")
+        cpu_floor = statistics.median(cpu["python -c pass"])
+        print(f"median of {args.repetitions} interleaved runs each, {os.cpu_count()} CPUs")
+        print(f"  {'command':<26} {'wall ms':>8} {'×':>6} {'CPU ms':>8} {'×':>6}   heavy modules imported")
         for name, command in commands.items():
-            median = statistics.median(timings[name])
+            wall, used = statistics.median(timings[name]), statistics.median(cpu[name])
             heavy = ", ".join(heavy_imports(command, env, root)) if name.startswith("anubis") else ""
-            goal = "  (goal ≤ 2.5×)" if name.startswith("anubis") and name != "anubis validate" else ""
-            print(f"  {name:<26} {median * 1000:8.1f} {median / floor:16.2f}×{goal}   {heavy}")
+            goal = " (goal ≤ 2.5×)" if name.startswith("anubis") and name != "anubis validate" else ""
+            print(f"  {name:<26} {wall * 1000:8.1f} {wall / floor:5.2f}× {used * 1000:8.1f} {used / cpu_floor:5.2f}×"
+                  f"{goal}   {heavy}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ each is its own result.
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
-import copy
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 

@@ -14,7 +14,6 @@ from controller.journal.entries import (
     Transition,
     entry_from_row,
 )
-from controller.store import MAX_CANDIDATES_SHOWN
 from schemas.errors import NotFoundError
 from schemas.status import FINAL_STATUSES, RunStatus
 
@@ -62,6 +61,8 @@ class JournalReading(JournalConnection):
                 f"The journal has no execution matching {ref!r} (an execution id, a run id, or the start "
                 "of one). `anubis list` shows recent runs."
             )
+        from controller.store import MAX_CANDIDATES_SHOWN  # the store's module: not needed to read
+
         names = sorted({e.execution_id for e in entries})
         shown = ", ".join(names[:MAX_CANDIDATES_SHOWN]) + (" …" if len(names) > MAX_CANDIDATES_SHOWN else "")
         raise NotFoundError(f"{ref!r} is ambiguous: it is the start of {shown}. Give more characters.")

@@ -25,15 +25,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from controller.journal import ExecutionInfo, Journal, JournalEntry
 from controller.journal.chunks import CUT_BYTES, MAX_LINE_BYTES
-from controller.local.registry import Registry
-from controller.store import ResultStore
 from schemas.errors import AnubisError, NotFoundError
-from schemas.results import ResultRecord
-from schemas.runspec import RunSpec
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the store and RunSpec modules
+    from controller.local.registry import Registry
+    from controller.store import ResultStore
+    from schemas.results import ResultRecord
+    from schemas.runspec import RunSpec
 
 log = logging.getLogger(__name__)
 
