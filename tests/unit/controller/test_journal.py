@@ -104,6 +104,8 @@ def test_quote_query() -> None:
 def test_purge_removes_rows_and_index_entries(journal: Journal) -> None:
     journal.record_transition(info("a-1"), RunStatus.SUCCEEDED, at=1.0)
     journal.add_lines([LogRow("a-1", "output", 1, 1.0, "needle in a haystack")])
+    journal.add_chunk("a-1", "output", 2, 1, 2.0, b"another needle, not indexed yet\n")
+    assert journal.count_lines() == 2
     assert journal.purge("a-1") and not journal.purge("a-1")
     assert journal.search("needle").hits == [] and journal.count_lines() == 0
     with pytest.raises(NotFoundError):

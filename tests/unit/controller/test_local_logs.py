@@ -3,6 +3,7 @@ follows it and a run killed with SIGKILL leaves a readable log up to about the k
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
@@ -66,3 +67,18 @@ def test_a_run_killed_with_sigkill_leaves_its_log_up_to_about_the_kill(tmp_path:
     lines = _read(path)
     assert len(lines) >= 50_000, f"only {len(lines)} lines survived the kill"
     assert lines == [b"line %d" % n for n in range(len(lines))]
+
+
+def test_the_cap_note_and_the_order_of_many_writes(tmp_path: Path) -> None:
+    """Writes are compressed on the log's own thread, in order; past the cap the rest is counted and
+    a note says so at the end."""
+    path = tmp_path / "output.log.gz"
+    log = CappedLog(path, cap_bytes=100_000)
+    for n in range(20_000):
+        log.write(b"line %d\n" % n)
+    log.close()
+    log.write(b"after close: ignored\n")
+    text = b"".join(b"line %d\n" % n for n in range(20_000))
+    kept = gzip.decompress(path.read_bytes())
+    assert kept.startswith(text[:100_000]) and log.written == 100_000
+    assert kept[100_000:] == f"\n[anubis: the log was cut at 100000 bytes; {len(text) - 100_000} more bytes of output were not kept]\n".encode()
