@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the st
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 50_000
+BEHIND_BATCHES = 4  # pending batches past which the reader writes them itself (bounded memory)
 FLUSH_INTERVAL = 0.5  # seconds
 DEFAULT_INDEX_CAP = 64 * 1024 * 1024  # bytes of lines indexed per execution
 
@@ -94,6 +95,7 @@ class JournalTap:
         self._indexed: dict[str, int] = {}  # execution id -> bytes indexed
         self._capped: set[str] = set()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a batch is full: the flusher writes it
         self._flusher: threading.Thread | None = None
 
     # -- the runner's calls ----------------------------------------------------------------------
@@ -133,6 +135,7 @@ class JournalTap:
         """Stop the background flusher and write what is pending (and close the journal if this
         tap owns it)."""
         self._stop.set()
+        self._wake.set()
         if self._flusher is not None and self._flusher.is_alive():
             self._flusher.join()
         self.flush()
@@ -170,8 +173,11 @@ class JournalTap:
             if whole:
                 self._add(stream, whole, whole.count(b"\n"), now)
             full = self._pending_lines >= self.batch_lines
-        if full:
+            behind = self._pending_lines >= BEHIND_BATCHES * self.batch_lines or self._flusher is None
+        if behind:  # the flusher cannot keep up (or there is none): the reader waits for the journal
             self.flush()
+        elif full:  # the flusher writes it, while this thread goes back to reading the pipe
+            self._wake.set()
 
     def _add(self, stream: _Stream, data: bytes, lines: int, at: float) -> None:
         """Queue ``lines`` whole lines of ``stream`` (the lock is held), up to the execution's cap."""
@@ -235,9 +241,13 @@ class JournalTap:
             self._flusher.start()
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval / 2):
+        while not self._stop.is_set():
+            woken = self._wake.wait(self.flush_interval / 2)
+            self._wake.clear()
             with self._lock:
-                due = self._oldest is not None and self.clock() - self._oldest >= self.flush_interval
+                due = self._oldest is not None and (
+                    woken or self._pending_lines >= self.batch_lines or self.clock() - self._oldest >= self.flush_interval
+                )
             if due:
                 self.flush()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sqlite3
+import time
 import zlib
 from pathlib import Path
 
@@ -135,7 +136,11 @@ def test_tap_numbers_lines_and_batches(journal: Journal) -> None:
     server = tap.output_sink(spec, "bench-abc-1", "server")
     out(b"one\r\ntw")
     server(b"ready\n")
-    out(b"o\nthree\n")  # the third pending line: a batch is written
+    out(b"o\nthree\n")  # the third pending line: a batch is full, the flusher writes it at once
+    deadline = time.monotonic() + 10
+    while len(journal.lines("bench-abc-1", "output")) < 3:
+        assert time.monotonic() < deadline, "a full batch was not written"
+        time.sleep(0.01)
     assert [r.text for r in journal.lines("bench-abc-1", "output")] == ["one", "two", "three"]
     out(b"four (no newline)")
     assert len(journal.lines("bench-abc-1", "output")) == 3
@@ -163,7 +168,6 @@ def test_tap_flushes_in_the_background(journal: Journal) -> None:
     spec = _spec()
     tap.status(spec, "bench-abc-1", RunStatus.RUNNING, "")
     tap.output_sink(spec, "bench-abc-1", "output")(b"soon\n")
-    import time
 
     deadline = time.monotonic() + 10
     while not journal.lines("bench-abc-1", "output"):
