@@ -8,7 +8,8 @@ as chunks (:mod:`controller.journal.chunks`): one row per stream when :data:`BAT
 pending or the oldest is :data:`FLUSH_INTERVAL` seconds old, whichever comes first (a background thread
 sees to the second), and always before the final status is recorded — so once the journal says an
 execution is final, every one of its lines is there. ``anubis logs`` reads them at once; the first
-``anubis search`` splits and indexes them, in bulk (:mod:`controller.journal.indexing`).
+``anubis search`` splits and indexes them, in bulk (:mod:`controller.journal.indexing`). A line's time
+is its chunk's: when the first of the chunk's lines arrived (at most :data:`FLUSH_INTERVAL` earlier).
 
 Limits, so that one noisy benchmark cannot swamp the journal: at most :data:`MAX_LINE_BYTES` of a
 line and :data:`DEFAULT_INDEX_CAP` bytes of lines per execution are indexed (the kept log has them
@@ -173,7 +174,7 @@ class JournalTap:
             if whole:
                 self._add(stream, whole, whole.count(b"\n"), now)
             full = self._pending_lines >= self.batch_lines
-            behind = self._pending_lines >= BEHIND_BATCHES * self.batch_lines or self._flusher is None
+            behind = self._pending_lines >= BEHIND_BATCHES * self.batch_lines or (full and self._flusher is None)
         if behind:  # the flusher cannot keep up (or there is none): the reader waits for the journal
             self.flush()
         elif full:  # the flusher writes it, while this thread goes back to reading the pipe
