@@ -1,17 +1,17 @@
 """The ``anubis`` command: a root group whose subcommands are imported only when used.
 
 Each subcommand lives in ``anubis/commands/<name>.py`` and is a few lines that call ``renderer`` or
-``controller``. Heavy clients (kubernetes, boto3, PyGithub, elasticsearch) are imported inside the
-commands that need them, so ``anubis --help`` and ``anubis validate`` start fast.
+``controller``; only the one invoked is imported (click's lazy group pattern). Heavy clients
+(kubernetes, boto3, PyGithub, elasticsearch) and libraries (scipy, rich where it can wait) are imported
+inside the code that needs them, so ``anubis --help``, ``list`` and ``search`` start fast
+(``bench/startup.py``; ``tests/unit/anubis/test_startup_imports.py`` keeps it so).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class AnubisGroup(LazyGroup):
         except AnubisError as e:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings is not None and settings.debug:
+                import traceback
+
                 traceback.print_exc()
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
@@ -100,6 +102,8 @@ class AnubisGroup(LazyGroup):
 @click.pass_context
 def cli(ctx: click.Context, repo: Path | None, debug: bool) -> None:
     """Anubis: benchmarks as TOML descriptors in Git, run on Kubernetes or on this machine."""
+    import logging  # here, not at the top: `anubis --help` never gets this far
+
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

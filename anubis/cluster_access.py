@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from anubis.settings import Settings
-from controller.local.journaling import RunView
 from schemas.errors import AnubisError
-from schemas.status import RunStatus
 
 if TYPE_CHECKING:
+    from controller.local.journaling import RunView
+    from schemas.status import RunStatus
     from controller.kubernetes.client import KubeClient
     from controller.kubernetes.following import ClusterRun
     from controller.store import ResultStore
@@ -125,6 +125,8 @@ def environment_namespaces(settings: Settings) -> tuple[str, ...]:
 
 def cluster_view(run: ClusterRun, status: RunStatus, reason: str) -> RunView:
     """A cluster run as `anubis list` and `anubis status` show it."""
+    from controller.local.journaling import RunView
+
     state = run.state
     finished = state.completed if status.is_final else None
     if status.is_final and finished is None:

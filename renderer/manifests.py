@@ -1,7 +1,7 @@
 """RunSpec + Environment → the Kubernetes manifests of one run (pure and byte-deterministic).
 
-``render_run`` returns the text of ``manifests/<env>/<benchmark>/<run_id>.yaml`` and the objects parsed
-back from it; ``render_argocd`` returns the hand-off files under ``manifests/argocd/``. Values are
+``render_run`` returns the text of ``manifests/<env>/<benchmark>/<run_id>.yaml`` (its objects are parsed
+back from it only when asked for: ``anubis render`` writes the text and never re-reads it); ``render_argocd`` returns the hand-off files under ``manifests/argocd/``. Values are
 decided in :mod:`renderer.objects` and :mod:`renderer.argocd`; the Jinja2 templates under
 ``renderer/templates/`` lay them out, every value passing through the ``json`` filter so that no user
 string can change the YAML's structure. See ``docs/manifests.md`` for what is emitted and why.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, cached_property
 from typing import Any
 
 import jinja2
@@ -65,11 +65,17 @@ LAUNCHER_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}}
 
 @dataclass(frozen=True)
 class RenderedRun:
-    """One run's manifest file: ``filename`` (``<run_id>.yaml``), its text, and the parsed objects."""
+    """One run's manifest file: ``filename`` (``<run_id>.yaml``) and its text; :attr:`objects` parses
+    the text on first use (the templates pass every value through the ``json`` filter, so the text is
+    valid YAML by construction, and the tests parse every case)."""
 
     filename: str
     text: str
-    objects: list[dict[str, Any]] = field(hash=False)
+
+    @cached_property
+    def objects(self) -> list[dict[str, Any]]:
+        """The objects of :attr:`text`, parsed once, when first asked for."""
+        return parse_documents(self.text, self.filename)
 
 
 def render_run(spec: RunSpec, env: Environment, scripts: Mapping[str, bytes]) -> RenderedRun:
@@ -107,7 +113,7 @@ def render_run(spec: RunSpec, env: Environment, scripts: Mapping[str, bytes]) ->
             pod = _single_node_pod(spec, env, scripts_volume_)
         documents.append(_job_document(spec, env, pod))
     text = _header(spec.descriptor_path) + "".join(_render(name, ctx) for name, ctx in documents)
-    return RenderedRun(filename=f"{spec.run_id}.yaml", text=text, objects=parse_documents(text, spec.run_id))
+    return RenderedRun(filename=f"{spec.run_id}.yaml", text=text)
 
 
 def render_argocd(

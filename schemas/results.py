@@ -7,9 +7,10 @@ each is its own result.
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from schemas.status import RunStatus
@@ -122,7 +123,11 @@ class ResultRecord:
         return self.finished_at - self.started_at
 
     def to_dict(self) -> dict[str, Any]:
-        raw = asdict(self)
+        # asdict() of the whole record would deep-copy every metric value one by one (seconds for a
+        # run with a million samples) only for them to be replaced below.
+        raw: dict[str, Any] = {
+            f.name: None if f.name == "metrics" else _plain(getattr(self, f.name)) for f in fields(self)
+        }
         raw["status"] = self.status.value
         raw["metrics"] = {name: m.to_dict() for name, m in self.metrics.items()}
         raw["reproducibility"]["gpus"] = list(self.reproducibility.gpus)
@@ -156,3 +161,8 @@ def _totals_of(raw: dict[str, Any]) -> Summary | None:
     if not raw.get("values_dropped") or not raw.get("n"):
         return None
     return Summary(n=int(raw["n"]), **{k: float(raw[k]) for k in ("last", "mean", "median", "min", "max", "stdev")})
+
+
+def _plain(value: Any) -> Any:
+    """What :func:`dataclasses.asdict` makes of one field's value."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else copy.deepcopy(value)

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,12 +20,10 @@ from anubis.presenting.output import (
 )
 from anubis.presenting.tables import Cell, Column, TableView, print_table
 from anubis.settings import Settings
-from controller.journal import open_journal
-from controller.local.journaling import LocalRuns, RunView
-from controller.local.registry import Registry, journal_orphans
-from controller.sqlite_store import SqliteResultStore
-from controller.store_location import close_store
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:  # the controller's modules are imported where used: `anubis search` imports this one
+    from controller.local.journaling import LocalRuns, RunView
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,12 +64,19 @@ STATUS_CHOICE = click.Choice([s.value for s in RunStatus], case_sensitive=False)
 def local_runs(settings: Settings) -> LocalRuns:
     """Journal, registry and store of this machine (each only if it exists: reading creates nothing).
     An execution whose `anubis run` was killed is stopped and recorded as ERROR when seen."""
+    from controller.journal import open_journal
+    from controller.local.journaling import LocalRuns
+    from controller.local.registry import Registry, journal_orphans
+    from controller.sqlite_store import SqliteResultStore
+
     store = SqliteResultStore(settings.store_path) if settings.store_path.exists() else None
     journal = open_journal(settings.data_dir)
     return LocalRuns(journal, Registry(settings.data_dir, on_orphan=journal_orphans(journal)), store)
 
 
 def close_runs(runs: LocalRuns) -> None:
+    from controller.sqlite_store import SqliteResultStore
+
     if runs.journal is not None:
         runs.journal.close()
     if isinstance(runs.store, SqliteResultStore):
@@ -162,6 +167,8 @@ def _with_cluster(settings: Settings, access: ClusterAccess, views: list[RunView
     """``views`` with the cluster's runs: live Jobs and MPIJobs, then the controller's stored results
     (a stored result is final, so it wins over the object it came from)."""
     from controller.kubernetes.following import list_cluster_runs
+    from controller.local.journaling import LocalRuns
+    from controller.store_location import close_store
 
     found = {v.execution_id: v for v in views}
     now = time.time()

@@ -4,7 +4,6 @@ cluster runs' in Elasticsearch (``--elasticsearch``)."""
 from __future__ import annotations
 
 import click
-from rich.text import Text
 
 from anubis.commands.list_runs import since_option
 from anubis.presenting.formatting import format_time
@@ -17,7 +16,6 @@ from anubis.presenting.output import (
 )
 from anubis.settings import Settings
 from controller.journal import open_journal
-from controller.logsource import ElasticsearchLogs
 from schemas.errors import NotFoundError
 
 
@@ -54,6 +52,8 @@ def search(
     Exits 0 when something matched, 1 when nothing did.
     """
     if elasticsearch_url is not None:
+        from controller.logsource import ElasticsearchLogs
+
         found = ElasticsearchLogs.from_url(elasticsearch_url).search(
             query, benchmark=benchmark, run=run, since=since, limit=limit)
     else:
@@ -85,6 +85,8 @@ def search(
             }
         )
     else:
+        from rich.text import Text
+
         console = make_console()
         if found.quoted:
             syntax = "query_string" if elasticsearch_url is not None else "FTS5"

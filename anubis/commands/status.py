@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -31,11 +31,12 @@ from anubis.presenting import (
 from anubis.settings import Settings
 from controller.journal import Transition
 from controller.local.journaling import LocalRuns, RunView
-from controller.store import ResultStore
-from controller.store_location import close_store
 from schemas.errors import NotFoundError
-from schemas.results import ResultRecord
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:
+    from controller.store import ResultStore
+    from schemas.results import ResultRecord
 
 WATCH_EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.SUCCEEDED: 0,
@@ -114,6 +115,7 @@ def status(
 def _cluster(settings: Settings, ref: str, watch: bool, access: ClusterAccess, output: OutputFormat) -> RunStatus:
     """Show (and with ``watch`` follow) a cluster run; its final or current status."""
     from controller.kubernetes.following import RunWatch, find_run
+    from controller.store_location import close_store
 
     client = access.client()
     store = access.store(settings)

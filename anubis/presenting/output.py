@@ -13,10 +13,12 @@ import json
 import math
 import sys
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 OutputFormat = Literal["table", "json"]
 
@@ -40,6 +42,8 @@ def output_option(function: F) -> F:
 
 
 def make_console(stream: IO[str] | None = None) -> Console:
+    from rich.console import Console  # imported when something is printed for people
+
     out = stream if stream is not None else sys.stdout
     if isinstance(out, io.TextIOWrapper) and not out.encoding.lower().startswith("utf"):
         out.reconfigure(errors="replace")  # an ASCII-only stdout shows "?" rather than failing

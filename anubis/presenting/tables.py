@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when something is printed: `-o json` never needs it
+    from rich.console import Console
+    from rich.text import Text
 
 Tone = Literal["plain", "good", "bad", "warn", "muted", "strong"]
 Justify = Literal["left", "right", "center"]
@@ -58,10 +57,16 @@ class TableView:
 
 
 def cell_text(cell: Cell) -> Text:
+    from rich.text import Text
+
     return Text(cell.text, style=STYLES[cell.tone])
 
 
 def print_table(console: Console, view: TableView) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     if view.title:
         console.print(Text(view.title, style=STYLES["strong"]))
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -74,6 +79,8 @@ def print_table(console: Console, view: TableView) -> None:
 
 def print_fields(console: Console, fields: Sequence[tuple[str, Cell]]) -> None:
     """A block of ``label  value`` lines (a record's header)."""
+    from rich.text import Text
+
     width = max((len(label) for label, _ in fields), default=0)
     for label, cell in fields:
         line = Text(f"{label:<{width}}  ", style=STYLES["strong"])

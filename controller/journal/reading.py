@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.journal.chunks import chunk_lines, line_text
 from controller.journal.connection import JournalConnection
 from controller.journal.entries import (
     ENTRY_COLUMNS,
@@ -13,7 +14,6 @@ from controller.journal.entries import (
     Transition,
     entry_from_row,
 )
-from controller.store import MAX_CANDIDATES_SHOWN
 from schemas.errors import NotFoundError
 from schemas.status import FINAL_STATUSES, RunStatus
 
@@ -61,6 +61,8 @@ class JournalReading(JournalConnection):
                 f"The journal has no execution matching {ref!r} (an execution id, a run id, or the start "
                 "of one). `anubis list` shows recent runs."
             )
+        from controller.store import MAX_CANDIDATES_SHOWN  # the store's module: not needed to read
+
         names = sorted({e.execution_id for e in entries})
         shown = ", ".join(names[:MAX_CANDIDATES_SHOWN]) + (" …" if len(names) > MAX_CANDIDATES_SHOWN else "")
         raise NotFoundError(f"{ref!r} is ambiguous: it is the start of {shown}. Give more characters.")
@@ -122,22 +124,44 @@ class JournalReading(JournalConnection):
     def streams(self, execution_id: str) -> list[str]:
         with self._transaction(write=False) as conn:
             rows = conn.execute(
-                "SELECT DISTINCT l.stream FROM log_lines AS l JOIN executions AS e ON e.id = l.execution "
-                "WHERE e.execution_id = ? ORDER BY l.stream",
-                (execution_id,),
+                "SELECT l.stream FROM log_lines AS l JOIN executions AS e ON e.id = l.execution "
+                "WHERE e.execution_id = ? UNION "
+                "SELECT c.stream FROM log_chunks AS c JOIN executions AS e ON e.id = c.execution "
+                "WHERE e.execution_id = ? ORDER BY 1",
+                (execution_id, execution_id),
             ).fetchall()
         return [r[0] for r in rows]
 
     def lines(self, execution_id: str, stream: str, *, after: int = 0, limit: int = 1000) -> list[LogRow]:
-        """Indexed lines of one stream with numbers above ``after``, in order (a page of ``limit``)."""
+        """Lines of one stream with numbers above ``after``, in order (a page of ``limit``): those
+        already indexed, then those still in chunks (one snapshot: each line is in one place)."""
         with self._transaction(write=False) as conn:
             rows = conn.execute(
                 "SELECT l.line, l.at, l.text FROM log_lines AS l JOIN executions AS e ON e.id = l.execution "
                 "WHERE e.execution_id = ? AND l.stream = ? AND l.line > ? ORDER BY l.line LIMIT ?",
                 (execution_id, stream, after, limit),
             ).fetchall()
-        return [LogRow(execution_id, stream, r[0], r[1], r[2]) for r in rows]
+            found = [LogRow(execution_id, stream, r[0], r[1], r[2]) for r in rows]
+            if len(found) < limit:
+                last = found[-1].line if found else after
+                chunks = conn.execute(
+                    "SELECT c.first_line, c.at, c.data FROM log_chunks AS c JOIN executions AS e ON e.id = c.execution "
+                    "WHERE e.execution_id = ? AND c.stream = ? AND c.first_line + c.lines - 1 > ? ORDER BY c.first_line",
+                    (execution_id, stream, last),
+                )
+                try:
+                    for first_line, at, data in chunks:
+                        skip = max(0, last - first_line + 1)
+                        for offset, line in enumerate(chunk_lines(data)[skip : skip + limit - len(found)]):
+                            found.append(LogRow(execution_id, stream, first_line + skip + offset, at, line_text(line)))
+                        if len(found) >= limit:
+                            break
+                finally:
+                    chunks.close()
+        return found
 
     def count_lines(self) -> int:
+        """Lines in the journal, indexed or still in chunks."""
         with self._transaction(write=False) as conn:
-            return int(conn.execute("SELECT count(*) FROM log_lines").fetchone()[0])
+            indexed = int(conn.execute("SELECT count(*) FROM log_lines").fetchone()[0])
+            return indexed + int(conn.execute("SELECT coalesce(sum(lines), 0) FROM log_chunks").fetchone()[0])

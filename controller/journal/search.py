@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from controller.journal.connection import JournalConnection
+from controller.journal.indexing import JournalIndexing
 from controller.journal.entries import SearchHit, SearchResult
 from schemas.errors import NotFoundError, StoreError
 
@@ -26,7 +26,7 @@ def quote_query(text: str) -> str:
 FTS_ERROR = re.compile(r"fts5|syntax error|no such column|unterminated|unknown special query", re.IGNORECASE)
 
 
-class JournalSearch(JournalConnection):
+class JournalSearch(JournalIndexing):
     """How a :class:`~controller.journal.Journal` searches its lines."""
 
     def _search_sql(
@@ -61,9 +61,14 @@ class JournalSearch(JournalConnection):
         limit: int = 50,
     ) -> SearchResult:
         """Lines matching ``query`` (FTS5 syntax), newest first. Input that is not valid FTS5 is
-        searched for as plain words (:func:`quote_query`) rather than failing."""
+        searched for as plain words (:func:`quote_query`) rather than failing. Lines still in chunks
+        are indexed first (lazily: the first search after a chatty run pays for its lines, in bulk)."""
         if not query.strip():
             raise NotFoundError("Give something to search for.")
+        try:
+            self.index_pending()
+        except StoreError as e:
+            log.warning("could not index the newest log lines (%s); searching the lines indexed before", e)
         sql, args = self._search_sql(benchmark=benchmark, run=run, since=since)
         try:
             return SearchResult(self._hits(sql, [query, *args, limit]), query, False)

@@ -1,4 +1,5 @@
-"""Writing the journal: status transitions as they happen, log lines in batches, and purging."""
+"""Writing the journal: status transitions as they happen, log lines in batches or as chunks (split
+and indexed later, in bulk), and purging."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 from controller.journal.connection import JournalConnection
 from controller.journal.entries import ExecutionInfo, LogRow
+from controller.journal.indexing import insert_indexed
 from schemas.status import RunStatus
 
 
@@ -53,10 +55,23 @@ class JournalWriting(JournalConnection):
                 key = self._key(conn, row.execution_id, missing_ok=True)
                 if key is not None:
                     values.append((key, row.stream, row.line, row.at, row.text))
-            conn.executemany(
-                "INSERT INTO log_lines (execution, stream, line, at, text) VALUES (?, ?, ?, ?, ?)", values
-            )
+            insert_indexed(conn, values)
         return len(values)
+
+    def add_chunk(self, execution_id: str, stream: str, first_line: int, lines: int, at: float, data: bytes) -> bool:
+        """Store ``lines`` lines of ``stream`` numbered from ``first_line`` as one chunk (see
+        :mod:`controller.journal.chunks`); ``False`` when the journal does not know the execution."""
+        if lines <= 0:
+            return False
+        with self._transaction(write=True) as conn:
+            key = self._key(conn, execution_id, missing_ok=True)
+            if key is None:
+                return False
+            conn.execute(
+                "INSERT INTO log_chunks (execution, stream, first_line, lines, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, stream, first_line, lines, at, data),
+            )
+        return True
 
     def purge(self, execution_id: str) -> bool:
         """Remove an execution's history and indexed lines; ``False`` if the journal had none."""
@@ -64,6 +79,7 @@ class JournalWriting(JournalConnection):
             key = self._key(conn, execution_id, missing_ok=True)
             if key is None:
                 return False
+            conn.execute("DELETE FROM log_chunks WHERE execution = ?", (key,))
             conn.execute("DELETE FROM log_lines WHERE execution = ?", (key,))
             conn.execute("DELETE FROM transitions WHERE execution = ?", (key,))
             conn.execute("DELETE FROM executions WHERE id = ?", (key,))
@@ -74,3 +90,4 @@ class JournalWriting(JournalConnection):
         """Merge the index's segments (worth it after a large import; searches work without it)."""
         with self._transaction(write=True) as conn:
             conn.execute("INSERT INTO log_index (log_index) VALUES ('optimize')")
+

@@ -9,9 +9,7 @@ TCP connection (checked with the same timings).
 
 from __future__ import annotations
 
-import http.client
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +33,9 @@ def client_variables(server: ServerSpec) -> dict[str, str]:
 
 def check_once(probe: Probe) -> str | None:
     """``None`` when the probe succeeds, else what went wrong (for the failure message)."""
+    import http.client  # here: a run without an inference server never needs http.client or ssl
+    import ssl
+
     connection: http.client.HTTPConnection
     if probe.scheme == "https":
         # As the kubelet does: HTTPS probes do not verify the certificate.

@@ -2,11 +2,14 @@
 
 :class:`JournalTap` is the :class:`~controller.local.runner.ExecutionTap` that ``anubis run`` hands the
 runner. It writes each status change to the journal at once (so ``anubis status --watch`` sees it), and
-cuts each process's output into lines, numbered per stream as the kept log numbers them, batching
-them into the journal's full-text index: a batch is written when it holds :data:`BATCH_LINES` lines
-or when it is :data:`FLUSH_INTERVAL` seconds old, whichever comes first (a background thread sees to
-the second), and always before the final status is recorded — so once the journal says an execution
-is final, every one of its lines is indexed.
+cuts each process's output at its last newline, numbering lines per stream as the kept log numbers
+them (by counting newlines: no per-line work while the benchmark runs), and stores the whole lines
+as chunks (:mod:`controller.journal.chunks`): one row per stream when :data:`BATCH_LINES` lines are
+pending or the oldest is :data:`FLUSH_INTERVAL` seconds old, whichever comes first (a background thread
+sees to the second), and always before the final status is recorded — so once the journal says an
+execution is final, every one of its lines is there. ``anubis logs`` reads them at once; the first
+``anubis search`` splits and indexes them, in bulk (:mod:`controller.journal.indexing`). A line's time
+is its chunk's: when the first of the chunk's lines arrived (at most :data:`FLUSH_INTERVAL` earlier).
 
 Limits, so that one noisy benchmark cannot swamp the journal: at most :data:`MAX_LINE_BYTES` of a
 line and :data:`DEFAULT_INDEX_CAP` bytes of lines per execution are indexed (the kept log has them
@@ -23,20 +26,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from controller.journal import ExecutionInfo, Journal, JournalEntry, LogRow
-from controller.local.registry import Registry
-from controller.store import ResultStore
+from controller.journal import ExecutionInfo, Journal, JournalEntry
+from controller.journal.chunks import CUT_BYTES, MAX_LINE_BYTES
 from schemas.errors import AnubisError, NotFoundError
-from schemas.results import ResultRecord
-from schemas.runspec import RunSpec
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the store and RunSpec modules
+    from controller.local.registry import Registry
+    from controller.store import ResultStore
+    from schemas.results import ResultRecord
+    from schemas.runspec import RunSpec
 
 log = logging.getLogger(__name__)
 
-BATCH_LINES = 1000
+BATCH_LINES = 50_000
+BEHIND_BATCHES = 4  # pending batches past which the reader writes them itself (bounded memory)
 FLUSH_INTERVAL = 0.5  # seconds
-MAX_LINE_BYTES = 64 * 1024
 DEFAULT_INDEX_CAP = 64 * 1024 * 1024  # bytes of lines indexed per execution
 
 
@@ -45,8 +52,20 @@ class _Stream:
     execution_id: str
     name: str
     line: int = 0  # lines numbered so far
-    partial: bytes = b""
-    partial_dropped: bool = False  # the current line is longer than MAX_LINE_BYTES
+    partial: bytes = b""  # the start of a line whose newline has not come yet
+    partial_dropped: bool = False  # that line is longer than MAX_LINE_BYTES: the rest is dropped
+
+
+@dataclass
+class _Chunk:
+    """Whole lines of one stream waiting to be stored."""
+
+    execution_id: str
+    stream: str
+    first_line: int
+    lines: int
+    at: float
+    parts: list[bytes]
 
 
 class JournalTap:
@@ -70,12 +89,14 @@ class JournalTap:
         self.clock = clock
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._pending: list[LogRow] = []
+        self._pending: list[_Chunk] = []
+        self._pending_lines = 0
         self._oldest: float | None = None
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._indexed: dict[str, int] = {}  # execution id -> bytes indexed
         self._capped: set[str] = set()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a batch is full: the flusher writes it
         self._flusher: threading.Thread | None = None
 
     # -- the runner's calls ----------------------------------------------------------------------
@@ -115,6 +136,7 @@ class JournalTap:
         """Stop the background flusher and write what is pending (and close the journal if this
         tap owns it)."""
         self._stop.set()
+        self._wake.set()
         if self._flusher is not None and self._flusher.is_alive():
             self._flusher.join()
         self.flush()
@@ -131,42 +153,60 @@ class JournalTap:
 
     def _feed(self, stream: _Stream, chunk: bytes) -> None:
         now = self.clock()
-        full = False
         with self._lock:
-            data = stream.partial + chunk
-            *lines, rest = data.split(b"\n")
-            for line in lines:
-                stream.line += 1
-                self._add(stream, line, now, cut=stream.partial_dropped)
-                stream.partial_dropped = False
+            head = b""
+            if stream.partial_dropped:  # inside an over-long line: drop up to its newline
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    return
+                head = stream.partial + CUT_BYTES + b"\n"
+                stream.partial, stream.partial_dropped = b"", False
+                chunk = chunk[newline + 1 :]
+            last = chunk.rfind(b"\n")
+            if last < 0:
+                whole, rest = b"", stream.partial + chunk
+            else:
+                whole, rest = stream.partial + chunk[: last + 1], chunk[last + 1 :]
             if len(rest) > MAX_LINE_BYTES:
                 rest, stream.partial_dropped = rest[:MAX_LINE_BYTES], True
             stream.partial = rest
-            full = len(self._pending) >= self.batch_lines
-        if full:
+            whole = head + whole
+            if whole:
+                self._add(stream, whole, whole.count(b"\n"), now)
+            full = self._pending_lines >= self.batch_lines
+            behind = self._pending_lines >= BEHIND_BATCHES * self.batch_lines or (full and self._flusher is None)
+        if behind:  # the flusher cannot keep up (or there is none): the reader waits for the journal
             self.flush()
+        elif full:  # the flusher writes it, while this thread goes back to reading the pipe
+            self._wake.set()
 
-    def _add(self, stream: _Stream, line: bytes, at: float, *, cut: bool) -> None:
-        """Queue one line (the lock is held)."""
+    def _add(self, stream: _Stream, data: bytes, lines: int, at: float) -> None:
+        """Queue ``lines`` whole lines of ``stream`` (the lock is held), up to the execution's cap."""
         execution_id = stream.execution_id
-        if execution_id in self._capped:
+        if execution_id in self._capped or lines == 0:
             return
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if len(line) > MAX_LINE_BYTES:
-            line, cut = line[:MAX_LINE_BYTES], True
-        used = self._indexed.get(execution_id, 0) + len(line)
-        if used > self.index_cap:
+        used = self._indexed.get(execution_id, 0)
+        size = len(data) - data.count(b"\n")  # the cap counts the lines' bytes, not their newlines
+        if used + size > self.index_cap:
+            data, lines, size = _within(data, self.index_cap - used)
             self._capped.add(execution_id)
             log.warning(
                 "%s printed more than %d bytes; the rest of its lines are kept in its log but not indexed",
                 execution_id,
                 self.index_cap,
             )
-            return
-        self._indexed[execution_id] = used
-        text = line.decode("utf-8", errors="replace") + (" …" if cut else "")
-        self._pending.append(LogRow(execution_id, stream.name, stream.line, at, text))
+            if not lines:
+                return
+        self._indexed[execution_id] = used + size
+        first = stream.line + 1
+        stream.line += lines
+        tail = self._pending[-1] if self._pending else None
+        if tail is not None and tail.execution_id == execution_id and tail.stream == stream.name:
+            tail.parts.append(data)
+            tail.lines += lines
+        else:
+            self._pending.append(_Chunk(execution_id, stream.name, first, lines, at, [data]))
+        self._pending_lines += lines
         if self._oldest is None:
             self._oldest = at
 
@@ -176,22 +216,23 @@ class JournalTap:
         with self._lock:
             for key in [k for k in self._streams if k[0] == execution_id]:
                 stream = self._streams.pop(key)
-                if stream.partial:
-                    stream.line += 1
-                    self._add(stream, stream.partial, now, cut=stream.partial_dropped)
-                    stream.partial = b""
+                if stream.partial or stream.partial_dropped:
+                    last = stream.partial + (CUT_BYTES if stream.partial_dropped else b"")
+                    self._add(stream, last, 1, now)
+                    stream.partial, stream.partial_dropped = b"", False
 
     def flush(self) -> None:
-        """Write the pending lines in one transaction."""
+        """Store the pending lines: one chunk per stream, in one transaction each."""
         with self._write_lock:
             with self._lock:
-                batch, self._pending, self._oldest = self._pending, [], None
-            if not batch:
-                return
-            try:
-                self.journal.add_lines(batch)
-            except AnubisError as e:
-                log.warning("could not index %d log lines: %s", len(batch), e)
+                batch, self._pending, self._pending_lines, self._oldest = self._pending, [], 0, None
+            for chunk in batch:
+                try:
+                    self.journal.add_chunk(
+                        chunk.execution_id, chunk.stream, chunk.first_line, chunk.lines, chunk.at, b"".join(chunk.parts)
+                    )
+                except AnubisError as e:
+                    log.warning("could not journal %d log lines: %s", chunk.lines, e)
 
     def _start_flusher(self) -> None:
         with self._lock:
@@ -201,11 +242,34 @@ class JournalTap:
             self._flusher.start()
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval / 2):
+        while not self._stop.is_set():
+            woken = self._wake.wait(self.flush_interval / 2)
+            self._wake.clear()
             with self._lock:
-                due = self._oldest is not None and self.clock() - self._oldest >= self.flush_interval
+                due = self._oldest is not None and (
+                    woken or self._pending_lines >= self.batch_lines or self.clock() - self._oldest >= self.flush_interval
+                )
             if due:
                 self.flush()
+
+
+def _within(data: bytes, room: int) -> tuple[bytes, int, int]:
+    """The whole lines at the start of ``data`` whose bytes (newlines not counted) fit in ``room``:
+    ``(lines' data, how many, their bytes)``."""
+    kept, size, count = 0, 0, 0
+    while True:
+        newline = data.find(b"\n", kept)
+        end = len(data) if newline < 0 else newline
+        if end == kept and newline < 0:
+            break
+        if size + (end - kept) > room:
+            break
+        size += end - kept
+        count += 1
+        kept = end + 1 if newline >= 0 else end
+        if newline < 0:
+            break
+    return data[:kept], count, size
 
 
 # -- reading: the journal, the registry of active runs and the result store together --------------

@@ -1,8 +1,13 @@
-"""`anubis --help` and `anubis validate` stay light: no cluster, cloud or GitHub client is imported."""
+"""The everyday commands stay light: no cluster, cloud, GitHub or statistics library is imported by
+`anubis --help`, `validate`, `list`, `search`, `status`, nor by `run` up to the first verdict that
+needs one (a first run has no baseline: "insufficient data" needs no scipy). Machine-readable output
+(`-o json`) does not import rich. Speed itself is measured by bench/startup.py, not here."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-HEAVY = ("kubernetes", "boto3", "botocore", "github", "elasticsearch", "git", "moto")
+HEAVY = ("kubernetes", "boto3", "botocore", "github", "elasticsearch", "git", "moto", "scipy")
 
 PROBE = """
 import json, sys
@@ -19,8 +24,46 @@ try:
     cli({args!r}, prog_name="anubis")
 except SystemExit as e:
     code = e.code
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})), file=sys.stderr)
+print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}})), file=sys.stderr)
 """
+
+DESCRIPTOR = """\
+spec_version = "0.1.0"
+
+[info]
+description = "Prints one metric."
+
+[info.labels]
+task_name = "noop"
+
+[hardware]
+instance_type = "t3.small"
+strategy = "single_node"
+
+[env]
+docker_image = "python:3.11-slim"
+
+[ml]
+benchmark_code = "python3 -c 'print(\\"speed=1.0 needle\\")'"
+
+[[output.metrics]]
+name = "speed"
+units = "it/s"
+pattern = 'speed=([0-9.]+)'
+"""
+
+
+def loaded(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level packages imported by ``anubis ARGS`` run in a fresh interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+    return set(json.loads(result.stderr.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize(
@@ -29,12 +72,42 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}))
     ids=["help", "validate", "validate-help"],
 )
 def test_command_does_not_import_heavy_clients(args: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(args=["--repo", str(ROOT), *args], heavy=HEAVY)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
+    heavy = loaded(["--repo", str(ROOT), *args], cwd=ROOT) & set(HEAVY)
+    assert not heavy, f"anubis {' '.join(args)} imported {sorted(heavy)}"
+
+
+@pytest.fixture(scope="module")
+def local_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A benchmarks repository with a no-op benchmark, and the environment of a fresh machine."""
+    tmp = tmp_path_factory.mktemp("startup")
+    root = tmp / "repo"
+    (root / "environments").mkdir(parents=True)
+    shutil.copy(ROOT / "environments" / "local.toml", root / "environments" / "local.toml")
+    (root / "benchmarks" / "noop").mkdir(parents=True)
+    (root / "benchmarks" / "noop" / "descriptor.toml").write_text(DESCRIPTOR, encoding="utf-8")
+    env = dict(os.environ)
+    env.update(
+        ANUBIS_DATA_DIR=str(tmp / "data"),
+        ANUBIS_CACHE_DIR=str(tmp / "cache"),
+        ANUBIS_CONTAINER_ENGINE="none",
+        KUBECONFIG=str(tmp / "no-kubeconfig"),
+        PYTHONPATH=str(ROOT),
     )
-    loaded = json.loads(result.stderr.strip().splitlines()[-1])
-    assert loaded == [], f"anubis {' '.join(args)} imported {loaded}"
+    return root, env
+
+
+def test_run_list_search_status_do_not_import_heavy_modules(local_repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = local_repo
+    first_run = loaded(["--repo", str(root), "run", "benchmarks/noop"], cwd=root, env=env)
+    assert (Path(env["ANUBIS_DATA_DIR"]) / "results.sqlite3").exists(), "the run did not complete"
+    assert not first_run & set(HEAVY), f"a first run (insufficient data) imported {sorted(first_run & set(HEAVY))}"
+    for args in (["list"], ["search", "needle"], ["status"], ["list", "--help"], ["search", "--help"]):
+        heavy = loaded(["--repo", str(root), *args], cwd=root, env=env) & set(HEAVY)
+        assert not heavy, f"anubis {' '.join(args)} imported {sorted(heavy)}"
+
+
+def test_json_output_does_not_import_rich(local_repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = local_repo
+    for args in (["list", "-o", "json"], ["search", "needle", "-o", "json"]):
+        modules = loaded(["--repo", str(root), *args], cwd=root, env=env)
+        assert "rich" not in modules, f"anubis {' '.join(args)} imported rich"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sqlite3
+import time
 import zlib
 from pathlib import Path
 
@@ -104,6 +105,8 @@ def test_quote_query() -> None:
 def test_purge_removes_rows_and_index_entries(journal: Journal) -> None:
     journal.record_transition(info("a-1"), RunStatus.SUCCEEDED, at=1.0)
     journal.add_lines([LogRow("a-1", "output", 1, 1.0, "needle in a haystack")])
+    journal.add_chunk("a-1", "output", 2, 1, 2.0, b"another needle, not indexed yet\n")
+    assert journal.count_lines() == 2
     assert journal.purge("a-1") and not journal.purge("a-1")
     assert journal.search("needle").hits == [] and journal.count_lines() == 0
     with pytest.raises(NotFoundError):
@@ -133,7 +136,11 @@ def test_tap_numbers_lines_and_batches(journal: Journal) -> None:
     server = tap.output_sink(spec, "bench-abc-1", "server")
     out(b"one\r\ntw")
     server(b"ready\n")
-    out(b"o\nthree\n")  # the third pending line: a batch is written
+    out(b"o\nthree\n")  # the third pending line: a batch is full, the flusher writes it at once
+    deadline = time.monotonic() + 10
+    while len(journal.lines("bench-abc-1", "output")) < 3:
+        assert time.monotonic() < deadline, "a full batch was not written"
+        time.sleep(0.01)
     assert [r.text for r in journal.lines("bench-abc-1", "output")] == ["one", "two", "three"]
     out(b"four (no newline)")
     assert len(journal.lines("bench-abc-1", "output")) == 3
@@ -161,13 +168,86 @@ def test_tap_flushes_in_the_background(journal: Journal) -> None:
     spec = _spec()
     tap.status(spec, "bench-abc-1", RunStatus.RUNNING, "")
     tap.output_sink(spec, "bench-abc-1", "output")(b"soon\n")
-    import time
 
     deadline = time.monotonic() + 10
     while not journal.lines("bench-abc-1", "output"):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     tap.close()
+
+
+def test_tap_stores_chunks_read_at_once_and_indexed_by_the_first_search(journal: Journal) -> None:
+    """Output is stored as chunks of whole lines (no per-line work while the benchmark runs); the
+    lines read back at once, and the first search splits and indexes them, each line once."""
+    tap = JournalTap(journal, flush_interval=3600)
+    spec = _spec()
+    tap.status(spec, "bench-abc-1", RunStatus.RUNNING, "")
+    sink = tap.output_sink(spec, "bench-abc-1", "output")
+    sink(b"".join(b"step %d loss=0.%d\n" % (n, n) for n in range(1, 2001)) + b"epoch done, no newline")
+    tap.flush()
+    stored = sqlite3.connect(journal.path).execute("SELECT count(*), sum(lines) FROM log_chunks").fetchone()
+    assert stored == (1, 2000), "2,000 lines are one chunk, not 2,000 rows"
+    assert [r.line for r in journal.lines("bench-abc-1", "output", after=1990)] == list(range(1991, 2001))
+    tap.status(spec, "bench-abc-1", RunStatus.SUCCEEDED, "")  # the last line, without its newline
+    assert journal.count_lines() == 2001
+    page = journal.lines("bench-abc-1", "output", after=1500, limit=10)
+    assert [(r.line, r.text) for r in page] == [(n, f"step {n} loss=0.{n}") for n in range(1501, 1511)]
+    hits = journal.search("epoch").hits
+    assert [(h.line, h.text) for h in hits] == [(2001, "epoch done, no newline")]
+    assert sqlite3.connect(journal.path).execute("SELECT count(*) FROM log_chunks").fetchone() == (0,)
+    assert len(journal.search("step", limit=5000).hits) == 2000 and journal.count_lines() == 2001
+    assert [r.line for r in journal.lines("bench-abc-1", "output", after=1998)] == [1999, 2000, 2001]
+    tap.close()
+
+
+def test_index_pending_in_small_transactions_sees_every_line_once(journal: Journal) -> None:
+    journal.record_transition(info("a-1"), RunStatus.RUNNING, at=1.0)
+    for n in range(10):
+        journal.add_chunk("a-1", "output", 1 + n * 3, 3, 1.0 + n, b"w%d a\nw%d b\nw%d c\n" % (n, n, n))
+    assert journal.index_pending(lines_per_transaction=4) == 30
+    rows = journal.lines("a-1", "output", limit=100)
+    assert [r.line for r in rows] == list(range(1, 31)) and rows[3].text == "w1 a" and rows[3].at == 2.0
+    assert journal.index_pending() == 0 and len(journal.search("a", limit=100).hits) == 10
+    assert not journal.add_chunk("unknown", "output", 1, 1, 1.0, b"x\n")
+
+
+def test_tap_cuts_over_long_lines_across_chunks(journal: Journal) -> None:
+    from controller.journal.chunks import MAX_LINE_BYTES
+
+    tap = JournalTap(journal, flush_interval=3600)
+    spec = _spec()
+    tap.status(spec, "bench-abc-1", RunStatus.RUNNING, "")
+    sink = tap.output_sink(spec, "bench-abc-1", "output")
+    sink(b"short\r\n" + b"x" * (MAX_LINE_BYTES - 10))
+    sink(b"y" * 100)  # the line is now longer than the limit: the rest of it is dropped
+    sink(b"z" * 100 + b"\nafter\n" + b"w" * (MAX_LINE_BYTES + 5) + b"\nlast")
+    tap.status(spec, "bench-abc-1", RunStatus.SUCCEEDED, "")
+    texts = [r.text for r in journal.lines("bench-abc-1", "output")]
+    cut = ("x" * (MAX_LINE_BYTES - 10) + "y" * 10) + " …"
+    assert texts == ["short", cut, "after", "w" * MAX_LINE_BYTES + " …", "last"]
+    journal.index_pending()
+    assert [r.text for r in journal.lines("bench-abc-1", "output")] == texts, "the same once indexed"
+    tap.close()
+
+
+def test_a_version_1_journal_keeps_its_lines_searchable(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO executions (execution_id, run_id, benchmark, environment, backend, started_at, updated_at, "
+        "status, reason) VALUES ('a-1', 'a', 'bench', 'local', 'local', 1, 1, 'SUCCEEDED', '')"
+    )
+    conn.execute("INSERT INTO log_lines (execution, stream, line, at, text) VALUES (1, 'output', 1, 1, 'old needle')")
+    conn.commit()
+    conn.close()
+    with Journal(path) as upgraded:
+        assert [h.text for h in upgraded.search("needle").hits] == ["old needle"]
+        upgraded.add_lines([LogRow("a-1", "output", 2, 2.0, "new needle")])
+        assert [h.text for h in upgraded.search("needle").hits] == ["new needle", "old needle"]
+        assert upgraded.purge("a-1")
+        upgraded.optimize()  # the index stayed consistent through the upgrade and the deletes
 
 
 # -- reading kept logs ------------------------------------------------------------------------------

@@ -149,6 +149,29 @@ def test_metric_names_are_escaped_in_promql(runs: list[RunSpec]) -> None:
     assert 'metric=\\"we\\\\\\"ird\\\\\\\\name\\"' in text  # JSON-escaped PromQL escape
 
 
+def test_the_c_emitter_writes_what_the_python_emitter_writes(runs: list[RunSpec], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ConfigMaps are dumped with libyaml's emitter for speed; the text is the pure-Python
+    emitter's, byte for byte, also for non-ASCII names, multi-line strings and odd characters."""
+    from renderer import dashboards
+
+    assert yaml.__with_libyaml__, "PyYAML here is built with libyaml (else the fallback is the only path)"
+    assert issubclass(dashboards._Dumper, yaml.CSafeDumper)
+    odd = replace(
+        runs[0],
+        benchmark="bénchmark-ünïcode",
+        description="two\nlines: with 'quotes', \"double\", tabs\tand # hashes, ✓ and 中文",
+        metrics=(MetricSpec(name="durée: ✓ #1", units="µs", pattern=None, direction="lower"),),
+    )
+    fast = render_dashboards([*runs, odd])
+
+    class PythonDumper(yaml.SafeDumper):
+        pass
+
+    PythonDumper.add_representer(str, dashboards._str)
+    monkeypatch.setattr(dashboards, "_Dumper", PythonDumper)
+    assert render_dashboards([*runs, odd]) == fast
+
+
 # ---------------------------------------------------------------- a real Prometheus answers each expression
 
 _GRAFANA_VARIABLES = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
