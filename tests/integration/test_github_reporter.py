@@ -379,6 +379,24 @@ def test_the_outbox_stops_short_of_githubs_cap(github: github_api.FakeGitHub, cl
     assert outbox.status_writes("acme/benchmarks", SHA, "anubis/flaky") == STATUS_BUDGET < 1000
 
 
+def test_a_context_github_says_is_full_is_closed(github: github_api.FakeGitHub, client: GitHubClient,
+                                                 api_clock: github_api.FakeClock, tmp_path: Path) -> None:
+    """Statuses written by an earlier outbox (a lost volume, another tool): GitHub's 422 closes the context."""
+    github.statuses[SHA] = [{"state": "success", "context": "anubis/old", "description": "", "target_url": None}] * 1000
+    outbox = Outbox(tmp_path / "o.sqlite3", clock=api_clock.time)
+    reporter = Reporter(client, outbox)
+    record = make_record(benchmark="old", run_id="old-0123456789", status=RunStatus.FAILED, reason="exit 1")
+    reporter.update(SHA, [RunReport.from_record(record)], pull_requests=[])
+    api_clock.advance(60)
+    assert reporter.flush().dropped == 1
+    refused = len(github.refused)
+    assert outbox.status_writes("acme/benchmarks", SHA, "anubis/old") == STATUS_BUDGET
+    record = make_record(benchmark="old", run_id="old-0123456789", status=RunStatus.SUCCEEDED)
+    reporter.update(SHA, [RunReport.from_record(record)], pull_requests=[])
+    api_clock.advance(60)
+    assert reporter.flush().dropped == 1 and len(github.refused) == refused  # not sent again
+
+
 # ---- the comment belongs to its author ---------------------------------------------------------------------
 
 

@@ -104,6 +104,14 @@ def test_fork_comment_is_posted_by_a_workflow_run_that_runs_no_pr_code() -> None
         assert "anubis" not in step.get("run", "").split("'")[0].replace("anubis-plan", "").replace("anubis:plan", "")
 
 
+def test_the_plan_comment_is_found_by_its_author_not_only_its_marker() -> None:
+    """A pull request's author can post the marker first (or any bot can): only the workflow token's own
+    comment, written by github-actions[bot], is edited."""
+    text = (ROOT / ".github/workflows/plan-comment.yml").read_text(encoding="utf-8")
+    assert 'select(.user.login == \\"github-actions[bot]\\" and' in text
+    assert "GH_TOKEN: ${{ github.token }}" in text and ".user.type" not in text
+
+
 @pytest.mark.parametrize("name", ["preview.yml", "commands.yml"])
 def test_privileged_triggers_never_check_out_the_pull_request(name: str) -> None:
     text = (ROOT / ".github/workflows" / name).read_text(encoding="utf-8")
