@@ -36,8 +36,8 @@ def render(
     Files the renderer owns that no descriptor produces any more are removed; hand-written files
     (manifests/system/) are never touched. Nothing is written unless every descriptor is valid.
     """
-    root = settings.repo_root
-    out = out or settings.manifests_dir
+    root = settings.repository_for(paths[0]) if paths else settings.repo_root
+    out = out or root / "manifests"
     catalog = Catalog(root)
     project = load_project(root)
     sources = GitSources(root, project)
