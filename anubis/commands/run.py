@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.status import Status
 
-from anubis.project import GitSources, load_project
+from anubis.project import GitSources, find_repository, load_project
 from anubis.presenting.output import OutputFormat, emit_json, make_console
 from anubis.presenting.results import result_document, show_result
 from anubis.settings import Settings
@@ -63,7 +63,7 @@ def run(
         raise BackendError(f"{target} holds no benchmark to run (no {DESCRIPTOR_NAME} found)")
     cancellation = Cancellation()
     config = LocalConfig(
-        repo_root=root,
+        repo_root=_own_repository(target, root),
         data_dir=settings.data_dir,
         cache_dir=settings.cache_dir,
         engine=detect_engine(os.environ.get("ANUBIS_CONTAINER_ENGINE")),
@@ -92,6 +92,15 @@ def run(
         sys.exit(EXIT_INTERRUPTED)
     if not records or any(r.status is not RunStatus.SUCCEEDED for r in records):
         sys.exit(1)
+
+
+def _own_repository(target: Path, root: Path) -> Path:
+    """The folder the runner takes the source's git facts from: the repository the descriptor is in
+    (--repo when it is inside it), never a --repo that merely lends its environments."""
+    resolved = target.resolve()
+    if resolved == root or root in resolved.parents:
+        return root
+    return find_repository(resolved) or (resolved if resolved.is_dir() else resolved.parent)
 
 
 def plan_local_runs(target: Path, root: Path, environment: str, overrides: tuple[str, ...]) -> list[RunSpec]:
