@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,17 +141,6 @@ def benchmark_name(descriptor: Path) -> str:
     if descriptor.name == DESCRIPTOR_NAME or descriptor.stem == folder:
         return folder
     return f"{folder}-{descriptor.stem}"
-
-
-_BENCHMARK_NAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")  # a label value
-
-
-def _name_problems(doc: TomlDocument, benchmark: str) -> list[Problem]:
-    if _BENCHMARK_NAME.match(benchmark):
-        return []
-    return [doc.problem((), f"the benchmark's name '{benchmark}' (its folder, and the file name when that is not"
-                            " descriptor.toml) must be at most 63 letters, digits, '-', '_' or '.', starting and"
-                            " ending with a letter or digit; rename the folder or the file")]
 
 
 OVERRIDE_FORBIDDEN = ("matrix", "spec_version")
@@ -319,8 +307,6 @@ def check_descriptor(
     points = matrix.expand(raw_matrix) if not any(p.severity == "error" for p in problems) else [{}]
     base_problems = list(problems)  # of the file as written; each point adds its own
     benchmark = benchmark_name(descriptor)
-    base_problems.extend(_name_problems(doc, benchmark))
-    problems.extend(_name_problems(doc, benchmark))
     runs: list[RunSpec] = []
     script: CollectedScript | None = None
     script_spec = None
