@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from anubis.scaffolding import RELEASE_REPOSITORY, InitOptions, drift, installed
 from anubis.settings import Settings
 
 PLACEHOLDER_URL = "https://github.com/OWNER/benchmarks"
+GITHUB_URL = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 @click.command()
@@ -38,6 +40,9 @@ def init(ctx: click.Context, directory: Path, url: str | None, branch: str, sour
         return
     options = InitOptions(url=url or _origin(root) or PLACEHOLDER_URL, branch=branch, source=source,  # type: ignore[arg-type]
                           version=version or installed_version(), git_url=git_url)
+    if not GITHUB_URL.match(options.url):  # checked before anything is written
+        raise click.BadParameter(f"'{options.url}' is not a GitHub repository URL (https://github.com/<owner>/<repo>);"
+                                 " the workflows and Argo CD's pull-request previews need one", param_hint="--url")
     written = write_scaffold(root, scaffold(options))
     for path in written:
         click.echo(f"create  {path}")
