@@ -6,7 +6,7 @@ way the original read it, so that they validate, render and run unchanged.
 - Data paths starting with ``~/`` (``path = "~/data/imagenet"``): ``~`` is the home folder of the
   user the original's images run as, root, so ``~/x`` is ``/root/x`` (docs/descriptor.md).
 - An empty ``server.env.start_command`` means the server image's own entrypoint; the schema
-  accepts it and the server container is given no command.
+  accepts it and the server container is given no command (and so no ``start_command_args``).
 """
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ def upgrade(doc: TomlDocument, data: dict[str, Any]) -> Iterator[Problem]:
                 )
         elif isinstance(labels, dict):
             info["task_name"] = task_name  # not a string: let the schema say what is wrong
+    server = data.get("server")
+    senv = server.get("env") if isinstance(server, dict) else None
+    if isinstance(senv, dict) and senv.get("start_command") == "" and senv.get("start_command_args"):
+        yield doc.problem(
+            ("server", "env", "start_command_args"),
+            "an empty start_command runs the image's own entrypoint, which cannot be given start_command_args"
+            " here; write the entrypoint's command in start_command, or remove start_command_args",
+        )
     for section in (("data", "sources"), ("server", "models")):
         parent = data.get(section[0])
         items = parent.get(section[1]) if isinstance(parent, dict) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers_validation import SHOWN, descriptor, line_of, make_repo, plan, write_descriptor
+from helpers_validation import SHOWN, descriptor, errors, line_of, make_repo, plan, write_descriptor
 
 from renderer.legacy import home_path, label_safe
 
@@ -53,3 +53,30 @@ def test_label_safe() -> None:
     assert label_safe("MLPerf image classification / Tensorflow") == "MLPerf-image-classification-Tensorflow"
     assert label_safe("!!!") == "benchmark"
     assert len(label_safe("x" * 100)) == 63
+
+
+SERVER = """
+[server.hardware]
+instance_type = "c5.xlarge"
+
+[server.env]
+docker_image = "python:3.11"
+start_command = ""
+ports = [8080]
+"""
+
+
+def test_an_empty_start_command_is_the_images_entrypoint(repo: Path) -> None:
+    text = descriptor(hardware='instance_type = "c5.xlarge"\nstrategy = "inference"', tail=SERVER)
+    [run] = plan(repo, write_descriptor(repo, text)).runs
+    assert run.server is not None and run.server.command == ()
+
+
+def test_an_empty_start_command_takes_no_arguments(repo: Path) -> None:
+    text = descriptor(hardware='instance_type = "c5.xlarge"\nstrategy = "inference"',
+                      tail=SERVER + 'start_command_args = "--port 8080"\n')
+    assert errors(repo, write_descriptor(repo, text)) == [
+        f"{SHOWN}:{line_of(text, 'start_command_args')}:1: server.env.start_command_args: an empty start_command runs"
+        " the image's own entrypoint, which cannot be given start_command_args here; write the entrypoint's command"
+        " in start_command, or remove start_command_args"
+    ]
