@@ -98,7 +98,7 @@ def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
             found.append(path)
         elif path.is_dir():
             direct = path / DESCRIPTOR_NAME
-            inside = [direct] if direct.is_file() or direct.is_symlink() else sorted(path.rglob(DESCRIPTOR_NAME))
+            inside = [direct] if direct.is_file() or direct.is_symlink() else _descriptors_under(path)
             if not inside:
                 problems.append(Problem(
                     str(path), 1, 1, "",
@@ -116,6 +116,12 @@ def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
     if problems:
         raise DescriptorError(problems)
     return sorted(dict.fromkeys(p.resolve() for p in found))
+
+
+def _descriptors_under(folder: Path) -> list[Path]:
+    """Every descriptor.toml below ``folder``, links that lead nowhere included (to be reported)."""
+    found = [Path(top) / DESCRIPTOR_NAME for top, _, names in os.walk(folder) if DESCRIPTOR_NAME in names]
+    return sorted(found)
 
 
 def _link_problem(path: Path) -> Problem | None:
