@@ -83,6 +83,7 @@ def _metrics(items: list[dict[str, Any]] | None) -> tuple[MetricSpec, ...]:
             pattern=m.get("pattern"),
             direction=m.get("direction") or infer_direction(m["name"], m["units"]),
             policy=RegressionPolicy(**m.get("regression", {})),
+            required=bool(m.get("required", False)),
         )
         for m in items or ()
     )
