@@ -55,22 +55,22 @@ def readable(text: str) -> list[str]:
         if match is None:
             out.append(line)
             continue
-        indent, key = match.group("indent"), match.group("key")
+        indent, item = match.group("indent"), match.group("key")
         try:
             content = base64.b64decode(match.group("data"), validate=True)
         except (binascii.Error, ValueError):
             out.append(line)
             continue
-        name = names.get(key, key)
+        name = names.get(item, item)
         try:
             decoded = content.decode("utf-8")
         except UnicodeDecodeError:
             decoded = None
         if decoded is None or "\x00" in decoded:
             digest = hashlib.sha256(content).hexdigest()
-            out.append(f"{indent}{key}: # {name}: {len(content)} bytes, sha256 {digest} (binary, not shown)\n")
+            out.append(f"{indent}{item}: # {name}: {len(content)} bytes, sha256 {digest} (binary, not shown)\n")
             continue
-        out.append(f"{indent}{key}: # {name} ({len(content)} bytes, decoded for this diff):\n")
+        out.append(f"{indent}{item}: # {name} ({len(content)} bytes, decoded for this diff):\n")
         body = decoded.splitlines() or [""]
         out.extend(f"{indent}  | {source_line}\n" for source_line in body)
         if decoded and not decoded.endswith("\n"):

@@ -117,7 +117,7 @@ def print_table(console: Console, view: TableView) -> None:
     else:  # a pipe, or a terminal too narrow even for the numbers: the whole table, for the terminal to wrap
         full = sum(natural_width(view, c) for c in shown) + GAP * max(len(shown) - 1, 0)
         whole = Console(file=console.file, width=max(full, console.width), highlight=False,
-                        color_system=console.color_system and "standard", force_terminal=False)
+                        color_system="standard" if console.color_system else None, force_terminal=False)
         whole.print(table)  # a console's print is never wider than the console: this one is wide enough
     if left_out:
         names = ", ".join(c.header for c in left_out)
