@@ -1,8 +1,9 @@
-# The Anubis image, ghcr.io/anubis-bench/anubis:0.1.0: `anubis controller` in the cluster, the data
+# The Anubis image, ghcr.io/anubis-bench/anubis:<version>: `anubis controller` in the cluster, the data
 # fetch init container of every run (`anubis fetch`), and the image the sample benchmarks run in
-# (Python 3.11 with numpy). Build from the repository root:
+# (Python 3.11 with numpy). Build from the repository root, with the version of pyproject.toml (the
+# release workflow does, on a tag v<version>):
 #
-#   docker build -t ghcr.io/anubis-bench/anubis:0.1.0 .
+#   docker build --build-arg VERSION=0.1.0 -t ghcr.io/anubis-bench/anubis:0.1.0 .
 #
 # Two stages: the wheel is built with the build tools, the runtime stage installs it without them.
 # The runtime user is 10001 (not root), matching the controller Deployment's securityContext; the
@@ -18,9 +19,10 @@ COPY controller ./controller
 COPY schemas ./schemas
 COPY client_lib ./client_lib
 COPY benchmarkai ./benchmarkai
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --wheel-dir /wheels '.[cluster,github]'
 
 FROM python:3.11-slim
+ARG VERSION=0.1.0
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -32,9 +34,9 @@ LABEL org.opencontainers.image.source="https://github.com/anubis-bench/anubis" \
       org.opencontainers.image.title="anubis" \
       org.opencontainers.image.description="Anubis: controller, data fetcher and benchmark runtime" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="0.1.0"
+      org.opencontainers.image.version="${VERSION}"
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links=/wheels anubis-bench numpy \
+RUN pip install --no-index --find-links=/wheels "anubis-bench[cluster,github]==${VERSION}" numpy \
     && rm -rf /wheels \
     && groupadd --gid 10001 anubis \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin anubis \

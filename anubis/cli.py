@@ -17,12 +17,14 @@ from typing import Any
 
 import click
 
+from anubis.extras import missing_extra_message
 from anubis.settings import Settings, current_settings
 from schemas.errors import AnubisError
 
 # name -> ("module:attribute", short help). The order is the order of `anubis --help`, which lists
 # these without importing any command module.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("anubis.commands.init:init", "Start a team's benchmarks repository (or check one for drift)."),
     "validate": ("anubis.commands.validate:validate", "Check descriptors against the schema and every rule."),
     "render": ("anubis.commands.render:render", "Render descriptors into Kubernetes manifests for Argo CD."),
     "show": ("anubis.commands.show:show", "Show the RunSpecs and run ids a descriptor produces."),
@@ -74,6 +76,9 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(module_name) is not None
 
 
+EXIT_MISSING_EXTRA = 3  # the installation lacks an optional part the command needs
+
+
 class AnubisGroup(LazyGroup):
     """Turns :class:`AnubisError` into a clean message and an exit code (traceback only with --debug)."""
 
@@ -88,6 +93,15 @@ class AnubisGroup(LazyGroup):
                 traceback.print_exc()
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except ImportError as e:  # a client of an extra that is not installed
+            message = missing_extra_message(e)
+            if message is None:
+                raise
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            if settings is not None and settings.debug:
+                traceback.print_exc()
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(EXIT_MISSING_EXTRA)
 
 
 @click.group(cls=AnubisGroup, context_settings={"help_option_names": ["-h", "--help"]})

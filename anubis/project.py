@@ -1,8 +1,10 @@
 """Facts about the benchmarks repository that rendering needs but a descriptor does not hold:
-its public URL (``anubis.toml``) and the commit that last changed each benchmark (git)."""
+where the repository is (found from a descriptor upward), its public URL (``anubis.toml``) and the
+commit that last changed each benchmark (git)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,22 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PROJECT_FILE = "anubis.toml"
+REPOSITORY_MARKERS = (PROJECT_FILE, "environments", "benchmarks")  # what makes a folder a benchmarks repository
+
+
+def find_repository(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` (a descriptor, a benchmark folder or any folder) that
+    holds ``anubis.toml``, ``environments/`` or ``benchmarks/``; None when there is none."""
+    here = Path(os.path.abspath(start))
+    if here.is_symlink() or not here.is_dir():  # a file, or a link (which may lead nowhere): its folder
+        here = here.parent
+    here = here.resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PROJECT_FILE).is_file():
+            return candidate
+        if (candidate / "environments").is_dir() or (candidate / "benchmarks").is_dir():
+            return candidate
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,27 +55,28 @@ def load_project(repo_root: Path) -> Project:
 
 
 class GitSources:
-    """The source record of each benchmark folder: last commit that touched it, and dirtiness."""
+    """The source record of each benchmark folder: the last commit of the git repository holding that
+    folder (not of the current folder's) that touched it, and whether the folder (descriptor, scripts)
+    has uncommitted changes, untracked files included. Outside git there is no commit."""
 
-    def __init__(self, repo_root: Path, project: Project) -> None:
+    def __init__(self, repo_root: Path | None, project: Project) -> None:
         self.project = project
-        self._repo = None
+        self.repo_root = repo_root
+
+    def source_for(self, folder: Path) -> Source:
+        plain = Source(repository=self.project.repository, branch=self.project.default_branch)
         try:
             import git  # GitPython, imported only by the commands that need it
 
-            self._repo = git.Repo(repo_root, search_parent_directories=True)
-        except Exception:  # not a git repository, or git missing: no commit information
-            self._repo = None
-
-    def source_for(self, folder: Path) -> Source:
-        if self._repo is None:
-            return Source(repository=self.project.repository, branch=self.project.default_branch)
+            repo = git.Repo(folder, search_parent_directories=True)
+        except Exception:  # not in a git repository, or git missing: no commit information
+            return plain
         try:
-            root = Path(self._repo.working_tree_dir or ".").resolve()
-            rel = folder.resolve().relative_to(root).as_posix()
-            commit = self._repo.git.log("-1", "--format=%H", "--", rel).strip() or None
-            dirty = bool(self._repo.git.status("--porcelain", "--", rel).strip())
+            root = Path(repo.working_tree_dir or ".").resolve()
+            rel = folder.resolve().relative_to(root).as_posix() or "."
+            commit = repo.git.log("-1", "--format=%H", "--", rel).strip() or None
+            dirty = bool(repo.git.status("--porcelain", "--untracked-files=all", "--", rel).strip())
         except Exception:
-            return Source(repository=self.project.repository, branch=self.project.default_branch)
+            return plain
         return Source(repository=self.project.repository, commit=commit, dirty=dirty,
                       branch=self.project.default_branch)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from anubis.project import find_repository
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -18,6 +20,19 @@ class Settings:
     data_dir: Path  # result store, kept logs
     cache_dir: Path  # dataset cache
     debug: bool = False
+    repo_explicit: bool = False  # given by --repo or ANUBIS_REPO rather than found
+
+    def repository_for(self, target: Path) -> Path:
+        """The repository a descriptor (or benchmark folder) belongs to: --repo/ANUBIS_REPO when given,
+        else the nearest folder above it with anubis.toml, environments/ or benchmarks/ (never the
+        current folder's), else the descriptor's own folder (a lone descriptor)."""
+        if self.repo_explicit:
+            return self.repo_root
+        found = find_repository(target)
+        if found is not None:
+            return found
+        folder = Path(os.path.abspath(target))
+        return (folder if folder.is_dir() and not folder.is_symlink() else folder.parent).resolve()
 
     @property
     def benchmarks_dir(self) -> Path:
@@ -37,11 +52,8 @@ class Settings:
 
 
 def _find_repo_root(start: Path) -> Path:
-    """The nearest folder at or above ``start`` holding ``benchmarks/`` or ``environments/``."""
-    for candidate in (start, *start.parents):
-        if (candidate / "environments").is_dir() or (candidate / "benchmarks").is_dir():
-            return candidate
-    return start
+    """The repository of the current folder, for the commands that work on a whole repository."""
+    return find_repository(start) or start
 
 
 def build_settings(
@@ -51,7 +63,8 @@ def build_settings(
     repo_root: Path | None = None,
     debug: bool = False,
 ) -> Settings:
-    root = repo_root or (Path(environ["ANUBIS_REPO"]) if environ.get("ANUBIS_REPO") else _find_repo_root(cwd))
+    explicit = repo_root or (Path(environ["ANUBIS_REPO"]) if environ.get("ANUBIS_REPO") else None)
+    root = explicit or _find_repo_root(cwd)
     home = Path(environ.get("HOME", str(Path.home())))
     xdg_data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     xdg_cache = Path(environ.get("XDG_CACHE_HOME") or home / ".cache")
@@ -62,6 +75,7 @@ def build_settings(
         data_dir=data_dir,
         cache_dir=cache_dir,
         debug=debug or environ.get("ANUBIS_DEBUG", "") not in ("", "0", "false"),
+        repo_explicit=explicit is not None,
     )
 
 

@@ -1,4 +1,9 @@
-"""Loading ``environments/<name>.toml`` into :class:`~schemas.environment.Environment`."""
+"""Loading ``environments/<name>.toml`` into :class:`~schemas.environment.Environment`.
+
+The ``local`` environment is built in (``renderer/defaults/local.toml``, shipped inside the package):
+any descriptor runs with ``anubis run`` from any folder, inside a repository or not. A repository's
+own ``environments/local.toml`` replaces it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from schemas.environment import (
     DatasetCache,
     Destination,
     Environment,
-    InstanceType,
+    InstanceTypeRule,
     Links,
     Policy,
     ResultStoreSettings,
@@ -19,18 +24,37 @@ from schemas.environment import (
 from schemas.errors import DescriptorError, NotFoundError
 
 
-def environment_names(repo_root: Path) -> list[str]:
-    folder = repo_root / "environments"
-    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+BUILTIN_DIR = Path(__file__).resolve().parent / "defaults"
+BUILTIN = ("local",)  # environments every installation has
 
 
-def load_environment(repo_root: Path, name: str) -> Environment:
-    path = repo_root / "environments" / f"{name}.toml"
-    if not path.is_file():
-        known = environment_names(repo_root)
-        choices = f"; known environments: {', '.join(known)}" if known else "; the folder environments/ has none"
-        raise NotFoundError(f"environment '{name}' not found (no {display_path(path, repo_root)}){choices}")
-    doc = read_toml(path, display_path(path, repo_root))
+def builtin_path(name: str) -> Path:
+    return BUILTIN_DIR / f"{name}.toml"
+
+
+def environment_names(repo_root: Path | None) -> list[str]:
+    """The repository's environments and the built-in ones it does not replace."""
+    folder = repo_root / "environments" if repo_root is not None else None
+    own = {p.stem for p in folder.glob("*.toml")} if folder is not None and folder.is_dir() else set()
+    return sorted(own | set(BUILTIN))
+
+
+def environment_path(repo_root: Path | None, name: str) -> tuple[Path, str]:
+    """The file an environment is read from and how messages show it. Raises NotFoundError."""
+    if repo_root is not None:
+        path = repo_root / "environments" / f"{name}.toml"
+        if path.is_file():
+            return path, display_path(path, repo_root)
+    if name in BUILTIN:
+        return builtin_path(name), f"<built-in>/environments/{name}.toml"
+    known = environment_names(repo_root)
+    where = f"no environments/{name}.toml" if repo_root is not None else "outside a repository only the built-in ones exist"
+    raise NotFoundError(f"environment '{name}' not found ({where}); known environments: {', '.join(known)}")
+
+
+def load_environment(repo_root: Path | None, name: str) -> Environment:
+    path, shown = environment_path(repo_root, name)
+    doc = read_toml(path, shown)
     raise_if_errors(schema_problems(doc, "environment"))
     try:
         env = _build(name, doc.data, doc.path)
@@ -43,7 +67,7 @@ def load_environment(repo_root: Path, name: str) -> Environment:
     return env
 
 
-def load_all(repo_root: Path) -> list[Environment]:
+def load_all(repo_root: Path | None) -> list[Environment]:
     return [load_environment(repo_root, name) for name in environment_names(repo_root)]
 
 
@@ -62,14 +86,14 @@ def _build(name: str, data: dict[str, Any], source_path: str) -> Environment:
         fetcher_image=data.get("fetcher_image", Environment.fetcher_image),
         queue=data.get("queue"),
         instance_types={
-            key: InstanceType(
+            key: InstanceTypeRule(
                 node_selector=dict(value.get("node_selector", {})),
                 tolerations=tuple(value.get("tolerations", ())),
                 cpu=value.get("cpu"),
                 memory=value.get("memory"),
-                gpus=int(value.get("gpus", 0)),
+                gpus=int(value["gpus"]) if "gpus" in value else None,
             )
-            for key, value in sorted(data.get("instance_types", {}).items())
+            for key, value in data.get("instance_types", {}).items()
         },
         policy=Policy(
             allow_privileged=policy.get("allow_privileged", defaults.allow_privileged),

@@ -8,6 +8,7 @@ reported at once in one :class:`~schemas.errors.DescriptorError`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import functools
 import math
@@ -19,14 +20,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from renderer import matrix
+from renderer import legacy, matrix
 from renderer.environments import environment_names, load_environment
 from renderer.loading import TomlDocument, display_path, dotted, read_toml, schema_problems
-from renderer.rules import Context, run_rules
+from renderer.rules import MISSING_SCRIPTS, Context, run_rules
 from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from renderer.specs import build_runspec
 from schemas.environment import Environment
-from schemas.errors import AnubisError, DescriptorError, Problem, RenderError
+from schemas.errors import AnubisError, DescriptorError, Problem, RenderError, Severity
+from schemas.instance_types import catalogue as instance_catalogue
 from schemas.runspec import RunSpec, Source
 
 if sys.version_info >= (3, 11):
@@ -62,14 +64,19 @@ class Catalog:
                 continue
         return loaded
 
-    def for_instance_type(self, instance_type: str) -> Environment | None:
+    def for_instance_types(self, instance_types: Sequence[str]) -> Environment | None:
+        """The environment for a descriptor that names no ``info.environment``: the default cluster
+        environment that offers every instance type it uses (client and server alike), else another
+        that does; with no cluster environment at all, the built-in ``local``."""
         clusters = [e for e in self.valid() if e.kind == "kubernetes"]
+        if not clusters:
+            return self.get("local")
         clusters.sort(key=lambda e: (not e.default, e.name))
-        exact = [e for e in clusters if instance_type in e.instance_types]
-        if exact:
-            return exact[0]
-        wildcard = [e for e in clusters if "*" in e.instance_types]
-        return wildcard[0] if wildcard else None
+        offering = [e for e in clusters if all(e.instance_type(t) is not None for t in instance_types)]
+        return offering[0] if offering else None
+
+    def for_instance_type(self, instance_type: str) -> Environment | None:
+        return self.for_instance_types([instance_type])
 
 
 @dataclass(frozen=True)
@@ -82,25 +89,70 @@ class Planned:
 
 
 def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
-    """Descriptor files named by ``paths`` (files as they are; folders searched for descriptor.toml)."""
+    """Descriptor files named by ``paths`` (files as they are, whatever their name; folders searched
+    for descriptor.toml). A folder without one, a missing path and a dangling or looping link are
+    errors that say what was looked for."""
     found: list[Path] = []
+    problems: list[Problem] = []
     for path in paths or [repo_root / "benchmarks"]:
-        if path.is_file():
+        problem = _link_problem(path)
+        if problem is not None:
+            problems.append(problem)
+        elif path.is_file():
             found.append(path)
         elif path.is_dir():
             direct = path / DESCRIPTOR_NAME
-            found.extend([direct] if direct.is_file() else sorted(path.rglob(DESCRIPTOR_NAME)))
+            inside = [direct] if direct.is_file() or direct.is_symlink() else _descriptors_under(path)
+            if not inside:
+                problems.append(Problem(
+                    str(path), 1, 1, "",
+                    f"no descriptor in this folder: looked for {DESCRIPTOR_NAME} in it and in its subfolders; name"
+                    " the descriptor file itself (any name, such as descriptor_cpu.toml) or add a descriptor.toml",
+                ))
+            for candidate in inside:
+                link = _link_problem(candidate)
+                if link is not None:
+                    problems.append(link)
+                else:
+                    found.append(candidate)
         else:
-            raise DescriptorError([Problem(str(path), 1, 1, "", "no such file or folder")])
+            problems.append(Problem(str(path), 1, 1, "", "no such file or folder"))
+    if problems:
+        raise DescriptorError(problems)
     # absolute, not resolved: a descriptor that is a link keeps its own folder (and is refused if it leaves
     # the repository, see check_descriptor)
     return sorted(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
 
 
+def _descriptors_under(folder: Path) -> list[Path]:
+    """Every descriptor.toml below ``folder``, links that lead nowhere included (to be reported)."""
+    found = [Path(top) / DESCRIPTOR_NAME for top, _, names in os.walk(folder) if DESCRIPTOR_NAME in names]
+    return sorted(found)
+
+
+def _link_problem(path: Path) -> Problem | None:
+    """A symbolic link that leads nowhere, or round in a loop, as a problem; None otherwise."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return Problem(str(path), 1, 1, "", "this link loops (it leads back to itself); point it at a descriptor file")
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            return Problem(str(path), 1, 1, "", "this link loops (it leads back to itself); point it at a descriptor file")
+        return Problem(str(path), 1, 1, "", f"this link points to {os.readlink(path)}, which does not exist; fix or remove it")
+    if not target.is_file() and not target.is_dir():
+        return Problem(str(path), 1, 1, "", f"this link points to {target}, which is not a file or folder")
+    return None
+
+
 def benchmark_name(descriptor: Path) -> str:
     """``benchmarks/<name>/descriptor.toml`` → ``<name>``; another file name adds its stem."""
     folder = descriptor.parent.name
-    return folder if descriptor.name == DESCRIPTOR_NAME else f"{folder}-{descriptor.stem}"
+    if descriptor.name == DESCRIPTOR_NAME or descriptor.stem == folder:
+        return folder
+    return f"{folder}-{descriptor.stem}"
 
 
 OVERRIDE_FORBIDDEN = ("matrix", "spec_version")
@@ -162,18 +214,32 @@ def _environment_for(
             return None, [doc.problem(("info", "environment"), str(e))]
     hardware = data.get("hardware") if isinstance(data.get("hardware"), dict) else {}
     instance = (hardware or {}).get("instance_type")
-    if not isinstance(instance, str):
+    if not isinstance(instance, str) or not instance:  # the schema says what is wrong
         return None, []
-    env = catalog.for_instance_type(instance)
+    server = data.get("server") if isinstance(data.get("server"), dict) else {}
+    server_hardware = (server or {}).get("hardware") if isinstance((server or {}).get("hardware"), dict) else {}
+    server_instance = (server_hardware or {}).get("instance_type")
+    wanted = [instance, *([server_instance] if isinstance(server_instance, str) else [])]
+    env = catalog.for_instance_types(wanted)
     if env is None:
-        return None, [
-            doc.problem(
-                ("hardware", "instance_type"),
-                f"no environment in environments/ offers instance type '{instance}'; add it to one or set"
-                " info.environment",
-            )
-        ]
+        return None, [_no_environment(doc, catalog, instance, server_instance if isinstance(server_instance, str) else None)]
     return env, []
+
+
+def _no_environment(doc: TomlDocument, catalog: Catalog, instance: str, server_instance: str | None) -> Problem:
+    clusters = [e for e in catalog.valid() if e.kind == "kubernetes"]
+    for field, name in ((("hardware", "instance_type"), instance), (("server", "hardware", "instance_type"), server_instance)):
+        if name is None or any(e.instance_type(name) is not None for e in clusters):
+            continue
+        known = instance_catalogue()
+        why = known.unknown_message(name) if known.get(name) is None else f"no environment in environments/ offers instance type '{name}'"
+        return doc.problem(field, f"{why}; add it to an environment or set info.environment")
+    names = ", ".join(e.name for e in clusters)
+    return doc.problem(
+        ("server", "hardware", "instance_type"),
+        f"no one environment offers both '{instance}' and '{server_instance}' (environments: {names}); add both to"
+        " one environment or set info.environment",
+    )
 
 
 def _matrix_problems(doc: TomlDocument, raw: dict[str, Any] | None) -> list[Problem]:
@@ -227,7 +293,7 @@ def _matrix_position(doc: TomlDocument, key: str, value: Any) -> tuple[int, int]
     return doc.positions.find(("matrix",))
 
 
-def _link_problem(descriptor: Path, repo_root: Path, shown: str) -> Problem | None:
+def _outside_link_problem(descriptor: Path, repo_root: Path, shown: str) -> Problem | None:
     """A descriptor inside the repository whose real file is outside it (a link to ``/dev/zero``, to
     ``/etc/passwd``, to another checkout) is refused before it is read."""
     lexical, root = Path(os.path.abspath(descriptor)), Path(os.path.abspath(repo_root))
@@ -278,15 +344,18 @@ def check_descriptor(
     overrides: Sequence[str] = (),
     source: Source | None = None,
     catalog: Catalog | None = None,
+    missing_scripts: Severity = "error",
 ) -> Planned:
+    """``missing_scripts="warning"``: a descriptor checked on its own (``anubis validate``) whose
+    script-mode folder is not beside it is warned about; rendering and running refuse it."""
     catalog = catalog or Catalog(repo_root)
     shown = display_path(descriptor, repo_root)
-    link = _link_problem(descriptor, repo_root, shown)
+    link = _outside_link_problem(descriptor, repo_root, shown)
     if link is not None:
         raise DescriptorError([link])
     doc = read_toml(descriptor, shown)
     data = copy.deepcopy(doc.data)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(legacy.upgrade(doc, data))
     for name, value in parse_overrides(overrides, data):
         try:
             matrix.set_field(data, name, value)
@@ -296,10 +365,11 @@ def check_descriptor(
     problems.extend(schema_problems(doc, "descriptor", data))
     raw_matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else None
     problems.extend(_matrix_problems(doc, raw_matrix))
-    too_many = _points_problem(doc, raw_matrix) if not problems else None
+    errors = [p for p in problems if p.severity == "error"]
+    too_many = _points_problem(doc, raw_matrix) if not errors else None
     if too_many is not None:
         raise DescriptorError([too_many])
-    points = matrix.expand(raw_matrix) if not problems else [{}]
+    points = matrix.expand(raw_matrix) if not errors else [{}]
     collect = functools.cache(_collect_or_problem)
     base_problems = list(problems)  # of the file as written; each point adds its own
     benchmark = benchmark_name(descriptor)
@@ -318,7 +388,7 @@ def check_descriptor(
             p for p in run_rules(Context(doc, effective, env, descriptor.parent, collect=_collector(collect)))
             if not any(p.field == f or p.field.startswith((f + ".", f + "[")) for f in rejected)
         )
-        problems.extend(_relocate(p, doc, point) for p in point_problems)
+        problems.extend(_relocate(_soften(p, missing_scripts), doc, point) for p in point_problems)
         if any(p.severity == "error" for p in problems) or env is None:
             continue
         if script is None:
@@ -431,6 +501,13 @@ def _collector(
         return found
 
     return collect
+
+
+def _soften(problem: Problem, missing_scripts: Severity) -> Problem:
+    if missing_scripts == "warning" and problem.message.startswith(MISSING_SCRIPTS):
+        return dataclasses.replace(problem, severity="warning",
+                                   message=problem.message + " (`anubis render` and `anubis run` refuse it)")
+    return problem
 
 
 def plan_runs(

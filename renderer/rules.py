@@ -25,6 +25,7 @@ from renderer.patterns import pattern_problem
 from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from schemas.environment import Environment
 from schemas.errors import Problem
+from schemas.instance_types import catalogue as instance_catalogue
 
 MAX_PROCESSES_PER_INSTANCE = 1024  # as the schema's integer form
 MAX_COMMAND_LENGTH = 16384  # the schema's $defs/command: shlex takes quadratic time on one long word
@@ -263,6 +264,9 @@ _SCRIPT_REFERENCE = re.compile(r"\$\(BAI_SCRIPTS_PATH\)/([^\s'\"]+)")
 _COMMAND_FIELDS = (("ml", "benchmark_code"), ("ml", "args"), ("server", "env", "start_command"), ("server", "env", "start_command_args"))
 
 
+MISSING_SCRIPTS = "uses $(BAI_SCRIPTS_PATH) but there are no script-mode sources"
+
+
 def check_scripts(ctx: Context) -> Iterator[Problem]:
     commands = [(path, _get(ctx.data, *path)) for path in _COMMAND_FIELDS]
     commands = [(path, value) for path, value in commands if isinstance(value, str)]
@@ -275,10 +279,11 @@ def check_scripts(ctx: Context) -> Iterator[Problem]:
         return
     if script is None:
         if uses_scripts:
+            where = declared if isinstance(declared, str) else "src"
             yield ctx.doc.problem(
                 uses_scripts[0][0],
-                "uses $(BAI_SCRIPTS_PATH) but there are no script-mode sources; add a src/ folder beside the"
-                " descriptor or set [ml.script] script = \"<folder>\"",
+                f"{MISSING_SCRIPTS}: {where}/ is missing beside the descriptor; add the {where}/ folder with the"
+                " scripts it runs, or set [ml.script] script = \"<folder>\"",
             )
         return
     names = {e.relpath for e in script.entries}
@@ -344,12 +349,14 @@ def check_policy(ctx: Context) -> Iterator[Problem]:
             continue
         offered = env.instance_type(instance)
         if offered is None:
-            names = ", ".join(k for k in env.instance_types if k != "*") or "none"
+            yield ctx.doc.problem((*section, "instance_type"), env.unavailable_reason(instance))
+            continue
+        if env.kind == "local" and instance not in env.instance_types and instance_catalogue().get(instance) is None:
             yield ctx.doc.problem(
                 (*section, "instance_type"),
-                f"instance type '{instance}' is not offered by environment '{env.name}'; offered: {names}",
+                f"{instance_catalogue().unknown_message(instance)}; a cluster environment will refuse it",
+                severity="warning",
             )
-            continue
         count = _get(ctx.data, "hardware", "distributed", "num_instances") if section == ("hardware",) else 1
         gpus += offered.gpus * (count if isinstance(count, int) else 1)
         if section == ("hardware",) and _get(ctx.data, "hardware", "distributed", "processes_per_instance") == "gpus":

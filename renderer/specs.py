@@ -93,6 +93,7 @@ def _metrics(items: list[dict[str, Any]] | None) -> tuple[MetricSpec, ...]:
             pattern=m.get("pattern"),
             direction=m.get("direction") or infer_direction(m["name"], m["units"]),
             policy=RegressionPolicy(**m.get("regression", {}), **warmup_fields(m.get("warmup"))),
+            required=bool(m.get("required", False)),
         )
         for m in items or ()
     )

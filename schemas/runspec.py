@@ -63,6 +63,7 @@ class MetricSpec:
     pattern: str | None  # regex whose first group captures the number; None: emitted events only
     direction: Direction
     policy: RegressionPolicy = field(default_factory=RegressionPolicy)
+    required: bool = False  # no value at all fails the run; serialized only when true (older RunSpecs unchanged)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,10 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         plain: dict[str, Any] = _plain(asdict(self))
+        for metrics in (plain["metrics"], (plain.get("server") or {}).get("metrics", [])):
+            for metric in metrics:
+                if not metric.get("required"):
+                    metric.pop("required", None)
         return plain
 
     @classmethod
@@ -220,6 +225,7 @@ def _metric(raw: dict[str, Any]) -> MetricSpec:
         pattern=raw.get("pattern"),
         direction=raw["direction"],
         policy=RegressionPolicy(**raw.get("policy", {})),
+        required=bool(raw.get("required", False)),
     )
 
 

@@ -6,6 +6,8 @@ import click
 
 from anubis.presenting.history import (
     HistoryMarks,
+    by_point,
+    point_title,
     history_document,
     metric_names,
     reset_positions,
@@ -66,12 +68,31 @@ def history(
             f"Its metrics: {known}."
         )
     names = [metric] if metric is not None else metric_names(records)
-    marks = HistoryMarks(
-        change_points={name: change_point_executions(records, name) for name in names},
-        resets=reset_positions(records, resets),
-    )
+    points = by_point(records)
+    grouped = [(point, series, HistoryMarks(
+        change_points={name: change_point_executions(series, name) for name in names},
+        resets=reset_positions(series, resets),
+    )) for point, series in points]
     if output == "json":
         filters = {"environment": environment, "branch": branch, "metric": metric, "limit": limit}
-        emit_json(history_document(benchmark, records, filters, marks))
-    else:
-        show_history(make_console(), records, metric, marks)
+        if len(grouped) == 1:
+            emit_json(history_document(benchmark, records, filters, grouped[0][2]))
+            return
+        document = history_document(benchmark, records, filters, HistoryMarks(resets=reset_positions(records, resets)))
+        document["metrics"] = {}  # one series per point: a mean across points would mix different measurements
+        document["points"] = [
+            {"point": point, **{k: v for k, v in history_document(benchmark, series, filters, marks).items()
+                                if k in ("metrics", "executions")}}
+            for point, series, marks in grouped
+        ]
+        emit_json(document)
+        return
+    console = make_console()
+    if len(grouped) > 1:
+        console.print(f"{benchmark}: {len(grouped)} matrix points, each its own series", style="bold")
+    for point, series, marks in grouped:
+        if len(grouped) > 1:
+            console.print()
+            console.print(f"── {point_title(point)} ({len(series)} execution{'s' if len(series) != 1 else ''})",
+                          style="bold", highlight=False)
+        show_history(console, series, metric, marks)

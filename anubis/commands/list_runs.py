@@ -136,14 +136,15 @@ def list_runs(
         return
     view = TableView(
         columns=[
-            Column("run", "run id"),
-            Column("execution", "execution id"),
-            Column("benchmark", "benchmark"),
-            Column("environment", "environment"),
+            # on a narrow terminal the lowest priorities are left out first; status always stays
+            Column("run", "run id", priority=60),
+            Column("execution", "execution id", priority=10),
+            Column("benchmark", "benchmark", priority=50),
+            Column("environment", "environment", priority=20),
             Column("status", "status"),
-            Column("started", "started"),
-            Column("duration", "duration", justify="right"),
-            Column("commit", "source commit"),
+            Column("started", "started", priority=40),
+            Column("duration", "duration", justify="right", priority=30),
+            Column("commit", "source commit", priority=15),
         ]
     )
     for v in views:

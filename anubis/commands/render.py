@@ -8,6 +8,7 @@ import click
 
 from anubis import manifest_files
 from anubis.diagnostics import print_problems
+from anubis.manifest_diff import readable_diff
 from anubis.project import GitSources, load_project
 from anubis.settings import Settings
 from renderer.alerts import render_prometheus_rule
@@ -26,7 +27,9 @@ SYSTEM_PROMETHEUS = "system/prometheus"  # generated alert rules
 @click.option("--env", "environment", default=None, help="Render for this environment only (default: each descriptor's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: manifests/).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the manifests are out of date.")
-@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; show what would change as a unified diff.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; show what would change as a unified diff (script sources decoded, a changed run "
+                   "as one diff).")
 @click.pass_obj
 def render(
     settings: Settings, paths: tuple[Path, ...], environment: str | None, out: Path | None, check: bool, show_diff: bool
@@ -36,8 +39,8 @@ def render(
     Files the renderer owns that no descriptor produces any more are removed; hand-written files
     (manifests/system/) are never touched. Nothing is written unless every descriptor is valid.
     """
-    root = settings.repo_root
-    out = out or settings.manifests_dir
+    root = settings.repository_for(paths[0]) if paths else settings.repo_root
+    out = out or root / "manifests"
     catalog = Catalog(root)
     project = load_project(root)
     sources = GitSources(root, project)
@@ -82,7 +85,7 @@ def render(
             desired[f"{SYSTEM_PROMETHEUS}/{name}"] = text
     changes = manifest_files.compare(out, desired, sorted(scopes))
     if show_diff:
-        click.echo(manifest_files.unified_diff(out, desired, changes), nl=False)
+        click.echo(readable_diff(out, desired, changes), nl=False)
     if check or show_diff:
         if changes.empty:
             click.echo(f"{out}: up to date ({len(desired)} files)")

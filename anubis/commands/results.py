@@ -1,5 +1,5 @@
-"""``anubis results [RUN_ID]``: what one execution measured (the latest one by default), and the
-verdict on each metric against its baseline."""
+"""``anubis results [RUN_ID | BENCHMARK]``: what one execution measured (the latest one by default, or
+a benchmark's latest), and the verdict on each metric against its baseline."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ EXIT_REGRESSION = 3
 
 
 @click.command()
-@click.argument("run_id", metavar="[RUN_ID]", required=False)
+@click.argument("run_id", metavar="[RUN_ID | BENCHMARK]", required=False)
 @click.option(
     "--fail-on-regression",
     is_flag=True,
@@ -35,13 +35,14 @@ EXIT_REGRESSION = 3
 def results(settings: Settings, run_id: str | None, fail_on_regression: bool, store: str | None,
             output: OutputFormat) -> None:
     """Show the results of RUN_ID: an execution id, a run id (its latest execution) or the start
-    of one. Without RUN_ID, the latest execution stored. Each metric is judged against its baseline
+    of one; or of BENCHMARK's latest execution (of any matrix point). Without either, the latest
+    execution stored. Each metric is judged against its baseline
     (the same benchmark, environment and matrix point on the main branch): regression, improvement,
     no change, or insufficient data."""
     from anubis.judging import judge_stored, policies_for, regressed
 
     with opened_store(settings, store) as opened:
-        record = opened.find(run_id) if run_id else opened.latest()
+        record = (opened.latest(benchmark=run_id) or opened.find(run_id)) if run_id else opened.latest()
         if record is None:
             raise NotFoundError(NO_RESULTS.format(path=locate(settings, store)))
         judgements = judge_stored(settings, opened, record)

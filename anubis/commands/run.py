@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.status import Status
 
 from anubis.judging import confirmation_runs
+from anubis.project import GitSources, find_repository, load_project
 from anubis.presenting.output import OutputFormat, emit_json, make_console
 from anubis.presenting.results import result_document, show_result
 from anubis.presenting.terminal_text import TerminalText
@@ -29,7 +30,7 @@ from controller.local.registry import CANCEL_REASON
 from controller.local.runner import LocalConfig, LocalRunner
 from controller.sqlite_store import SqliteResultStore
 from renderer.environments import load_environment
-from renderer.planning import plan_runs
+from renderer.planning import DESCRIPTOR_NAME, Catalog, check_descriptor, find_descriptors
 from schemas.errors import BackendError
 from schemas.results import ResultRecord
 from schemas.runspec import RunSpec
@@ -56,18 +57,19 @@ def run(
 
     Exits 0 only when every execution SUCCEEDED (130 after Ctrl-C).
     """
-    env = load_environment(settings.repo_root, environment)
+    root = settings.repository_for(target)
+    env = load_environment(root, environment)
     if env.kind != "local":
         raise BackendError(
             f"`anubis run` runs on this machine, and {environment!r} is a {env.kind} environment; its runs start "
             "when their manifests are merged and synced (see `anubis render`). Use --env local to try it here."
         )
-    specs = plan_runs(target.resolve(), repo_root=settings.repo_root, environment=environment, overrides=overrides)
+    specs = plan_local_runs(target.resolve(), root, environment, overrides)
     if not specs:
-        raise BackendError(f"{target} holds no benchmark to run (no descriptor.toml found)")
+        raise BackendError(f"{target} holds no benchmark to run (no {DESCRIPTOR_NAME} found)")
     cancellation = Cancellation()
     config = LocalConfig(
-        repo_root=settings.repo_root,
+        repo_root=_own_repository(target, root),
         data_dir=settings.data_dir,
         cache_dir=settings.cache_dir,
         engine=detect_engine(os.environ.get("ANUBIS_CONTAINER_ENGINE")),
@@ -105,6 +107,30 @@ def run(
         sys.exit(EXIT_INTERRUPTED)
     if not records or any(r.status is not RunStatus.SUCCEEDED for r in records):
         sys.exit(1)
+
+
+def _own_repository(target: Path, root: Path) -> Path:
+    """The folder the runner takes the source's git facts from: the repository the descriptor is in
+    (--repo when it is inside it), never a --repo that merely lends its environments."""
+    resolved = target.resolve()
+    if resolved == root or root in resolved.parents:
+        return root
+    return find_repository(resolved) or (resolved if resolved.is_dir() else resolved.parent)
+
+
+def plan_local_runs(target: Path, root: Path, environment: str, overrides: tuple[str, ...]) -> list[RunSpec]:
+    """The RunSpecs of every descriptor under ``target``, each with the source of the git repository
+    that holds it (its commit, dirty when it or its scripts have uncommitted changes)."""
+    catalog = Catalog(root)
+    sources = GitSources(root, load_project(root))
+    specs: list[RunSpec] = []
+    for descriptor in find_descriptors([target], root):
+        planned = check_descriptor(
+            descriptor, repo_root=root, environment=environment, overrides=overrides,
+            source=sources.source_for(descriptor.parent), catalog=catalog,
+        )
+        specs.extend(planned.runs)
+    return specs
 
 
 def _describe(spec: RunSpec, index: int, total: int, attempt: int, repeat: int) -> str:

@@ -20,10 +20,11 @@ from renderer.planning import Catalog, check_descriptor, find_descriptors
 @click.pass_obj
 def show(settings: Settings, descriptor: Path, environment: str | None, overrides: tuple[str, ...], output: str) -> None:
     """Show what a descriptor runs: one RunSpec per matrix point, with its run id."""
-    catalog = Catalog(settings.repo_root)
+    root = settings.repository_for(descriptor)
+    catalog = Catalog(root)
     planned = [
-        check_descriptor(d, repo_root=settings.repo_root, environment=environment, overrides=overrides, catalog=catalog)
-        for d in find_descriptors([descriptor], settings.repo_root)
+        check_descriptor(d, repo_root=root, environment=environment, overrides=overrides, catalog=catalog)
+        for d in find_descriptors([descriptor], root)
     ]
     if output == "json":
         dump_json(

@@ -3,6 +3,7 @@ and baseline resets marked (``anubis history``)."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,21 @@ def metric_names(records: Iterable[ResultRecord]) -> list[str]:
     for record in records:
         names.update(dict.fromkeys(record.metrics))
     return list(names)
+
+
+def by_point(records: Sequence[ResultRecord]) -> list[tuple[dict[str, Any], list[ResultRecord]]]:
+    """``records`` split by matrix point (and environment), each series oldest first, in the order
+    the points first appear: a matrix benchmark's points are different measurements, never one series."""
+    groups: dict[str, tuple[dict[str, Any], list[ResultRecord]]] = {}
+    for record in records:
+        point = {**({"environment": record.environment} if record.environment else {}), **record.matrix_point}
+        key = json.dumps(point, sort_keys=True, default=str)
+        groups.setdefault(key, (point, []))[1].append(record)
+    return list(groups.values())
+
+
+def point_title(point: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point.items()) or "(single point)"
 
 
 def _unit(records: Sequence[ResultRecord], name: str) -> str:

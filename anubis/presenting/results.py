@@ -153,6 +153,11 @@ def _verdict_cell(judgement: Judgement | None) -> Cell:
     return Cell(text, VERDICT_TONES.get(verdict, "muted"))
 
 
+def unmatched(record: ResultRecord) -> list[str]:
+    """The declared metrics of ``record`` that never got a value."""
+    return [name for name, metric in record.metrics.items() if not metric.values]
+
+
 def show_result(
     console: Console, record: ResultRecord, judgements: Mapping[str, Judgement] | None = None
 ) -> None:
@@ -166,6 +171,9 @@ def show_result(
         console.print(Text("No metrics were recorded.", style=STYLES["muted"]))
         return
     print_table(console, metrics_view(record, judgements))
+    for name in unmatched(record):
+        console.print(Text(f"warning: metric '{name}' never matched the benchmark's output: it has no value; check"
+                           " its pattern against `anubis logs`", style=STYLES["warn"]), soft_wrap=True)
     notes = [(name, j) for name, j in judgements.items() if j.verdict.verdict != "no_change"]
     if judgements:
         first = next(iter(judgements.values()))

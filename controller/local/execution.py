@@ -46,7 +46,7 @@ from controller.local.expansion import expand_all, expand_env
 from controller.local.logs import CappedLog
 from controller.local.machine import oom_kills
 from controller.local.processes import Exit, ProcessGroup, StartError
-from controller.local.records import Outcome, build_record
+from controller.local.records import Outcome, build_record, never_matched
 from controller.local.registry import ActiveRun
 from schemas.errors import AnubisError, FetchError
 from schemas.results import MetricResult, ResultRecord
@@ -133,8 +133,14 @@ class Execution:
             for capped in self.logs:
                 capped.close()
         finished_at = time.time()
-        self.status(status, reason)
-        return replace(self.record(status, reason, started_at, finished_at), telemetry=telemetry)
+        record = self.record(status, reason, started_at, finished_at)  # a required metric without a value: FAILED
+        for metric in never_matched(spec, record.metrics):
+            self.runner.observer.notice(
+                f"metric '{metric.name}' never matched the output"
+                + (f" (pattern {metric.pattern!r})" if metric.pattern else "") + ": it has no value in this result"
+            )
+        self.status(record.status, record.reason)
+        return replace(record, telemetry=telemetry)
 
     def status(self, status: RunStatus, detail: str) -> None:
         for tap in self.runner.taps:

@@ -47,7 +47,7 @@ def render_comment(reports: Sequence[RunReport], *, commit: str | None = None) -
     head = [MARKER, _headline(ordered), ""]
     if commit:
         head += [f"<sub>Results for commit `{commit[:12]}` · {_plural(len(ordered), 'run')}</sub>", ""]
-    body = _table(ordered) + _failures(ordered) + usage_section(ordered, _cell) + _links(ordered)
+    body = _table(ordered) + _failures(ordered) + _unmatched(ordered) + usage_section(ordered, _cell) + _links(ordered)
     history = _history(ordered)
     repro = _reproducibility(ordered)
     for extras, note in (
@@ -109,7 +109,7 @@ def _table(reports: Sequence[RunReport]) -> list[str]:
             v = r.verdicts.get(m.name)
             s = m.summary()
             if s is None:
-                value = "—"
+                value = "⚠️ never matched"
             elif s.n == 1:
                 value = _num(s.last)
             else:
@@ -136,6 +136,18 @@ def _failures(reports: Sequence[RunReport]) -> list[str]:
         reason = _text(r.reason) if r.reason else "no reason recorded"
         lines.append(f"- {_STATUS_ICON.get(r.status, '')} **{_text(_name(r))}** (`{r.run_id}`): {r.status.value} — {reason}")
     return lines + [""]
+
+
+def _unmatched(reports: Sequence[RunReport]) -> list[str]:
+    """Declared metrics that never got a value: the pattern is probably wrong, so say so loudly."""
+    lines = []
+    for r in reports:
+        names = [m.name for m in (r.record.metrics.values() if r.record else ()) if not m.values]
+        if names:
+            listed = ", ".join(f"`{_text(n)}`" for n in names)
+            lines.append(f"- ⚠️ **{_text(_name(r))}** (`{r.run_id}`): {listed} never matched the output; check the"
+                         " pattern against the run's log")
+    return (["**Metrics without a value**", "", *lines, ""]) if lines else []
 
 
 def _links(reports: Sequence[RunReport]) -> list[str]:

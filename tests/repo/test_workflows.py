@@ -43,7 +43,7 @@ def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_there_are_workflows() -> None:
     names = {p.stem for p in WORKFLOWS}
-    assert {"pull-request", "plan-comment", "publish", "preview", "commands"} <= names
+    assert {"pull-request", "plan-comment", "publish", "preview", "commands", "release"} <= names
 
 
 def test_workflows_match_githubs_schema() -> None:
@@ -68,7 +68,10 @@ def test_least_privilege(path: Path) -> None:
     for name, job in workflow["jobs"].items():
         for scope, level in (job.get("permissions") or {}).items():
             assert level in ("read", "write", "none")
-            assert scope in ("contents", "pull-requests", "actions", "issues", "statuses"), f"{name}: {scope}"
+            allowed = ("contents", "pull-requests", "actions", "issues", "statuses")
+            if path.name == "release.yml":  # the image to ghcr.io, the package to PyPI (trusted publishing)
+                allowed += ("packages", "id-token")
+            assert scope in allowed, f"{name}: {scope}"
         assert job.get("timeout-minutes"), f"{name}: give jobs a timeout"
 
 

@@ -123,12 +123,12 @@ def test_warnings_go_to_stderr(repo: Path) -> None:
 
 
 def test_invalid_descriptor_is_an_error_without_traceback(repo: Path) -> None:
-    result = show(repo, GOOD.replace('"c5.xlarge"', '"m5.large"'))
+    result = show(repo, GOOD.replace('"c5.xlarge"', '"m5.lrage"'))
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == (
-        "error: benchmarks/t/descriptor.toml:10:1: hardware.instance_type: no environment in environments/ offers"
-        " instance type 'm5.large'; add it to one or set info.environment\n"
+        "error: benchmarks/t/descriptor.toml:10:1: hardware.instance_type: 'm5.lrage' is not a known EC2 instance"
+        " type; nearest: m5.large, m5.xlarge, m5.8xlarge; add it to an environment or set info.environment\n"
     )
     assert "Traceback" not in result.output
 

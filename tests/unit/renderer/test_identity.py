@@ -100,7 +100,9 @@ def test_executable_bit_gives_a_new_run(repo: Path) -> None:
 def test_environment_change_gives_a_new_run(repo: Path) -> None:
     first = one_run(repo)
     env = repo / "environments" / "cpu-cluster.toml"
-    env.write_text(env.read_text().replace('cpu = "3500m"', 'cpu = "3"'))
+    text = env.read_text()
+    assert '[instance_types."c5.*"]' in text
+    env.write_text(text.replace('[instance_types."c5.*"]', '[instance_types."c5.xlarge"]\ncpu = "3"\n\n[instance_types."c5.*"]'))
     second = one_run(repo)
     assert first.run_id != second.run_id
     assert first.descriptor_hash == second.descriptor_hash
