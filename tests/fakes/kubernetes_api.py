@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import functools
 import json
 import random
 import re
@@ -60,7 +59,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import yaml
+from fakes.crd_pruning import CRD_FILES, crd_schema, prune
 
 KINDS: dict[str, tuple[str, str, bool]] = {
     # plural: (apiVersion, kind, namespaced)
@@ -80,59 +79,12 @@ _ROUTE = re.compile(
 )
 
 
-CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
-"""The upstream CRDs (reference data beside the checkout: see its README)."""
-CRD_FILES = {"mpijobs": "mpijobs-v0.6.0.yaml"}
 IMMUTABLE_JOB_FIELDS = ("template", "selector", "completions", "completionMode", "podFailurePolicy")
 EXPIRED_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. You can start "
                     "a new list without the continue parameter, or use the continue token in this response to "
                     "retrieve the remainder of the results. Continuing with the provided token results in an "
                     "inconsistent list - objects that were created, modified, or deleted between the time the first "
                     "chunk was returned and now may show up in the list.")
-
-
-@functools.lru_cache(maxsize=None)
-def crd_schema(plural: str) -> dict[str, Any] | None:
-    """The served version's ``openAPIV3Schema`` of ``plural``'s upstream CRD; None without the file."""
-    path = CRDS / CRD_FILES[plural]
-    if not path.is_file():
-        return None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    crd = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
-    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
-    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
-    return schema
-
-
-def prune(value: Any, schema: dict[str, Any], path: str = "", pruned: list[str] | None = None, *,
-          root: bool = False) -> Any:
-    """``value`` with every field its structural schema does not know removed (their paths appended to
-    ``pruned``), as the API server stores a custom resource. ``apiVersion``, ``kind`` and ``metadata``
-    of the root and of ``x-kubernetes-embedded-resource`` objects are kept (ObjectMeta is not pruned
-    by the CRD's schema); ``x-kubernetes-preserve-unknown-fields`` keeps the unknown ones below it."""
-    pruned = pruned if pruned is not None else []
-    if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
-        meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else key
-            if meta and key in ("apiVersion", "kind", "metadata") and (root or not props or key not in props):
-                out[key] = item
-            elif props is not None and key in props:
-                out[key] = prune(item, props[key], where, pruned)
-            elif isinstance(extra, dict):
-                out[key] = prune(item, extra, where, pruned)
-            elif extra is True or preserve:
-                out[key] = item
-            else:
-                pruned.append(where)
-        return out
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [prune(item, schema["items"], f"{path}[{i}]", pruned) for i, item in enumerate(value)]
-    return value
 
 
 def rfc3339(t: float) -> str:

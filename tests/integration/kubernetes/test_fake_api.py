@@ -18,7 +18,8 @@ from controller.kubernetes.settings import ControllerSettings
 from controller.kubernetes.watching import Watcher
 from controller.sqlite_store import SqliteResultStore
 from fakes.harness import rendered, wait_for
-from fakes.kubernetes_api import FakeKubernetes, crd_schema
+from fakes.crd_pruning import crd_schema
+from fakes.kubernetes_api import FakeKubernetes
 
 NS = "anubis-runs"
 
