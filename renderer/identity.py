@@ -23,12 +23,15 @@ from typing import Any
 
 from schemas.environment import Environment
 
-RENDERER_GENERATION = 1
+RENDERER_GENERATION = 2
 """The generation of the rendered pod templates; generation 1 is that of every release before the
-generation existed, and leaves run ids as they were (no re-run for the upgrade that introduced it)."""
+generation existed, and leaves run ids as they were (no re-run for the upgrade that introduced it).
+Generation 2: data is fetched by a Job of its own under the fetcher's account, and the run's pods wait
+for it without credentials (docs/security.md, item 10)."""
 
 POD_TEMPLATE_DIGESTS: dict[int, str] = {
     1: "sha256:ff239ae8e0a3ec9102c5596523c9295e8a34eea79a54f9ea30d22ea3aa3b3012",
+    2: "sha256:22156a161f5f4673da3cf17bae69d2d70789bc8a2f3bf1b1b3a5447a3a8d5243",
 }
 """The digest of the golden pod templates (tests/unit/renderer/cases) at each generation; the test
 fails when they change and the latest entry is not a new generation's."""

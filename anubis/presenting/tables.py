@@ -101,6 +101,7 @@ def fit_columns(view: TableView, width: int | None) -> tuple[list[Column], list[
 
 def print_table(console: Console, view: TableView) -> None:
     from rich import box
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 

@@ -528,8 +528,10 @@ def test_argocd_project_allows_only_what_runs_use() -> None:
             group = obj["apiVersion"].rpartition("/")[0]
             emitted.add((group, obj["kind"]))
     # and the preview namespaces' support objects (`anubis preview`), which runs never hold
-    support = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in support_objects("anubis-pr-1", [CPU_ENV, GPU_ENV])}
-    assert support == {("", "ServiceAccount"), ("rbac.authorization.k8s.io", "RoleBinding")}
+    # (with a Kueue LocalQueue where the preview's runs name a queue)
+    support = {(o["apiVersion"].rpartition("/")[0], o["kind"])
+               for o in support_objects("anubis-pr-1", [CPU_ENV, GPU_ENV], ["anubis-p3-8xlarge"])}
+    assert support == {("", "ServiceAccount"), ("kueue.x-k8s.io", "LocalQueue"), ("rbac.authorization.k8s.io", "RoleBinding")}
     assert not emitted & support
     assert emitted | support == allowed
     assert {d["namespace"] for d in project["spec"]["destinations"]} == {"anubis-runs", "anubis-gpu-runs", "anubis-pr-*"}
