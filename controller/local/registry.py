@@ -117,12 +117,15 @@ class Registry:
         """``run``'s ``anubis run`` is gone: stop what is left of its benchmark, report it to
         ``on_orphan``, remove its entry."""
         stopped = ""
-        left = run.pgid is not None and _group_alive(run.pgid)
-        escaped = stop_tagged(run.tag, 0.0, pgid=run.pgid if left else None) if run.tag else []
-        if left and not run.tag and run.pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(run.pgid, signal.SIGKILL)
-        if left or escaped:
+        if run.tag:
+            # By its tag only: long after the group ended its id may be another program's group.
+            left = bool(stop_tagged(run.tag, 0.0))
+        else:  # an entry written before processes were tagged
+            left = run.pgid is not None and _group_alive(run.pgid)
+            if left and run.pgid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(run.pgid, signal.SIGKILL)
+        if left:
             stopped = "; its benchmark, still running unsupervised, was stopped"
             log.warning("the anubis run process of %s is gone; stopped its benchmark", run.execution_id)
         if self.on_orphan is not None:
