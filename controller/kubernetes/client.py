@@ -44,6 +44,12 @@ CRONJOBS = Resource("CronJob", "batch/v1", "cronjobs")
 PODS = Resource("Pod", "v1", "pods")
 MPIJOBS = Resource("MPIJob", "kubeflow.org/v2beta1", "mpijobs")
 NODES = Resource("Node", "v1", "nodes", namespaced=False)
+# Kueue (docs/gpu-fleet.md): a queued run's Workload, its queues, and the visibility API's pending list
+# (``<local queue>/pendingworkloads`` as the name: a subresource of the LocalQueue).
+WORKLOADS = Resource("Workload", "kueue.x-k8s.io/v1beta2", "workloads")
+LOCALQUEUES = Resource("LocalQueue", "kueue.x-k8s.io/v1beta2", "localqueues")
+CLUSTERQUEUES = Resource("ClusterQueue", "kueue.x-k8s.io/v1beta2", "clusterqueues", namespaced=False)
+PENDING_WORKLOADS = Resource("PendingWorkloadsSummary", "visibility.kueue.x-k8s.io/v1beta2", "localqueues")
 
 
 class ApiStatusError(BackendError):

@@ -22,9 +22,12 @@ message says less, never something false.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from controller.kubernetes.client import KubeClient
 
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 #: Kueue labels the Workload it makes for a Job with the Job's UID.
@@ -142,3 +145,39 @@ def queue_state(
     if detail:
         message += f" ({detail})"
     return QueueState("queued", message, cq_name)
+
+
+# -- reading a queued run's Workload from the cluster ------------------------------------------------
+
+
+def read_queue_state(client: KubeClient, namespace: str, owner_uid: str, queue_name: str) -> QueueState:
+    """Kueue's view of the run whose object has ``owner_uid``, read from the API: its Workload, the
+    LocalQueue and ClusterQueue, and its position from the visibility API. Only the Workload is
+    required; what else cannot be read (no rights, no visibility API) is left out of the message."""
+    from controller.kubernetes.client import CLUSTERQUEUES, LOCALQUEUES, WORKLOADS, PENDING_WORKLOADS
+
+    items, _version = client.list_all(WORKLOADS, namespace, f"{JOB_UID_LABEL}={owner_uid}")
+    workload = workload_for(owner_uid, items)
+    if workload is None:
+        return queue_state(None, queue_name=queue_name)
+    local_queue = _optional(lambda: client.get(LOCALQUEUES, namespace, queue_name))
+    cq_name = ((workload.get("status") or {}).get("admission") or {}).get("clusterQueue") or (
+        ((local_queue or {}).get("spec") or {}).get("clusterQueue"))
+    cluster_queue = _optional(lambda: client.get(CLUSTERQUEUES, None, cq_name)) if cq_name else None
+    position = None
+    summary = _optional(lambda: client.get(PENDING_WORKLOADS, namespace, f"{queue_name}/pendingworkloads"))
+    name = (workload.get("metadata") or {}).get("name")
+    for item in (summary or {}).get("items") or []:
+        if (item.get("metadata") or {}).get("name") == name and isinstance(item.get("positionInClusterQueue"), int):
+            position = int(item["positionInClusterQueue"])
+    return queue_state(workload, local_queue=local_queue, cluster_queue=cluster_queue, position=position,
+                       queue_name=queue_name)
+
+
+def _optional(read: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    from schemas.errors import AnubisError
+
+    try:
+        return read()
+    except AnubisError:
+        return None
