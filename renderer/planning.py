@@ -90,6 +90,9 @@ def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
         elif path.is_dir():
             direct = path / DESCRIPTOR_NAME
             found.extend([direct] if direct.is_file() else sorted(path.rglob(DESCRIPTOR_NAME)))
+        elif os.path.lexists(path):
+            raise DescriptorError([Problem(str(path), 1, 1, "", "not a regular file or a folder (a pipe, a device, a"
+                                           " socket or a dangling link)")])
         else:
             raise DescriptorError([Problem(str(path), 1, 1, "", "no such file or folder")])
     # absolute, not resolved: a descriptor that is a link keeps its own folder (and is refused if it leaves
