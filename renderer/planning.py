@@ -430,7 +430,7 @@ def _collector(
     def collect(folder: Path, declared: str | None) -> CollectedScript | None:
         found = cached(folder, declared)
         if isinstance(found, ScriptProblem):
-            raise found
+            raise found.with_traceback(None)  # the same instance at every point: no growing traceback
         return found
 
     return collect
