@@ -56,6 +56,10 @@ def dotted(path: Iterable[str | int]) -> str:
 
 def display_path(path: Path, root: Path | None) -> str:
     if root is not None:
+        try:  # as written first: a link is shown where it is, not where it points
+            return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+        except ValueError:
+            pass
         try:
             return path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:

@@ -115,6 +115,9 @@ def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
                     problems.append(link)
                 else:
                     found.append(candidate)
+        elif os.path.lexists(path) and not path.is_symlink():
+            problems.append(Problem(str(path), 1, 1, "", "not a regular file or a folder (a pipe, a device or a"
+                                                         " socket): name a descriptor file"))
         else:
             problems.append(Problem(str(path), 1, 1, "", "no such file or folder"))
     if problems:
@@ -497,7 +500,7 @@ def _collector(
     def collect(folder: Path, declared: str | None) -> CollectedScript | None:
         found = cached(folder, declared)
         if isinstance(found, ScriptProblem):
-            raise found
+            raise found.with_traceback(None)  # the same instance at every point: no growing traceback
         return found
 
     return collect

@@ -199,6 +199,20 @@ def test_a_descriptor_linked_to_dev_zero_is_refused_unread(repo: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_fifo_named_on_the_command_line_is_not_a_descriptor(repo: Path) -> None:
+    os.mkfifo(repo / "pipe.toml")
+    result = CliRunner().invoke(cli, ["--repo", str(repo), "validate", str(repo / "pipe.toml")])
+    assert result.exit_code == 1
+    assert "pipe.toml:1:1: not a regular file or a folder" in result.output
+
+
+def test_a_preview_branch_name_with_a_newline_is_not_taken() -> None:
+    from anubis.commands.preview import preview_branch
+
+    assert preview_branch(3, "main\n") == "pr-3"
+    assert preview_branch(3, "feature/x") == "feature/x"
+
+
 def test_a_descriptor_fifo_is_refused_without_blocking(repo: Path) -> None:
     folder = repo / "benchmarks" / "f"
     folder.mkdir()

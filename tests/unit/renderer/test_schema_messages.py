@@ -278,7 +278,7 @@ def test_environment_name(repo: Path) -> None:
     text = descriptor(info='environment = "GPU"')
     line = line_of(text, "environment =")
     assert check(repo, text) == [
-        # the name is refused as written; it is not also looked up (one problem, not two)
+        # a name of the wrong form is not looked up as a file (it could be too long for one): one problem
         f"{SHOWN}:{line}:1: info.environment: environment name 'GPU' must be lower-case letters, digits and '-'",
     ]
 
