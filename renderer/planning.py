@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from renderer import legacy, matrix
+from renderer import identity, legacy, matrix
 from renderer.environments import environment_names, load_environment
 from renderer.loading import TomlDocument, display_path, dotted, read_toml, schema_problems
 from renderer.rules import MISSING_SCRIPTS, Context, run_rules
@@ -25,7 +26,7 @@ from renderer.specs import build_runspec
 from schemas.environment import Environment
 from schemas.errors import AnubisError, DescriptorError, Problem, Severity
 from schemas.instance_types import catalogue as instance_catalogue
-from schemas.runspec import RunSpec, Source
+from schemas.runspec import OVERRIDES_LABEL, RunSpec, Source
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -365,6 +366,9 @@ def check_descriptor(
                 [doc.problem(("matrix",), f"two matrix points give the same run ({run.run_id}); remove the duplicate")]
             )
         seen_ids.add(run.run_id)
+    if overrides:  # a variant: its own baseline, never the unmodified benchmark's (docs/regressions.md)
+        mark = identity.sha256(json.dumps(sorted(overrides)))[:10]
+        runs = [dataclasses.replace(run, labels={**run.labels, OVERRIDES_LABEL: mark}) for run in runs]
     return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
 
 
