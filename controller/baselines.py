@@ -42,7 +42,7 @@ from controller.store import (
     record_time,
 )
 from schemas.results import ResultRecord
-from schemas.runspec import RegressionPolicy
+from schemas.runspec import OVERRIDES_LABEL, RegressionPolicy
 from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,11 @@ def _candidates(
         pull_request=pull_request,
         limit=HISTORY_LIMIT,
     )
+    variant = record.labels.get(OVERRIDES_LABEL)  # a --set run is judged only against the same --set runs
     return [
         r for r in records
         if r.status is RunStatus.SUCCEEDED and r.execution_id != record.execution_id and _time(r) < until
+        and r.labels.get(OVERRIDES_LABEL) == variant
     ]
 
 

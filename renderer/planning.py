@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import datetime
 import functools
+import json
 import math
 import os
 import re
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from renderer import legacy, matrix
+from renderer import identity, legacy, matrix
 from renderer.environments import environment_names, load_environment
 from renderer.loading import TomlDocument, display_path, dotted, read_toml, schema_problems
 from renderer.rules import MISSING_SCRIPTS, Context, run_rules
@@ -29,7 +30,7 @@ from renderer.specs import build_runspec
 from schemas.environment import Environment
 from schemas.errors import AnubisError, DescriptorError, Problem, RenderError, Severity
 from schemas.instance_types import catalogue as instance_catalogue
-from schemas.runspec import RunSpec, Source
+from schemas.runspec import OVERRIDES_LABEL, RunSpec, Source
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -438,6 +439,9 @@ def check_descriptor(
                 [doc.problem(("matrix",), f"two matrix points give the same run ({run.run_id}); remove the duplicate")]
             )
         seen_ids.add(run.run_id)
+    if overrides:  # a variant: its own baseline, never the unmodified benchmark's (docs/regressions.md)
+        mark = identity.sha256(json.dumps(sorted(overrides)))[:10]
+        runs = [dataclasses.replace(run, labels={**run.labels, OVERRIDES_LABEL: mark}) for run in runs]
     return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
 
 

@@ -56,6 +56,11 @@ class RegressionPolicy:
     fail_on_regression: bool = True
 
 
+#: The label of a run started with ``--set`` overrides: a digest of them. Such a run is a variant of its
+#: benchmark, never part of the unmodified benchmark's baseline (controller/baselines.py) or history series.
+OVERRIDES_LABEL = "anubis_set"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str

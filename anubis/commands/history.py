@@ -89,7 +89,8 @@ def history(
         return
     console = make_console()
     if len(grouped) > 1:
-        console.print(f"{benchmark}: {len(grouped)} matrix points, each its own series", style="bold")
+        console.print(f"{benchmark}: {len(grouped)} series (matrix points, environments, --set variants),"
+                      " each on its own", style="bold")
     for point, series, marks in grouped:
         if len(grouped) > 1:
             console.print()

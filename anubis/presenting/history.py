@@ -23,6 +23,7 @@ from anubis.presenting.output import jsonable
 from anubis.presenting.sparklines import can_draw_blocks, marked_sparkline, sparkline
 from anubis.presenting.tables import STYLES, Cell, Column, TableView, print_table
 from schemas.results import MetricResult, ResultRecord
+from schemas.runspec import OVERRIDES_LABEL
 
 if TYPE_CHECKING:
     from controller.store import BaselineReset
@@ -42,6 +43,8 @@ def by_point(records: Sequence[ResultRecord]) -> list[tuple[dict[str, Any], list
     groups: dict[str, tuple[dict[str, Any], list[ResultRecord]]] = {}
     for record in records:
         point = {**({"environment": record.environment} if record.environment else {}), **record.matrix_point}
+        if OVERRIDES_LABEL in record.labels:  # a --set variant is a series of its own
+            point["--set"] = record.labels[OVERRIDES_LABEL]
         key = json.dumps(point, sort_keys=True, default=str)
         groups.setdefault(key, (point, []))[1].append(record)
     return list(groups.values())

@@ -329,23 +329,26 @@ def test_roles_are_least_privilege() -> None:
 
 
 def test_node_groups_match_the_environments() -> None:
+    """Every node group's instance type is offered by its environment (by name or by pattern), on
+    that group's pool, with the GPU count the environment resolves for it (from the EC2 catalogue)."""
+    from renderer.environments import load_environment
+
     variables = _variables(ROOT)
-    cpu = CLUSTER_ENVS["cpu-cluster"]["instance_types"]
-    gpu = CLUSTER_ENVS["gpu-cluster"]["instance_types"]
-    assert set(variables["cpu_node_groups"]["default"]) == set(cpu)
-    assert set(variables["gpu_node_groups"]["default"]) == set(gpu)
-    for itype, group in variables["gpu_node_groups"]["default"].items():
-        assert group["gpus"] == gpu[itype]["gpus"], itype
     eks = _locals(ROOT / "modules" / "eks")
-    for env, pool in (("cpu-cluster", "cpu"), ("gpu-cluster", "gpu")):
-        for itype, spec in CLUSTER_ENVS[env]["instance_types"].items():
-            assert spec["node_selector"][eks["node_pool_label"]] == pool
-            assert spec["node_selector"]["node.kubernetes.io/instance-type"] == itype
-            for toleration in spec.get("tolerations", []):
+    for env_name, pool, groups in (("cpu-cluster", "cpu", variables["cpu_node_groups"]["default"]),
+                                   ("gpu-cluster", "gpu", variables["gpu_node_groups"]["default"])):
+        env = load_environment(ROOT.parents[1], env_name)
+        for itype, group in groups.items():
+            offered = env.instance_type(itype)
+            assert offered is not None, f"{env_name} does not offer node group type {itype}"
+            assert offered.node_selector[eks["node_pool_label"]] == pool
+            assert offered.node_selector["node.kubernetes.io/instance-type"] == itype
+            assert offered.gpus == group.get("gpus", 0), itype
+            for toleration in offered.tolerations:
                 assert toleration["key"] == eks["gpu_taint_key"] and toleration["effect"] == "NoSchedule"
     main = next(b for p, n, b in _blocks("module") if n == "eks" and p.parent.name == "eks")
-    groups = main["eks_managed_node_groups"]
-    assert 'effect = "NO_SCHEDULE"' in groups and "min_size = 0" in groups and "AL2023_x86_64_NVIDIA" in groups
+    groups_text = main["eks_managed_node_groups"]
+    assert 'effect = "NO_SCHEDULE"' in groups_text and "min_size = 0" in groups_text and "AL2023_x86_64_NVIDIA" in groups_text
 
 
 def test_namespaces_service_accounts_and_cache_match_the_environments() -> None:

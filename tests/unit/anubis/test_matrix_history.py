@@ -49,7 +49,7 @@ def test_each_point_is_its_own_series(data_dir: Path) -> None:
     result = invoke(data_dir, "history", "matmul")
     assert result.exit_code == 0, result.output
     text = result.stdout
-    assert "matmul: 2 matrix points, each its own series" in text
+    assert "matmul: 2 series (matrix points, environments, --set variants), each on its own" in text
     small = text.index("── environment=local, batch=32 (3 executions)")
     large = text.index("── environment=local, batch=512 (3 executions)")
     assert small < large
