@@ -19,12 +19,15 @@ exceeds ``PENALTY * log n`` (a BIC-like penalty), where ``f`` is the **long-run 
 autocorrelation, 0 when negative). A real step leaves white residuals on each side (``f`` near 1);
 a trend, a drift, a random walk or a seasonal swing leaves residuals that follow each other
 (``rho`` near 1, ``f`` large), and the split is not made: such a series is not carved into a
-staircase. No segment is shorter than ``MIN_SIZE`` points, so one outlier is never a step, and
-both halves of a kept split are searched again.
+staircase. Two more guards: a split is refused when one straight line fits the segment as well
+as the two levels (:func:`trend_explains`), and when the two levels' values overlap too much
+(:func:`superiority`, an effect-size gate), so one outlier at the end of a series is not a step.
+No segment is shorter than ``MIN_SIZE`` points, and both halves of a kept split are searched again.
 
-Three constants, argued in docs/regressions.md and chosen on synthetic series (not on the real
-ones the detector is scored against): ``PENALTY`` (a false change point in about 1 % of series of
-pure noise, at every length), ``MIN_SIZE`` and ``MAX_RHO``.
+The constants, argued in docs/regressions.md, were chosen on synthetic series (not on the real
+ones the detector is scored against): ``PENALTY`` and ``SMALL_SAMPLE`` (a false change point in
+at most about 1 % of series of pure noise, at every length), ``MIN_EFFECT``, ``MIN_SIZE`` and
+``MAX_RHO``.
 
 numpy only; a segment's statistic for every split is one vectorised expression.
 """
@@ -46,7 +49,7 @@ SMALL_SAMPLE = 4.0
 MIN_EFFECT = 0.3
 #: The fewest points on each side of a change point.
 MIN_SIZE = 2
-#: The largest lag-one autocorrelation taken at face value (``f`` is at most 39).
+#: The largest lag-one autocorrelation taken at face value (``f`` is at most 19).
 MAX_RHO = 0.9
 
 FloatArray = NDArray[np.float64]

@@ -30,9 +30,9 @@ from schemas.errors import NotFoundError, ReporterError
 @click.option("--api-url", default="https://api.github.com", show_default=True, envvar="GITHUB_API_URL")
 @click.option("--token-env", default="GITHUB_TOKEN", show_default=True, metavar="VAR")
 @click.option("--head", default=None, help="The pull request's head, fetched (for a preview rerun).")
-@click.option("--store", default=None, metavar="STORE",
-              help="Where `accept` records its baseline reset: an environment's name or a store URL (default: this "
-                   "machine's store).")
+@click.option("--store", default=None, envvar="ANUBIS_STORE", metavar="STORE",
+              help="Where `accept` records its baseline reset: an environment's name or a store URL (or ANUBIS_STORE; "
+                   "default: this machine's store).")
 @click.option("--dry-run", is_flag=True, help="Print the decision; write nothing.")
 @click.pass_context
 def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str, token_env: str, head: str | None,

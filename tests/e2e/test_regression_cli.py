@@ -1,6 +1,8 @@
 """Regression detection through the command line: a benchmark run repeatedly with stable output is
-not flagged; after a clear step the step is reported, by direction, by `anubis run`, `anubis
-results` (table, JSON, --fail-on-regression), `anubis history`; a baseline reset accepts it."""
+not flagged; after a clear step `anubis run` suspects it and runs the benchmark again to confirm it,
+and the confirmed step is reported, by direction, by `anubis run`, `anubis results` (table, JSON,
+--fail-on-regression), `anubis history`; a baseline reset accepts it. `--no-confirm` leaves the
+suspect as it is."""
 
 from __future__ import annotations
 
@@ -62,6 +64,10 @@ def test_a_step_is_reported_and_stable_runs_are_not(repo: Repo) -> None:
     _write(repo, speed=140.0, latency=14.0)
     stepped = repo.anubis("run", "benchmarks/steady")
     assert stepped.returncode == 0, stepped.stderr  # SUCCEEDED: a regression does not fail `anubis run`
+    # one run of the new level is only suspected (policy confirm = 1): anubis run repeats the
+    # benchmark once, and the second run confirms the step
+    assert "a change is suspected — confirmation run 1/1" in stepped.stderr
+    assert "suspected" in stepped.stdout
     table = stepped.stdout
     assert "verdict" in table and "regression" in table and "improvement" in table
     verdicts = _verdicts(repo)
@@ -75,7 +81,7 @@ def test_a_step_is_reported_and_stable_runs_are_not(repo: Repo) -> None:
 
     history = repo.anubis("history", "steady", "--output", "json")
     assert history.returncode == 0, history.stderr
-    assert len(json.loads(history.stdout)["executions"]) == 8
+    assert len(json.loads(history.stdout)["executions"]) == 9  # 7 + the step + its confirmation
 
     reset = repo.anubis("baseline", "reset", "steady", "--reason", "new data loader", "--by", "ci")
     assert reset.returncode == 0, reset.stderr and "reset" in reset.stdout
@@ -86,3 +92,16 @@ def test_a_step_is_reported_and_stable_runs_are_not(repo: Repo) -> None:
     assert after["verdicts"]["latency"]["verdict"] == "insufficient_data"  # a new baseline starts
     marked = repo.anubis("history", "steady")
     assert "baseline reset" in marked.stdout and "by ci" in marked.stdout
+
+
+def test_no_confirm_leaves_a_suspected_change_unconfirmed(repo: Repo) -> None:
+    _write(repo, speed=100.0, latency=10.0)
+    assert repo.anubis("run", "benchmarks/steady", "--repeat", "6").returncode == 0
+    _write(repo, speed=140.0, latency=14.0)
+    stepped = repo.anubis("run", "benchmarks/steady", "--no-confirm", "--output", "json")
+    assert stepped.returncode == 0, stepped.stderr
+    [execution] = json.loads(stepped.stdout)["executions"]
+    assert execution["verdicts"]["latency"]["verdict"] == "suspected"
+    assert "confirmation run" not in stepped.stderr
+    failing = repo.anubis("results", "--fail-on-regression")
+    assert failing.returncode == 0, failing.stderr  # a suspect fails nothing

@@ -26,6 +26,7 @@ from controller.baselines import judge_record
 from controller.s3_store import LAYOUT_VERSION, IndexEntry, S3ResultStore
 from controller.store import BaselineReset, ResetStore, ResultStore
 from schemas.errors import NotFoundError, StoreError
+from schemas.runspec import RegressionPolicy
 from schemas.status import RunStatus
 
 _spec = importlib.util.spec_from_file_location(
@@ -389,7 +390,8 @@ def test_judge_record_honours_a_reset_in_s3(store: S3ResultStore) -> None:
         store.put(rec(i, 100.0 + (i % 3) * 0.1))
     store.put(rec(10, 50.0, status=RunStatus.FAILED))
     store.put(rec(11, 10.0, environment="gpu"))
-    assert judge_record(store, rec(20, 80.0))["speed"].verdict.verdict == "regression"
+    assert judge_record(store, rec(20, 80.0))["speed"].verdict.verdict == "suspected"  # one run: confirm = 1
+    assert judge_record(store, rec(20, 80.0), {"speed": RegressionPolicy(confirm=0)})["speed"].verdict.verdict == "regression"
 
     done = store.add_reset(BaselineReset("speedy", at=t0 + 8 * 60, by="ana", reason="accept", metric="speed"))
     judged = judge_record(S3ResultStore(store.client, BUCKET, "team/results"), rec(20, 80.0))

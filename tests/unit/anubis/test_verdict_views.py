@@ -44,7 +44,10 @@ def test_results_table_columns(tmp_path: Path) -> None:
         for i in range(8):
             store.put(rec(i, (10.0 + 0.01 * (i % 3),)))
         new = rec(9, (13.0,))
-        judged = judge_record(store, new)
+        suspected = judge_record(store, new)  # one run of the new level: confirm = 1 asks for another
+        judged = judge_record(store, new, {next(iter(new.metrics)): RegressionPolicy(confirm=0)})
+    row = metrics_view(new, suspected).rows[0]
+    assert row["verdict"].text.startswith("suspected") and row["verdict"].tone == "warn"
     view = metrics_view(new, judged)
     assert [c.key for c in view.columns][-3:] == ["baseline", "change", "verdict"]
     row = view.rows[0]
