@@ -97,7 +97,9 @@ def test_each_renders_within_one_environment(repo: Path, tmp_path: Path) -> None
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
     assert pod["nodeSelector"]["node.kubernetes.io/instance-type"] == "p3.8xlarge"
     # the executor's inference case: GPU server and CPU client in one environment; ~ paths under /root
-    job = next(d for d in rendered["executor-inference-with-server-and-client-metrics.toml"] if d["kind"] == "Job")
+    # (the run's Job, not the Job that fetches its data under the fetcher's account)
+    job = next(d for d in rendered["executor-inference-with-server-and-client-metrics.toml"]
+               if d["kind"] == "Job" and not d["metadata"]["name"].endswith("-fetch"))
     spec = job["spec"]["template"]["spec"]
     server = next(c for c in spec["initContainers"] if c.get("restartPolicy") == "Always")
     assert server["resources"]["limits"]["nvidia.com/gpu"] == 4

@@ -51,11 +51,6 @@ def test_results_table_columns(tmp_path: Path) -> None:
     view = metrics_view(new, judged)
     assert [c.key for c in view.columns][-3:] == ["baseline", "change", "verdict"]
     row = view.rows[0]
-    # one run of a new level is a suspect until a second confirms it (policy.confirm = 1 by default)
-    assert row["verdict"].text.startswith("suspected") and row["verdict"].tone == "warn"
-    with SqliteResultStore(tmp_path / "s.sqlite3") as store:
-        confirmed = judge_record(store, new, {"t": RegressionPolicy(confirm=0)})
-    row = metrics_view(new, confirmed).rows[0]
     assert row["verdict"].text.startswith("regression") and row["verdict"].tone == "bad"
     assert row["change"].text == "+29.9%" and "(n=8)" in row["baseline"].text
     assert [c.key for c in metrics_view(new).columns][-1] == "n"  # no judgements: no columns
