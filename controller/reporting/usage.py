@@ -21,6 +21,8 @@ def format_energy(joules: float) -> str:
 
 
 def format_money(amount: float, currency: str) -> str:
+    if 0 < amount < 0.0001:
+        return "< $0.0001" if currency == "USD" else f"< 0.0001 {currency}"
     text = f"{amount:,.2f}" if amount >= 0.1 else f"{amount:,.4f}"
     return f"${text}" if currency == "USD" else f"{text} {currency}"
 

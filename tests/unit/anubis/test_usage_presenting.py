@@ -47,6 +47,7 @@ def test_idle_gpus_are_flagged() -> None:
 def test_formats() -> None:
     assert format_energy(62_500.0) == "62.5 kJ" and format_energy(3.2e6) == "3.2 MJ" and format_energy(12.0) == "12.0 J"
     assert format_money(0.0123, "USD") == "$0.0123" and format_money(18.36, "EUR") == "18.36 EUR"
+    assert format_money(0.00001, "USD") == "< $0.0001"  # a few seconds on a small instance
 
 
 def test_nothing_known_nothing_shown() -> None:
