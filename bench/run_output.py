@@ -150,7 +150,8 @@ def main() -> None:
 
         def grep() -> None:
             pattern = "|".join(PATTERNS)
-            subprocess.run(["grep", "-cE", pattern, str(log)], stdout=subprocess.DEVNULL, check=True)
+            # to a pipe: with its output on /dev/null, GNU grep stops at the first match (as -q does)
+            subprocess.run(["grep", "-cE", pattern, str(log)], stdout=subprocess.PIPE, check=True)
 
         def run(name: str) -> Callable[[], None]:
             def action() -> None:
