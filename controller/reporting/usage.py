@@ -21,7 +21,7 @@ def format_energy(joules: float) -> str:
 
 
 def format_money(amount: float, currency: str) -> str:
-    if 0 < amount < 0.0001:
+    if amount < 0.0001:  # a few seconds on a small instance (0 for a run with no measured duration)
         return "< $0.0001" if currency == "USD" else f"< 0.0001 {currency}"
     text = f"{amount:,.2f}" if amount >= 0.1 else f"{amount:,.4f}"
     return f"${text}" if currency == "USD" else f"{text} {currency}"
