@@ -1,4 +1,5 @@
-"""Cancelling a run on a cluster: suspend it, never delete it.
+"""Cancelling a run on a cluster: suspend it, never delete it (and deactivate its Kueue Workload, when
+Kueue queues it).
 
 Argo CD re-creates what Git still holds, so a deleted Job would simply run again; a suspended one
 (``spec.suspend`` on a Job or CronJob, ``spec.runPolicy.suspend`` on an MPIJob — fields the
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from controller.kubernetes.client import CRONJOBS, JOBS, MPIJOBS, KubeClient, Resource
 from controller.kubernetes.observed import OUTCOME_ANNOTATION, RUN_ID_LABEL, run_from_object
+from controller.kubernetes.queueing import deactivate
 from controller.kubernetes.statuses import outcome_annotation
 from schemas.errors import NotFoundError
 from schemas.status import RunStatus
@@ -68,6 +70,10 @@ def cancel_on_cluster(client: KubeClient, ref: str, namespaces: tuple[str, ...])
             continue
         client.suspend(resource, state.namespace, state.name,
                        {OUTCOME_ANNOTATION: outcome_annotation(RunStatus.CANCELED, reason)})
+        if state.queue:
+            # Kueue owns spec.suspend of a queued run: it would start the job again while its Workload is
+            # active (queued or admitted). Deactivating the Workload stops it for good.
+            deactivate(client, state.namespace, state.uid)
         canceled.append(Canceled(state.kind, state.namespace, state.name, state.execution_id))
     if not canceled:
         where = ", ".join(namespaces)

@@ -31,6 +31,7 @@ from controller.kubernetes.observed import (
     pod_from_object,
     run_from_object,
 )
+from controller.kubernetes.queueing import with_queue_state
 from controller.kubernetes.statuses import Decision, StatusPolicy, decide
 from controller.kubernetes.watching import Watcher
 from schemas.errors import NotFoundError
@@ -135,7 +136,7 @@ def find_run(client: KubeClient, ref: str, namespaces: tuple[str, ...]) -> Clust
     pods, _ = client.list_all(PODS, namespace, f"{RUN_ID_LABEL}={state.run_id}")
     run = cluster_run(resource, obj, pods)
     assert run is not None
-    return run
+    return queued(client, run)
 
 
 def observe(client: KubeClient, run: ClusterRun) -> ClusterRun:
@@ -150,7 +151,7 @@ def observe(client: KubeClient, run: ClusterRun) -> ClusterRun:
     fresh = cluster_run(run.resource, obj, pods)
     if fresh is None or fresh.state.uid != state.uid:  # replaced by another object of the same name
         return replace(run, state=replace(state, deleted=True, pods=()))
-    return fresh
+    return queued(client, fresh)
 
 
 def list_cluster_runs(client: KubeClient, namespaces: tuple[str, ...]) -> list[ClusterRun]:
@@ -166,8 +167,16 @@ def list_cluster_runs(client: KubeClient, namespaces: tuple[str, ...]) -> list[C
             for obj in objects:
                 run = cluster_run(resource, obj, pods)
                 if run is not None:
-                    runs.append(run)
+                    runs.append(queued(client, run))
     return runs
+
+
+def queued(client: KubeClient, run: ClusterRun) -> ClusterRun:
+    """A run Kueue holds, with what its Workload says (why it waits); any other run as it is."""
+    state = run.state
+    if state.suspended and state.queue and not state.outcome:
+        return replace(run, state=with_queue_state(client, state))
+    return run
 
 
 class _RunSink:

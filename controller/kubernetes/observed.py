@@ -14,6 +14,7 @@ from typing import Any, Literal
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RUN_ID_LABEL = "anubis.dev/run-id"
 ENVIRONMENT_LABEL = "anubis.dev/environment"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # the run waits in this Kueue LocalQueue (docs/gpu-fleet.md)
 ROLE_LABEL = "anubis.dev/role"
 RUNSPEC_ANNOTATION = "anubis.dev/runspec"
 REPORTED_ANNOTATION = "anubis.dev/reported"
@@ -110,6 +111,9 @@ class RunState:
     runspec: str = ""
     resource_version: str = ""
     workers: int | None = None  # an MPIJob's spec.mpiReplicaSpecs.Worker.replicas
+    queue: str | None = None  # its Kueue LocalQueue: while suspended, the run is queued, not stopped
+    queue_state: str = ""  # what Kueue says of it (controller.kubernetes.queueing.QueueState), when read
+    queue_message: str = ""
     pods: tuple[PodState, ...] = field(default=())
 
     @property
@@ -174,6 +178,7 @@ def run_from_object(obj: dict[str, Any]) -> RunState | None:
         runspec=annotations.get(RUNSPEC_ANNOTATION, ""),
         resource_version=meta.get("resourceVersion", ""),
         workers=workers,
+        queue=labels.get(QUEUE_LABEL) or None,
     )
 
 

@@ -23,17 +23,18 @@ message says less, never something false.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from controller.kubernetes.client import KubeClient
+    from controller.kubernetes.observed import RunState
 
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 #: Kueue labels the Workload it makes for a Job with the Job's UID.
 JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
 
-QueueStateName = Literal["queued", "inadmissible", "admitted", "evicted", "finished", "unknown"]
+QueueStateName = Literal["queued", "inadmissible", "admitted", "evicted", "deactivated", "finished", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def queue_state(
     status = workload.get("status") or {}
     admitted_to = ((status.get("admission") or {}).get("clusterQueue")) or None
     cq_name = admitted_to or ((local_queue or {}).get("spec") or {}).get("clusterQueue") or None
+    if (workload.get("spec") or {}).get("active") is False:
+        return QueueState("deactivated", "its Kueue workload is deactivated (spec.active: false)", cq_name)
     if _true(_condition(workload, "Finished")):
         return QueueState("finished", "Kueue reports the workload finished", cq_name)
     evicted = _condition(workload, "Evicted")
@@ -181,3 +184,32 @@ def _optional(read: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         return read()
     except AnubisError:
         return None
+
+
+def deactivate(client: KubeClient, namespace: str, owner_uid: str) -> int:
+    """Deactivate the Workload(s) of the run whose object has ``owner_uid`` (``spec.active: false``):
+    how a Kueue-managed run is stopped for good. Suspending the job alone is not enough: Kueue's job
+    reconciler starts an admitted job again while its Workload is active. Returns how many it patched."""
+    from controller.kubernetes.client import WORKLOADS
+
+    items, _version = client.list_all(WORKLOADS, namespace, f"{JOB_UID_LABEL}={owner_uid}")
+    patched = 0
+    for workload in items:
+        name = (workload.get("metadata") or {}).get("name")
+        if name and (workload.get("spec") or {}).get("active") is not False:
+            client.patch(WORKLOADS, namespace, name, {"spec": {"active": False}})
+            patched += 1
+    return patched
+
+
+def with_queue_state(client: KubeClient, state: RunState) -> RunState:
+    """``state`` of a run Kueue holds, with what its Workload says (or why that could not be read)."""
+    from schemas.errors import AnubisError
+
+    assert state.queue is not None
+    try:
+        found = read_queue_state(client, state.namespace, state.uid, state.queue)
+    except AnubisError as e:
+        return replace(state, queue_state="unknown",
+                       queue_message=f"queued in Kueue (local queue {state.queue}); its Workload could not be read: {e}")
+    return replace(state, queue_state=found.state, queue_message=found.message)

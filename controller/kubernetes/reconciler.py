@@ -52,6 +52,7 @@ from controller.kubernetes.statuses import (
     decide,
     outcome_annotation,
 )
+from controller.kubernetes.queueing import deactivate, with_queue_state
 from controller.kubernetes.usage import usage_recorder
 from controller.kubernetes.watching import Watcher
 from controller.store import ResultStore
@@ -371,6 +372,8 @@ class Controller:
             resource = tracked.resource
             previous = tracked.status
             tracked.retry = False
+        if state.suspended and state.queue and not state.outcome:
+            state = with_queue_state(self.client, state)
         policy = self.settings.policy_for(state.environment)
         decision = decide(state, self.clock(), policy)
         if decision.final and decision.actions:
@@ -465,6 +468,13 @@ class Controller:
                                 {OUTCOME_ANNOTATION: outcome_annotation(action.status, action.reason)})
         except NotFoundError:
             log.info("%s %s/%s is already gone", state.kind, state.namespace, state.name)
+            return
+        if state.queue:  # Kueue would start it again while its Workload is active
+            try:
+                deactivate(self.client, state.namespace, state.uid)
+            except AnubisError as e:
+                log.warning("could not deactivate the Kueue workload of %s/%s (%s): Kueue may start it again",
+                            state.namespace, state.name, e)
 
     # -- reporting ---------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ talks to the API, so every case is tested directly (``tests/unit/controller/kube
 
 Precedence: an outcome Anubis wrote on the object (``anubis.dev/outcome``, set together with a
 suspend, so a restart never loses why it stopped a run) → the Job's or MPIJob's own final condition
-(explained from its pods) → suspended or deleted by someone else → stuck pods → progress.
+(explained from its pods) → queued by Kueue (suspended, with a queue) → suspended or deleted by
+someone else → stuck pods → progress.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ def _decide(run: RunState, now: float, policy: StatusPolicy) -> Decision:
         explained = status is RunStatus.TIMED_OUT or _explain_pods(run, list(run.pods)) is not None
         return Decision(status, reason, (Report(),), unexplained=not explained)
     what = "MPIJob" if run.kind == "MPIJob" else "Job"
+    if run.suspended and run.queue:
+        return _queued(run, now, policy)
     if run.suspended:
         field = "spec.runPolicy.suspend" if run.kind == "MPIJob" else "spec.suspend"
         return _final(RunStatus.CANCELED, f"the {what} {run.name} was suspended ({field}: true) before it finished")
@@ -163,6 +166,22 @@ def _decide(run: RunState, now: float, policy: StatusPolicy) -> Decision:
     if stuck is not None:
         return stuck
     return _progress(run, now, policy)
+
+
+def _queued(run: RunState, now: float, policy: StatusPolicy) -> Decision:
+    """A run Kueue holds (created suspended, or evicted and requeued): PENDING with Kueue's reason. A
+    Workload deactivated (how ``anubis cancel`` stops a queued run) ends it CANCELED; one Kueue cannot
+    admit (its LocalQueue missing) ends as ERROR after the environment's unschedulable deadline."""
+    message = run.queue_message or f"queued in Kueue (local queue {run.queue})"
+    if run.queue_state == "deactivated":
+        return _final(RunStatus.CANCELED, f"its Kueue workload was deactivated before it ran: {message}")
+    if run.queue_state == "inadmissible" and run.created is not None:
+        waited = now - run.created
+        if waited >= policy.unschedulable_deadline_seconds:
+            return _stop(RunStatus.ERROR, f"{message} (for {format_duration(waited)}; the deadline is "
+                                          f"{format_duration(policy.unschedulable_deadline_seconds)})")
+        return Decision(RunStatus.PENDING, message, recheck=True)
+    return Decision(RunStatus.PENDING, message)
 
 
 def _where(run: RunState, pod: PodState, container: ContainerState) -> str:

@@ -87,6 +87,8 @@ class ClusterSimulator:
         self.k8s_version = k8s_version
         self.runs: dict[tuple[str, str], SimRun] = {}
         self._lock = threading.RLock()
+        # other controllers of the cluster (Kueue: tests/fakes/kueue.py), synced before every step
+        self.controllers: list[Callable[[], None]] = []
         api.on_delete.append(self._deleted)
 
     # -- setting up ---------------------------------------------------------------------------------
@@ -135,9 +137,14 @@ class ClusterSimulator:
     def step(self) -> bool:
         """Advance every run by one step; False when no run had a step left."""
         moved = False
+        for sync in self.controllers:
+            sync()
         with self._lock:
             runs = [r for r in self.runs.values() if not r.done]
         for run in runs:
+            if run.steps and self._queued(run):
+                moved = True  # a queued job has no pods: its scenario waits for Kueue to admit it
+                continue
             if run.steps:
                 step = run.steps.pop(0)
                 if self.api.get(run.plural, run.namespace, run.name) is not None:
@@ -148,6 +155,16 @@ class ClusterSimulator:
             else:
                 run.done = True
         return moved
+
+    def _queued(self, run: SimRun) -> bool:
+        """Suspended from its creation by Kueue's webhook and not admitted yet (no pod ever made)."""
+        if run.pods:
+            return False
+        obj = self.api.get(run.plural, run.namespace, run.name)
+        if obj is None or not ((obj.get("metadata") or {}).get("labels") or {}).get("kueue.x-k8s.io/queue-name"):
+            return False
+        spec = obj.get("spec", {})
+        return bool(spec.get("runPolicy", {}).get("suspend") if run.plural == "mpijobs" else spec.get("suspend"))
 
     @property
     def delays_terminal_conditions(self) -> bool:
@@ -267,6 +284,8 @@ class ClusterSimulator:
 
     def watch_suspend(self) -> None:
         """Apply suspends made over HTTP (by the controller or `anubis cancel`): pods go, Suspended."""
+        for sync in self.controllers:
+            sync()
         with self._lock:
             runs = list(self.runs.values())
         for run in runs:
@@ -276,7 +295,7 @@ class ClusterSimulator:
             spec = obj.get("spec", {})
             suspended = spec.get("suspend") if run.plural == "jobs" else spec.get("runPolicy", {}).get("suspend")
             conds = {c["type"] for c in obj.get("status", {}).get("conditions", [])}
-            if suspended and "Suspended" not in conds:
+            if suspended and "Suspended" not in conds and not self._queued(run):
                 run.steps.clear()
                 if run.launcher and self.api.get("jobs", run.namespace, run.launcher) is not None:
                     self.api.mutate("jobs", run.namespace, run.launcher, lambda o: o["spec"].update(suspend=True))

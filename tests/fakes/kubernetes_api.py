@@ -71,11 +71,21 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "namespaces": ("v1", "Namespace", False),
     "configmaps": ("v1", "ConfigMap", True),  # created from rendered manifests (script mode), as Argo CD does
     "services": ("v1", "Service", True),
+    # Kueue (tests/fakes/kueue.py)
+    "workloads": ("kueue.x-k8s.io/v1beta2", "Workload", True),
+    "localqueues": ("kueue.x-k8s.io/v1beta2", "LocalQueue", True),
+    "clusterqueues": ("kueue.x-k8s.io/v1beta2", "ClusterQueue", False),
 }
-_PREFIX = {"v1": "/api/v1", "batch/v1": "/apis/batch/v1", "kubeflow.org/v2beta1": "/apis/kubeflow.org/v2beta1"}
+_PREFIX = {"v1": "/api/v1", "batch/v1": "/apis/batch/v1", "kubeflow.org/v2beta1": "/apis/kubeflow.org/v2beta1",
+           "kueue.x-k8s.io/v1beta2": "/apis/kueue.x-k8s.io/v1beta2"}
 _ROUTE = re.compile(
-    r"^(?P<prefix>/api/v1|/apis/batch/v1|/apis/kubeflow\.org/v2beta1)"
+    r"^(?P<prefix>/api/v1|/apis/batch/v1|/apis/kubeflow\.org/v2beta1|/apis/kueue\.x-k8s\.io/v1beta2)"
     r"(?:/namespaces/(?P<ns>[a-z0-9.-]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[a-z0-9.-]+))?(?P<sub>/log)?$"
+)
+# Kueue's visibility API (an aggregated API: served only where Kueue is installed with it)
+_VISIBILITY = re.compile(
+    r"^/apis/visibility\.kueue\.x-k8s\.io/v1beta2/namespaces/(?P<ns>[a-z0-9.-]+)/localqueues/(?P<name>[a-z0-9.-]+)"
+    r"/pendingworkloads$"
 )
 
 
@@ -189,6 +199,9 @@ class FakeKubernetes:
         self.prune_custom_resources = prune_custom_resources
         self.pruned: list[str] = []  # "<plural>/<name>: <field path>" of every field pruned
         self.on_delete: list[Callable[[str, dict[str, Any]], None]] = []
+        # mutating admission (a webhook: Kueue suspends a queued job at creation), run on every create
+        self.on_create: list[Callable[[str, dict[str, Any]], None]] = []
+        self.visibility: Callable[[str, str], dict[str, Any]] | None = None
         self._last_pruned: list[str] = []
         self._latest: dict[tuple[str, str, str], dict[str, Any]] = {}  # each object's last recorded version
         self._compact_after: int | None = None
@@ -266,6 +279,8 @@ class FakeKubernetes:
                 raise KeyError(f"{plural} {ns}/{meta['name']} already exists")
             obj = self._pruned(plural, obj)
             meta = obj["metadata"]
+            for admit in self.on_create:
+                admit(plural, obj)
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", rfc3339(now or time.time()))
             meta["resourceVersion"] = str(self._next_rv())
@@ -449,6 +464,11 @@ class _Handler(BaseHTTPRequestHandler):
             api.stats.requests += 1
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        visibility = _VISIBILITY.match(url.path)
+        if visibility is not None and method == "GET" and api.visibility is not None:
+            return self._send(200, api.visibility(visibility["ns"], visibility["name"]))
+        if visibility is not None:  # no Kueue visibility API installed: the aggregator answers 404
+            return self._status(404, "NotFound", "the server could not find the requested resource")
         route = _ROUTE.match(url.path)
         if route is None or route["plural"] not in KINDS:
             self._body() if method in ("POST", "PATCH", "PUT") else None

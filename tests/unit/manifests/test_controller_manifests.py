@@ -28,8 +28,13 @@ EXPECTED_RULES = {
         ("", "pods"): {"get", "list", "watch"},
         ("", "pods/log"): {"get"},
         ("", "events"): {"get", "list", "watch"},
+        # Kueue: a queued run's Workload (read; deactivated when the run is stopped), queue, position
+        ("kueue.x-k8s.io", "workloads"): {"get", "list", "patch"},
+        ("kueue.x-k8s.io", "localqueues"): {"get"},
+        ("visibility.kueue.x-k8s.io", "localqueues/pendingworkloads"): {"get"},
     },
-    "anubis-controller-nodes": {("", "nodes"): {"get", "list"}, ("", "namespaces"): {"list", "watch"}},
+    "anubis-controller-nodes": {("", "nodes"): {"get", "list"}, ("", "namespaces"): {"list", "watch"},
+                                ("kueue.x-k8s.io", "clusterqueues"): {"get"}},
 }
 
 

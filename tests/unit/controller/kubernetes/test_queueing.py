@@ -83,3 +83,10 @@ def test_quota_in_use_adds_flavors() -> None:
                                     {"name": "b", "resources": [{"name": "nvidia.com/gpu", "total": "1"}]}]}}
     assert quota_in_use(queue, "nvidia.com/gpu") == ("4", "8")
     assert quota_in_use(queue, "cpu") is None
+
+
+def test_a_deactivated_workload_says_so() -> None:
+    workload = _workload({"type": "Evicted", "status": "True", "reason": "Deactivated", "message": "The workload is deactivated"})
+    workload["spec"]["active"] = False
+    state = queue_state(workload, local_queue=LOCAL_QUEUE)
+    assert state.state == "deactivated" and "deactivated" in state.message
