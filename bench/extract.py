@@ -17,6 +17,8 @@ shared, and wall time then measures the neighbours too; wall seconds are printed
   64 KiB chunks through ``StampedText`` into the same extractor (recording.py);
 - a naive reader (every line, every pattern, ``re.finditer`` in a Python loop), whose values the
   extractor's must equal;
+- hyperscan, when it is installed (``pip install hyperscan``; not a dependency), reporting every
+  match through its Python callback: what it would cost as a prefilter;
 
 then how ``iter_log_lines`` scales on one line without ``\\n`` of 5, 10, 20 and 40 MB (linear: the
 time doubles with the size), and the peak memory of a process that extracts the log.
@@ -146,6 +148,31 @@ def run_old_extractor(extractor: type, path: Path) -> Counts:
     return {name: len(result.values) for name, result in old.results().items()}
 
 
+def hyperscan_reader(path: Path) -> Callable[[], object] | None:
+    """Hyperscan (``pip install hyperscan``, optional) reporting every match of the three patterns
+    through its Python callback, 1 MiB at a time: what it would cost as a prefilter. None if absent."""
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    database = hyperscan.Database()
+    patterns = [(m.pattern or "").encode() for m in METRICS]
+    database.compile(expressions=patterns, ids=list(range(len(patterns))), elements=len(patterns))
+
+    def scan() -> object:
+        found = [0]
+
+        def on_match(*_: object) -> None:
+            found[0] += 1
+
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                database.scan(chunk.replace(b"\r", b"\n"), match_event_handler=on_match)
+        return f"{found[0]} match ends reported (no groups)"
+
+    return scan
+
+
 def run_controller_path(stamped: Path) -> Counts:
     """recording.RunRecorder._extract's loop over a log read from the API in 64 KiB chunks."""
     extractor = MetricExtractor(METRICS)
@@ -235,10 +262,11 @@ def line_scaling() -> list[tuple[int, float]]:
 
 
 def peak_rss_of_extraction(path: Path) -> tuple[float, float]:
-    """Peak RSS (MiB) of a fresh process that extracts ``path``, and of one that only imports the
-    extractor: the extractor's own memory is the difference."""
-    code = ("import resource, sys; sys.path.insert(0, {root!r}); sys.argv = ['x']; import extract; {work}; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    """Peak RSS (MiB, Linux) of a fresh process that extracts ``path``, and of one that only imports
+    the extractor: the extractor's own memory is the difference."""
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child would report ours.
+    code = ("import re, sys; sys.path.insert(0, {root!r}); sys.argv = ['x']; import extract; {work}; "
+            "print(int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)")
     root = str(Path(__file__).resolve().parent)
     peaks = []
     for work in (f"extract.run_extractor(extract.Path({str(path)!r}))", "pass"):
@@ -276,6 +304,9 @@ def main() -> None:
             ("MetricExtractor, 1 sparse pattern", lambda: run_extractor(path, METRICS[2:])),
             ("controller path (stamped, 64 KiB)", lambda: run_controller_path(stamped)),
         ]
+        hyperscan = hyperscan_reader(path)
+        if hyperscan is not None:
+            readers.append(("hyperscan, a callback per match", hyperscan))
         if old is not None:
             readers.append((f"MetricExtractor at {args.against}", lambda: run_old_extractor(old, path)))
         results = timed(readers, args.repeat)
