@@ -17,14 +17,20 @@ shared, and wall time then measures the neighbours too; wall seconds are printed
   64 KiB chunks through ``StampedText`` into the same extractor (recording.py);
 - a naive reader (every line, every pattern, ``re.finditer`` in a Python loop), whose values the
   extractor's must equal;
+- hyperscan, when it is installed (``pip install hyperscan``; not a dependency), reporting every
+  match through its Python callback: what it would cost as a prefilter;
 
 then how ``iter_log_lines`` scales on one line without ``\\n`` of 5, 10, 20 and 40 MB (linear: the
-time doubles with the size), and the peak memory of the process.
+time doubles with the size), and the peak memory of a process that extracts the log.
+
+``--against REV`` adds a row for ``controller/extraction.py`` as it was at the git revision REV (say
+the commit before a change), loaded beside the current tree, fed the same way: "today's rate".
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import re
@@ -105,6 +111,66 @@ def run_extractor(path: Path, metrics: tuple[MetricSpec, ...] = METRICS, *, use_
             extractor.feed(chunk)
     extractor.close()
     return _counts(extractor)
+
+
+def load_extractor_at(revision: str) -> type | None:
+    """``MetricExtractor`` of ``controller/extraction.py`` at a git revision, or None (said why)."""
+    root = Path(__file__).resolve().parents[1]
+    shown = subprocess.run(["git", "show", f"{revision}:controller/extraction.py"], cwd=root, capture_output=True,
+                           text=True, check=False)
+    if shown.returncode != 0:
+        print(f"--against {revision}: {shown.stderr.strip()}")
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(shown.stdout)
+    name = f"extraction_at_{revision.replace('-', '_').replace('~', '_').replace('^', '_')}"
+    spec = importlib.util.spec_from_file_location(name, f.name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - an old module that does not load beside this tree
+        print(f"--against {revision}: its extraction.py does not load beside this tree ({e})")
+        return None
+    finally:
+        os.unlink(f.name)
+    extractor: type = module.MetricExtractor
+    return extractor
+
+
+def run_old_extractor(extractor: type, path: Path) -> Counts:
+    old = extractor(METRICS)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            old.feed(chunk)
+    old.close()
+    return {name: len(result.values) for name, result in old.results().items()}
+
+
+def hyperscan_reader(path: Path) -> Callable[[], object] | None:
+    """Hyperscan (``pip install hyperscan``, optional) reporting every match of the three patterns
+    through its Python callback, 1 MiB at a time: what it would cost as a prefilter. None if absent."""
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    database = hyperscan.Database()
+    patterns = [(m.pattern or "").encode() for m in METRICS]
+    database.compile(expressions=patterns, ids=list(range(len(patterns))), elements=len(patterns))
+
+    def scan() -> object:
+        found = [0]
+
+        def on_match(*_: object) -> None:
+            found[0] += 1
+
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                database.scan(chunk.replace(b"\r", b"\n"), match_event_handler=on_match)
+        return f"{found[0]} match ends reported (no groups)"
+
+    return scan
 
 
 def run_controller_path(stamped: Path) -> Counts:
@@ -195,11 +261,28 @@ def line_scaling() -> list[tuple[int, float]]:
     return out
 
 
+def peak_rss_of_extraction(path: Path) -> tuple[float, float]:
+    """Peak RSS (MiB, Linux) of a fresh process that extracts ``path``, and of one that only imports
+    the extractor: the extractor's own memory is the difference."""
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child would report ours.
+    code = ("import re, sys; sys.path.insert(0, {root!r}); sys.argv = ['x']; import extract; {work}; "
+            "print(int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)")
+    root = str(Path(__file__).resolve().parent)
+    peaks = []
+    for work in (f"extract.run_extractor(extract.Path({str(path)!r}))", "pass"):
+        done = subprocess.run([sys.executable, "-c", code.format(root=root, work=work)], capture_output=True,
+                              text=True, check=True)
+        peaks.append(float(done.stdout.strip()))
+    return peaks[0], peaks[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="size of the generated log in MB (default 200)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each reader; the median is printed")
+    parser.add_argument("--against", metavar="REV", help="also run controller/extraction.py as of this git revision")
     args = parser.parse_args()
+    old = load_extractor_at(args.against) if args.against else None
     with tempfile.TemporaryDirectory(prefix="anubis-bench-") as tmp:
         path = Path(tmp) / "train.log"
         write_log(path, args.mb * 1_000_000)
@@ -221,15 +304,19 @@ def main() -> None:
             ("MetricExtractor, 1 sparse pattern", lambda: run_extractor(path, METRICS[2:])),
             ("controller path (stamped, 64 KiB)", lambda: run_controller_path(stamped)),
         ]
+        hyperscan = hyperscan_reader(path)
+        if hyperscan is not None:
+            readers.append(("hyperscan, a callback per match", hyperscan))
+        if old is not None:
+            readers.append((f"MetricExtractor at {args.against}", lambda: run_old_extractor(old, path)))
         results = timed(readers, args.repeat)
-        rss_before_naive = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         naive = timed([("naive per-line loop", lambda: run_naive(path))], 1)
         results.update(naive)
         print(f"{'reader':<36} {'MB/s':>8}  {'CPU s':>7}  {'wall s':>7}  found")
         for name, (seconds, wall, note) in results.items():
             print(f"{name:<36} {mb / seconds:8.1f}  {seconds:7.2f}  {wall:7.2f}  {note}")
         figure = results["MetricExtractor"][0]
-        for reference in ("cat", "grep -cE (3 patterns)", "naive per-line loop"):
+        for reference in ("cat", "grep -cE (3 patterns)", "naive per-line loop", f"MetricExtractor at {args.against}"):
             if reference in results:
                 print(f"MetricExtractor / {reference}: {results[reference][0] / figure:.2f}x its rate")
         print(f"RE2 for every pattern: {results['MetricExtractor, RE2 only'][0] / figure:.2f}x the time")
@@ -240,7 +327,9 @@ def main() -> None:
         print(f"values agree: with RE2 only {ours == results['MetricExtractor, RE2 only'][2]}, with the controller"
               f" path {ours == results['controller path (stamped, 64 KiB)'][2]}, with the naive loop"
               f" {_agree(ours, results['naive per-line loop'][2])}")
-        print(f"peak RSS of the extractor runs: {rss_before_naive:.0f} MiB (the log is {mb:.0f} MB)")
+        peak, bare = peak_rss_of_extraction(path)
+        print(f"peak RSS of a process extracting the log: {peak:.0f} MiB, of one importing the extractor only:"
+              f" {bare:.0f} MiB (the log is {mb:.0f} MB)")
     print("iter_log_lines over one line without \\n: "
           + ", ".join(f"{mb} MB {seconds:.2f} s" for mb, seconds in line_scaling()))
 

@@ -23,7 +23,7 @@ __all__ = ["compile_line_pattern", "unsupported_construct"]
 
 # What RE2 refuses, found in the pattern's text (outside classes), and what to write instead.
 _UNSUPPORTED: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\\[1-9]|\(\?P="), "a backreference (\\1, (?P=name)) needs a backtracking engine; "
+    (re.compile(r"\\(?![1-7][0-7]{2})[1-9]|\(\?P="), "a backreference (\\1, (?P=name)) needs a backtracking engine; "
      "match the repeated text again explicitly"),
     (re.compile(r"\(\?<?[=!]"), "lookaround ((?=…), (?!…), (?<=…), (?<!…)) needs a backtracking engine; "
      "match the surrounding text instead, e.g. 'loss=([0-9.]+) ' rather than 'loss=([0-9.]+)(?= )'"),

@@ -44,6 +44,7 @@ def test_first_group_source(pattern: str, group: str | None) -> None:
         r"^(\d+)+!",  # catastrophic on a backtracking engine, linear on RE2: accepted
         r"[(?=]=(\d+)",  # in a class, "(?=" is three characters, not lookahead
         r"\(?=(\d+)",
+        r"x\101=(\d+)",  # \101 is an octal escape ("A"), not a backreference
     ],
 )
 def test_usable_patterns(pattern: str) -> None:
