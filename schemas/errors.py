@@ -67,7 +67,7 @@ class FetchError(AnubisError):
 
 
 class StoreError(AnubisError):
-    """The result store could not be read or written."""
+    """An Anubis file (the result store, the journal, the GitHub outbox) could not be read or written."""
 
 
 class NotFoundError(AnubisError):
