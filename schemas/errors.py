@@ -50,10 +50,6 @@ class DescriptorError(AnubisError):
         super().__init__("\n".join(p.format() for p in self.problems) or "invalid descriptor")
 
 
-class EnvironmentError_(AnubisError):
-    """An environment (``environments/<name>.toml``) is missing or invalid."""
-
-
 class RenderError(AnubisError):
     """Rendering could not produce manifests (a template or output problem)."""
 

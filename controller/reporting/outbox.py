@@ -328,8 +328,3 @@ class Outbox:
             if repo is None:
                 return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             return int(db.execute("SELECT COUNT(*) FROM outbox WHERE repo=?", (repo,)).fetchone()[0])
-
-    def next_due(self, repo: str) -> float | None:
-        with self._connect() as db:
-            row = db.execute("SELECT MIN(due) FROM outbox WHERE repo=?", (repo,)).fetchone()
-        return float(row[0]) if row and row[0] is not None else None
