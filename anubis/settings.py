@@ -39,10 +39,6 @@ class Settings:
         return self.repo_root / "benchmarks"
 
     @property
-    def environments_dir(self) -> Path:
-        return self.repo_root / "environments"
-
-    @property
     def manifests_dir(self) -> Path:
         return self.repo_root / "manifests"
 

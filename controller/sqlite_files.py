@@ -12,9 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from controller.retrying import RetryPolicy
 from schemas.errors import StoreError
 
 log = logging.getLogger(__name__)
+
+#: Opening a file another process is setting up: 10 ms doubled up to 0.5 s, until the busy timeout.
+OPEN_RETRY = RetryPolicy(attempts=0, base_delay=0.01, max_delay=0.5, jitter=0.0)
 
 
 def open_connection(path: Path, busy_timeout_s: float, what: str) -> sqlite3.Connection:
@@ -63,7 +67,7 @@ def open_migrated(
     """Connect and migrate, retrying while another process holds a lock that SQLite reports without
     waiting (it can, while several processes set up a new database file at once)."""
     deadline = time.monotonic() + busy_timeout_s
-    pause = 0.01
+    failures = 0
     while True:
         conn: sqlite3.Connection | None = None
         try:
@@ -74,11 +78,12 @@ def open_migrated(
             if conn is not None:
                 conn.close()
             transient = "locked" in str(e) or "busy" in str(e)
+            failures += 1
+            pause = OPEN_RETRY.delay(failures)
             if not transient or time.monotonic() + pause > deadline:
                 raise
             log.debug("%s is busy while opening (%s); retrying", path, e)
             time.sleep(pause)
-            pause = min(pause * 2, 0.5)
         except BaseException:
             if conn is not None:
                 conn.close()

@@ -111,9 +111,6 @@ class BaselineReset:
     environment: str | None = None
     id: int | None = None  # given by the store
 
-    def applies_to(self, metric: str, environment: str) -> bool:
-        return self.metric in (None, metric) and self.environment in (None, environment)
-
 
 @runtime_checkable
 class ResetStore(Protocol):

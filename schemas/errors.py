@@ -50,10 +50,6 @@ class DescriptorError(AnubisError):
         super().__init__("\n".join(p.format() for p in self.problems) or "invalid descriptor")
 
 
-class EnvironmentError_(AnubisError):
-    """An environment (``environments/<name>.toml``) is missing or invalid."""
-
-
 class RenderError(AnubisError):
     """Rendering could not produce manifests (a template or output problem)."""
 
@@ -67,7 +63,7 @@ class FetchError(AnubisError):
 
 
 class StoreError(AnubisError):
-    """The result store could not be read or written."""
+    """An Anubis file (the result store, the journal, the GitHub outbox) could not be read or written."""
 
 
 class NotFoundError(AnubisError):

@@ -3,15 +3,10 @@ AWS server."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from services import observability
+from services import observability  # the tests folder is on sys.path (pyproject: pytest's pythonpath)
 
 
 def _need(*names: str) -> None:

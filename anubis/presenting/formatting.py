@@ -45,10 +45,6 @@ def format_numbers(values: Sequence[float | None]) -> list[str]:
     return out
 
 
-def format_number(value: float | None) -> str:
-    return format_numbers([value])[0]
-
-
 def format_change(change: float | None, percent: float | None, like: Sequence[float | None] = ()) -> str:
     """``+1.50 (+14.3%)``; ``like`` are the numbers it is read beside (for the same decimals)."""
     if change is None:

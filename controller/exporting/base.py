@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from schemas.results import ResultRecord
@@ -50,13 +50,36 @@ class LogLine:
     text: str
 
 
+class VerdictLike(Protocol):
+    """What an exporter reads of a regression verdict (``controller.analysis.Verdict`` fits)."""
+
+    @property
+    def verdict(self) -> str: ...
+
+    @property
+    def change(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """Everything an exporter is given about one finished execution; each takes what it needs.
+
+    ``lines``: the run's log lines (read again from their source each time they are iterated);
+    ``verdicts``: each metric's regression verdict against its baseline, empty when none could be made."""
+
+    spec: RunSpec
+    record: ResultRecord
+    lines: Iterable[LogLine] = ()
+    verdicts: Mapping[str, VerdictLike] = field(default_factory=dict)
+
+
 @runtime_checkable
 class Exporter(Protocol):
-    """Sends a finished execution (its record, spec and log lines) to an outside system."""
+    """Sends a finished execution (:class:`ExportContext`) to an outside system."""
 
     name: str
 
-    def export(self, spec: RunSpec, record: ResultRecord, lines: Iterable[LogLine]) -> None:
+    def export(self, context: ExportContext) -> None:
         """Export one execution; idempotent for one execution id. Raises
         :class:`~schemas.errors.ReporterError` when the outside system refuses or cannot be reached."""
         ...
@@ -132,8 +155,3 @@ def _with_user_labels(fixed: dict[str, str], user: Mapping[str, str]) -> dict[st
             candidate, n = f"{name}_{n}", n + 1
         labels[candidate] = str(value)
     return labels
-
-
-def label_items(labels: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    """Names and values of ``labels`` as two lists in the same order (what collectors take)."""
-    return list(labels), list(labels.values())

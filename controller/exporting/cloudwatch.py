@@ -26,13 +26,13 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.exporting.base import RUN_LABEL_NAMES, LogLine, run_labels
+from controller.exporting.base import RUN_LABEL_NAMES, ExportContext, run_labels
 from schemas.errors import ReporterError
 from schemas.results import ResultRecord
 from schemas.runspec import RunSpec
@@ -124,8 +124,9 @@ class CloudWatchExporter:
         status = [*dimensions[: MAX_DIMENSIONS - 1], {"Name": "status", "Value": record.status.value}]
         yield {"MetricName": "RunFinished", "Dimensions": status, "Timestamp": at, "Value": 1.0, "Unit": "Count"}
 
-    def export(self, spec: RunSpec, record: ResultRecord, lines: Iterable[LogLine]) -> None:
+    def export(self, context: ExportContext) -> None:
         """Put the execution's metrics (log lines are not used); once per execution in this process."""
+        spec, record = context.spec, context.record
         with self._lock:
             if record.execution_id in self._exported:
                 log.debug("execution %s was already exported to CloudWatch", record.execution_id)

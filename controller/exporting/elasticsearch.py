@@ -39,7 +39,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
-from controller.exporting.base import LogLine, run_labels, user_labels
+from controller.exporting.base import ExportContext, LogLine, run_labels, user_labels
 from schemas.errors import ReporterError
 from schemas.results import ResultRecord
 from schemas.runspec import RunSpec
@@ -142,7 +142,8 @@ class ElasticsearchExporter:
                 },
             }
 
-    def export(self, spec: RunSpec, record: ResultRecord, lines: Iterable[LogLine]) -> None:
+    def export(self, context: ExportContext) -> None:
+        spec, record, lines = context.spec, context.record, context.lines
         indexed = 0
         failed: list[str] = []
         started = time.monotonic()

@@ -25,7 +25,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.error import URLError
 from wsgiref.simple_server import WSGIServer
 
@@ -34,7 +34,7 @@ from prometheus_client import exposition as _exposition
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from controller.exporting.base import LogLine, run_labels, sanitize_metric_name, spec_labels
+from controller.exporting.base import ExportContext, VerdictLike, run_labels, sanitize_metric_name, spec_labels
 from schemas.errors import ReporterError
 from schemas.results import ResultRecord
 from schemas.runspec import RunSpec
@@ -141,16 +141,6 @@ class ControllerMetrics:
 
 
 # -- run series -------------------------------------------------------------------------------------
-
-
-class VerdictLike(Protocol):
-    """What the exporter reads of a regression verdict (``controller.analysis.Verdict`` fits)."""
-
-    @property
-    def verdict(self) -> str: ...
-
-    @property
-    def change(self) -> float | None: ...
 
 
 HELP = {
@@ -290,12 +280,10 @@ class PushgatewayExporter:
     def __repr__(self) -> str:
         return f"PushgatewayExporter({self.url!r})"
 
-    def export(
-        self, spec: RunSpec, record: ResultRecord, lines: Iterable[LogLine],
-        *, verdicts: Mapping[str, VerdictLike] | None = None,
-    ) -> None:  # fmt: skip
-        """Replace the run's group with this execution's series (log lines are not used)."""
-        families = run_families(spec, record, verdicts)
+    def export(self, context: ExportContext) -> None:
+        """Replace the run's group with this execution's series and verdicts (log lines are not used)."""
+        spec, record = context.spec, context.record
+        families = run_families(spec, record, context.verdicts)
         _push(_exposition.push_to_gateway, self.url, families, run_labels(spec, record), self.timeout, self._handler)
         log.debug("pushed the series of execution %s to %s", record.execution_id, self.url)
 

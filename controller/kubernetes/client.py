@@ -2,7 +2,8 @@
 
 Raw JSON in and out (no model classes: thousands of runs are listed and watched, and the controller
 needs a few fields of each), one :meth:`KubeClient._request` that owns retries: 5xx, 429 and dropped
-connections are retried with exponential backoff, honouring ``Retry-After``. Watches are streamed
+connections are retried as :data:`KUBERNETES_RETRY` (a :class:`~controller.retrying.RetryPolicy`) says,
+honouring ``Retry-After``. Watches are streamed
 line by line by :meth:`KubeClient.watch` and retried by :mod:`controller.kubernetes.watching`.
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from controller.retrying import RetryPolicy as RetryPolicy  # re-exported: callers build clients with it
+from controller.retrying import retry_after_seconds
 from schemas.errors import BackendError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,8 @@ class ErrorCounter(Protocol):
     def api_error(self, operation: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 0.2
-    max_delay: float = 30.0
+#: The client's default: 6 tries, 0.2 s doubled up to 30 s, half of each wait drawn at random.
+KUBERNETES_RETRY = RetryPolicy(attempts=6, base_delay=0.2, max_delay=30.0)
 
 
 class KubeClient:
@@ -83,7 +82,7 @@ class KubeClient:
         self,
         api_client: Any,
         *,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = KUBERNETES_RETRY,
         errors: ErrorCounter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         request_timeout: float = 30.0,
@@ -277,21 +276,17 @@ class KubeClient:
                     raise GoneError(410, f"{operation}: {message}") from e
                 retryable = status == 429 or status >= 500
                 self._count(operation)
-                if not retryable or attempt >= self._retry.attempts:
+                if not retryable or not self._retry.may_retry(attempt):
                     raise ApiStatusError(status, f"the Kubernetes API refused to {operation} ({status}: {message})",
                                          retry_after) from e
-                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                delay = self._retry.delay(attempt, retry_after=retry_after)
             except (HTTPError, OSError) as e:
                 self._count(operation)
-                if attempt >= self._retry.attempts:
+                if not self._retry.may_retry(attempt):
                     raise ApiStatusError(0, f"cannot reach the Kubernetes API to {operation} ({e})") from e
-                delay = self._backoff(attempt)
+                delay = self._retry.delay(attempt)
             log.debug("retrying %s in %.2fs (attempt %d)", operation, delay, attempt)
             self._sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
-        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
 
     def _count(self, operation: str) -> None:
         if self._errors is not None:
@@ -302,12 +297,7 @@ def _retry_after(headers: Any) -> float | None:
     if not headers:
         return None
     raw = headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
+    return retry_after_seconds(str(raw), time.time()) if raw is not None else None
 
 
 def _api_message(e: Any) -> str:

@@ -44,7 +44,7 @@ from controller.kubernetes.observed import (
 )
 from controller.kubernetes.recording import Reported, RunRecorder, runspec_of
 from controller.kubernetes.settings import ControllerSettings
-from controller.kubernetes.sinks import MetricsSink, NullMetrics
+from controller.kubernetes.sinks import MetricsSink, NullMetrics, StatusPublisher
 from controller.kubernetes.statuses import (
     Decision,
     Report,
@@ -449,7 +449,7 @@ class Controller:
         else:
             log.info("%s went from %s to %s%s", what, previous.value, decision.status.value, because)
         self.metrics.transition(decision.status)
-        publishers = [e for e in self.exporters if hasattr(e, "push_status")]
+        publishers = [e for e in self.exporters if isinstance(e, StatusPublisher)]
         if publishers and not decision.final:
             spec = runspec_of(state)
             for publisher in publishers:

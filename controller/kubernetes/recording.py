@@ -7,14 +7,12 @@ its baseline and handed to the exporters. :class:`RunRecorder` does it; the reco
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from controller.exporting.base import Exporter, LogLine
+from controller.exporting.base import ExportContext, Exporter, LogLine, VerdictLike
 from controller.extraction import MetricExtractor
 from controller.kubernetes.client import NODES, KubeClient
 from controller.kubernetes.observed import (
@@ -93,12 +91,10 @@ class RunRecorder:
                 log.info("the result of %s was already stored; exporting it again and marking it", execution_id)
             lines = _LogLines(self.client, state.namespace, sources)
             verdicts = self._verdicts(spec, record)
+            context = ExportContext(spec, record, lines, verdicts)
             for exporter in self.exporters:
                 try:
-                    if verdicts and "verdicts" in inspect.signature(exporter.export).parameters:
-                        exporter.export(spec, record, lines, verdicts=verdicts)  # type: ignore[call-arg]
-                    else:
-                        exporter.export(spec, record, lines)
+                    exporter.export(context)
                 except AnubisError as e:
                     log.warning("exporter %s failed for %s: %s", exporter.name, execution_id, e)
             self.metrics.run_finished(decision.status, record.duration)
@@ -184,7 +180,7 @@ class RunRecorder:
         nodes = {p.node_name: self._node_facts(p.node_name)[0] for p in state.pods if p.node_name}
         return self.usage.annotate(record, state, spec, nodes)
 
-    def _verdicts(self, spec: RunSpec, record: ResultRecord) -> dict[str, Any]:
+    def _verdicts(self, spec: RunSpec, record: ResultRecord) -> dict[str, VerdictLike]:
         """Each metric's regression verdict against its baseline (exported as ``anubis_verdict``, which
         the alert rules watch); none when the history cannot be read."""
         from controller.baselines import judge_record

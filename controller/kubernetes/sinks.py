@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from schemas.runspec import RunSpec
 from schemas.status import RunStatus
@@ -22,8 +22,10 @@ class MetricsSink(Protocol):
     def tracked(self, n: int) -> None: ...
 
 
+@runtime_checkable
 class StatusPublisher(Protocol):
-    """An exporter that also publishes the status of a run while it runs (the Pushgateway's)."""
+    """An exporter that also publishes the status of a run while it runs (the Pushgateway's, GitHub's):
+    the reconcile loop hands each transition to every exporter that is one."""
 
     def push_status(self, spec: RunSpec, execution_id: str, status: RunStatus) -> None: ...
 

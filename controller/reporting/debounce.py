@@ -2,12 +2,15 @@
 
 A comment edited on every run event would cost a write per event; waiting ``delay`` seconds after
 the latest change folds a burst into one write, and ``max_wait`` (from the first change still queued)
-keeps a steady stream of changes from postponing it for ever.
+keeps a steady stream of changes from postponing it for ever. A write that failed is due again after
+:data:`RETRY`'s back-off.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from controller.retrying import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,6 @@ PENDING_STATUS = Debounce(15.0, 60.0)  # a run that finishes quickly never shows
 FINAL_STATUS = IMMEDIATE
 COMMENT = Debounce(20.0, 120.0)  # runs of one pull request finishing together: one edit
 
-
-def retry_delay(attempts: int) -> float:
-    """How long a write that failed ``attempts`` times waits before the next try (at most 5 minutes)."""
-    return float(min(300, 5 * 2 ** max(0, attempts - 1)))
+#: A queued write that failed waits 5 s, doubled after each further failure up to 5 minutes, and is
+#: kept until it succeeds or GitHub refuses it for good (no bound on the tries).
+RETRY = RetryPolicy(attempts=0, base_delay=5.0, max_delay=300.0, jitter=0.0)

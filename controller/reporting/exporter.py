@@ -20,13 +20,12 @@ chart from the same baseline executions.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from controller.baselines import MAIN_BRANCH, judge_record
-from controller.exporting.base import LogLine
+from controller.exporting.base import ExportContext
 from controller.reporting.comment import HISTORY_POINTS
 from controller.reporting.outbox import FlushResult
 from controller.reporting.reporter import Reporter
@@ -111,7 +110,8 @@ class GitHubExporter:
             self._live.setdefault(commit, {})[spec.run_id] = _Live(execution_id, report, spec.source.pull_request)
         self._update(commit, spec.source.pull_request)
 
-    def export(self, spec: RunSpec, record: ResultRecord, lines: Iterable[LogLine]) -> None:
+    def export(self, context: ExportContext) -> None:
+        spec, record = context.spec, context.record
         commit = record.commit or spec.source.commit
         if not commit:
             log.info("github: %s has no source commit; nothing to report", record.execution_id)
@@ -177,7 +177,7 @@ class GitHubExporter:
             try:
                 self.reporter.update(commit, reports,
                                      pull_requests=[pull_request] if pull_request is not None else None)
-            except (AnubisError, sqlite3.Error) as e:
+            except AnubisError as e:  # GitHub, or the outbox file (a StoreError)
                 log.warning("github: could not queue the report of %s: %s", commit[:12], e)
 
 
@@ -201,7 +201,7 @@ class Flusher:
     def flush_now(self, *, force: bool) -> FlushResult | None:
         try:
             result = self._flush(force=force)
-        except (AnubisError, OSError, sqlite3.Error) as e:  # GitHub or the outbox file: the queue keeps everything
+        except (AnubisError, OSError) as e:  # GitHub or the outbox file: the queue keeps everything
             log.warning("github: flushing the outbox failed, it is tried again: %s", e)
             return None
         if result.sent or result.failed or result.dropped:

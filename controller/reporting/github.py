@@ -5,8 +5,9 @@ requests go one at a time; writes at least a second apart and within 80 a minute
 (:mod:`controller.reporting.pacing`, GitHub's documented secondary limits); 5xx and connection errors
 back off exponentially; 429 and secondary rate limits wait for ``Retry-After`` (or
 ``x-ratelimit-reset``, or a minute) and hold every later request back as long; an exhausted primary
-limit (``x-ratelimit-remaining: 0``, on any answer) holds requests until ``x-ratelimit-reset``. A wait
-longer than the policy's ``max_delay`` fails fast with :class:`TransientGitHubError` (the outbox keeps
+limit (``x-ratelimit-remaining: 0``, on any answer) holds requests until ``x-ratelimit-reset``. The
+waits come from :class:`~controller.retrying.RetryPolicy` objects (:data:`GITHUB_RETRY`,
+:data:`SECONDARY_LIMIT_RETRY`). A wait longer than the policy's ``max_delay`` fails fast with :class:`TransientGitHubError` (the outbox keeps
 the write and tries later) instead of blocking the controller. PyGithub is the transport
 (authentication, base URL, JSON); its own retries and throttling are off so that this module decides.
 The token is never logged and is scrubbed from anything sent in a body.
@@ -19,7 +20,7 @@ ever edited, so a marker planted by someone else in a pull request is left alone
 from __future__ import annotations
 
 import logging
-import random
+import math
 import re
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from controller.reporting.pacing import Pacer, WriteBudget
+from controller.retrying import RetryPolicy, retry_after_seconds
 from schemas.errors import ReporterError
 
 log = logging.getLogger(__name__)
@@ -57,12 +59,12 @@ class Response:
     data: Any
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6  # tries in all, per request
-    base_delay: float = 1.0  # first back-off after a 5xx, doubled each time
-    max_delay: float = 120.0  # longest single wait (a reset further away fails fast: the outbox retries)
-    secondary_default: float = 60.0  # GitHub's advice when a secondary limit gives no Retry-After
+#: Per request: 6 tries; after a 5xx 1 s doubled up to 120 s. ``max_delay`` is also the longest wait the
+#: client blocks for: a rate limit that resets later fails fast (the outbox retries).
+GITHUB_RETRY = RetryPolicy(attempts=6, base_delay=1.0, max_delay=120.0)
+#: A secondary rate limit without ``Retry-After``: GitHub's advice is to wait a minute, and
+#: exponentially longer while it goes on (no jitter; no cap, so a long wait fails fast).
+SECONDARY_LIMIT_RETRY = RetryPolicy(attempts=0, base_delay=60.0, max_delay=math.inf, jitter=0.0)
 
 
 class GitHubClient:
@@ -74,7 +76,8 @@ class GitHubClient:
         token: str,
         *,
         base_url: str = "https://api.github.com",
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy = GITHUB_RETRY,
+        secondary_limit: RetryPolicy = SECONDARY_LIMIT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         timeout: int = 30,
@@ -85,11 +88,15 @@ class GitHubClient:
         installation token: ``<app-slug>[bot]``; the workflow's ``GITHUB_TOKEN``: ``github-actions[bot]``)."""
         if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
             raise ReporterError(f"'{repo}' is not a repository name: give it as owner/name")
+        if retry.attempts < 1:
+            raise ReporterError("the GitHub client's retry policy needs a bound on its attempts (a write that "
+                                "still fails is kept by the outbox, which retries without end)")
         from github import Auth, Github  # PyGithub, imported only where GitHub is used
 
         self.repo = repo
         self._secrets = tuple(s for s in (token,) if s)
-        self._retry = retry or RetryPolicy()
+        self._retry = retry
+        self._secondary = secondary_limit
         self._sleep = sleep
         self._clock = clock
         self._pacer = Pacer(budget)
@@ -144,7 +151,7 @@ class GitHubClient:
                     raise TransientGitHubError(f"{last}; not repeated blindly (the write may have happened)") from e
             except OSError as e:  # connection refused/reset, timeouts (requests' errors are OSErrors)
                 last = f"{method} {_path_only(path)} failed: {type(e).__name__}"
-                wait = self._backoff(attempt)
+                wait = self._retry.delay(attempt)
                 if not retry_server_errors:
                     raise TransientGitHubError(f"{last}; not repeated blindly (the write may have happened)") from e
             if attempt == self._retry.attempts:
@@ -174,20 +181,19 @@ class GitHubClient:
     def _wait_for(self, status: int, headers: Mapping[str, str], message: str, attempt: int) -> float | None:
         secondary = "secondary rate limit" in message.lower() or "abuse" in message.lower()
         if status == 429 or (status == 403 and (secondary or "retry-after" in headers)):
-            if "retry-after" in headers:
-                return _seconds(headers["retry-after"], self._retry.secondary_default)
+            asked = retry_after_seconds(headers.get("retry-after"), self._clock())
+            if asked is not None:
+                return self._retry.delay(attempt, retry_after=asked)
+            if "retry-after" in headers:  # unreadable: GitHub's minute
+                return self._secondary.delay(1)
             if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
                 return max(0.0, _seconds(headers["x-ratelimit-reset"], 0.0) - self._clock()) + 1.0
-            return float(self._retry.secondary_default * 2.0 ** (attempt - 1))
+            return self._secondary.delay(attempt)
         if status == 403 and headers.get("x-ratelimit-remaining") == "0":
             return max(0.0, _seconds(headers.get("x-ratelimit-reset", "0"), 0.0) - self._clock()) + 1.0
         if status >= 500:
-            return self._backoff(attempt)
+            return self._retry.delay(attempt)
         return None
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self._retry.max_delay, self._retry.base_delay * 2.0 ** (attempt - 1))
-        return delay * (0.5 + random.random() / 2)  # jitter: many controllers never retry in step
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -274,7 +280,7 @@ class GitHubClient:
             except TransientGitHubError:
                 if attempt == self._retry.attempts:
                     raise
-                self._sleep(self._backoff(attempt))
+                self._sleep(self._retry.delay(attempt))
         raise TransientGitHubError(f"could not write the comment on #{number}; the outbox will retry")
 
     def reply(self, number: int, body: str) -> None:

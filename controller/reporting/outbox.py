@@ -5,7 +5,9 @@ Each write has a key: ``status:<sha>:<context>`` (only the newest state of a che
 newer write replaces a queued older one under the same key, so a run costs at most three writes in
 the common case (pending, final, one comment edit) and a burst of events costs one. A write that
 fails is kept and retried with back-off; one identical to the last write made is skipped. The file
-survives restarts and may be shared by processes (transactions, WAL).
+survives restarts and may be shared by processes: it is opened as the result store and the journal are
+(:mod:`controller.sqlite_files`: WAL, busy timeout, set-up retried while another process creates it),
+every operation is one transaction, and SQLite's errors are :class:`~schemas.errors.StoreError`.
 
 Commit statuses: GitHub keeps at most 1,000 statuses per sha and context and refuses more (422). A
 scheduled benchmark runs again and again at one commit under one context, so a status is written only
@@ -27,6 +29,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller.reporting.debounce import Debounce, retry_delay
+from controller.reporting.debounce import RETRY, Debounce
 from controller.reporting.github import PermanentGitHubError
 from controller.reporting.statuses import CommitStatus
-from schemas.errors import ReporterError
+from controller.sqlite_files import open_connection, open_migrated, transaction
+from schemas.errors import ReporterError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ log = logging.getLogger(__name__)
 #: statuses per sha and context within a repository"); the outbox stops short of it.
 GITHUB_STATUS_LIMIT = 1000
 STATUS_BUDGET = GITHUB_STATUS_LIMIT - 10
+
+WHAT = "The GitHub outbox"  # names the file in errors
+BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -62,6 +69,20 @@ CREATE TABLE IF NOT EXISTS statuses_written (repo TEXT NOT NULL, key TEXT NOT NU
     final INTEGER NOT NULL, run_id TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (repo, key));
 CREATE TABLE IF NOT EXISTS pulls (repo TEXT NOT NULL, sha TEXT NOT NULL, numbers TEXT NOT NULL, PRIMARY KEY (repo, sha));
 """
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    return open_connection(path, BUSY_TIMEOUT_S, WHAT)
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    conn.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+
+
+def _cannot_open(path: Path, e: sqlite3.Error) -> StoreError:
+    return StoreError(f"Cannot open the GitHub outbox {path}: {e}. Check that the file is an Anubis GitHub outbox "
+                      "and that this user may write it; delete it to start afresh (queued writes are then lost, "
+                      "the next run's report writes them again).")
 
 
 class GitHubWriter(Protocol):
@@ -86,22 +107,36 @@ class FlushResult:
 
 
 class Outbox:
+    """The outbox file at ``path`` (created, with its folders). Each operation opens its own connection
+    (:func:`~controller.sqlite_files.open_connection`: WAL, busy timeout) and runs in one transaction
+    (:func:`~controller.sqlite_files.transaction`), so processes may share the file; SQLite's errors
+    become :class:`~schemas.errors.StoreError` naming the file."""
+
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self.path = Path(path)
         self._clock = clock
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: later connections need not ask again
-            db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"Cannot create the folder of the GitHub outbox {self.path}: {e}.") from e
+        try:  # several processes may create the file at once: retried while one of them sets it up
+            open_migrated(_open, _create_tables, self.path, BUSY_TIMEOUT_S).close()
+        except sqlite3.Error as e:
+            raise _cannot_open(self.path, e) from e
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction on a connection of its own (``write``: taking the write lock at once)."""
         try:
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
+            conn = _open(self.path)
+        except sqlite3.Error as e:
+            raise _cannot_open(self.path, e) from e
+        try:
+            with transaction(conn, self._lock, write=write, what=WHAT, path=self.path) as db:
+                yield db
         finally:
-            db.close()
+            conn.close()
 
     # -- queueing -----------------------------------------------------------------------------------
 
@@ -112,7 +147,7 @@ class Outbox:
         key = f"status:{sha}:{status.context}"
         if self._status_unchanged(repo, key, payload):
             # nothing to say that the check does not say already; a queued older state is moot too
-            with self._connect() as db:
+            with self._connect(write=True) as db:
                 if db.execute("SELECT 1 FROM outbox WHERE repo=? AND key=?", (repo, key)).fetchone():
                     db.execute("DELETE FROM outbox WHERE repo=? AND key=?", (repo, key))
             return
@@ -129,8 +164,7 @@ class Outbox:
     def _put(self, repo: str, key: str, kind: str, payload: dict[str, Any], debounce: Debounce) -> None:
         now = self._clock()
         text = json.dumps(payload, sort_keys=True)
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connect(write=True) as db:
             row = db.execute("SELECT first_queued, payload FROM outbox WHERE repo=? AND key=?", (repo, key)).fetchone()
             if row is None:
                 db.execute(
@@ -143,7 +177,6 @@ class Outbox:
                     "UPDATE outbox SET payload=?, due=?, version=version+1, attempts=0 WHERE repo=? AND key=?",
                     (text, debounce.due(row[0], now), repo, key),
                 )
-            db.execute("COMMIT")
 
     # -- flushing -----------------------------------------------------------------------------------
 
@@ -204,7 +237,7 @@ class Outbox:
             known = self.comment_id(writer.repo, number)
             comment_id = writer.upsert_comment(number, payload["body"], known_id=known)
             if comment_id != known:
-                with self._connect() as db:
+                with self._connect(write=True) as db:
                     db.execute("INSERT OR REPLACE INTO own_comments (repo, number, comment_id) VALUES (?, ?, ?)",
                                (writer.repo, number, comment_id))
 
@@ -214,7 +247,7 @@ class Outbox:
         if row is not None:
             return [int(n) for n in json.loads(row[0])]
         numbers = writer.pulls_for_commit(sha)
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             db.execute("INSERT OR REPLACE INTO pulls (repo, sha, numbers) VALUES (?, ?, ?)",
                        (writer.repo, sha, json.dumps(numbers)))
         return numbers
@@ -242,7 +275,7 @@ class Outbox:
         return row is not None and row[3] >= STATUS_BUDGET
 
     def _status_written(self, repo: str, key: str, payload: dict[str, Any]) -> None:
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             db.execute(
                 "INSERT INTO statuses_written (repo, key, change, final, run_id, count) VALUES (?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (repo, key) DO UPDATE SET change=excluded.change, final=excluded.final, "
@@ -254,7 +287,7 @@ class Outbox:
     def _status_closed(self, repo: str, key: str, payload: dict[str, Any]) -> None:
         """GitHub says the context is full: write nothing more there."""
         self._status_written(repo, key, payload)
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             db.execute("UPDATE statuses_written SET count=MAX(count, ?) WHERE repo=? AND key=?",
                        (STATUS_BUDGET, repo, key))
 
@@ -269,17 +302,15 @@ class Outbox:
         return row is not None and row[0] == digest
 
     def _done(self, repo: str, key: str, version: int, digest: str | None) -> None:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connect(write=True) as db:
             # a newer payload queued meanwhile stays queued
             db.execute("DELETE FROM outbox WHERE repo=? AND key=? AND version=?", (repo, key, version))
             if digest is not None:
                 db.execute("INSERT OR REPLACE INTO sent (repo, key, digest) VALUES (?, ?, ?)", (repo, key, digest))
-            db.execute("COMMIT")
 
     def _retry_later(self, repo: str, key: str, version: int, attempts: int, error: str) -> None:
-        due = self._clock() + retry_delay(attempts)
-        with self._connect() as db:
+        due = self._clock() + RETRY.delay(attempts)
+        with self._connect(write=True) as db:
             db.execute(
                 "UPDATE outbox SET attempts=?, due=MAX(due, ?), last_error=? WHERE repo=? AND key=? AND version=?",
                 (attempts, due, error[:500], repo, key, version),
@@ -297,8 +328,3 @@ class Outbox:
             if repo is None:
                 return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             return int(db.execute("SELECT COUNT(*) FROM outbox WHERE repo=?", (repo,)).fetchone()[0])
-
-    def next_due(self, repo: str) -> float | None:
-        with self._connect() as db:
-            row = db.execute("SELECT MIN(due) FROM outbox WHERE repo=?", (repo,)).fetchone()
-        return float(row[0]) if row and row[0] is not None else None

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Repo, script_descriptor
+from e2e.conftest import Repo, script_descriptor
 
 STEPS = """
 import sys

@@ -19,7 +19,7 @@ import pytest
 from controller.local.processes import wait_gone
 from controller.sqlite_store import SqliteResultStore
 from schemas.status import RunStatus
-from tests.e2e.conftest import Repo, script_descriptor
+from e2e.conftest import Repo, script_descriptor
 
 SPEED = """
 import sys

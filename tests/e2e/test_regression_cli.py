@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import Repo, script_descriptor
+from e2e.conftest import Repo, script_descriptor
 
 # Noisy but reproducible: the n-th execution draws its noise from seed n (a counter beside the
 # repository), so the test does not depend on what a random draw happens to look like.

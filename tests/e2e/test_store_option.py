@@ -12,7 +12,7 @@ import boto3
 
 from controller.s3_store import S3ResultStore
 from controller.sqlite_store import SqliteResultStore
-from tests.e2e.conftest import CHECKOUT, Repo, script_descriptor
+from e2e.conftest import CHECKOUT, Repo, script_descriptor
 
 BUCKET = "team-results"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

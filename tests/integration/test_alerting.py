@@ -11,7 +11,7 @@ import pytest
 from services import observability
 
 from renderer.alerts import RULES_FILE, render_alert_rules
-from tests.unit.renderer.test_alerts import spec
+from unit.renderer.test_alerts import spec
 
 WAIT_S = 40.0
 

@@ -15,7 +15,7 @@ runs = pytest.importorskip("fakes.runs", reason="tests/fakes/runs.py is not in t
 
 from elasticsearch import Elasticsearch
 
-from controller.exporting.base import LogLine
+from controller.exporting.base import ExportContext, LogLine
 from controller.exporting.elasticsearch import ElasticsearchExporter
 from controller.logsource import ElasticsearchLogs
 from schemas.errors import NotFoundError
@@ -60,7 +60,7 @@ def fake() -> Iterator[Any]:
 
 def _export(client: Elasticsearch, execution_id: str, lines: list[LogLine]) -> None:
     spec = runs.make_spec()
-    ElasticsearchExporter(client).export(spec, runs.make_record(spec, execution_id=execution_id), lines)
+    ElasticsearchExporter(client).export(ExportContext(spec, runs.make_record(spec, execution_id=execution_id), lines))
 
 
 def test_reads_every_line_in_order_across_pages_and_workers(fake: Any) -> None:

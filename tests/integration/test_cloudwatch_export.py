@@ -10,7 +10,7 @@ import boto3
 import pytest
 from fakes.runs import STARTED, make_record, make_spec
 
-from controller.exporting.base import Exporter
+from controller.exporting.base import ExportContext, Exporter
 from controller.exporting.cloudwatch import CloudWatchExporter
 from schemas.errors import ReporterError
 from schemas.results import MetricResult
@@ -56,7 +56,7 @@ def test_metrics_are_put_and_read_back(cloudwatch: Any) -> None:
     spec = make_spec()
     exporter = CloudWatchExporter(cloudwatch, namespace="Anubis/t1", clock=lambda: NOW)
     assert isinstance(exporter, Exporter)
-    exporter.export(spec, make_record(spec), [])
+    exporter.export(ExportContext(spec, make_record(spec), []))
 
     listed = cloudwatch.list_metrics(Namespace="Anubis/t1")["Metrics"]
     assert sorted({m["MetricName"] for m in listed}) == ["RunDuration", "RunFinished", "latency", "throughput"]
@@ -77,8 +77,8 @@ def test_exporting_twice_in_one_process_puts_once(cloudwatch: Any) -> None:
     spec = make_spec()
     calls = Calls(cloudwatch)
     exporter = CloudWatchExporter(cloudwatch, namespace="Anubis/t2", clock=lambda: NOW)
-    exporter.export(spec, make_record(spec), [])
-    exporter.export(spec, make_record(spec), [])
+    exporter.export(ExportContext(spec, make_record(spec), []))
+    exporter.export(ExportContext(spec, make_record(spec), []))
     assert len(calls.sizes) == 1
     assert statistics(cloudwatch, "Anubis/t2", "throughput", DIMENSIONS)["SampleCount"] == 3.0
 
@@ -90,7 +90,7 @@ def test_many_values_are_batched(cloudwatch: Any) -> None:
         f"m{i}": MetricResult(f"m{i}", "count", "higher", values, tuple(STARTED for _ in values)) for i in range(5)
     })  # fmt: skip
     calls = Calls(cloudwatch)
-    CloudWatchExporter(cloudwatch, namespace="Anubis/t3", max_data_per_call=4, clock=lambda: NOW).export(spec, record, [])
+    CloudWatchExporter(cloudwatch, namespace="Anubis/t3", max_data_per_call=4, clock=lambda: NOW).export(ExportContext(spec, record, []))
     assert calls.sizes == [4, 4, 4, 4, 1]  # 15 data for the metrics, 2 for the run
     point = statistics(cloudwatch, "Anubis/t3", "m4", DIMENSIONS)
     assert (point["SampleCount"], point["Maximum"], point["Sum"]) == (400.0, 399.0, sum(values))
@@ -110,7 +110,7 @@ def test_dimensions_are_chosen_and_capped(cloudwatch: Any, caplog: pytest.LogCap
 def test_old_executions_are_skipped(cloudwatch: Any) -> None:
     spec = make_spec()
     calls = Calls(cloudwatch)
-    CloudWatchExporter(cloudwatch, namespace="Anubis/t5", clock=lambda: STARTED + 30 * 86400).export(spec, make_record(spec), [])
+    CloudWatchExporter(cloudwatch, namespace="Anubis/t5", clock=lambda: STARTED + 30 * 86400).export(ExportContext(spec, make_record(spec), []))
     assert calls.sizes == []
 
 
@@ -119,4 +119,4 @@ def test_refusal_is_a_reporter_error(cloudwatch: Any) -> None:
     record = make_record(spec)
     bad = dataclasses.replace(record, metrics={"x" * 300: MetricResult("x", "s", "lower", (1.0,), (STARTED,))})
     with pytest.raises(ReporterError, match="CloudWatch refused the metrics of execution"):
-        CloudWatchExporter(cloudwatch, namespace="", clock=lambda: NOW).export(spec, bad, [])
+        CloudWatchExporter(cloudwatch, namespace="", clock=lambda: NOW).export(ExportContext(spec, bad, []))

@@ -12,7 +12,7 @@ from elasticsearch.exceptions import UnsupportedProductError
 from fakes import elasticsearch_api
 from fakes.runs import STARTED, make_record, make_spec
 
-from controller.exporting.base import Exporter, LogLine
+from controller.exporting.base import ExportContext, Exporter, LogLine
 from controller.exporting.elasticsearch import MAPPINGS, ElasticsearchExporter
 from schemas.errors import ReporterError
 
@@ -51,7 +51,7 @@ def test_lines_are_indexed_with_the_run_labels(fake: elasticsearch_api.FakeElast
     spec = make_spec()
     exporter = ElasticsearchExporter(client)
     assert isinstance(exporter, Exporter)
-    exporter.export(spec, make_record(spec), lines(3, ("resnet-abc/main", "resnet-abc/sidecar")))
+    exporter.export(ExportContext(spec, make_record(spec), lines(3, ("resnet-abc/main", "resnet-abc/sidecar"))))
 
     assert list(fake.indices) == [f"anubis-logs-{DAY}"]
     docs = fake.indices[f"anubis-logs-{DAY}"]
@@ -86,13 +86,13 @@ def test_exporting_again_overwrites(fake: elasticsearch_api.FakeElasticsearch, c
     spec = make_spec()
     record = make_record(spec)
     exporter = ElasticsearchExporter(client)
-    exporter.export(spec, record, lines(5))
-    exporter.export(spec, record, lines(5))
+    exporter.export(ExportContext(spec, record, lines(5)))
+    exporter.export(ExportContext(spec, record, lines(5)))
     docs = fake.indices[f"anubis-logs-{DAY}"]
     assert len(docs) == 5
     assert {fake.versions[(f"anubis-logs-{DAY}", doc_id)] for doc_id in docs} == {2}
     other = make_record(spec, execution_id="r0123456789a-ffffffff")
-    exporter.export(spec, other, lines(5))  # another execution of the run: its own documents
+    exporter.export(ExportContext(spec, other, lines(5)))  # another execution of the run: its own documents
     assert len(docs) == 10
 
 
@@ -105,7 +105,7 @@ def test_lines_stream_in_bounded_chunks(fake: elasticsearch_api.FakeElasticsearc
             consumed.append(i)
             yield line
 
-    ElasticsearchExporter(client, chunk_size=400).export(spec, make_record(spec), generator())
+    ElasticsearchExporter(client, chunk_size=400).export(ExportContext(spec, make_record(spec), generator()))
     assert len(fake.bulk_requests) == 7
     assert max(len(b.actions) for b in fake.bulk_requests) == 400
     assert sum(len(b.actions) for b in fake.bulk_requests) == 2_500 == len(fake.documents())
@@ -115,14 +115,14 @@ def test_lines_stream_in_bounded_chunks(fake: elasticsearch_api.FakeElasticsearc
 def test_days_split_into_indices(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
     spec = make_spec()
     spread = [LogLine(STARTED, "p/c", "a"), LogLine(STARTED + 86_400, "p/c", "b")]
-    ElasticsearchExporter(client, index_prefix="bench-logs").export(spec, make_record(spec), spread)
+    ElasticsearchExporter(client, index_prefix="bench-logs").export(ExportContext(spec, make_record(spec), spread))
     assert sorted(fake.indices) == ["bench-logs-2023.11.14", "bench-logs-2023.11.15"]
 
 
 def test_item_level_429_is_retried(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
     spec = make_spec()
     fake.reject_next_bulk(2)
-    ElasticsearchExporter(client, initial_backoff=0.01).export(spec, make_record(spec), lines(10))
+    ElasticsearchExporter(client, initial_backoff=0.01).export(ExportContext(spec, make_record(spec), lines(10)))
     assert len(fake.documents()) == 10
     assert [len(b.actions) for b in fake.bulk_requests] == [10, 5, 3]  # only the rejected ones again
 
@@ -130,7 +130,7 @@ def test_item_level_429_is_retried(fake: elasticsearch_api.FakeElasticsearch, cl
 def test_request_level_429_is_retried(fake: elasticsearch_api.FakeElasticsearch, client: Elasticsearch) -> None:
     spec = make_spec()
     fake.reject_next_bulk(1, whole_request=True)
-    ElasticsearchExporter(client, initial_backoff=0.01).export(spec, make_record(spec), lines(4))
+    ElasticsearchExporter(client, initial_backoff=0.01).export(ExportContext(spec, make_record(spec), lines(4)))
     assert len(fake.documents()) == 4 and len(fake.bulk_requests) == 2
 
 
@@ -139,7 +139,7 @@ def test_429_past_the_retries_is_a_reporter_error(fake: elasticsearch_api.FakeEl
     fake.reject_next_bulk(3)
     exporter = ElasticsearchExporter(client, max_retries=2, initial_backoff=0.01)
     with pytest.raises(ReporterError, match=r"refused 1 of the 8 log lines .*429 rejected execution"):
-        exporter.export(spec, make_record(spec), lines(8))
+        exporter.export(ExportContext(spec, make_record(spec), lines(8)))
     assert len(fake.documents()) == 7  # 8 → 4 → 2 → 1 rejected: what could be indexed is
 
 
@@ -193,7 +193,7 @@ def test_the_client_sends_the_compatibility_headers_of_its_major(
 
     major = elasticsearch.__versionstr__.split(".")[0]
     spec = make_spec()
-    ElasticsearchExporter(client).export(spec, make_record(spec), lines(3))
+    ElasticsearchExporter(client).export(ExportContext(spec, make_record(spec), lines(3)))
     assert fake.compat_headers
     for accept, content_type in fake.compat_headers:
         assert accept == f"application/vnd.elasticsearch+json; compatible-with={major}"
@@ -207,7 +207,7 @@ def test_a_server_of_the_previous_major_refuses_the_client(fake: elasticsearch_a
     fake.version = "8.15.0"
     spec = make_spec()
     with pytest.raises(ReporterError, match="Elasticsearch refused") as error:
-        ElasticsearchExporter(client).export(spec, make_record(spec), lines(3))
+        ElasticsearchExporter(client).export(ExportContext(spec, make_record(spec), lines(3)))
     assert "Accept version must be either version 8 or 7, but found 9" in str(error.value.__cause__.body)  # type: ignore[union-attr]
     assert fake.indices == {}
 

@@ -18,13 +18,13 @@ from controller.reporting.github import (
     MARKER,
     GitHubClient,
     PermanentGitHubError,
-    RetryPolicy,
     TransientGitHubError,
 )
 from controller.reporting.outbox import STATUS_BUDGET, Outbox
 from controller.reporting.pacing import WriteBudget
 from schemas.errors import ReporterError
 from controller.reporting.reporter import Reporter
+from controller.retrying import RetryPolicy
 from controller.reporting.runreport import MetricVerdict, RunReport
 from controller.reporting.statuses import commit_status
 from schemas.environment import Links

@@ -17,6 +17,7 @@ import pytest
 from fakes.runs import STARTED, make_record, make_spec
 from services import observability
 
+from controller.exporting.base import ExportContext
 from controller.exporting.prometheus import PushgatewayExporter, run_status_push
 from schemas.errors import ReporterError
 from schemas.status import RunStatus
@@ -71,7 +72,7 @@ def _labels(series: dict[str, Any]) -> dict[str, str]:
 def test_finished_run_is_queried_back_through_prometheus(stack: Stack) -> None:
     spec = make_spec()
     record = make_record(spec)
-    PushgatewayExporter(stack.gateway.url).export(spec, record, [])
+    PushgatewayExporter(stack.gateway.url).export(ExportContext(spec, record, []))
 
     (throughput,) = stack.query('anubis_metric{metric="throughput"}')
     assert _labels(throughput) == {**RUN, "job": "anubis", "metric": "throughput", "unit": "images/s"}
@@ -101,8 +102,8 @@ def test_status_while_running_then_the_latest_execution_replaces_the_previous(st
     spec = make_spec()
     first = make_record(spec)
     exporter = PushgatewayExporter(stack.gateway.url)
-    exporter.export(spec, first, [])
-    exporter.export(spec, first, [])  # idempotent: the same values again
+    exporter.export(ExportContext(spec, first, []))
+    exporter.export(ExportContext(spec, first, []))  # idempotent: the same values again
 
     # a second execution of the same run starts: its status is added to the run's group...
     run_status_push(spec, RunStatus.RUNNING, execution_id="r0123456789a-99999999", gateway=stack.gateway.url)
@@ -115,7 +116,7 @@ def test_status_while_running_then_the_latest_execution_replaces_the_previous(st
 
     second = make_record(spec, execution_id="r0123456789a-99999999", status=RunStatus.FAILED, reason="exit code 1")
     second = dataclasses.replace(second, metrics={"throughput": dataclasses.replace(second.metrics["throughput"], values=(7.0,), times=(1.0,))})
-    exporter.export(spec, second, [])
+    exporter.export(ExportContext(spec, second, []))
     deadline = time.monotonic() + 30
     while True:
         series = stack.query('anubis_metric{run_id="r0123456789a"}')
@@ -131,8 +132,8 @@ def test_runs_with_different_labels_live_side_by_side(stack: Stack) -> None:
     exporter = PushgatewayExporter(stack.gateway.url)
     one = make_spec()
     other = make_spec(run_id="r999", benchmark="bert", labels={"task_name": "bert", "status": "x"})
-    exporter.export(one, make_record(one), [])
-    exporter.export(other, make_record(other, execution_id="r999-00000000"), [])
+    exporter.export(ExportContext(one, make_record(one), []))
+    exporter.export(ExportContext(other, make_record(other, execution_id="r999-00000000"), []))
     series = stack.query('anubis_metric{metric="throughput"}', count=2)
     assert sorted(s["metric"]["benchmark"] for s in series) == ["bert", "resnet"]
     (bert,) = [s for s in series if s["metric"]["benchmark"] == "bert"]
@@ -149,7 +150,7 @@ def test_verdicts_are_added_to_the_run(stack: Stack) -> None:
     spec = make_spec()
     record = make_record(spec)
     exporter = PushgatewayExporter(stack.gateway.url)
-    exporter.export(spec, record, [])
+    exporter.export(ExportContext(spec, record, []))
     exporter.push_verdicts(spec, record, {"throughput": _Verdict("regression", -0.25), "latency": _Verdict("insufficient_data", None)})
     verdicts = stack.query("anubis_verdict", count=2)
     assert sorted((v["metric"]["metric"], v["metric"]["verdict"]) for v in verdicts) == [
@@ -165,4 +166,4 @@ def test_unreachable_pushgateway_is_a_reporter_error() -> None:
     port = observability.free_port()
     spec = make_spec()
     with pytest.raises(ReporterError, match="Pushgateway at http://127.0.0.1:.* refused or did not answer"):
-        PushgatewayExporter(f"http://127.0.0.1:{port}", timeout=2).export(spec, make_record(spec), [])
+        PushgatewayExporter(f"http://127.0.0.1:{port}", timeout=2).export(ExportContext(spec, make_record(spec), []))

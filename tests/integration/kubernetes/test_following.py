@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from anubis.cli import cli
-from controller.exporting.base import LogLine
+from controller.exporting.base import ExportContext, LogLine
 from controller.exporting.elasticsearch import ElasticsearchExporter
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.following import find_run
@@ -166,7 +166,7 @@ def test_logs_come_from_elasticsearch_once_the_pods_are_gone(tmp_path: Path, fak
         spec = runs.make_spec()
         record = runs.make_record(spec, execution_id=execution_id)
         lines = [LogLine(runs.STARTED + i, f"{run.name}-p0x/benchmark", f"epoch {i} loss=0.{i}") for i in range(1200)]
-        ElasticsearchExporter(Elasticsearch(es.url, max_retries=0)).export(spec, record, lines)
+        ElasticsearchExporter(Elasticsearch(es.url, max_retries=0)).export(ExportContext(spec, record, lines))
         without = _anubis(tmp_path, fake_api, "logs", SINGLE, "--cluster")
         assert without.exit_code != 0 and "--elasticsearch URL" in without.output
         result = _anubis(tmp_path, fake_api, "logs", SINGLE, "--cluster", "--elasticsearch", es.url)
@@ -183,10 +183,10 @@ def test_search_over_elasticsearch_hits_and_misses(tmp_path: Path) -> None:
 
         spec = runs.make_spec()
         record = runs.make_record(spec, execution_id="r0123456789a-1a2b3c4d")
-        ElasticsearchExporter(Elasticsearch(es.url, max_retries=0)).export(spec, record, [
+        ElasticsearchExporter(Elasticsearch(es.url, max_retries=0)).export(ExportContext(spec, record, [
             LogLine(runs.STARTED, "p/benchmark", "epoch 1 fine"),
             LogLine(runs.STARTED + 1, "p/benchmark", "CUDA_ERROR_ILLEGAL_ADDRESS in kernel"),
-        ])
+        ]))
         env = {"ANUBIS_DATA_DIR": str(tmp_path / "data"), "NO_COLOR": "1", "COLUMNS": "200"}
         hit = CliRunner().invoke(cli, ["search", "CUDA_ERROR_ILLEGAL_ADDRESS", "--elasticsearch", es.url], env=env)
         assert hit.exit_code == 0, hit.output

@@ -3,12 +3,11 @@ exporters that take them (the Pushgateway's ``anubis_verdict`` series is what th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 
 
-from controller.exporting.base import LogLine
+from controller.exporting.base import ExportContext
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.reconciler import Controller
 from controller.sqlite_store import SqliteResultStore
@@ -16,23 +15,20 @@ from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator
 from fakes.harness import SETTINGS, rendered, results_of, wait_for
 from fakes.kubernetes_api import FakeKubernetes
-from schemas.results import ResultRecord
-from schemas.runspec import RunSpec
 
 SINGLE = "resnet-train-4d1c7e2a90"
 
 
 class VerdictRecorder:
-    """An exporter that keeps what it is given (the Pushgateway exporter's signature)."""
+    """An exporter that keeps what it is given."""
 
     name = "recorder"
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def export(self, spec: RunSpec, record: ResultRecord, lines: Iterable[LogLine], *,
-               verdicts: Mapping[str, Any] | None = None) -> None:
-        self.calls.append((record.execution_id, dict(verdicts or {})))
+    def export(self, context: ExportContext) -> None:
+        self.calls.append((context.record.execution_id, dict(context.verdicts)))
 
 
 def test_each_finished_run_is_exported_with_its_verdicts(fake_api: FakeKubernetes, sim: ClusterSimulator,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from controller.local.runner import LocalConfig, LocalRunner
-from tests.unit.controller.local.building import Recorder
+from unit.controller.local.building import Recorder
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from controller.local.inference import client_variables
 from controller.local.runner import LocalRunner
 from schemas.runspec import MetricSpec, Probe, ServerSpec
 from schemas.status import RunStatus
-from tests.unit.controller.local.building import Recorder, make_spec, py
+from unit.controller.local.building import Recorder, make_spec, py
 
 MakeRunner = Callable[..., LocalRunner]
 

@@ -21,7 +21,7 @@ from controller.local.runner import LocalRunner, new_execution_id
 from schemas.errors import BackendError
 from schemas.runspec import Checksum, DataSource, MetricSpec, ScriptSpec
 from schemas.status import RunStatus
-from tests.unit.controller.local.building import Recorder, make_spec, py
+from unit.controller.local.building import Recorder, make_spec, py
 
 MakeRunner = Callable[..., LocalRunner]
 
