@@ -19,11 +19,11 @@ from anubis.settings import Settings
 from schemas.errors import AnubisError
 
 if TYPE_CHECKING:
-    from controller.local.journaling import RunView
-    from schemas.status import RunStatus
     from controller.kubernetes.client import KubeClient
     from controller.kubernetes.following import ClusterRun
+    from controller.local.journaling import RunView
     from controller.store import ResultStore
+    from schemas.status import RunStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.errors import DescriptorError, Problem
 from schemas.runspec import Source
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PROJECT_FILE = "anubis.toml"
 REPOSITORY_MARKERS = (PROJECT_FILE, "environments", "benchmarks")  # what makes a folder a benchmarks repository

@@ -15,7 +15,7 @@ once, then theirs to change; ``--check`` lists them but does not fail).
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from dataclasses import dataclass
 from importlib import metadata, resources
 from importlib.resources.abc import Traversable
@@ -23,11 +23,6 @@ from pathlib import Path
 from typing import Literal
 
 from schemas.errors import AnubisError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PACKAGE = "anubis-bench"
 RELEASE_REPOSITORY = "https://github.com/anubis-bench/anubis"  # where release tags v<version> live

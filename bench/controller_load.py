@@ -29,16 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from controller.kubernetes.client import KubeClient  # noqa: E402
-from controller.kubernetes.reconciler import Controller  # noqa: E402
-from controller.kubernetes.recording import Reported  # noqa: E402
-from controller.kubernetes.sinks import NullMetrics  # noqa: E402
-from controller.kubernetes.settings import ControllerSettings  # noqa: E402
-from controller.sqlite_store import SqliteResultStore  # noqa: E402
 from fakes import cluster_simulator as scenario  # noqa: E402
 from fakes.cluster_simulator import ClusterSimulator  # noqa: E402
 from fakes.harness import rendered  # noqa: E402
 from fakes.kubernetes_api import FakeKubernetes  # noqa: E402
+
+from controller.kubernetes.client import KubeClient  # noqa: E402
+from controller.kubernetes.reconciler import Controller  # noqa: E402
+from controller.kubernetes.recording import Reported  # noqa: E402
+from controller.kubernetes.settings import ControllerSettings  # noqa: E402
+from controller.kubernetes.sinks import NullMetrics  # noqa: E402
+from controller.sqlite_store import SqliteResultStore  # noqa: E402
 from schemas.status import RunStatus  # noqa: E402
 
 TEMPLATE = json.dumps(rendered("single-node-gpu-data-script", "Job"))

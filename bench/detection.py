@@ -105,7 +105,7 @@ def generate(seed: int, reps: int) -> list[Series]:
             drift = noisy(cv) * np.linspace(1.0, 1.03, LENGTH)
             out.append(Series("drift", tuple(drift), None, 0.0, cv))
     for _ in range(reps):
-        for shape, x in shapes(rng).items():
+        for x in shapes(rng).values():
             out.append(Series("shapes", tuple(x), None, 0.0, 0.0))
             k = int(rng.integers(20, LENGTH - TOLERANCE + 1))
             stepped = x.copy()

@@ -42,7 +42,7 @@ import re
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from controller.events import EVENT_MARKER, parse_event_line, parse_event_record, parse_event_text
 from controller.matching import LineMatcher

@@ -23,7 +23,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.errors import AnubisError
@@ -111,7 +111,7 @@ def parse_time(text: str, where: str) -> float:
     except ValueError:
         raise HistoryFileError(f"{where}, column `timestamp`: {text!r} is neither ISO 8601 nor unix seconds") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 

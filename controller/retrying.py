@@ -20,7 +20,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 _MAX_DOUBLINGS = 64  # 2**64 times any useful base is past any cap; more would overflow a float
@@ -76,7 +76,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:  # "-0000": RFC 9110's dates are GMT in any case
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return max(0.0, when.timestamp() - now)
     if not math.isfinite(seconds):
         return None

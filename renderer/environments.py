@@ -23,7 +23,6 @@ from schemas.environment import (
 )
 from schemas.errors import DescriptorError, NotFoundError
 
-
 BUILTIN_DIR = Path(__file__).resolve().parent / "defaults"
 BUILTIN = ("local",)  # environments every installation has
 

@@ -11,7 +11,7 @@ import functools
 import os
 import re
 import stat
-import sys
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +22,6 @@ import jsonschema
 from renderer.locating import KeyPositions, locate_keys
 from schemas.errors import DescriptorError, Problem
 from schemas.loading import load_schema
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
 

@@ -11,14 +11,9 @@ enclosing key.
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PathKey = tuple[str | int, ...]
 

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import re
-import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,11 +31,6 @@ from schemas.environment import Environment
 from schemas.errors import AnubisError, DescriptorError, Problem, RenderError, Severity
 from schemas.instance_types import catalogue as instance_catalogue
 from schemas.runspec import OVERRIDES_LABEL, RunSpec, Source
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DESCRIPTOR_NAME = "descriptor.toml"
 
@@ -232,12 +227,12 @@ def _environment_for(
 
 def _no_environment(doc: TomlDocument, catalog: Catalog, instance: str, server_instance: str | None) -> Problem:
     clusters = [e for e in catalog.valid() if e.kind == "kubernetes"]
-    for field, name in ((("hardware", "instance_type"), instance), (("server", "hardware", "instance_type"), server_instance)):
+    for where, name in ((("hardware", "instance_type"), instance), (("server", "hardware", "instance_type"), server_instance)):
         if name is None or any(e.instance_type(name) is not None for e in clusters):
             continue
         known = instance_catalogue()
         why = known.unknown_message(name) if known.get(name) is None else f"no environment in environments/ offers instance type '{name}'"
-        return doc.problem(field, f"{why}; add it to an environment or set info.environment")
+        return doc.problem(where, f"{why}; add it to an environment or set info.environment")
     names = ", ".join(e.name for e in clusters)
     return doc.problem(
         ("server", "hardware", "instance_type"),

@@ -7,9 +7,9 @@ import click
 from anubis.presenting.history import (
     HistoryMarks,
     by_point,
-    point_title,
     history_document,
     metric_names,
+    point_title,
     reset_positions,
     show_history,
 )

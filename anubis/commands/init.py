@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from anubis.scaffolding import RELEASE_REPOSITORY, InitOptions, drift, installed_version, options_of, scaffold, write_scaffold
+from anubis.scaffolding import (
+    RELEASE_REPOSITORY,
+    InitOptions,
+    drift,
+    installed_version,
+    options_of,
+    scaffold,
+    write_scaffold,
+)
 from anubis.settings import Settings
 
 PLACEHOLDER_URL = "https://github.com/OWNER/benchmarks"

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -40,11 +40,6 @@ from renderer.previews import PREVIEW_DATASET_CACHE_SIZE, preview_namespace, pre
 from schemas.environment import DatasetCache, Environment
 from schemas.errors import BackendError
 from schemas.runspec import Source
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PREVIEW_ROOT = "manifests-preview"
 RERUNS_FILE = "reruns.json"  # per pull request: benchmark → extra rerun count (/anubis rerun)

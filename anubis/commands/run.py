@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.status import Status
 
 from anubis.judging import confirmation_runs
-from anubis.project import GitSources, find_repository, load_project
 from anubis.presenting.output import OutputFormat, emit_json, make_console
 from anubis.presenting.results import result_document, show_result
 from anubis.presenting.terminal_text import TerminalText
+from anubis.project import GitSources, find_repository, load_project
 from anubis.settings import Settings
 from controller.fetching import default_s3_client_factory
 from controller.journal import Journal, journal_path

@@ -7,13 +7,13 @@ import click
 
 from anubis.commands.list_runs import since_option
 from anubis.presenting.formatting import format_time
-from anubis.presenting.terminal_text import neutralise
 from anubis.presenting.output import (
     OutputFormat,
     emit_json,
     make_console,
     output_option,
 )
+from anubis.presenting.terminal_text import neutralise
 from anubis.settings import Settings
 from controller.journal import open_journal
 from schemas.errors import NotFoundError

@@ -142,8 +142,8 @@ def _cluster(settings: Settings, ref: str, watch: bool, access: ClusterAccess, o
         console = make_console() if output != "json" else None
         if console is not None:
             _show(view, history, output, note=_CLUSTER_NOTE)
-        for at, run, decision in RunWatch(client, run).transitions():
-            transition = Transition(len(history) + 1, run.execution_id, decision.status, decision.reason, at)
+        for at, seen, decision in RunWatch(client, run).transitions():
+            transition = Transition(len(history) + 1, seen.execution_id, decision.status, decision.reason, at)
             if transition.status is history[-1].status:
                 continue
             if console is not None:

@@ -234,7 +234,7 @@ def show_history(
             console.print(Text("┃ marks where a metric's level stepped (a detected change point) or its "
                                "baseline was reset; a new execution is judged only against the runs since.",
                                style=STYLES["muted"]), soft_wrap=True)
-        for reset, first in marks.resets:
+        for reset, _first in marks.resets:
             scope = ", ".join(x for x in (reset.metric, reset.environment) if x) or "every metric"
             console.print(
                 Text(f"Baseline reset {format_time(reset.at)} by {reset.by} ({scope}): {reset.reason}",

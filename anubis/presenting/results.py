@@ -18,7 +18,6 @@ from anubis.presenting.formatting import (
     status_tone,
 )
 from anubis.presenting.output import jsonable
-from anubis.presenting.usage import usage_fields
 from anubis.presenting.tables import (
     STYLES,
     Cell,
@@ -27,6 +26,7 @@ from anubis.presenting.tables import (
     print_fields,
     print_table,
 )
+from anubis.presenting.usage import usage_fields
 from schemas.results import ResultRecord
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from controller.journal.indexing import JournalIndexing
 from controller.journal.entries import SearchHit, SearchResult
+from controller.journal.indexing import JournalIndexing
 from schemas.errors import NotFoundError, StoreError
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import getpass
 import platform
 import re
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from controller.kubernetes.client import CRONJOBS, JOBS, MPIJOBS, KubeClient, Resource
 from controller.kubernetes.observed import OUTCOME_ANNOTATION, RUN_ID_LABEL, run_from_object

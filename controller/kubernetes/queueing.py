@@ -157,7 +157,7 @@ def read_queue_state(client: KubeClient, namespace: str, owner_uid: str, queue_n
     """Kueue's view of the run whose object has ``owner_uid``, read from the API: its Workload, the
     LocalQueue and ClusterQueue, and its position from the visibility API. Only the Workload is
     required; what else cannot be read (no rights, no visibility API) is left out of the message."""
-    from controller.kubernetes.client import CLUSTERQUEUES, LOCALQUEUES, WORKLOADS, PENDING_WORKLOADS
+    from controller.kubernetes.client import CLUSTERQUEUES, LOCALQUEUES, PENDING_WORKLOADS, WORKLOADS
 
     items, _version = client.list_all(WORKLOADS, namespace, f"{JOB_UID_LABEL}={owner_uid}")
     workload = workload_for(owner_uid, items)

@@ -42,6 +42,7 @@ from controller.kubernetes.observed import (
     pod_from_object,
     run_from_object,
 )
+from controller.kubernetes.queueing import deactivate, with_queue_state
 from controller.kubernetes.recording import Reported, RunRecorder, runspec_of
 from controller.kubernetes.settings import ControllerSettings
 from controller.kubernetes.sinks import MetricsSink, NullMetrics, StatusPublisher
@@ -52,7 +53,6 @@ from controller.kubernetes.statuses import (
     decide,
     outcome_annotation,
 )
-from controller.kubernetes.queueing import deactivate, with_queue_state
 from controller.kubernetes.usage import usage_recorder
 from controller.kubernetes.watching import Watcher
 from controller.store import ResultStore

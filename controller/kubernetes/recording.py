@@ -25,7 +25,7 @@ from controller.kubernetes.sinks import MetricsSink
 from controller.kubernetes.stamps import StampedText, iter_log_lines
 from controller.kubernetes.statuses import Decision
 from controller.kubernetes.usage import UsageRecorder
-from controller.local.records import Outcome, record_of
+from controller.records import Outcome, record_of
 from controller.store import ResultStore
 from schemas.errors import AnubisError
 from schemas.results import Reproducibility, ResultRecord

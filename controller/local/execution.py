@@ -46,8 +46,9 @@ from controller.local.expansion import expand_all, expand_env
 from controller.local.logs import CappedLog
 from controller.local.machine import oom_kills
 from controller.local.processes import Exit, ProcessGroup, StartError
-from controller.local.records import Outcome, build_record, never_matched
+from controller.local.records import build_record
 from controller.local.registry import ActiveRun
+from controller.records import Outcome, never_matched
 from schemas.errors import AnubisError, FetchError
 from schemas.results import MetricResult, ResultRecord
 from schemas.runspec import DataSource, RunSpec

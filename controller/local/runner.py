@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -97,7 +97,7 @@ def host_environment(environ: Mapping[str, str], python: str) -> dict[str, str]:
 
 def new_execution_id(run_id: str, now: float | None = None) -> str:
     """``<run_id>-<YYYYmmddTHHMMSS>-<4 hex>`` (UTC)."""
-    stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC).strftime("%Y%m%dT%H%M%S")
     return f"{run_id}-{stamp}-{secrets.token_hex(2)}"
 
 

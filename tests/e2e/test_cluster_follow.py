@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator
 from fakes.harness import rendered

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from e2e.conftest import Repo, script_descriptor
 
 STEPS = """

@@ -277,9 +277,9 @@ def loop(tmp_path: Path, github: github_api.FakeGitHub) -> Iterator[Loop]:
     from controller.kubernetes.settings import ControllerSettings
     from controller.reporting.exporter import Flusher, GitHubExporter
     from controller.reporting.github import GitHubClient
-    from controller.retrying import RetryPolicy as GitHubRetry
     from controller.reporting.outbox import Outbox
     from controller.reporting.reporter import Reporter
+    from controller.retrying import RetryPolicy as GitHubRetry
     from renderer.environments import load_environment
 
     api = FakeKubernetes(watch_chunk_wait=0.05).start()

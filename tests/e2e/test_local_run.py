@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.conftest import Repo, script_descriptor
 
 from controller.local.processes import wait_gone
 from controller.sqlite_store import SqliteResultStore
 from schemas.status import RunStatus
-from e2e.conftest import Repo, script_descriptor
 
 SPEED = """
 import sys

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import boto3
+from e2e.conftest import CHECKOUT, Repo, script_descriptor
 
 from controller.s3_store import S3ResultStore
 from controller.sqlite_store import SqliteResultStore
-from e2e.conftest import CHECKOUT, Repo, script_descriptor
 
 BUCKET = "team-results"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

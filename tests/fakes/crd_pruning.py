@@ -21,7 +21,7 @@ CRD_FILES = {"mpijobs": "mpijobs-v0.6.0.yaml"}
 """The CRD of each custom kind the fake serves, at the version infra/ installs."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crd_schema(plural: str) -> dict[str, Any] | None:
     """The served version's ``openAPIV3Schema`` of ``plural``'s upstream CRD; None without the file."""
     path = CRDS / CRD_FILES[plural]

@@ -179,7 +179,7 @@ def test_no_credentials_in_code(path: Path) -> None:
 def test_outputs_that_carry_secrets_are_sensitive() -> None:
     outputs = list(_blocks("output"))
     assert outputs
-    for path, name, body in outputs:
+    for _path, name, body in outputs:
         assert body.get("description"), f"output {name} has no description"
         if _SECRET_VALUE_OUTPUT.search(str(body["value"])):
             assert body.get("sensitive") is True, f"output {name} exposes a secret without sensitive = true"

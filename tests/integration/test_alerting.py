@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from services import observability
+from unit.renderer.test_alerts import spec
 
 from renderer.alerts import RULES_FILE, render_alert_rules
-from unit.renderer.test_alerts import spec
 
 WAIT_S = 40.0
 

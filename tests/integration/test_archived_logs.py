@@ -8,11 +8,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import fakes.elasticsearch_api as fakes
+import fakes.runs as runs
 import pytest
-
-fakes = pytest.importorskip("fakes.elasticsearch_api", reason="the fake Elasticsearch (tests/fakes/elasticsearch_api.py) is not in this build")
-runs = pytest.importorskip("fakes.runs", reason="tests/fakes/runs.py is not in this build")
-
 from elasticsearch import Elasticsearch
 
 from controller.exporting.base import ExportContext, LogLine

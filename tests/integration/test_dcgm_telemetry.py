@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from controller.gpu_telemetry import PrometheusTelemetry, TelemetryUnavailable
 from fakes import dcgm_exporter
 from services import observability
+
+from controller.gpu_telemetry import PrometheusTelemetry, TelemetryUnavailable
 
 NAMESPACE = "anubis-gpu-runs"
 

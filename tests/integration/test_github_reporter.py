@@ -22,12 +22,12 @@ from controller.reporting.github import (
 )
 from controller.reporting.outbox import STATUS_BUDGET, Outbox
 from controller.reporting.pacing import WriteBudget
-from schemas.errors import ReporterError
 from controller.reporting.reporter import Reporter
-from controller.retrying import RetryPolicy
 from controller.reporting.runreport import MetricVerdict, RunReport
 from controller.reporting.statuses import commit_status
+from controller.retrying import RetryPolicy
 from schemas.environment import Links
+from schemas.errors import ReporterError
 from schemas.status import RunStatus
 
 CANARY = "ghp_CANARY0123456789abcdefCANARY"

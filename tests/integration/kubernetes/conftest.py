@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes.cluster_simulator import ClusterSimulator
+from fakes.harness import SETTINGS
+from fakes.kubernetes_api import FakeKubernetes
 
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.reconciler import Controller
 from controller.sqlite_store import SqliteResultStore
-from fakes.cluster_simulator import ClusterSimulator
-from fakes.harness import SETTINGS
-from fakes.kubernetes_api import FakeKubernetes
 
 
 @pytest.fixture

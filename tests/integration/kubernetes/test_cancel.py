@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
-
-from anubis.cli import cli
-from controller.kubernetes.reconciler import Controller
-from controller.sqlite_store import SqliteResultStore
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator
 from fakes.harness import rendered, results_of, wait_for
 from fakes.kubernetes_api import FakeKubernetes
+
+from anubis.cli import cli
+from controller.kubernetes.reconciler import Controller
+from controller.sqlite_store import SqliteResultStore
 from schemas.status import RunStatus
 
 SINGLE = "resnet-train-4d1c7e2a90"

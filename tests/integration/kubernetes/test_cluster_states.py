@@ -9,14 +9,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
-from controller.kubernetes.client import KubeClient, RetryPolicy
-from controller.kubernetes.reconciler import Controller
-from controller.sqlite_store import SqliteResultStore
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator, SimRun
 from fakes.harness import SETTINGS, rendered, results_of, wait_for
 from fakes.kubernetes_api import FakeKubernetes
+
+from controller.kubernetes.client import KubeClient, RetryPolicy
+from controller.kubernetes.reconciler import Controller
+from controller.sqlite_store import SqliteResultStore
 from schemas.results import ResultRecord
 from schemas.status import RunStatus
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes import cluster_simulator as scenario
+from fakes.cluster_simulator import ClusterSimulator, SimRun
+from fakes.harness import rendered, results_of, wait_for
+from fakes.kubernetes_api import FakeKubernetes
 
 from controller.kubernetes.reconciler import Controller
 from controller.kubernetes.statuses import Decision
 from controller.sqlite_store import SqliteResultStore
-from fakes import cluster_simulator as scenario
-from fakes.cluster_simulator import ClusterSimulator, SimRun
-from fakes.kubernetes_api import FakeKubernetes
 from schemas.results import ResultRecord
 from schemas.status import RunStatus
-
-from fakes.harness import rendered, results_of, wait_for
 
 SINGLE = "resnet-train-4d1c7e2a90"
 INFERENCE = "bert-serving-5e6f7a8b9c"

@@ -11,15 +11,15 @@ import urllib.request
 from typing import Any
 
 import pytest
+from fakes.crd_pruning import crd_schema
+from fakes.harness import rendered, wait_for
+from fakes.kubernetes_api import FakeKubernetes
 
 from controller.kubernetes.client import JOBS, PODS, ApiStatusError, KubeClient, RetryPolicy
 from controller.kubernetes.reconciler import Controller
 from controller.kubernetes.settings import ControllerSettings
 from controller.kubernetes.watching import Watcher
 from controller.sqlite_store import SqliteResultStore
-from fakes.harness import rendered, wait_for
-from fakes.crd_pruning import crd_schema
-from fakes.kubernetes_api import FakeKubernetes
 
 NS = "anubis-runs"
 

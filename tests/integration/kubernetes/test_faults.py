@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from controller.kubernetes.client import KubeClient, RetryPolicy
-from controller.kubernetes.reconciler import Controller
-from controller.sqlite_store import SqliteResultStore
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator, SimRun
 from fakes.harness import SETTINGS, rendered, results_of, wait_for
 from fakes.kubernetes_api import FakeKubernetes
+
+from controller.kubernetes.client import KubeClient, RetryPolicy
+from controller.kubernetes.reconciler import Controller
+from controller.sqlite_store import SqliteResultStore
 from schemas.status import RunStatus
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from fakes import cluster_simulator as scenario
+from fakes import runs
+from fakes.cluster_simulator import ClusterSimulator, SimRun
+from fakes.elasticsearch_api import serve
+from fakes.harness import rendered, wait_for
+from fakes.kubernetes_api import FakeKubernetes, rfc3339
 
 from anubis.cli import cli
 from controller.exporting.base import ExportContext, LogLine
@@ -17,12 +23,6 @@ from controller.exporting.elasticsearch import ElasticsearchExporter
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.following import find_run
 from controller.kubernetes.podlogs import PodLogs
-from fakes import cluster_simulator as scenario
-from fakes import runs
-from fakes.cluster_simulator import ClusterSimulator, SimRun
-from fakes.elasticsearch_api import serve
-from fakes.harness import rendered, wait_for
-from fakes.kubernetes_api import FakeKubernetes, rfc3339
 
 SINGLE = "resnet-train-4d1c7e2a90"
 HOROVOD = "horovod-resnet-77aa01bc3d"

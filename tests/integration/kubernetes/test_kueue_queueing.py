@@ -13,17 +13,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakes import cluster_simulator as scenario
+from fakes.cluster_simulator import ClusterSimulator
+from fakes.harness import SETTINGS, rendered, results_of, wait_for
+from fakes.kubernetes_api import FakeKubernetes
+from fakes.kueue import ClusterQueue, FakeKueue
 
 from controller.kubernetes.cancel import cancel_on_cluster
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.following import find_run
 from controller.kubernetes.reconciler import Controller
 from controller.sqlite_store import SqliteResultStore
-from fakes import cluster_simulator as scenario
-from fakes.cluster_simulator import ClusterSimulator, SimRun
-from fakes.harness import SETTINGS, rendered, results_of, wait_for
-from fakes.kubernetes_api import FakeKubernetes
-from fakes.kueue import ClusterQueue, FakeKueue
 from schemas.status import RunStatus
 
 NAMESPACE = "anubis-gpu-runs"
@@ -89,7 +89,7 @@ def test_queued_runs_say_why_they_wait_and_run_in_turn(
 ) -> None:
     sim, _kueue = cluster
     ctl, client = running
-    first = sim.submit(_mpijob("mpi-first", "horovod-first-0000000001"), scenario.succeed())
+    sim.submit(_mpijob("mpi-first", "horovod-first-0000000001"), scenario.succeed())
     second = sim.submit(_mpijob("mpi-second", "horovod-second-000000002"), scenario.succeed())
     third = sim.submit(_mpijob("mpi-third", "horovod-third-0000000003"), scenario.succeed())
     sim.watch_suspend()  # Kueue: Workloads made, the first admitted (8 of 8 GPUs), the others pending

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-
+from fakes import cluster_simulator as scenario
+from fakes.cluster_simulator import ClusterSimulator
+from fakes.harness import SETTINGS, rendered, results_of, wait_for
+from fakes.kubernetes_api import FakeKubernetes
 
 from controller.exporting.base import ExportContext
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.reconciler import Controller
 from controller.sqlite_store import SqliteResultStore
-from fakes import cluster_simulator as scenario
-from fakes.cluster_simulator import ClusterSimulator
-from fakes.harness import SETTINGS, rendered, results_of, wait_for
-from fakes.kubernetes_api import FakeKubernetes
 
 SINGLE = "resnet-train-4d1c7e2a90"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from fakes.runs import STARTED, make_record, make_spec
+
 from anubis.presenting.results import result_fields
-from controller.reporting.usage import derived_summary, format_energy, format_money, gpu_summary
 from controller.costs import run_cost, shipped_prices
 from controller.gpu_telemetry import GpuIdentity, GpuSample, summarize
-from fakes.runs import STARTED, make_record, make_spec
+from controller.reporting.usage import derived_summary, format_energy, format_money, gpu_summary
 from schemas.runspec import Placement
 
 TELEMETRY = summarize(

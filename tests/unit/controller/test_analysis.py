@@ -145,7 +145,7 @@ def test_aa_noise_stays_quiet() -> None:
     rng = np.random.default_rng(7)
     alarms = 0
     judged = 0
-    for series in range(40):
+    for _series in range(40):
         values = list(100 * (1 + rng.normal(0, 0.05, 30)))
         for t in range(10, 30):
             judged += 1

@@ -3,9 +3,8 @@ only SUCCEEDED executions of the same benchmark, environment and matrix point; a
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest

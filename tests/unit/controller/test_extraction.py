@@ -7,7 +7,6 @@ import statistics
 import tracemalloc
 
 import jsonschema
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -148,7 +148,7 @@ def restricted_violations(pod: dict[str, Any]) -> list[str]:
             found.append(f"{name}: privileged")
         if context.get("allowPrivilegeEscalation") is not False:
             found.append(f"{name}: allowPrivilegeEscalation is not false")
-        if not (context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is True):
+        if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True:
             found.append(f"{name}: runAsNonRoot is not true")
         if context.get("runAsUser") == 0:
             found.append(f"{name}: runAsUser 0")

@@ -12,6 +12,7 @@ from renderer.environments import builtin_path, environment_names, load_environm
 from schemas.environment import INSTANCE_TYPE_LABEL, Environment, InstanceTypeRule
 from schemas.errors import NotFoundError
 
+
 def check(repo: Path, text: str, **kwargs: object) -> list[str]:
     return errors(repo, write_descriptor(repo, text), **kwargs)
 

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import resource
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,6 @@ from hypothesis import strategies as st
 from renderer.manifests import render_run
 from renderer.planning import Catalog, check_descriptor
 from schemas.errors import DescriptorError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[3]
 SEEDS = {
@@ -157,7 +152,7 @@ HOSTILE_VALUES = st.one_of(
     HOSTILE_STRINGS,
     st.sampled_from([0, -1, 1, 2, 2**31, 2**63 - 1, -(2**63), 1_000_000, True, False, 0.5, 1e308]),
     st.sampled_from([math.nan, math.inf, -math.inf]),
-    st.datetimes(timezones=st.sampled_from([None, datetime.timezone.utc])).filter(lambda d: d.year >= 1),
+    st.datetimes(timezones=st.sampled_from([None, datetime.UTC])).filter(lambda d: d.year >= 1),
     st.dates(),
     st.times(),
     st.integers(1, 30).map(_nested),

@@ -22,7 +22,7 @@ from renderer.previews import (
     preview_support_files,
     preview_support_objects,
 )
-from schemas.environment import DatasetCache, Destination
+from schemas.environment import DatasetCache
 from schemas.errors import RenderError
 
 RBAC = Path(__file__).resolve().parents[3] / "manifests" / "system" / "controller" / "rbac.yaml"

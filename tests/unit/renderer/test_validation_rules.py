@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers_validation import SHOWN, descriptor, errors, line_of, make_repo, plan, problems, write_descriptor
 
-from renderer.scripts import SCRIPT_SIZE_LIMIT
 from renderer.planning import check_descriptor
+from renderer.scripts import SCRIPT_SIZE_LIMIT
 from schemas.errors import DescriptorError, NotFoundError
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes.runs import STARTED, make_record, make_spec
 
 from controller.gpu_telemetry import GpuSample, RunTelemetry, TelemetryUnavailable, summarize
 from controller.kubernetes.observed import PodState, RunState
 from controller.kubernetes.settings import load_settings
 from controller.kubernetes.usage import UsageRecorder, usage_recorder
-from fakes.runs import STARTED, make_record, make_spec
 from schemas.errors import BackendError
 from schemas.runspec import Placement
 

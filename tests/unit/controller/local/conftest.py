@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unit.controller.local.building import Recorder
 
 from controller.local.runner import LocalConfig, LocalRunner
-from unit.controller.local.building import Recorder
 
 
 @pytest.fixture()

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable
 
 import pytest
+from unit.controller.local.building import Recorder, make_spec, py
 
 from controller.local.inference import client_variables
 from controller.local.runner import LocalRunner
 from schemas.runspec import MetricSpec, Probe, ServerSpec
 from schemas.status import RunStatus
-from unit.controller.local.building import Recorder, make_spec, py
 
 MakeRunner = Callable[..., LocalRunner]
 

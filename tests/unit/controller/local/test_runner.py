@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from unit.controller.local.building import Recorder, make_spec, py
 
 from controller.local.processes import process_alive, wait_gone
 from controller.local.registry import CANCEL_REASON, Registry
@@ -21,7 +22,6 @@ from controller.local.runner import LocalRunner, new_execution_id
 from schemas.errors import BackendError
 from schemas.runspec import Checksum, DataSource, MetricSpec, ScriptSpec
 from schemas.status import RunStatus
-from unit.controller.local.building import Recorder, make_spec, py
 
 MakeRunner = Callable[..., LocalRunner]
 
