@@ -12,14 +12,14 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY anubis ./anubis
 COPY renderer ./renderer
 COPY controller ./controller
 COPY schemas ./schemas
 COPY client_lib ./client_lib
 COPY benchmarkai ./benchmarkai
-RUN pip wheel --wheel-dir /wheels '.[cluster,github]'
+RUN pip wheel --wheel-dir /wheels -c constraints.txt '.[cluster,github]'
 
 FROM python:3.11-slim
 ARG VERSION=0.1.0
