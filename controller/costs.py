@@ -14,15 +14,17 @@ judged for regressions like any other metric.
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from schemas.errors import AnubisError
+from schemas.results import MetricResult, ResultRecord
+from schemas.runspec import RunSpec
+from schemas.units import throughput_unit
 
 DEFAULT_REGION = "us-east-1"
 
@@ -138,16 +140,6 @@ def run_cost(table: PriceTable, instance_type: str, nodes: int, seconds: float |
 
 # -- derived figures -------------------------------------------------------------------------------------
 
-#: A unit "per second": ``samples/s``, ``images/sec``, ``tokens / second``, ``it/s``, ``req/s``.
-_PER_SECOND = re.compile(r"^\s*(?P<what>[^/]+?)\s*/\s*(?:s|sec|secs|second|seconds)\s*$", re.IGNORECASE)
-
-
-def throughput_unit(unit: str) -> str | None:
-    """What a throughput counts (``samples`` for ``samples/s``), or None for any other unit."""
-    match = _PER_SECOND.match(unit)
-    return match.group("what") if match else None
-
-
 @dataclass(frozen=True)
 class DerivedFigure:
     name: str
@@ -185,3 +177,31 @@ def derived_figures(
         if cost is not None and cost > 0:
             figures.append(DerivedFigure(f"{name}_per_dollar" if currency == "USD" else f"{name}_per_{currency.lower()}", f"{what}/{symbol}", work / cost, name))
     return figures
+
+
+def with_efficiency(record: ResultRecord, spec: RunSpec) -> ResultRecord:
+    """``record`` with the efficiency metrics its descriptor asks for (``efficiency = ["per_joule",
+    "per_dollar"]`` on a throughput): one value each, work per joule of the GPUs' energy and per dollar of
+    the run's cost, at the run's end — judged against their own history like any metric. A figure whose
+    energy or cost is unknown is left out (the metric then has no value in this result)."""
+    wanted = [m for m in spec.metrics + (spec.server.metrics if spec.server else ()) if m.efficiency]
+    if not wanted:
+        return record
+    energy = (record.telemetry or {}).get("energy_j")
+    cost = (record.cost or {}).get("total")
+    currency = str((record.cost or {}).get("currency", "USD"))
+    at = record.finished_at if record.finished_at is not None else 0.0
+    added: dict[str, MetricResult] = {}
+    for metric in wanted:
+        result = record.metrics.get(metric.name)
+        summary = result.summary() if result is not None else None
+        if summary is None:
+            continue
+        figures = derived_figures({metric.name: {"unit": metric.units, "direction": metric.direction, "mean": summary.mean}},
+                                  seconds=record.duration, energy_j=energy, cost=cost, currency=currency)
+        for figure in figures:
+            kind = "per_joule" if figure.name.endswith("_per_joule") else "per_dollar"
+            if kind in metric.efficiency:
+                name = f"{metric.name}_{kind}"
+                added[name] = MetricResult(name, figure.unit, "higher", (figure.value,), (at,))
+    return replace(record, metrics={**record.metrics, **added}) if added else record

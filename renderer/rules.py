@@ -26,6 +26,7 @@ from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from schemas.environment import Environment
 from schemas.errors import Problem
 from schemas.instance_types import catalogue as instance_catalogue
+from schemas.units import throughput_unit
 
 MAX_PROCESSES_PER_INSTANCE = 1024  # as the schema's integer form
 MAX_COMMAND_LENGTH = 16384  # the schema's $defs/command: shlex takes quadratic time on one long word
@@ -91,6 +92,19 @@ def check_patterns(ctx: Context) -> Iterator[Problem]:
                         (*section, "metrics", i, "name"), f"metric '{name}' is declared twice; give each metric one entry"
                     )
                 seen[name] = i
+            efficiency = metric.get("efficiency")
+            units = metric.get("units")
+            if efficiency and isinstance(units, str) and throughput_unit(units) is None:
+                yield ctx.doc.problem(
+                    (*section, "metrics", i, "efficiency"),
+                    f"efficiency is work per joule or per dollar, so it needs a throughput: units '{units}' are not a"
+                    " unit per second (such as images/s); remove efficiency or declare the throughput",
+                )
+            elif efficiency and metric.get("direction") == "lower":
+                yield ctx.doc.problem(
+                    (*section, "metrics", i, "efficiency"),
+                    "efficiency needs a throughput where higher is better; this metric's direction is 'lower'",
+                )
             pattern = metric.get("pattern")
             if isinstance(pattern, str):
                 try:

@@ -94,6 +94,7 @@ def _metrics(items: list[dict[str, Any]] | None) -> tuple[MetricSpec, ...]:
             direction=m.get("direction") or infer_direction(m["name"], m["units"]),
             policy=RegressionPolicy(**m.get("regression", {}), **warmup_fields(m.get("warmup"))),
             required=bool(m.get("required", False)),
+            efficiency=tuple(m.get("efficiency", ())),
         )
         for m in items or ()
     )

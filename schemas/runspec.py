@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NewType
 
+from schemas.units import efficiency_unit
+
 RunId = NewType("RunId", str)
 FamilyId = NewType("FamilyId", str)
 CommitSha = NewType("CommitSha", str)
@@ -69,6 +71,9 @@ class MetricSpec:
     direction: Direction
     policy: RegressionPolicy = field(default_factory=RegressionPolicy)
     required: bool = False  # no value at all fails the run; serialized only when true (older RunSpecs unchanged)
+    # a throughput's work per joule / per dollar, judged like any metric (schemas.units.EFFICIENCIES);
+    # serialized only when asked for
+    efficiency: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,17 @@ class RunSpec:
         return self.labels.get("task_name", self.benchmark)
 
     def all_metrics(self) -> tuple[MetricSpec, ...]:
-        extra = self.server.metrics if self.server else ()
-        return self.metrics + extra
+        """Every metric judged: the benchmark's, the inference server's, and the efficiency figures a
+        throughput asks for (``<name>_per_joule``, ``<name>_per_dollar``: no pattern, computed from the
+        run's GPU energy and cost, higher is better, the throughput's policy)."""
+        declared = self.metrics + (self.server.metrics if self.server else ())
+        derived = tuple(
+            MetricSpec(name=f"{m.name}_{e}", units=efficiency_unit(m.units, e), pattern=None, direction="higher",
+                       policy=m.policy)
+            for m in declared
+            for e in m.efficiency
+        )
+        return declared + derived
 
     def to_dict(self) -> dict[str, Any]:
         plain: dict[str, Any] = _plain(asdict(self))
@@ -199,6 +213,8 @@ class RunSpec:
             for metric in metrics:
                 if not metric.get("required"):
                     metric.pop("required", None)
+                if not metric.get("efficiency"):
+                    metric.pop("efficiency", None)
         return plain
 
     @classmethod
@@ -231,6 +247,7 @@ def _metric(raw: dict[str, Any]) -> MetricSpec:
         direction=raw["direction"],
         policy=RegressionPolicy(**raw.get("policy", {})),
         required=bool(raw.get("required", False)),
+        efficiency=tuple(raw.get("efficiency", ())),
     )
 
 

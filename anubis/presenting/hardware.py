@@ -17,8 +17,9 @@ from anubis.presenting.formatting import MISSING, format_numbers
 from anubis.presenting.history import metric_mean
 from anubis.presenting.output import jsonable
 from anubis.presenting.tables import Cell, Column, TableView
-from controller.costs import derived_figures, throughput_unit
+from controller.costs import derived_figures
 from schemas.results import ResultRecord
+from schemas.units import throughput_unit
 
 BEST = "★"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from controller.costs import DEFAULT_REGION, PriceTable, run_cost, shipped_prices
+from controller.costs import DEFAULT_REGION, PriceTable, run_cost, shipped_prices, with_efficiency
 from controller.gpu_telemetry import PrometheusTelemetry, RunTelemetry, TelemetryUnavailable
 from controller.kubernetes.observed import RunState
 from controller.kubernetes.settings import ControllerSettings
@@ -46,7 +46,8 @@ class UsageRecorder:
     ) -> ResultRecord:
         """``record`` with its telemetry and cost; ``node_types`` maps each node the run's pods ran on to
         its instance type (None where unknown)."""
-        return replace(record, telemetry=self._telemetry(record, state, spec), cost=self._cost(record, spec, node_types))
+        annotated = replace(record, telemetry=self._telemetry(record, state, spec), cost=self._cost(record, spec, node_types))
+        return with_efficiency(annotated, spec)
 
     def _telemetry(self, record: ResultRecord, state: RunState, spec: RunSpec) -> dict[str, object] | None:
         if self.telemetry is None or spec.placement.gpus <= 0:

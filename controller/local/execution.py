@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controller.costs import with_efficiency
 from controller.extraction import MetricExtractor, parse_event_line
 from controller.fetching import FetchCanceled, fetch_entry
 from controller.gpu_telemetry import NvidiaSmiSampler
@@ -141,7 +142,7 @@ class Execution:
                 + (f" (pattern {metric.pattern!r})" if metric.pattern else "") + ": it has no value in this result"
             )
         self.status(record.status, record.reason)
-        return replace(record, telemetry=telemetry)
+        return with_efficiency(replace(record, telemetry=telemetry), spec)
 
     def status(self, status: RunStatus, detail: str) -> None:
         for tap in self.runner.taps:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from controller.costs import derived_figures, throughput_unit
+from controller.costs import derived_figures
 from controller.gpu_telemetry import IDLE_UTILIZATION
 from controller.reporting.runreport import RunReport, point_label
 from schemas.results import ResultRecord
+from schemas.units import throughput_unit
 
 
 def format_energy(joules: float) -> str:

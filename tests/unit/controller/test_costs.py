@@ -11,8 +11,8 @@ from controller.costs import (
     parse_price_table,
     run_cost,
     shipped_prices,
-    throughput_unit,
 )
+from schemas.units import throughput_unit
 
 
 def test_shipped_table_names_its_source_and_date() -> None:
