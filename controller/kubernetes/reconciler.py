@@ -374,6 +374,8 @@ class Controller:
             tracked.retry = False
         if state.suspended and state.queue and not state.outcome:
             state = with_queue_state(self.client, state)
+            if state.queue_state == "deactivated":  # `anubis cancel` writes its outcome first: it may not be seen yet
+                state = self._with_fresh_outcome(resource, state)
         policy = self.settings.policy_for(state.environment)
         decision = decide(state, self.clock(), policy)
         if decision.final and decision.actions:
@@ -458,6 +460,15 @@ class Controller:
                         publisher.push_status(spec, state.execution_id, decision.status)
                     except AnubisError as e:
                         log.warning("publishing the status of %s failed: %s", state.execution_id, e)
+
+    def _with_fresh_outcome(self, resource: Resource, state: RunState) -> RunState:
+        """``state`` with the outcome annotation the object has now (the watch may be behind the API)."""
+        try:
+            obj = self.client.get(resource, state.namespace, state.name)
+        except AnubisError:
+            return state
+        outcome = ((obj.get("metadata") or {}).get("annotations") or {}).get(OUTCOME_ANNOTATION)
+        return replace(state, outcome=outcome) if outcome else state
 
     def _suspend(self, resource: Resource, state: RunState, action: Suspend) -> None:
         if state.suspended and state.outcome:
