@@ -1,8 +1,9 @@
 """Verdicts for the commands that show results: which policy applies, and judging a stored result.
 
-A metric's regression policy is in its RunSpec. For a local execution the RunSpec it ran is kept
-beside its logs (``<data_dir>/executions/<execution_id>/runspec.json``); otherwise the descriptor in
-this checkout is planned again and used when it gives the same run; otherwise the defaults apply.
+A metric's regression policy is in the result record itself (the RunSpec's, kept when the record is
+made), so every verdict on an execution uses the policy it ran with. For a record written before
+records carried it: the RunSpec kept beside its logs (``<data_dir>/executions/<execution_id>/runspec.json``),
+else the descriptor in this checkout planned again when it gives the same run, else the defaults.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 import click
 
 from anubis.settings import Settings
-from controller.baselines import Judgement, judge_record
+from controller.baselines import Judgement, judge_record, record_policies
 from controller.sqlite_store import SqliteResultStore
 from controller.store import ResultStore
 from schemas.errors import AnubisError
@@ -26,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 def policies_for(settings: Settings, record: ResultRecord) -> dict[str, RegressionPolicy]:
-    """Each metric's policy for ``record`` (metrics not named get the defaults)."""
+    """Each metric's policy for ``record`` (metrics not named get the defaults): the ones the record
+    carries; for an older record, the RunSpec kept beside its logs, else the descriptor planned again."""
+    carried = record_policies(record)
+    if carried is not None:
+        return carried
     kept = settings.data_dir / "executions" / record.execution_id / "runspec.json"
     try:
         spec = RunSpec.from_dict(json.loads(kept.read_text(encoding="utf-8")))

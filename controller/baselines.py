@@ -211,9 +211,10 @@ def judge_record(
     main_branch: str = MAIN_BRANCH,
     merge_base: MergeBase | None = None,
 ) -> dict[str, Judgement]:
-    """A verdict for every metric of ``record`` against its baseline in ``store`` (the default
-    policy for a metric ``policies`` does not name)."""
-    policies = policies or {}
+    """A verdict for every metric of ``record`` against its baseline in ``store``, with the policies the
+    record carries (``policies`` only for an older record that carries none; the default policy for a
+    metric neither names)."""
+    policies = record_policies(record) or policies or {}
     resets = store.resets(record.benchmark) if isinstance(store, ResetStore) else []
     everything = baseline_history(store, record, main_branch=main_branch, merge_base=merge_base)
     judgements: dict[str, Judgement] = {}
@@ -255,3 +256,12 @@ def change_point_executions(records: Sequence[ResultRecord], metric: str) -> lis
             series.setdefault(key, []).append((record.execution_id, value))
     found = {points[i][0] for points in series.values() for i in change_points([v for _, v in points])}
     return [r.execution_id for r in records if r.execution_id in found]
+
+
+def record_policies(record: ResultRecord) -> dict[str, RegressionPolicy] | None:
+    """The policies ``record`` was judged with (kept in it since records carry them); None for an older
+    record, whose policies must then be found elsewhere."""
+    if record.policies is None:
+        return None
+    known = set(RegressionPolicy.__dataclass_fields__)
+    return {name: RegressionPolicy(**{k: v for k, v in raw.items() if k in known}) for name, raw in record.policies.items()}

@@ -6,7 +6,7 @@ the node's (``controller/kubernetes/recording.py``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from schemas.results import MetricResult, Reproducibility, ResultRecord
 from schemas.runspec import MetricSpec, RunSpec
@@ -59,6 +59,7 @@ def record_of(
         branch=branch,
         pull_request=spec.source.pull_request,
         descriptor_path=spec.descriptor_path,
+        policies={m.name: asdict(m.policy) for m in spec.all_metrics()},
     )
 
 

@@ -114,6 +114,10 @@ class ResultRecord:
     # (controller.costs.RunCost.to_dict()); None where unknown (no GPU telemetry, no price).
     telemetry: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
+    # Each metric's regression policy as the run had it (RegressionPolicy fields), so that every verdict on
+    # this execution — `anubis results`, the pull-request comment, the controller, the alert — uses the
+    # same policy, whatever the checkout says later. None in records written before it was kept.
+    policies: dict[str, dict[str, Any]] | None = None
     version: int = RESULT_VERSION
 
     @property

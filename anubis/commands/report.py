@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from anubis.settings import Settings
+from controller.baselines import record_policies
 from controller.reporting.exporter import judged_report
 from controller.reporting.runreport import RunReport
 from controller.store import ResultStore
@@ -41,7 +42,11 @@ def _report(store: ResultStore, record: ResultRecord, repo_root: Path | None, br
 
 
 def _policies(record: ResultRecord, repo_root: Path | None) -> dict[str, RegressionPolicy]:
-    """Each metric's regression policy, from the descriptor in this checkout when it renders the same run."""
+    """Each metric's regression policy: the record's own; for an older record, from the descriptor in this
+    checkout when it renders the same run."""
+    carried = record_policies(record)
+    if carried is not None:
+        return carried
     if repo_root is None or not record.descriptor_path:
         return {}
     try:
