@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from controller.costs import with_efficiency
 from controller.extraction import MetricExtractor, parse_event_line
@@ -44,6 +43,7 @@ from controller.local.containers import (
     Mount,
 )
 from controller.local.expansion import expand_all, expand_env
+from controller.local.hosting import ExecutionHost
 from controller.local.logs import CappedLog
 from controller.local.machine import oom_kills
 from controller.local.processes import Exit, ProcessGroup, StartError
@@ -54,9 +54,6 @@ from schemas.errors import AnubisError, FetchError
 from schemas.results import MetricResult, ResultRecord
 from schemas.runspec import DataSource, RunSpec
 from schemas.status import RunStatus
-
-if TYPE_CHECKING:
-    from controller.local.runner import LocalRunner
 
 #: What an execution runs once its data is in place: starts its processes and supervises them.
 Strategy = Callable[["Execution"], None]
@@ -76,10 +73,10 @@ class Stopped(Exception):
 
 
 class Execution:
-    """One RunSpec running under a :class:`~controller.local.runner.LocalRunner`: its folder, its
+    """One RunSpec running under an :class:`~controller.local.hosting.ExecutionHost` (the runner): its folder, its
     processes and containers, its deadline and its metric extraction."""
 
-    def __init__(self, runner: LocalRunner, spec: RunSpec, execution_id: str) -> None:
+    def __init__(self, runner: ExecutionHost, spec: RunSpec, execution_id: str) -> None:
         self.runner = runner
         self.config = runner.config
         self.spec = spec

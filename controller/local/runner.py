@@ -12,87 +12,32 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Protocol
 
-from controller.fetching import S3ClientFactory
 from controller.local.cancellation import Cancellation
-from controller.local.containers import ContainerEngine
 from controller.local.execution import Execution, data_variable
-from controller.local.logs import DEFAULT_LOG_CAP
+from controller.local.hosting import (  # re-exported: where callers have always found them
+    DEFAULT_GRACE_SECONDS,
+    ExecutionTap,
+    LocalConfig,
+    QuietObserver,
+    RunObserver,
+    host_environment,
+)
 from controller.local.registry import CANCEL_REASON, Registry
 from controller.local.strategies import mpi_launcher, strategy_for
 from controller.store import ResultStore
 from schemas.errors import BackendError
 from schemas.results import ResultRecord
 from schemas.runspec import RunSpec
-from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRACE_SECONDS = 10.0
-
-
-class RunObserver(Protocol):
-    """What a runner tells the person watching (the command line implements it)."""
-
-    def status(self, execution_id: str, status: RunStatus, detail: str) -> None: ...
-
-    def output(self, chunk: bytes) -> None: ...
-
-    def notice(self, message: str) -> None: ...
-
-
-class ExecutionTap(Protocol):
-    """Something that records executions as they go (the journal): told each status with its
-    RunSpec, and handed each process's output with its role (``output``, ``server``)."""
-
-    def status(self, spec: RunSpec, execution_id: str, status: RunStatus, detail: str) -> None: ...
-
-    def output_sink(self, spec: RunSpec, execution_id: str, role: str) -> Callable[[bytes], None]: ...
-
-
-class QuietObserver:
-    def status(self, execution_id: str, status: RunStatus, detail: str) -> None:
-        log.info("%s: %s %s", execution_id, status, detail)
-
-    def output(self, chunk: bytes) -> None:
-        pass
-
-    def notice(self, message: str) -> None:
-        log.warning("%s", message)
-
-
-@dataclass(frozen=True)
-class LocalConfig:
-    repo_root: Path
-    data_dir: Path
-    cache_dir: Path
-    engine: ContainerEngine | None = None
-    grace_seconds: float = DEFAULT_GRACE_SECONDS
-    log_cap_bytes: int = DEFAULT_LOG_CAP
-    s3_client_factory: S3ClientFactory | None = None
-    host_environ: Mapping[str, str] = field(default_factory=lambda: host_environment(os.environ, sys.executable))
-
-
-def host_environment(environ: Mapping[str, str], python: str) -> dict[str, str]:
-    """This machine's environment for a benchmark run on the host, with the folder of the Python that
-    runs anubis first on PATH: ``python3`` in a descriptor then means the environment anubis is
-    installed in (its virtual environment, with NumPy and the client library), not whichever Python
-    the shell would find first."""
-    env = dict(environ)
-    folder = str(Path(python).parent)
-    parts = [p for p in env.get("PATH", "").split(os.pathsep) if p]
-    if not parts or parts[0] != folder:
-        env["PATH"] = os.pathsep.join([folder, *(p for p in parts if p != folder)])
-    return env
+__all__ = ["DEFAULT_GRACE_SECONDS", "ExecutionTap", "LocalConfig", "LocalRunner", "QuietObserver", "RunObserver",
+           "host_environment", "new_execution_id"]
 
 
 def new_execution_id(run_id: str, now: float | None = None) -> str:
