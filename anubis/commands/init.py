@@ -18,7 +18,6 @@ from anubis.scaffolding import (
     scaffold,
     write_scaffold,
 )
-from anubis.settings import Settings
 
 PLACEHOLDER_URL = "https://github.com/OWNER/benchmarks"
 GITHUB_URL = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -54,11 +53,12 @@ def init(ctx: click.Context, directory: Path, url: str | None, branch: str, sour
     written = write_scaffold(root, scaffold(options))
     for path in written:
         click.echo(f"create  {path}")
-    from anubis.commands.render import render  # the Argo CD bootstrap and the example's manifests
+    # the Argo CD bootstrap and the example's manifests, as `anubis render` writes them
+    from anubis.rendering import render_repository, write_repository
 
-    settings: Settings = ctx.obj
-    ctx.obj = dataclasses.replace(settings, repo_root=root, repo_explicit=True)
-    ctx.invoke(render, paths=(), environment=None, out=None, check=False, show_diff=False)
+    changes = write_repository(root, root / "manifests", render_repository(root))
+    for path in (*changes.created, *changes.changed):
+        click.echo(f"create  manifests/{path}")
     click.echo(f"\n{root}: a benchmarks repository pinned to {options.requirement()}.")
     if options.url == PLACEHOLDER_URL:
         click.echo(f"Set its URL in anubis.toml (now {PLACEHOLDER_URL}) and run `anubis render` again.")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import click
 
 from anubis.cluster_access import ClusterAccess, cluster_options
-from anubis.commands.list_runs import close_runs, local_runs
+from anubis.local_runs import close_runs, local_runs
 from anubis.presenting.terminal_text import ByteOutput, TerminalWriter, byte_output
 from anubis.settings import Settings
 from controller.exporting.base import LogLine

@@ -11,27 +11,19 @@ summary and the plan comment.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from anubis.project import load_project
+from anubis.rendering import render_tree
 from anubis.settings import Settings
-from renderer.manifests import render_run
-from renderer.planning import Catalog, check_descriptor, find_descriptors
+from anubis.trees import checkout_tree
+from renderer.planning import Catalog
 from schemas.environment import Environment
-from schemas.errors import AnubisError, DescriptorError, Problem
-from schemas.runspec import Source
 
 PLAN_MARKER = "<!-- anubis:plan -->"
-TREE = ("benchmarks", "environments", "anubis.toml")
 
 
 @dataclass(frozen=True)
@@ -40,93 +32,6 @@ class EnvironmentPlan:
     change: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     unchanged: int = 0
-
-
-def render_tree(
-    root: Path,
-    *,
-    catalog: Catalog | None = None,
-    source: Callable[[Path], Source] | None = None,
-    overrides: Callable[[Path], list[str]] | None = None,
-) -> dict[str, str]:
-    """Every kubernetes run of the descriptors under ``root``: ``<env>/<benchmark>/<run_id>.yaml`` → text.
-    Raises :class:`DescriptorError` with every problem if a descriptor is invalid."""
-    catalog = catalog or Catalog(root)
-    project = load_project(root)
-    rendered: dict[str, str] = {}
-    problems = []
-    if not (root / "benchmarks").is_dir():
-        return rendered
-    for descriptor in find_descriptors([], root):
-        try:
-            planned = check_descriptor(
-                descriptor, repo_root=root, catalog=catalog,
-                source=source(descriptor.parent) if source else Source(repository=project.repository),
-                overrides=overrides(descriptor) if overrides else (),
-            )
-        except DescriptorError as e:
-            problems.extend(e.problems)
-            continue
-        contents = planned.scripts.contents() if planned.scripts else {}
-        for spec in planned.runs:
-            env = catalog.get(spec.environment)
-            if env.kind == "kubernetes":
-                run = render_run(spec, env, contents)
-                rendered[f"{env.name}/{spec.benchmark}/{run.filename}"] = run.text
-    if any(p.severity == "error" for p in problems):
-        raise DescriptorError(problems)
-    return rendered
-
-
-@contextmanager
-def checkout_tree(repo_root: Path, ref: str, paths: tuple[str, ...] = TREE) -> Iterator[Path]:
-    """``paths`` of revision ``ref`` in a temporary folder (``git archive``: files only, no hooks, no checkout)."""
-    import git  # GitPython, imported only by the commands that use it
-
-    try:
-        repo = git.Repo(repo_root, search_parent_directories=True)
-        commit = repo.commit(ref)
-        present = [p for p in paths if _exists(commit, p)]
-        buffer = io.BytesIO()
-        if present:
-            repo.archive(buffer, commit.hexsha, path=present)
-    except (git.GitCommandError, git.BadName, ValueError, git.InvalidGitRepositoryError) as e:
-        raise AnubisError(f"cannot read revision '{ref}' of {repo_root}: {str(e).strip().splitlines()[-1]}; "
-                          "fetch it first (the workflow checks out with fetch-depth: 0)") from e
-    with tempfile.TemporaryDirectory(prefix="anubis-tree-") as tmp:
-        buffer.seek(0)
-        if present:
-            with tarfile.open(fileobj=buffer) as tar:
-                try:
-                    tar.extractall(tmp, filter="data")
-                except tarfile.FilterError as e:
-                    raise DescriptorError([_refused_member(e, ref)]) from None
-        yield Path(tmp)
-
-
-def _refused_member(error: tarfile.FilterError, ref: str) -> Problem:
-    """What tar's data filter refused (an absolute link, a link out of the tree, a device…), said as a
-    problem of the file that holds it."""
-    member = error.tarinfo
-    if member.issym() or member.islnk():
-        what = (
-            f"is a link to '{member.linkname}', which leaves the repository"
-            if not isinstance(error, tarfile.AbsoluteLinkError)
-            else f"is a link to the absolute path '{member.linkname}'"
-        )
-        advice = "links are not followed out of a benchmark's folder: commit the file itself"
-    else:
-        what = f"cannot be taken from revision '{ref}' ({error})"
-        advice = "commit regular files only"
-    return Problem(member.name, 1, 1, "", f"{what}; {advice}")
-
-
-def _exists(commit: object, path: str) -> bool:
-    try:
-        commit.tree / path  # type: ignore[attr-defined]
-    except KeyError:
-        return False
-    return True
 
 
 def compare(base: dict[str, str], head: dict[str, str], environments: list[str]) -> dict[str, EnvironmentPlan]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import click
 
-from anubis.commands.gitbot import SKIP_CI, git_env, run_git
-from anubis.commands.render import render
+from anubis.gitbot import SKIP_CI, git_env, run_git
+from anubis.project import GitSources
+from anubis.rendering import render_repository, write_repository
 from anubis.settings import Settings
 from schemas.errors import BackendError
 
@@ -32,12 +33,16 @@ def publish(ctx: click.Context, remote: str, branch: str | None, token_env: str 
     from anubis.project import load_project
 
     settings: Settings = ctx.obj
-    branch = branch or load_project(settings.repo_root).default_branch
+    project = load_project(settings.repo_root)
+    branch = branch or project.default_branch
     repo = git.Repo(settings.repo_root, search_parent_directories=True)
     env = git_env(token_env)
     secrets = tuple(v for k, v in env.items() if k == "GIT_CONFIG_VALUE_0")
     for attempt in range(1, attempts + 1):
-        ctx.invoke(render, paths=(), environment=None, out=None, check=False, show_diff=False)
+        rendered = render_repository(settings.repo_root, source=GitSources(settings.repo_root, project).source_for)
+        changes = write_repository(settings.repo_root, settings.repo_root / "manifests", rendered)
+        click.echo(f"rendered {len(rendered.files)} manifest file(s): {len(changes.created)} new, "
+                   f"{len(changes.changed)} changed, {len(changes.removed)} removed")
         run_git(repo, "add", "--all", "--", "manifests", env=env)
         staged = run_git(repo, "diff", "--cached", "--name-only", "--", "manifests", env=env)
         if not staged.strip():

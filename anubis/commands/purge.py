@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from anubis.commands.list_runs import close_runs, local_runs
+from anubis.local_runs import close_runs, local_runs
 from anubis.settings import Settings
 from controller.local.journaling import RunView
 from controller.sqlite_store.schema import connect

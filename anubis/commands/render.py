@@ -10,16 +10,10 @@ from anubis import manifest_files
 from anubis.diagnostics import print_problems
 from anubis.manifest_diff import readable_diff
 from anubis.project import GitSources, load_project
+from anubis.rendering import render_repository, write_repository
 from anubis.settings import Settings
-from renderer.alerts import render_prometheus_rule
-from renderer.dashboards import render_dashboards
-from renderer.manifests import render_argocd, render_run
-from renderer.planning import Catalog, check_descriptor, find_descriptors
-from schemas.errors import DescriptorError, Problem
-from schemas.runspec import RunSpec
-
-SYSTEM_GRAFANA = "system/grafana"  # generated dashboards beside the hand-written system manifests
-SYSTEM_PROMETHEUS = "system/prometheus"  # generated alert rules
+from renderer.planning import Catalog
+from schemas.errors import DescriptorError
 
 
 @click.command()
@@ -42,62 +36,30 @@ def render(
     root = settings.repository_for(paths[0]) if paths else settings.repo_root
     out = out or root / "manifests"
     catalog = Catalog(root)
-    project = load_project(root)
-    sources = GitSources(root, project)
-    desired: dict[str, str] = {}
-    problems: list[Problem] = []
-    scopes: set[str] = set()
-    whole_repo = not paths
-    cluster_runs: list[RunSpec] = []
-    clusters = [e for e in catalog.all() if e.kind == "kubernetes"]
     if environment is not None and catalog.get(environment).kind != "kubernetes":
         raise click.UsageError(f"environment '{environment}' runs on this machine and has no manifests; use anubis run")
-    for descriptor in find_descriptors(list(paths), root):
-        try:
-            planned = check_descriptor(
-                descriptor, repo_root=root, environment=environment, source=sources.source_for(descriptor.parent),
-                catalog=catalog,
-            )
-        except DescriptorError as e:
-            problems.extend(e.problems)
-            continue
-        problems.extend(planned.warnings)
-        scopes.update(f"{env.name}/{planned.benchmark}" for env in clusters)
-        contents = planned.scripts.contents() if planned.scripts else {}
-        for spec in planned.runs:
-            env = catalog.get(spec.environment)
-            if env.kind != "kubernetes":
-                continue
-            rendered = render_run(spec, env, contents)
-            desired[f"{env.name}/{spec.benchmark}/{rendered.filename}"] = rendered.text
-            cluster_runs.append(spec)
-    if any(p.severity == "error" for p in problems):
-        print_problems(problems)
-        raise SystemExit(1)
-    print_problems(problems)
-    if whole_repo:  # what depends on every benchmark: Argo CD applications, dashboards, alert rules
-        scopes = {env.name for env in clusters} | {"argocd", SYSTEM_GRAFANA, SYSTEM_PROMETHEUS}
-        for name, text in render_argocd(clusters, project.repository or "", project.default_branch).items():
-            desired[f"argocd/{name}"] = text
-        for name, text in render_dashboards(cluster_runs).items():
-            desired[f"{SYSTEM_GRAFANA}/{name}"] = text
-        for name, text in render_prometheus_rule(cluster_runs).items():
-            desired[f"{SYSTEM_PROMETHEUS}/{name}"] = text
-    changes = manifest_files.compare(out, desired, sorted(scopes))
-    if show_diff:
-        click.echo(readable_diff(out, desired, changes), nl=False)
+    sources = GitSources(root, load_project(root))
+    try:
+        rendered = render_repository(root, paths, environment=environment, catalog=catalog, source=sources.source_for)
+    except DescriptorError as e:
+        print_problems(e.problems + e.warnings)
+        raise SystemExit(1) from None
+    print_problems(rendered.warnings)
     if check or show_diff:
+        changes = manifest_files.compare(out, rendered.files, rendered.scopes)
+        if show_diff:
+            click.echo(readable_diff(out, rendered.files, changes), nl=False)
         if changes.empty:
-            click.echo(f"{out}: up to date ({len(desired)} files)")
+            click.echo(f"{out}: up to date ({len(rendered.files)} files)")
             return
         _summarise(changes)
         if check:
             click.echo("manifests are out of date: run `anubis render` and commit the result", err=True)
             raise SystemExit(1)
         return
-    manifest_files.apply(out, desired, changes)
+    changes = write_repository(root, out, rendered)
     if changes.empty:
-        click.echo(f"{out}: up to date ({len(desired)} files)")
+        click.echo(f"{out}: up to date ({len(rendered.files)} files)")
     else:
         _summarise(changes)
 

@@ -62,7 +62,7 @@ def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str,
         merged=bool(pull.get("merged")), previewed=PREVIEW_LABEL in labels,
     )
     settings: Settings = ctx.obj
-    from anubis.commands.preview import preview
+    from anubis.previewing import update_preview
 
     for action in actions:
         click.echo(f"{type(action).__name__}: {action}")
@@ -72,11 +72,11 @@ def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str,
             client.reply(number, action.text)
         elif isinstance(action, (commands.RerunPreview, commands.CancelPreview)):
             which = action.benchmark or "all"
-            ctx.invoke(preview, number=number, head=head, head_sha=str(pull.get("head", {}).get("sha") or "") or None,
-                       head_ref=str(pull.get("head", {}).get("ref") or "") or None, close=False,
-                       rerun=which if isinstance(action, commands.RerunPreview) else None,
-                       cancel=which if isinstance(action, commands.CancelPreview) else None, remote="origin",
-                       branch=_preview_branch(), token_env=token_env, push=True)
+            update_preview(settings, number, head, str(pull.get("head", {}).get("sha") or "") or None,
+                           str(pull.get("head", {}).get("ref") or "") or None, close=False,
+                           rerun=which if isinstance(action, commands.RerunPreview) else None,
+                           cancel=which if isinstance(action, commands.CancelPreview) else None, remote="origin",
+                           branch=_preview_branch(), token_env=token_env, push=True)
         elif isinstance(action, commands.AcceptStep):
             sha = str(pull.get("head", {}).get("sha") or "")
             for benchmark in _accept(settings, store, action):
@@ -121,7 +121,7 @@ def _accept(settings: Settings, store: str | None, action: commands.AcceptStep) 
 def _commit_bump(repo_root: Path, benchmark: str | None, user: str) -> None:
     import git
 
-    from anubis.commands.gitbot import git_env, run_git
+    from anubis.gitbot import git_env, run_git
 
     repo = git.Repo(repo_root, search_parent_directories=True)
     env = git_env(None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from anubis.commands.list_runs import since_option
+from anubis.local_runs import since_option
 from anubis.presenting.formatting import format_time
 from anubis.presenting.output import (
     OutputFormat,

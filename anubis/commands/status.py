@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from anubis.cluster_access import ClusterAccess, cluster_options, cluster_view
-from anubis.commands.list_runs import close_runs, local_runs, run_document
+from anubis.local_runs import close_runs, local_runs, run_document
 from anubis.presenting import (
     Cell,
     OutputFormat,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from anubis.commands.list_runs import parse_since
+from anubis.local_runs import parse_since
 from anubis.commands.schedule import stop_schedule
 from controller.journal import ExecutionInfo, Journal, LogRow, quote_query
 from controller.journal.schema import MIGRATIONS, SCHEMA_VERSION

@@ -207,7 +207,7 @@ def test_a_fifo_named_on_the_command_line_is_not_a_descriptor(repo: Path) -> Non
 
 
 def test_a_preview_branch_name_with_a_newline_is_not_taken() -> None:
-    from anubis.commands.preview import preview_branch
+    from anubis.previewing import preview_branch
 
     assert preview_branch(3, "main\n") == "pr-3"
     assert preview_branch(3, "feature/x") == "feature/x"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from manifest_cases import CPU_ENV, GPU_ENV, LOCAL_ENV, RENDER_CASES
 
-from anubis.commands.preview import preview_environment
 from anubis.manifest_files import is_generated
+from anubis.previewing import preview_environment
 from renderer.manifests import render_run
 from renderer.previews import (
     PREVIEW_DATASET_CACHE_SIZE,
