@@ -60,12 +60,31 @@ class ControllerSettings:
         return self.policies.get(environment, self.default_policy)
 
 
-def load_settings(path: Path, **overrides: Any) -> ControllerSettings:
-    """Settings from a TOML file (see the module's description); ``overrides`` win."""
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings file, read once and checked against ``schemas/controller-settings.schema.json``: every
+    problem named by its field, in one error (never a traceback from a bad value later)."""
+    import jsonschema
+
+    from schemas.loading import load_schema
+
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BackendError(f"cannot read the controller settings {path} ({e}); fix or remove the file") from e
+    validator = jsonschema.Draft202012Validator(load_schema("controller-settings"))
+    problems = sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path])
+    if problems:
+        lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in problems]
+        raise BackendError(f"the controller settings {path} are not valid (docs/operations.md lists every key):\n"
+                           + "\n".join(lines))
+    return raw
+
+
+def load_settings(path: Path, raw: dict[str, Any] | None = None, **overrides: Any) -> ControllerSettings:
+    """Settings from a TOML file (see the module's description), or from its already read contents
+    ``raw``; ``overrides`` win."""
+    if raw is None:
+        raw = read_settings_file(path)
     # the watcher's keys may sit at the top level or in a [controller] table (as the ConfigMap has them)
     data = {**raw, **(raw.get("controller") or {})}
     default = StatusPolicy(

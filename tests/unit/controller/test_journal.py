@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from anubis.local_runs import parse_since
 from anubis.commands.schedule import stop_schedule
+from anubis.local_runs import parse_since
 from controller.journal import ExecutionInfo, Journal, LogRow, quote_query
 from controller.journal.schema import MIGRATIONS, SCHEMA_VERSION
 from controller.local.journaling import JournalTap
