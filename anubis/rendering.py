@@ -49,12 +49,14 @@ def render_repository(
     catalog: Catalog | None = None,
     source: Callable[[Path], Source] | None = None,
     overrides: Callable[[Path], list[str]] | None = None,
+    runs_only: bool = False,
 ) -> RenderedRepository:
     """The manifests of the descriptors under ``root/benchmarks`` (or of ``paths`` only), each run in the
     environment it chooses (or ``environment``). For the whole repository also the Argo CD bootstrap, the
     dashboards and the alert rules, which depend on every benchmark. ``source`` gives a benchmark
     folder's Source (default: the project's repository, no commit); ``overrides`` a descriptor's
-    ``--set`` overrides. Raises :class:`DescriptorError` with every error of every descriptor."""
+    ``--set`` overrides; ``runs_only``: the runs alone (what ``plan`` and ``preview`` need). Raises
+    :class:`DescriptorError` with every error of every descriptor."""
     catalog = catalog or Catalog(root)
     project = load_project(root)
     files: dict[str, str] = {}
@@ -86,7 +88,7 @@ def render_repository(
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DescriptorError(problems)
-    if not paths:  # what depends on every benchmark: Argo CD applications, dashboards, alert rules
+    if not paths and not runs_only:  # what depends on every benchmark: Argo CD applications, dashboards, alert rules
         scopes = {env.name for env in clusters} | {"argocd", SYSTEM_GRAFANA, SYSTEM_PROMETHEUS}
         for name, text in render_argocd(clusters, project.repository or "", project.default_branch).items():
             files[f"argocd/{name}"] = text
@@ -108,7 +110,7 @@ def render_tree(
     ``plan`` compares and ``preview`` publishes."""
     if not (root / "benchmarks").is_dir():
         return {}
-    return render_repository(root, catalog=catalog, source=source, overrides=overrides).run_files()
+    return render_repository(root, catalog=catalog, source=source, overrides=overrides, runs_only=True).run_files()
 
 
 def write_repository(root: Path, out: Path, rendered: RenderedRepository) -> manifest_files.Changes:

@@ -384,8 +384,16 @@ class Controller:
             # when none explains it, wait (a little) for the pod watch to reach the object's version.
             state = state.with_pods(self._fresh_pods(state))
             decision = decide(state, self.clock(), policy)
-            if decision.unexplained and self._pods_behind(key, state):
-                return None
+            if decision.unexplained:
+                if self._pods_behind(key, state):
+                    return None
+                # caught up: the pod watch may have handed over (a deleted pod's last state) since the
+                # pods above were taken from its cache; decide on the cache as it is now
+                with self._lock:
+                    cached = tuple(self._pods.get(self._pod_key(state), {}).values())
+                state = state.with_pods(cached)
+                state = state.with_pods(self._fresh_pods(state))
+                decision = decide(state, self.clock(), policy)
         with self._lock:
             if key in self._runs:
                 self._runs[key].recheck = decision.recheck

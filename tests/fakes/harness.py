@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,3 +50,19 @@ def wait_for(predicate: Callable[[], Any], sim: ClusterSimulator | None = None, 
 
 def results_of(store: SqliteResultStore, run_id: str) -> list[ResultRecord]:
     return [r for r in store.list_runs(limit=1000) if r.run_id == run_id]
+
+
+class Clock:
+    """The controller's and the simulator's time, moved by the test."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds

@@ -5,13 +5,12 @@ status, its reason, and (for a run Anubis stops) the suspend and the outcome wri
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator, SimRun
-from fakes.harness import SETTINGS, rendered, results_of, wait_for
+from fakes.harness import SETTINGS, Clock, rendered, results_of, wait_for
 from fakes.kubernetes_api import FakeKubernetes
 
 from controller.kubernetes.client import KubeClient, RetryPolicy
@@ -24,22 +23,6 @@ SINGLE = "resnet-train-4d1c7e2a90"
 INFERENCE = "bert-serving-5e6f7a8b9c"
 HOROVOD = "horovod-resnet-77aa01bc3d"
 START = 1_800_000_000.0
-
-
-class Clock:
-    """The controller's and the simulator's time, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = START
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
 
 
 class Transitions:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fakes import cluster_simulator as scenario
 from fakes.cluster_simulator import ClusterSimulator
-from fakes.harness import SETTINGS, rendered, results_of, wait_for
+from fakes.harness import SETTINGS, Clock, rendered, results_of, wait_for
 from fakes.kubernetes_api import FakeKubernetes
 from fakes.kueue import ClusterQueue, FakeKueue
 
@@ -29,16 +28,6 @@ from schemas.status import RunStatus
 NAMESPACE = "anubis-gpu-runs"
 QUEUE = "anubis-p3-8xlarge"
 START = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
 
 
 def _mpijob(name: str, run_id: str, queue: str = QUEUE) -> dict[str, Any]:
@@ -58,7 +47,7 @@ def _mpijob(name: str, run_id: str, queue: str = QUEUE) -> dict[str, Any]:
 
 @pytest.fixture
 def cluster(fake_api: FakeKubernetes) -> tuple[ClusterSimulator, FakeKueue]:
-    clock = Clock()
+    clock = Clock(START)
     sim = ClusterSimulator(fake_api, clock)
     sim.add_node("node-1", "p3.8xlarge", "Tesla-V100-SXM2-16GB")
     kueue = FakeKueue(fake_api, [ClusterQueue(QUEUE, "p3-8xlarge", {"nvidia.com/gpu": 8, "cpu": 200})],
