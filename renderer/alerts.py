@@ -26,6 +26,7 @@ import yaml
 from croniter import croniter
 
 from schemas.runspec import RunSpec
+from schemas.vocabulary import compact_duration
 
 RULES_FILE = "anubis-alerts.yaml"
 #: Cron periods are measured over the firings after this date (fixed: rendering is pure).
@@ -233,13 +234,7 @@ def _q(text: str) -> str:
 
 def duration(seconds: float) -> str:
     """A Prometheus duration: ``1d2h3m4s`` (whole seconds, zero parts left out; ``0s`` for 0)."""
-    left = max(0, int(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, left = divmod(left, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
+    return compact_duration(seconds, days=True)
 
 
 PROMETHEUS_RULE_FILE = "prometheusrule-anubis.yaml"

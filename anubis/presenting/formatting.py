@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from anubis.presenting.tables import Tone
 from schemas.status import RunStatus
+from schemas.vocabulary import human_duration
 
 MISSING = "—"
 
@@ -58,12 +59,7 @@ def format_change(change: float | None, percent: float | None, like: Sequence[fl
 def format_duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return MISSING
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+    return human_duration(seconds, fine=True)
 
 
 def format_time(timestamp: float | None) -> str:

@@ -31,6 +31,7 @@ from schemas.errors import AnubisError
 from schemas.results import Reproducibility, ResultRecord
 from schemas.runspec import RunSpec
 from schemas.status import RunStatus
+from schemas.vocabulary import ROLE_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def runspec_of(state: RunState) -> RunSpec | None:
 
 
 def _main_pod(state: RunState) -> PodState | None:
-    order = {"launcher": 0, "main": 0, "inference": 0, "worker": 1}
+    order = ROLE_ORDER
     pods = sorted(state.pods, key=lambda p: (order.get(p.role, 2), -(p.created or 0.0), p.name))
     return pods[0] if pods else None
 

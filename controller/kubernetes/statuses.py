@@ -26,6 +26,7 @@ from controller.kubernetes.observed import (
     RunState,
 )
 from schemas.status import RunStatus
+from schemas.vocabulary import ROLE_ORDER, compact_duration, time_limit_reason
 
 IMAGE_PULL_FINAL = frozenset({"InvalidImageName", "ErrImageNeverPull", "ImageInspectError", "SignatureValidationFailed"})
 """Waiting reasons the kubelet gives for an image that will never come, whatever the wait
@@ -101,11 +102,7 @@ class Decision:
 
 def format_duration(seconds: float) -> str:
     """``15m``, ``2h``, ``1h30m``, ``45s``: whole seconds, largest units first."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
-    return "".join(parts) or "0s"
+    return compact_duration(seconds)
 
 
 def outcome_annotation(status: RunStatus, reason: str) -> str:
@@ -193,7 +190,7 @@ def _where(run: RunState, pod: PodState, container: ContainerState) -> str:
 
 def _ordered_pods(run: RunState) -> list[PodState]:
     """Launcher first, then workers, newest pod of a Job first (a retried pod says the latest)."""
-    order = {"launcher": 0, "main": 0, "inference": 0, "worker": 1}
+    order = ROLE_ORDER
     return sorted(run.pods, key=lambda p: (order.get(p.role, 2), -(p.created or 0.0), p.name))
 
 
@@ -275,9 +272,8 @@ def _explain_pods(run: RunState, pods: list[PodState]) -> tuple[RunStatus, str] 
 def _explain_failure(run: RunState, reason: str, message: str) -> tuple[RunStatus, str]:
     if "DeadlineExceeded" in reason:
         if run.active_deadline_seconds:
-            limit = format_duration(run.active_deadline_seconds)
-            return RunStatus.TIMED_OUT, f"the run passed its time limit of {limit} and was stopped (DeadlineExceeded)"
-        return RunStatus.TIMED_OUT, f"the run passed its time limit and was stopped (DeadlineExceeded): {message}"
+            return RunStatus.TIMED_OUT, f"{time_limit_reason(run.active_deadline_seconds)} (DeadlineExceeded)"
+        return RunStatus.TIMED_OUT, f"{time_limit_reason(None)} (DeadlineExceeded): {message}"
     explained = _explain_pods(run, _ordered_pods(run))
     if explained is not None:
         return explained

@@ -54,6 +54,7 @@ from schemas.errors import AnubisError, FetchError
 from schemas.results import MetricResult, ResultRecord
 from schemas.runspec import DataSource, RunSpec
 from schemas.status import RunStatus
+from schemas.vocabulary import time_limit_reason
 
 #: What an execution runs once its data is in place: starts its processes and supervises them.
 Strategy = Callable[["Execution"], None]
@@ -297,7 +298,7 @@ class Execution:
         if request is not None:
             return RunStatus.CANCELED, request.reason
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            return RunStatus.TIMED_OUT, f"exceeded its timeout of {self.spec.timeout_seconds} s"
+            return RunStatus.TIMED_OUT, time_limit_reason(self.spec.timeout_seconds)
         return None
 
     def raise_interruption(self) -> None:

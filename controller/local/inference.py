@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemas.runspec import Probe, ServerSpec
+from schemas.vocabulary import inference_variables
 
 HOST = "127.0.0.1"
 
@@ -22,13 +23,8 @@ HOST = "127.0.0.1"
 def client_variables(server: ServerSpec) -> dict[str, str]:
     """``INFERENCE_SERVER_HOST``, ``INFERENCE_SERVER_PORT`` (the first port) and
     ``INFERENCE_SERVER_PORT_<n>`` for the others, ``n`` being the port's index (1 for the second):
-    the same names the rendered pod gives its client (``renderer/manifests.py``)."""
-    variables = {"INFERENCE_SERVER_HOST": HOST}
-    if server.ports:
-        variables["INFERENCE_SERVER_PORT"] = str(server.ports[0])
-    for n, port in enumerate(server.ports[1:], start=1):
-        variables[f"INFERENCE_SERVER_PORT_{n}"] = str(port)
-    return variables
+    the same names the rendered pod gives its client (``schemas.vocabulary.inference_variables``)."""
+    return inference_variables(HOST, server.ports)
 
 
 def check_once(probe: Probe) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from controller.reporting.runreport import RunReport, point_label
 from schemas.status import RunStatus
+from schemas.vocabulary import human_duration
 
 MAX_DESCRIPTION = 140
 MAX_CONTEXT = 100  # GitHub does not document one; long contexts are unreadable in the checks list
@@ -118,14 +119,7 @@ def _change(r: RunReport, metric: str) -> str:
 
 
 def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {s:02d}s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours}h {m:02d}m"
+    return human_duration(seconds)
 
 
 def _one_line(text: str) -> str:

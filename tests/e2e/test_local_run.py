@@ -114,7 +114,7 @@ def test_timeout_override(repo: Repo, tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     [execution] = json.loads(done.stdout)["executions"]
     assert execution["status"] == "TIMED_OUT"
-    assert execution["reason"] == "exceeded its timeout of 2 s"
+    assert execution["reason"] == "the run passed its time limit of 2s and was stopped"
     assert wait_gone(int(pid_file.read_text()), 5)
 
 
