@@ -113,7 +113,7 @@ def render_tree(
     return render_repository(root, catalog=catalog, source=source, overrides=overrides, runs_only=True).run_files()
 
 
-def write_repository(root: Path, out: Path, rendered: RenderedRepository) -> manifest_files.Changes:
+def write_repository(out: Path, rendered: RenderedRepository) -> manifest_files.Changes:
     """Write ``rendered`` under ``out``: new and changed files, stale ones removed (within its scopes)."""
     changes = manifest_files.compare(out, rendered.files, rendered.scopes)
     manifest_files.apply(out, rendered.files, changes)

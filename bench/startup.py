@@ -32,30 +32,8 @@ from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
-DESCRIPTOR = """\
-spec_version = "0.1.0"
-
-[info]
-description = "A benchmark that does nothing: measures the command line."
-
-[info.labels]
-task_name = "noop"
-
-[hardware]
-instance_type = "t3.small"
-strategy = "single_node"
-
-[env]
-docker_image = "python:3.11-slim"
-
-[ml]
-benchmark_code = "python3 $(BAI_SCRIPTS_PATH)/src/noop.py"
-
-[[output.metrics]]
-name = "speed"
-units = "it/s"
-pattern = 'speed=([0-9.]+)'
-"""
+# the same no-op benchmark bench/run_overhead.py times (run from bench/: its folder is on sys.path)
+from run_overhead import DESCRIPTOR, NOOP  # noqa: E402
 
 HEAVY = ("scipy", "numpy", "kubernetes", "boto3", "botocore", "github", "elasticsearch", "jsonschema", "rich", "yaml")
 LIST_SQL = (
@@ -69,7 +47,7 @@ def make_repo(root: Path) -> None:
     src = root / "benchmarks" / "noop" / "src"
     src.mkdir(parents=True)
     (src.parent / "descriptor.toml").write_text(DESCRIPTOR, encoding="utf-8")
-    (src / "noop.py").write_text("print('speed=1.0')\n", encoding="utf-8")
+    (src / "noop.py").write_text(NOOP, encoding="utf-8")
 
 
 def heavy_imports(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:

@@ -56,7 +56,7 @@ def init(ctx: click.Context, directory: Path, url: str | None, branch: str, sour
     # the Argo CD bootstrap and the example's manifests, as `anubis render` writes them
     from anubis.rendering import render_repository, write_repository
 
-    changes = write_repository(root, root / "manifests", render_repository(root))
+    changes = write_repository(root / "manifests", render_repository(root))
     for path in (*changes.created, *changes.changed):
         click.echo(f"create  manifests/{path}")
     click.echo(f"\n{root}: a benchmarks repository pinned to {options.requirement()}.")

@@ -40,7 +40,7 @@ def publish(ctx: click.Context, remote: str, branch: str | None, token_env: str 
     secrets = tuple(v for k, v in env.items() if k == "GIT_CONFIG_VALUE_0")
     for attempt in range(1, attempts + 1):
         rendered = render_repository(settings.repo_root, source=GitSources(settings.repo_root, project).source_for)
-        changes = write_repository(settings.repo_root, settings.repo_root / "manifests", rendered)
+        changes = write_repository(settings.repo_root / "manifests", rendered)
         click.echo(f"rendered {len(rendered.files)} manifest file(s): {len(changes.created)} new, "
                    f"{len(changes.changed)} changed, {len(changes.removed)} removed")
         run_git(repo, "add", "--all", "--", "manifests", env=env)

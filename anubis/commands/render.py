@@ -57,7 +57,7 @@ def render(
             click.echo("manifests are out of date: run `anubis render` and commit the result", err=True)
             raise SystemExit(1)
         return
-    changes = write_repository(root, out, rendered)
+    changes = write_repository(out, rendered)
     if changes.empty:
         click.echo(f"{out}: up to date ({len(rendered.files)} files)")
     else:

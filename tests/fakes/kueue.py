@@ -169,7 +169,8 @@ class FakeKueue:
                 continue
             admitted = conditions.get("Admitted", {}).get("status") == "True"
             if found is None:  # the job was deleted: its quota goes back
-                self._release(workload) if admitted else None
+                if admitted:
+                    self._release(workload)
                 self.api.delete("workloads", workload["metadata"]["namespace"], workload["metadata"]["name"])
                 continue
             plural, job = found

@@ -77,7 +77,7 @@ def test_queued_runs_say_why_they_wait_and_run_in_turn(
     store: SqliteResultStore,
 ) -> None:
     sim, _kueue = cluster
-    ctl, client = running
+    _ctl, client = running
     sim.submit(_mpijob("mpi-first", "horovod-first-0000000001"), scenario.succeed())
     second = sim.submit(_mpijob("mpi-second", "horovod-second-000000002"), scenario.succeed())
     third = sim.submit(_mpijob("mpi-third", "horovod-third-0000000003"), scenario.succeed())
@@ -114,7 +114,6 @@ def test_queued_runs_say_why_they_wait_and_run_in_turn(
     assert done_third.status is RunStatus.CANCELED
     assert done_third.reason.startswith("canceled by anubis cancel (")
     assert not third.pods  # Kueue never admitted it: it never held a GPU
-    assert ctl.idle() or True
 
 
 def test_a_queue_that_does_not_exist_is_an_error_after_the_deadline(

@@ -13,7 +13,7 @@ from unit.renderer.helpers_validation import SHOWN, descriptor, errors, line_of,
 from controller.baselines import judge_record
 from controller.costs import run_cost, shipped_prices, with_efficiency
 from controller.sqlite_store import SqliteResultStore
-from schemas.results import MetricResult
+from schemas.results import MetricResult, ResultRecord
 from schemas.runspec import MetricSpec, RunSpec
 
 THROUGHPUT = 'name = "throughput"\nunits = "images/s"\npattern = "tp=([0-9.]+)"\nefficiency = ["per_joule", "per_dollar"]'
@@ -71,22 +71,27 @@ def test_values_by_hand() -> None:
 
 
 def test_a_drop_in_work_per_dollar_is_a_regression(tmp_path: Path) -> None:
+    """The same images/s on a dearer instance type: with_efficiency computes fewer images per dollar, and
+    that metric is judged against its history like any other."""
     spec = _spec()
     policies = {m.name: replace(m.policy, confirm=0) for m in spec.all_metrics()}
+
+    def executed(execution_id: str, start: float, instance_type: str, throughput: float) -> ResultRecord:
+        record = make_record(spec, execution_id=execution_id, started_at=start, finished_at=start + 125.0)
+        record = replace(record, metrics={**record.metrics, "throughput": MetricResult(
+            "throughput", "images/s", "higher", (throughput,) * 3, (start,) * 3)})
+        cost = run_cost(shipped_prices(), instance_type, 1, 125.0)
+        assert cost is not None
+        return with_efficiency(replace(record, cost=cost.to_dict()), spec)
+
     with SqliteResultStore(tmp_path / "s.sqlite3") as store:
         for i in range(8):
-            past = make_record(spec, execution_id=f"e{i}", started_at=STARTED + i * 3600.0,
-                               finished_at=STARTED + i * 3600.0 + 125.0)
-            past = replace(past, metrics={**past.metrics, "throughput_per_dollar": MetricResult(
-                "throughput_per_dollar", "images/$", "higher", (129_000.0 + 200 * (i % 3),), (STARTED + i * 3600.0,))})
-            store.put(past)
-        # the same throughput on a dearer instance: fewer images per dollar
-        now = make_record(spec, execution_id="new", started_at=STARTED + 9 * 3600.0, finished_at=STARTED + 9 * 3600.0 + 125.0)
-        now = replace(now, metrics={**now.metrics, "throughput_per_dollar": MetricResult(
-            "throughput_per_dollar", "images/$", "higher", (64_700.0,), (STARTED + 9 * 3600.0,))})
+            store.put(executed(f"e{i}", STARTED + i * 3600.0, "g5.xlarge", 110.0 + 0.2 * (i % 3)))
+        now = executed("new", STARTED + 9 * 3600.0, "p3.2xlarge", 110.0)  # 3.06 $/h instead of 1.006 $/h
         judged = judge_record(store, now, policies)
+    assert judged["throughput"].verdict.verdict == "no_change"
     assert judged["throughput_per_dollar"].verdict.verdict == "regression"
-    assert judged["throughput_per_dollar"].verdict.change == pytest.approx(-0.5, abs=0.01)
+    assert judged["throughput_per_dollar"].verdict.change == pytest.approx(1.006 / 3.06 - 1, abs=0.01)
 
 
 def test_metric_spec_defaults_keep_old_specs() -> None:
