@@ -203,7 +203,8 @@ def _verdict_table(selector: str, *, y: int) -> dict[str, Any]:
     return {
         "type": "table",
         "title": "Verdicts of the latest executions",
-        "description": "regression, improvement, no_change or insufficient_data, per run and metric.",
+        "description": "regression, improvement, suspected (one run so far: a confirmation run is asked for), no_change "
+                       "or insufficient_data, per run and metric.",
         "datasource": DATASOURCE,
         "gridPos": {"h": 8, "w": 12, "x": 0, "y": y},
         "targets": [
@@ -235,6 +236,7 @@ def _verdict_table(selector: str, *, y: int) -> dict[str, Any]:
                                         "improvement": {"color": "green", "index": 1},
                                         "no_change": {"color": "transparent", "index": 2},
                                         "insufficient_data": {"color": "gray", "index": 3},
+                                        "suspected": {"color": "orange", "index": 4, "text": "suspected — confirming"},
                                     },
                                 }
                             ],

@@ -233,3 +233,15 @@ def test_every_promql_expression_is_accepted_by_prometheus(runs: list[RunSpec], 
         if answer.get("status") != "success":
             failures.append(f"{origin}: {literal}\n    → {answer.get('errorType')}: {answer.get('error')}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_verdict_table_colours_every_verdict_the_analysis_gives(runs: list[RunSpec]) -> None:
+    """Each verdict (``controller.analysis.VERDICTS``, ``suspected`` included) has a colour in the table."""
+    from controller.analysis import VERDICTS
+
+    _, _, dashboard = next(d for d in _documents(render_dashboards(runs)) if d[2]["uid"] != OPERATIONAL_UID)
+    (table,) = [p for p in _panels(dashboard) if p.get("title") == "Verdicts of the latest executions"]
+    (override,) = table["fieldConfig"]["overrides"]
+    (mapping,) = [p["value"] for p in override["properties"] if p["id"] == "mappings"]
+    assert set(mapping[0]["options"]) == set(VERDICTS)
+    assert mapping[0]["options"]["suspected"]["text"] == "suspected — confirming"
