@@ -44,6 +44,7 @@ from schemas.runspec import Source
 
 PREVIEW_ROOT = "manifests-preview"
 RERUNS_FILE = "reruns.json"  # per pull request: benchmark → extra rerun count (/anubis rerun)
+CONFIRMATIONS_FILE = "confirmations.json"  # per pull request: keys of the confirmation runs made
 
 
 _BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")  # fullmatch: '$' allows a final newline
@@ -127,9 +128,11 @@ def support_files(trusted_root: Path, number: int, runs: Mapping[str, str]) -> d
 
 def update_preview(settings: Settings, number: int, head: str | None, head_sha: str | None, head_ref: str | None,
                    close: bool, rerun: str | None, cancel: str | None, remote: str, branch: str, token_env: str | None,
-                   push: bool) -> None:
+                   push: bool, confirmation: str | None = None) -> None:
     """Render pull request ``number``'s runs to the preview branch (or tear them down when ``close``):
-    the ``anubis preview`` command, and what ``anubis respond`` does for /anubis rerun and cancel."""
+    the ``anubis preview`` command, and what ``anubis respond`` does for /anubis rerun and cancel and
+    for a confirmation run (``confirmation``: its key, kept in :data:`CONFIRMATIONS_FILE` so that a
+    repeated request re-runs nothing)."""
     import git
 
     if not close and head is None:
@@ -143,6 +146,12 @@ def update_preview(settings: Settings, number: int, head: str | None, head_sha: 
         _open_branch(repo, work, remote, branch, env, secrets)
         target = work / folder
         reruns = _read_reruns(target)
+        confirmations = _read_confirmations(target)
+        if confirmation is not None and confirmation in confirmations:
+            click.echo(f"{folder}: {confirmation} was re-run already; nothing to do")
+            return
+        if confirmation is not None:
+            confirmations.append(confirmation)
         if rerun:
             for name in _names(rerun, target):
                 reruns[name] = reruns.get(name, 0) + 1
@@ -166,6 +175,9 @@ def update_preview(settings: Settings, number: int, head: str | None, head_sha: 
             if reruns:
                 target.mkdir(parents=True, exist_ok=True)
                 (target / RERUNS_FILE).write_text(json.dumps(reruns, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            if confirmations:
+                target.mkdir(parents=True, exist_ok=True)
+                (target / CONFIRMATIONS_FILE).write_text(json.dumps(confirmations, indent=2) + "\n", encoding="utf-8")
             message = f"Preview of #{number} at {sha[:12]}: {len(files)} run(s)"
         bot = git.Repo(work)
         run_git(bot, "add", "--all", "--", ".", env=env)
@@ -192,6 +204,14 @@ def _read_reruns(target: Path) -> dict[str, int]:
     except (OSError, ValueError):
         return {}
     return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def _read_confirmations(target: Path) -> list[str]:
+    try:
+        raw = json.loads((target / CONFIRMATIONS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(k) for k in raw] if isinstance(raw, list) else []
 
 
 def _open_branch(repo: object, work: Path, remote: str, branch: str, env: dict[str, str], secrets: tuple[str, ...]) -> None:

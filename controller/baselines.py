@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.analysis import Verdict, execution_value, judge, steady_values
 from controller.changepoints import change_points
@@ -210,13 +210,21 @@ def judge_record(
     *,
     main_branch: str = MAIN_BRANCH,
     merge_base: MergeBase | None = None,
+    evidence: Sequence[ResultRecord] = (),
 ) -> dict[str, Judgement]:
     """A verdict for every metric of ``record`` against its baseline in ``store``, with the policies the
     record carries (``policies`` only for an older record that carries none; the default policy for a
-    metric neither names)."""
+    metric neither names). ``evidence``: earlier executions of a suspected change this one confirms
+    (:mod:`controller.reporting.confirming`), judged with the baseline even where the rules above leave
+    them out (a pull request's own runs)."""
     policies = record_policies(record) or policies or {}
     resets = store.resets(record.benchmark) if isinstance(store, ResetStore) else []
     everything = baseline_history(store, record, main_branch=main_branch, merge_base=merge_base)
+    known = {r.execution_id for r in everything.executions}
+    extra = [r for r in evidence if r.execution_id not in known and r.execution_id != record.execution_id
+             and r.status is RunStatus.SUCCEEDED and _time(r) < _time(record)]
+    if extra:
+        everything = replace(everything, executions=tuple(sorted((*everything.executions, *extra), key=_time)))
     judgements: dict[str, Judgement] = {}
     for name, metric in record.metrics.items():
         policy = policies.get(name, RegressionPolicy())

@@ -1,11 +1,14 @@
-"""``anubis respond --event FILE``: answer an ``/anubis`` command in a pull-request comment.
+"""``anubis respond --event FILE``: answer an ``/anubis`` command in a pull-request comment, or the
+controller's request for a confirmation run (a ``repository_dispatch`` of type ``anubis-confirm``).
 
 Reads the ``issue_comment`` event GitHub gives the workflow, asks the API for the commenter's
 permission (never trusting the event's ``author_association``), decides
 (:func:`controller.reporting.commands.decide`) and acts: replies, and for previews re-renders or
 removes runs on the preview branch (``anubis preview``), and for ``accept`` records a baseline reset in
 the result store ``--store`` names (as ``anubis baseline reset`` does) and sets the pull request's
-``anubis/<benchmark>`` statuses to success. The event's text is data: it is parsed, never interpolated
+``anubis/<benchmark>`` statuses to success. A confirmation request is the rerun of one benchmark that
+``/anubis rerun <benchmark>`` makes (a preview rendered again, or a bot commit on the default branch
+with an ``Anubis-Confirmation`` trailer), once per request key. The event's text is data: it is parsed, never interpolated
 into a shell.
 """
 
@@ -19,13 +22,17 @@ import click
 
 from anubis.settings import Settings
 from controller.reporting import commands
+from controller.reporting.confirming import EVENT_TYPE
 from renderer.argocd import PREVIEW_LABEL
 from schemas.errors import NotFoundError, ReporterError
+
+#: The trailer of a confirmation's bump commit: a repeated dispatch finds it and does nothing.
+CONFIRMATION_TRAILER = "Anubis-Confirmation"
 
 
 @click.command()
 @click.option("--event", "event_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
-              envvar="GITHUB_EVENT_PATH", help="The issue_comment event (JSON).")
+              envvar="GITHUB_EVENT_PATH", help="The issue_comment or repository_dispatch event (JSON).")
 @click.option("--repo", "repository", required=True, envvar="GITHUB_REPOSITORY", help="owner/name.")
 @click.option("--api-url", default="https://api.github.com", show_default=True, envvar="GITHUB_API_URL")
 @click.option("--token-env", default="GITHUB_TOKEN", show_default=True, metavar="VAR")
@@ -41,6 +48,9 @@ def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str,
     from controller.reporting.github import GitHubClient
 
     event = json.loads(event_path.read_text(encoding="utf-8"))
+    if "client_payload" in event:  # a repository_dispatch: the controller asks for a confirmation run
+        _confirm(ctx.obj, event, repository, api_url, token_env, head, dry_run)
+        return
     issue = event.get("issue") or {}
     if event.get("action") != "created" or "pull_request" not in issue:
         click.echo("not a new comment on a pull request: nothing to do")
@@ -91,6 +101,62 @@ def respond(ctx: click.Context, event_path: Path, repository: str, api_url: str,
                        "descriptor(s) bumped and committed; `anubis publish` renders and pushes them")
 
 
+def _confirm(settings: Settings, event: dict[str, object], repository: str, api_url: str, token_env: str,
+             head: str | None, dry_run: bool) -> None:
+    """A confirmation run the controller asked for: the rerun ``/anubis rerun <benchmark>`` makes, done at
+    most once per request key (GitHub may deliver a dispatch twice when its answer was lost)."""
+    from controller.reporting.github import GitHubClient
+
+    if event.get("action") != EVENT_TYPE:
+        click.echo(f"a repository_dispatch of type {commands.safe_name(str(event.get('action')))!r}: nothing to do")
+        return
+    request = commands.parse_dispatch(event.get("client_payload"))
+    if isinstance(request, commands.Invalid):
+        raise ReporterError(f"The confirmation request cannot be acted on: {request.message}.")
+    token = os.environ.get(token_env, "")
+    if not token:
+        raise ReporterError(f"no GitHub token: set {token_env}")
+    client = GitHubClient(repository, token, base_url=api_url)
+    state, merged, previewed, pull = None, False, False, {}
+    if request.pull_request is not None:
+        pull = client.pull(request.pull_request)
+        state, merged = str(pull.get("state", "open")), bool(pull.get("merged"))
+        previewed = PREVIEW_LABEL in {str(label.get("name")) for label in pull.get("labels", [])}
+    from anubis.previewing import update_preview
+
+    for action in commands.decide_confirmation(request, state=state, merged=merged, previewed=previewed):
+        click.echo(f"{type(action).__name__}: {action}")
+        if dry_run:
+            continue
+        if isinstance(action, commands.Reply) and request.pull_request is not None:
+            client.reply(request.pull_request, action.text)
+        elif isinstance(action, commands.RerunPreview):
+            update_preview(settings, action.number, head, str(pull.get("head", {}).get("sha") or "") or None,
+                           str(pull.get("head", {}).get("ref") or "") or None, close=False, rerun=request.benchmark,
+                           cancel=None, remote="origin", branch=_preview_branch(), token_env=token_env, push=True,
+                           confirmation=request.key)
+        elif isinstance(action, commands.RerunMain):
+            if _confirmed_already(settings.repo_root, request.key):
+                click.echo(f"{request.key}: already re-run (a repeated dispatch); nothing to do")
+                continue
+            bumped = _bump_reruns(settings.repo_root, request.benchmark)
+            _commit_bump(settings.repo_root, request.benchmark, None, confirmation=request)
+            click.echo(f"confirming {request.benchmark} on the default branch: {bumped} descriptor(s) bumped and "
+                       "committed; `anubis publish` renders and pushes them")
+
+
+def _confirmed_already(repo_root: Path, key: str) -> bool:
+    """Whether a bot commit of the checked-out history carries this confirmation's key."""
+    import git
+
+    from anubis.gitbot import git_env, run_git
+
+    repo = git.Repo(repo_root, search_parent_directories=True)
+    found = run_git(repo, "log", "--format=%H", "--fixed-strings", f"--grep={CONFIRMATION_TRAILER}: {key}",
+                    env=git_env(None))
+    return bool(found.strip())
+
+
 def _accept(settings: Settings, store: str | None, action: commands.AcceptStep) -> list[str]:
     """Record a baseline reset for the accepted benchmark(s); their names. Without a name, every
     benchmark with an execution of this pull request in the store."""
@@ -118,7 +184,8 @@ def _accept(settings: Settings, store: str | None, action: commands.AcceptStep) 
     return names
 
 
-def _commit_bump(repo_root: Path, benchmark: str | None, user: str) -> None:
+def _commit_bump(repo_root: Path, benchmark: str | None, user: str | None,
+                 confirmation: commands.Confirm | None = None) -> None:
     import git
 
     from anubis.gitbot import git_env, run_git
@@ -126,7 +193,12 @@ def _commit_bump(repo_root: Path, benchmark: str | None, user: str) -> None:
     repo = git.Repo(repo_root, search_parent_directories=True)
     env = git_env(None)
     run_git(repo, "add", "--", "benchmarks", env=env)
-    message = f"Re-run {benchmark or 'every benchmark'} (/anubis rerun by @{commands.safe_name(user)})"
+    if confirmation is not None:
+        message = (f"Re-run {benchmark} to confirm the change suspected in {confirmation.execution} "
+                   f"(confirmation run {confirmation.confirmation} of {confirmation.of})\n\n"
+                   f"{CONFIRMATION_TRAILER}: {confirmation.key}")
+    else:
+        message = f"Re-run {benchmark or 'every benchmark'} (/anubis rerun by @{commands.safe_name(user or '')})"
     run_git(repo, "commit", "--quiet", "--message", message, "--", "benchmarks", env=env)
 
 

@@ -16,6 +16,9 @@ What the actions mean (docs/gitops.md, "Comment commands"):
   branch: Argo CD prunes the Job and its pods. Runs of the default branch are cancelled on the cluster
   (``anubis cancel``, which suspends the Job so that Argo CD does not re-create it): the workflow
   holds no cluster credentials, so the reply says how.
+* a confirmation request (the controller's ``repository_dispatch``, not a comment:
+  :func:`parse_dispatch`, :func:`decide_confirmation`) is a ``rerun`` of one benchmark, as above, on
+  the pull request it names or on the default branch; a closed pull request gets a reply and no run.
 * ``accept`` records the step the pull request's runs show as deliberate: a baseline reset of the
   benchmark (every benchmark of the pull request without a name) in the result store, by the
   commenter, with the rest of the line as the reason — the path ``anubis baseline reset`` takes —
@@ -81,6 +84,20 @@ class AcceptStep:
     benchmark: str | None
     user: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The controller's request for a confirmation run (a ``repository_dispatch`` of type
+    ``anubis-confirm``, :mod:`controller.reporting.confirming`): re-run ``benchmark`` as ``/anubis rerun
+    <benchmark>`` would, once per ``key``."""
+
+    key: str
+    benchmark: str
+    execution: str  # the suspected execution
+    pull_request: int | None  # None: a run of the default branch
+    confirmation: int
+    of: int
 
 
 Action = Reply | RerunPreview | CancelPreview | RerunMain | AcceptStep
@@ -153,6 +170,45 @@ def decide(
         return [RerunMain(command.benchmark), Reply(f"{who}: re-running {target} on the default branch.")]
     return [Reply(f"{who}: runs of the default branch are cancelled on the cluster: `anubis cancel <run id>` "
                   "(it suspends the Job, so Argo CD does not start it again).")]
+
+
+_KEY = re.compile(r"^confirm:[a-z0-9][a-z0-9._-]{0,62}:[A-Za-z0-9._-]{1,128}:\d{1,2}$")
+
+
+def parse_dispatch(payload: object) -> Confirm | Invalid:
+    """A confirmation request from a ``repository_dispatch`` event's ``client_payload``. Only a token with
+    write access to the repository can send one (REST "Create a repository dispatch event"); its fields
+    are still checked before they name a benchmark or a pull request."""
+    if not isinstance(payload, dict):
+        return Invalid("the confirmation request has no client_payload object")
+    key, benchmark, execution = (str(payload.get(k) or "") for k in ("key", "benchmark", "execution"))
+    number, confirmation, of = payload.get("pull_request"), payload.get("confirmation"), payload.get("of")
+    if not _KEY.match(key) or not _BENCHMARK.match(benchmark) or not key.startswith(f"confirm:{benchmark}:{execution}:"):
+        return Invalid(f"the confirmation request's key {safe_name(key)!r} does not match its benchmark and execution")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool) or number < 1):
+        return Invalid("the confirmation request's pull_request is not a pull request number")
+    if not (isinstance(confirmation, int) and isinstance(of, int) and 1 <= confirmation <= of <= 10):
+        return Invalid("the confirmation request's confirmation and of are not 1 <= confirmation <= of <= 10")
+    return Confirm(key, benchmark, execution, number, confirmation, of)
+
+
+def decide_confirmation(request: Confirm, *, state: str | None, merged: bool, previewed: bool) -> list[Action]:
+    """What to do about a confirmation request: the rerun ``/anubis rerun <benchmark>`` makes.
+    ``state`` is the pull request's (None for a run of the default branch)."""
+    which = f"`{request.benchmark}`"
+    step = f"confirmation run {request.confirmation} of {request.of}"
+    if request.pull_request is None:
+        return [RerunMain(request.benchmark)]
+    number = request.pull_request
+    if state != "open":
+        how = "merged: its runs on the default branch are judged there" if merged else "closed"
+        return [Reply(f"Not re-running {which} to confirm the change suspected in `{request.execution}`: "
+                      f"this pull request is {how}.")]
+    if not previewed:
+        return [Reply(f"Not re-running {which} to confirm the change suspected in `{request.execution}`: the "
+                      "preview label was removed.")]
+    return [RerunPreview(number, request.benchmark),
+            Reply(f"A change of {which} is suspected in `{request.execution}`: re-running it to confirm ({step}).")]
 
 
 def safe_reason(text: str) -> str:

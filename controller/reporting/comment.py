@@ -2,6 +2,7 @@
 
 * a headline with the overall verdict (failed runs and regressions first);
 * a table benchmark × metric: status, value, unit, baseline, change, verdict;
+* suspected changes and their confirmation runs ("confirmed by run X", "not confirmed by run X");
 * failed runs with their status and reason; what the GPUs did, the energy and the cost of each run
   that has them (the best hardware of a benchmark marked); links (Argo CD, Grafana, logs) per benchmark;
 * each metric's recent history as a mermaid ``xychart-beta`` chart, and the reproducibility
@@ -47,7 +48,7 @@ def render_comment(reports: Sequence[RunReport], *, commit: str | None = None) -
     head = [MARKER, _headline(ordered), ""]
     if commit:
         head += [f"<sub>Results for commit `{commit[:12]}` · {_plural(len(ordered), 'run')}</sub>", ""]
-    body = _table(ordered) + _failures(ordered) + _unmatched(ordered) + usage_section(ordered, _cell) + _links(ordered)
+    body = _table(ordered) + _confirmations(ordered) + _failures(ordered) + _unmatched(ordered) + usage_section(ordered, _cell) + _links(ordered)
     history = _history(ordered)
     repro = _reproducibility(ordered)
     for extras, note in (
@@ -125,6 +126,12 @@ def _table(reports: Sequence[RunReport]) -> list[str]:
                 f"| {name} | {status} | {_cell(m.name)} | {value} | {_cell(m.unit)} | {baseline} | {change} | {verdict} |"
             )
     return rows + [""]
+
+
+def _confirmations(reports: Sequence[RunReport]) -> list[str]:
+    """Suspected changes and their confirmation runs (the lines come from the controller's ledger)."""
+    lines = [f"- **{_text(_name(r))}**: {r.confirmation}" for r in reports if r.confirmation]
+    return (["**Confirmation runs**", "", *lines, ""]) if lines else []
 
 
 def _failures(reports: Sequence[RunReport]) -> list[str]:

@@ -10,6 +10,11 @@ never talks to GitHub itself: each event becomes a :meth:`Reporter.update` that 
   on each pull request that brought the commit (a run of a merged commit; commit → pulls when the
   outbox flushes).
 
+A finished execution whose verdict is ``suspected`` asks for a confirmation run
+(:mod:`controller.reporting.confirming`: a ``repository_dispatch`` queued in the outbox once, answered
+by the ``commands`` workflow as ``/anubis rerun`` is); the runs of one suspected change are shown as
+one, the newest, with a line saying whether it was confirmed, on the suspected run's commit.
+
 The durable outbox folds the writes (one status per check, one comment body) and keeps them while
 GitHub is down; :class:`Flusher` flushes it on a timer and once more, forced, at shutdown. The
 verdicts of a finished execution come from :func:`controller.baselines.judge_record` (main branch up
@@ -21,13 +26,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from controller.baselines import MAIN_BRANCH, judge_record
+from controller.baselines import MAIN_BRANCH, judge_record, record_policies
 from controller.exporting.base import ExportContext
+from controller.reporting import confirming
 from controller.reporting.comment import HISTORY_POINTS
-from controller.reporting.outbox import FlushResult
+from controller.reporting.confirming import series_key
+from controller.reporting.outbox import FlushResult, Outbox
 from controller.reporting.reporter import Reporter
 from controller.reporting.runreport import MetricVerdict, RunReport
 from controller.store import ResultStore
@@ -52,13 +59,16 @@ def judged_report(
     *,
     links: Links | None = None,
     main_branch: str = MAIN_BRANCH,
+    evidence: Sequence[ResultRecord] = (),
 ) -> RunReport:
     """The report of a stored execution: verdicts against its baseline (``judge_record``: the main
-    branch, up to the merge base, after resets) and each metric's baseline values for the chart."""
+    branch, up to the merge base, after resets; with ``evidence``, the earlier runs of the suspected
+    change it confirms) and each metric's baseline values for the chart."""
     verdicts: dict[str, MetricVerdict] = {}
     history: dict[str, tuple[float, ...]] = {}
     if record.status is RunStatus.SUCCEEDED:
-        for name, judgement in judge_record(store, record, policies, main_branch=main_branch).items():
+        judged = judge_record(store, record, policies, main_branch=main_branch, evidence=evidence)
+        for name, judgement in judged.items():
             verdicts[name] = MetricVerdict.from_analysis(judgement.verdict)
             summaries = (r.metrics[name].summary() for r in judgement.history.executions)
             history[name] = tuple(s.mean for s in summaries if s is not None)[-HISTORY_POINTS:]
@@ -95,6 +105,7 @@ class GitHubExporter:
         self._judged: dict[str, RunReport] = {}  # execution id -> report (a stored result never changes)
         self._policies: dict[str, dict[str, RegressionPolicy]] = {}  # run id -> metric -> policy
         self._update_lock = threading.Lock()  # one update at a time: the last one queued saw every stored result
+        self._confirm_lock = threading.Lock()  # one chain decision at a time
 
     # -- the controller's events --------------------------------------------------------------------
 
@@ -116,7 +127,8 @@ class GitHubExporter:
         if not commit:
             log.info("github: %s has no source commit; nothing to report", record.execution_id)
             return
-        self._report(record, spec)
+        report = self._report(record, spec)
+        self._confirm(record, report)
         with self._lock:
             live = self._live.get(commit, {})
             if spec.run_id in live and live[spec.run_id].execution_id == record.execution_id:
@@ -144,8 +156,10 @@ class GitHubExporter:
                 self._policies[record.run_id] = {m.name: m.policy for m in spec.all_metrics()}
             # a run seen only in the store (after a restart) is judged with the default policies
             policies = self._policies.get(record.run_id, {})
+        chain = self._ledger.chain_for(self.reporter.writer.repo, record.execution_id, series_key(record))
+        evidence = self._records(chain.members if chain is not None else ())
         report = judged_report(self.store, record, policies, links=self._links(record.environment),
-                               main_branch=self.main_branch)
+                               main_branch=self.main_branch, evidence=evidence)
         with self._lock:
             if len(self._judged) >= MAX_REMEMBERED:
                 self._judged.clear()
@@ -167,6 +181,72 @@ class GitHubExporter:
             stored = latest.get(run_id)
             if stored is None or stored.execution_id != running.execution_id:
                 reports[run_id] = running.report
+        return self._with_confirmations(commit, reports)
+
+    # -- confirmation runs ----------------------------------------------------------------------------
+
+    @property
+    def _ledger(self) -> Outbox:
+        return self.reporter.outbox
+
+    def _records(self, execution_ids: Sequence[str]) -> list[ResultRecord]:
+        found = []
+        for execution_id in execution_ids:
+            try:
+                found.append(self.store.get(execution_id))
+            except AnubisError:  # purged meanwhile: judged without it
+                log.info("github: execution %s of a confirmation is not stored any more", execution_id)
+        return found
+
+    def _confirm(self, record: ResultRecord, report: RunReport) -> None:
+        """Open, grow or close the chain of a suspected change (:func:`confirming.decide`) and queue the
+        confirmation run it asks for; the chain's root commit is reported again when it changed."""
+        if record.status is not RunStatus.SUCCEEDED:
+            return
+        repo = self.reporter.writer.repo
+        with self._lock:
+            policies = record_policies(record) or self._policies.get(record.run_id, {})
+        confirm = max((policies.get(m, RegressionPolicy()).confirm for m in confirming.suspected(report.verdicts)),
+                      default=0)
+        try:
+            with self._confirm_lock:
+                before = self._ledger.chain_for(repo, record.execution_id, series_key(record))
+                chain, requests = confirming.decide(before, record, report.verdicts, confirm)
+                if chain is None or chain == before:
+                    return
+                self._ledger.save_chain(repo, chain, requests)
+        except AnubisError as e:  # the outbox file
+            log.warning("github: could not record the confirmation of %s: %s", record.execution_id, e)
+            return
+        for request in requests:
+            log.info("github: %s of %s is suspected; confirmation run %s of %s asked for (%s)", ", ".join(chain.metrics),
+                     chain.root, request.payload["confirmation"], chain.limit, request.key)
+        if not chain.is_open:
+            log.info("github: the change suspected in %s: %s", chain.root, chain.outcome)
+        if chain.commit and chain.commit != (record.commit or ""):
+            self._update(chain.commit, chain.pull_request)
+
+    def _with_confirmations(self, commit: str, reports: dict[str, RunReport]) -> list[RunReport]:
+        """``reports`` with each suspected change's runs shown as one: its newest run, with the chain's
+        line (a confirmation run of a branch is a new commit: it is shown on the root's commit too)."""
+        executions = {r.record.execution_id: run_id for run_id, r in reports.items() if r.record is not None}
+        try:
+            chains = self._ledger.chains(self.reporter.writer.repo, list(executions), commit)
+        except AnubisError as e:
+            log.warning("github: could not read the confirmations of %s: %s", commit[:12], e)
+            return list(reports.values())
+        for chain in chains:
+            newest = self._records(chain.members[-1:])
+            if not newest:
+                continue
+            shown = self._report(newest[0])
+            slot = next((executions[m] for m in chain.members if m in executions), shown.run_id)
+            for member in chain.members:
+                reports.pop(executions.get(member, ""), None)
+            short = {"confirmed": "confirmed by run {}", "not_confirmed": "not confirmed by run {}",
+                     "unresolved": "still suspected after run {}"}.get(chain.outcome, "confirming")
+            reports[slot] = replace(shown, confirmation=chain.describe(),
+                                    confirmation_short=short.format(chain.members[-1]))
         return list(reports.values())
 
     def _update(self, commit: str, pull_request: int | None) -> None:

@@ -1,4 +1,5 @@
-"""The one GitHub client: commit statuses, the single pull-request comment, commit → pulls, permissions.
+"""The one GitHub client: commit statuses, the single pull-request comment, commit → pulls, permissions,
+``repository_dispatch`` events (confirmation runs).
 
 Every call goes through :meth:`GitHubClient.request`, the one seam that owns retries and pacing:
 requests go one at a time; writes at least a second apart and within 80 a minute and 500 an hour
@@ -286,6 +287,20 @@ class GitHubClient:
     def reply(self, number: int, body: str) -> None:
         """A new, unmarked comment (answers to comment commands)."""
         self.request("POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": body}, retry_server_errors=False)
+
+    def dispatch(self, event_type: str, client_payload: dict[str, Any]) -> None:
+        """A ``repository_dispatch`` event (REST "Create a repository dispatch event": ``POST
+        /repos/{owner}/{repo}/dispatches``, 204 No Content; ``event_type`` at most 100 characters,
+        ``client_payload`` at most 10 top-level properties; the token needs write access to the
+        repository's contents). Workflows on the default branch with ``on: repository_dispatch`` run, even
+        for a workflow's own ``GITHUB_TOKEN`` (the one exception, with ``workflow_dispatch``, to "events
+        triggered by the GITHUB_TOKEN will not create a new workflow run")."""
+        if not 0 < len(event_type) <= 100 or len(client_payload) > 10:
+            raise PermanentGitHubError(
+                f"a repository_dispatch needs an event type of 1 to 100 characters and at most 10 top-level "
+                f"properties in its client_payload (got {len(event_type)} characters and {len(client_payload)})", 422)
+        self.request("POST", f"/repos/{self.repo}/dispatches",
+                     {"event_type": event_type, "client_payload": client_payload})
 
     def pulls_for_commit(self, sha: str) -> list[int]:
         """Pull requests that contain ``sha`` (for a merged commit: the one that brought it)."""

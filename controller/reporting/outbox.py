@@ -21,6 +21,13 @@ when what it says changes (:attr:`CommitStatus.change`: state, run, verdict — 
 
 A steady schedule therefore costs two statuses in all (its first pending and final), and one more per
 change of verdict.
+
+Confirmation runs (:mod:`controller.reporting.confirming`): a ``repository_dispatch`` is queued under
+its request's key (``confirm:<benchmark>:<root execution>:<n>``) together with its chain, in one
+transaction, and only once: a key already queued or already sent is never queued again, so the
+controller seeing an execution again after a restart asks for nothing more. A dispatch is not
+idempotent on GitHub's side; a 5xx after GitHub took it may repeat it, and ``anubis respond`` skips a
+key it has already acted on.
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller.reporting.confirming import EVENT_TYPE, Chain, Request
 from controller.reporting.debounce import RETRY, Debounce
 from controller.reporting.github import PermanentGitHubError
 from controller.reporting.statuses import CommitStatus
@@ -68,6 +76,11 @@ CREATE TABLE IF NOT EXISTS own_comments (repo TEXT NOT NULL, number INTEGER NOT 
 CREATE TABLE IF NOT EXISTS statuses_written (repo TEXT NOT NULL, key TEXT NOT NULL, change TEXT NOT NULL,
     final INTEGER NOT NULL, run_id TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (repo, key));
 CREATE TABLE IF NOT EXISTS pulls (repo TEXT NOT NULL, sha TEXT NOT NULL, numbers TEXT NOT NULL, PRIMARY KEY (repo, sha));
+-- suspected changes being confirmed (controller.reporting.confirming.Chain as JSON) and their members
+CREATE TABLE IF NOT EXISTS confirmations (repo TEXT NOT NULL, root TEXT NOT NULL, series TEXT NOT NULL,
+    commit_sha TEXT NOT NULL, open INTEGER NOT NULL, chain TEXT NOT NULL, PRIMARY KEY (repo, root));
+CREATE TABLE IF NOT EXISTS confirmation_members (repo TEXT NOT NULL, execution TEXT NOT NULL, root TEXT NOT NULL,
+    PRIMARY KEY (repo, execution));
 """
 
 
@@ -95,6 +108,8 @@ class GitHubWriter(Protocol):
     def upsert_comment(self, number: int, body: str, *, known_id: int | None = None) -> int: ...
 
     def pulls_for_commit(self, sha: str) -> list[int]: ...
+
+    def dispatch(self, event_type: str, client_payload: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,56 @@ class Outbox:
             raise ValueError("a comment needs a pull request number or a commit")
         key = f"comment:{number}" if number is not None else f"comment-commit:{commit}"
         self._put(repo, key, "comment", {"number": number, "commit": commit, "body": body}, debounce)
+
+    # -- confirmation runs -----------------------------------------------------------------------------
+
+    def save_chain(self, repo: str, chain: Chain, requests: Sequence[Request] = ()) -> None:
+        """Keep ``chain`` and queue its ``requests`` (each key at most once, ever), in one transaction."""
+        now = self._clock()
+        with self._connect(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO confirmations (repo, root, series, commit_sha, open, chain) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (repo, chain.root, chain.series, chain.commit, int(chain.is_open),
+                                                     json.dumps(asdict(chain), sort_keys=True)))
+            for member in chain.members:
+                db.execute("INSERT OR IGNORE INTO confirmation_members (repo, execution, root) VALUES (?, ?, ?)",
+                           (repo, member, chain.root))
+            for request in requests:
+                known = db.execute("SELECT 1 FROM outbox WHERE repo=? AND key=? UNION ALL "
+                                   "SELECT 1 FROM sent WHERE repo=? AND key=?",
+                                   (repo, request.key, repo, request.key)).fetchone()
+                if known:
+                    continue
+                text = json.dumps({"event_type": EVENT_TYPE, "client_payload": request.payload}, sort_keys=True)
+                db.execute("INSERT INTO outbox (repo, key, kind, payload, first_queued, due) VALUES (?, ?, ?, ?, ?, ?)",
+                           (repo, request.key, "dispatch", text, now, now))
+
+    def chain_for(self, repo: str, execution_id: str, series: str) -> Chain | None:
+        """The chain ``execution_id`` belongs to; else the newest open chain of ``series``."""
+        with self._connect() as db:
+            row = db.execute("SELECT c.chain FROM confirmation_members m JOIN confirmations c "
+                             "ON c.repo = m.repo AND c.root = m.root WHERE m.repo=? AND m.execution=?",
+                             (repo, execution_id)).fetchone()
+            if row is None:
+                row = db.execute("SELECT chain FROM confirmations WHERE repo=? AND series=? AND open=1 "
+                                 "ORDER BY rowid DESC LIMIT 1", (repo, series)).fetchone()
+        return _chain(row[0]) if row else None
+
+    def chains(self, repo: str, executions: Sequence[str] = (), commit: str | None = None) -> list[Chain]:
+        """The chains with a member among ``executions`` or rooted at ``commit``."""
+        found: dict[str, Chain] = {}
+        with self._connect() as db:
+            for execution in executions:
+                row = db.execute("SELECT c.chain FROM confirmation_members m JOIN confirmations c "
+                                 "ON c.repo = m.repo AND c.root = m.root WHERE m.repo=? AND m.execution=?",
+                                 (repo, execution)).fetchone()
+                if row:
+                    chain = _chain(row[0])
+                    found[chain.root] = chain
+            if commit:
+                for (text,) in db.execute("SELECT chain FROM confirmations WHERE repo=? AND commit_sha=?", (repo, commit)):
+                    chain = _chain(text)
+                    found[chain.root] = chain
+        return list(found.values())
 
     def _put(self, repo: str, key: str, kind: str, payload: dict[str, Any], debounce: Debounce) -> None:
         now = self._clock()
@@ -227,6 +292,9 @@ class Outbox:
         return FlushResult(sent, skipped, failed, dropped, self.count(repo))
 
     def _write(self, writer: GitHubWriter, kind: str, payload: dict[str, Any], numbers: Sequence[int | None]) -> None:
+        if kind == "dispatch":
+            writer.dispatch(payload["event_type"], payload["client_payload"])
+            return
         if kind == "status":
             writer.create_status(payload["sha"], payload["state"], payload["context"], payload["description"],
                                  payload["target_url"])
@@ -328,3 +396,10 @@ class Outbox:
             if repo is None:
                 return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             return int(db.execute("SELECT COUNT(*) FROM outbox WHERE repo=?", (repo,)).fetchone()[0])
+
+
+def _chain(text: str) -> Chain:
+    data = json.loads(text)
+    data["metrics"] = tuple(data["metrics"])
+    data["evidence"] = tuple(data["evidence"])
+    return Chain(**data)

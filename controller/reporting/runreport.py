@@ -59,6 +59,10 @@ class RunReport:
     fail_on_regression: frozenset[str] = frozenset()  # metrics whose policy fails the run on a regression
     links: Links = field(default_factory=Links)
     history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # metric → recent values, oldest first
+    #: A suspected change's confirmation (controller.reporting.confirming): a line for the comment, and
+    #: a few words for the commit status ("confirmed by run X", "not confirmed by run X", "confirming").
+    confirmation: str = ""
+    confirmation_short: str = ""
 
     @classmethod
     def from_record(

@@ -50,7 +50,9 @@ def target_url(report: RunReport) -> str | None:
 def commit_status(report: RunReport) -> CommitStatus:
     context = status_context(report.benchmark, dict(report.matrix_point))
     state, description = _decide(report)
-    change = f"{state} {report.run_id} {_verdict(report)}".rstrip()
+    if report.confirmation_short and report.status.is_final:
+        description = f"{description} ({report.confirmation_short})"
+    change = f"{state} {report.run_id} {_verdict(report)} {report.confirmation_short}".rstrip()
     return CommitStatus(context, state, _clip(description, MAX_DESCRIPTION), target_url(report), report.run_id, change)
 
 
