@@ -10,6 +10,14 @@ authenticated user — and enforces GitHub's limits as documented on docs.github
 * **comments**: a body over 65,536 characters → 422 ("body is too long (maximum is 65536
   characters)"); a comment is written by the authenticated user (:attr:`FakeGitHub.bot`), and, as on
   GitHub, anyone with write access may edit anyone's comment — the client must check authorship;
+* **repository_dispatch** ("Create a repository dispatch event", ``POST /repos/{owner}/{repo}/dispatches``):
+  ``event_type`` a string of 1 to 100 characters ("Must be 100 characters or fewer") and
+  ``client_payload`` an object of at most 10 top-level properties ("The maximum number of top-level
+  properties is 10"), else 422 "Validation Failed"; a token without write access (a user in
+  :attr:`FakeGitHub.read_only`) gets 404, as GitHub hides repositories it may not write to; accepted:
+  204 No Content with an empty body. Each accepted event is kept in :attr:`FakeGitHub.dispatches` as
+  the ``repository_dispatch`` webhook payload a workflow reads from ``GITHUB_EVENT_PATH``
+  (``action`` = the event type, ``branch``, ``client_payload``, ``repository``, ``sender``);
 * **GET /user**: the token's account; an App installation token (:attr:`FakeGitHub.installation_token`)
   gets 403 "Resource not accessible by integration", as on GitHub;
 * **primary rate limit** ("Rate limits for the REST API"): ``x-ratelimit-limit/remaining/used/reset/
@@ -115,6 +123,9 @@ class FakeGitHub:
     clock: Callable[[], float] = time.time
     rate_limit: int = PRIMARY_LIMIT
     secondary_status: int = 403  # GitHub documents 403 and 429 for secondary limits
+    dispatches: list[dict[str, Any]] = field(default_factory=list)  # repository_dispatch events, as delivered
+    read_only: bool = False  # the token may read but not write the repository's contents
+    default_branch: str = "main"
     write_times: list[float] = field(default_factory=list)  # accepted content-creating requests
     refused: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status) of 4xx answers
     _next_id: int = 1000
@@ -283,6 +294,8 @@ class FakeGitHub:
                 return _too_long()
             found["body"] = text  # the author stays who wrote it (a collaborator may edit anyone's comment)
             return 200, {}, found
+        if path == f"{base}/dispatches" and r.method == "POST":
+            return self._dispatch(r.body)
         if path == "/user" and r.method == "GET":
             if self.installation_token:
                 return 403, {}, {"message": NOT_FOR_INTEGRATIONS,
@@ -303,6 +316,28 @@ class FakeGitHub:
             return 200, {}, {"permission": legacy, "role_name": permission, "user": {"login": m.group(1)}}
         self.unexpected.append(f"{r.method} {r.raw}")
         return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+
+    def _dispatch(self, body: Any) -> tuple[int, dict[str, str], Any]:
+        if self.read_only:
+            return 404, {}, {"message": "Not Found",
+                             "documentation_url": "https://docs.github.com/rest/repos/repos#create-a-repository-dispatch-event"}
+        body = body if isinstance(body, dict) else {}
+        event_type, payload = body.get("event_type"), body.get("client_payload", {})
+        errors = []
+        if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
+            errors.append({"resource": "Repository", "field": "event_type", "code": "invalid",
+                           "message": "event_type must be a string of 100 characters or fewer"})
+        if not isinstance(payload, dict):
+            errors.append({"resource": "Repository", "field": "client_payload", "code": "invalid"})
+        elif len(payload) > 10:
+            errors.append({"resource": "Repository", "field": "client_payload", "code": "invalid",
+                           "message": "client_payload can have no more than 10 top-level properties"})
+        if errors:
+            return 422, {}, {"message": "Validation Failed", "errors": errors,
+                             "documentation_url": "https://docs.github.com/rest/repos/repos#create-a-repository-dispatch-event"}
+        self.dispatches.append({"action": event_type, "branch": self.default_branch, "client_payload": payload,
+                                "repository": {"full_name": self.repo}, "sender": {"login": self.bot, "type": "Bot"}})
+        return 204, {}, None
 
     def _comment(self, comment_id: int) -> Any:
         for comments in self.comments.values():
@@ -351,9 +386,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             request.headers["x-raw-body"] = raw_body
             status, headers, payload = fake.handle(request)
             request.status = status
-            data = json.dumps(payload).encode()
+            data = b"" if status == 204 else json.dumps(payload).encode()  # 204 No Content: no body
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            if status != 204:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
             for k, v in headers.items():

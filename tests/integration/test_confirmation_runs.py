@@ -1,0 +1,151 @@
+"""Confirmation before alarm through the controller's GitHub exporter: a real SQLite result store, the
+durable outbox and the fake GitHub over HTTP. A pull request's suspected run asks for one confirmation
+run (a ``repository_dispatch``, made once even across restarts); the confirmation, judged with the
+suspected run, turns the check red (confirmed) or leaves it green (not confirmed), and the comment
+says which run decided. The fake answers ``POST /dispatches`` as GitHub does (204, 422, 404)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import github_api
+from fakes.runs import make_record, make_spec
+
+from controller.exporting.base import ExportContext
+from controller.reporting.exporter import GitHubExporter
+from controller.reporting.github import GitHubClient, PermanentGitHubError
+from controller.reporting.outbox import Outbox
+from controller.reporting.reporter import Reporter
+from controller.retrying import RetryPolicy
+from controller.sqlite_store import SqliteResultStore
+from schemas.results import MetricResult, ResultRecord
+
+TOKEN = "ghp_confirmation_test"
+SHA = "c" * 40
+STARTED = 1_700_000_000.0
+
+
+@pytest.fixture
+def github() -> Iterator[github_api.FakeGitHub]:
+    for fake in github_api.serve(repo="acme/benchmarks", token=TOKEN):
+        fake.add_pull(7, head_sha=SHA, labels=("anubis-preview",))
+        yield fake
+        assert not fake.unexpected, f"requests the fake did not expect: {fake.unexpected}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteResultStore]:
+    """resnet on main: 20 runs at a latency of about 10 ms."""
+    with SqliteResultStore(tmp_path / "results.sqlite3") as opened:
+        for i in range(20):
+            opened.put(_record(f"resnet-main000000-{i:08x}", 10.0 + 0.02 * (i % 3), i, branch="main",
+                                pull_request=None, commit=f"{i:040x}"))
+        yield opened
+
+
+def _record(execution_id: str, latency: float, hour: int, **kw: object) -> ResultRecord:
+    at = STARTED + 3600 * hour
+    values: dict[str, object] = dict(benchmark="resnet", execution_id=execution_id, started_at=at, finished_at=at + 60,
+                                     metrics={"latency": MetricResult("latency", "ms", "lower", (latency,), (at + 30,))},
+                                     branch="feature", pull_request=7, commit=SHA)
+    values.update(kw)
+    return make_record(**values)
+
+
+def _exporter(github: github_api.FakeGitHub, store: SqliteResultStore, outbox: Path) -> GitHubExporter:
+    client = GitHubClient("acme/benchmarks", TOKEN, base_url=github.url, sleep=lambda _: None,
+                          retry=RetryPolicy(attempts=3, base_delay=0.0, max_delay=1.0))
+    return GitHubExporter(Reporter(client, Outbox(outbox)), store)
+
+
+def _finish(exporter: GitHubExporter, store: SqliteResultStore, record: ResultRecord) -> None:
+    store.put(record)
+    exporter.export(ExportContext(make_spec(run_id=record.run_id), record))
+    exporter.flush(force=True)
+
+
+def _suspected_run(github: github_api.FakeGitHub, store: SqliteResultStore, tmp_path: Path) -> GitHubExporter:
+    exporter = _exporter(github, store, tmp_path / "outbox.sqlite3")
+    _finish(exporter, store, _record("resnet-0123456789-0000e001", 13.0, 30, run_id="resnet-0123456789"))
+    [dispatch] = github.dispatches
+    assert dispatch["action"] == "anubis-confirm"
+    payload = dispatch["client_payload"]
+    assert payload["key"] == "confirm:resnet:resnet-0123456789-0000e001:1"
+    assert (payload["benchmark"], payload["pull_request"], payload["confirmation"], payload["of"]) == ("resnet", 7, 1, 1)
+    status = github.latest_statuses(SHA)["anubis/resnet"]
+    assert status["state"] == "success" and "suspected — confirming" in status["description"]
+    [comment] = github.marked_comments(7)
+    assert "❔ suspected — confirming" in comment["body"]
+    assert "a change is suspected in `resnet-0123456789-0000e001` — confirmation run 1 of 1 asked for" in comment["body"]
+    return exporter
+
+
+def test_a_confirmed_change_turns_the_check_red(github: github_api.FakeGitHub, store: SqliteResultStore,
+                                                tmp_path: Path) -> None:
+    exporter = _suspected_run(github, store, tmp_path)
+    # the rerun (/anubis rerun's path: info.rerun bumped, a new run id) lands at the same level
+    _finish(exporter, store, _record("resnet-9876543210-0000e002", 13.1, 31, run_id="resnet-9876543210"))
+    assert len(github.dispatches) == 1  # one confirmation run asked for, no confirmation of a confirmation
+    status = github.latest_statuses(SHA)["anubis/resnet"]
+    assert status["state"] == "failure", status
+    assert "regression in latency" in status["description"]
+    assert "confirmed by run resnet-9876543210-0000e002" in status["description"]
+    [comment] = github.marked_comments(7)
+    body = comment["body"]
+    assert "the change suspected in `resnet-0123456789-0000e001` was **confirmed** by run `resnet-9876543210-0000e002`" in body
+    assert "🔻 regression (fails)" in body and "suspected — confirming" not in body
+    assert "· 1 run<" in body and body.count("| resnet | ✅") == 1  # the suspected run and its confirmation: one row
+
+
+def test_a_change_that_is_not_confirmed_stays_green(github: github_api.FakeGitHub, store: SqliteResultStore,
+                                                    tmp_path: Path) -> None:
+    exporter = _suspected_run(github, store, tmp_path)
+    _finish(exporter, store, _record("resnet-9876543210-0000e002", 10.01, 31, run_id="resnet-9876543210"))
+    assert len(github.dispatches) == 1
+    status = github.latest_statuses(SHA)["anubis/resnet"]
+    assert status["state"] == "success" and "not confirmed by run resnet-9876543210-0000e002" in status["description"]
+    body = github.marked_comments(7)[0]["body"]
+    assert "was **not confirmed** by run `resnet-9876543210-0000e002`" in body
+    assert body.startswith("<!-- anubis:report -->\n### ✅ Anubis: 1 run succeeded, no regression")
+    assert "suspected — confirming" not in body and "🔻" not in body
+
+
+def test_a_restarted_controller_asks_for_nothing_twice(github: github_api.FakeGitHub, store: SqliteResultStore,
+                                                       tmp_path: Path) -> None:
+    _suspected_run(github, store, tmp_path)
+    # a new process on the same outbox file sees the suspected execution again (its journal replayed)
+    again = _exporter(github, store, tmp_path / "outbox.sqlite3")
+    again.export(ExportContext(make_spec(run_id="resnet-0123456789"), store.get("resnet-0123456789-0000e001")))
+    again.flush(force=True)
+    assert len(github.dispatches) == 1
+    _finish(again, store, _record("resnet-9876543210-0000e002", 13.1, 31, run_id="resnet-9876543210"))
+    again.export(ExportContext(make_spec(run_id="resnet-9876543210"), store.get("resnet-9876543210-0000e002")))
+    again.flush(force=True)
+    assert len(github.dispatches) == 1
+    assert github.latest_statuses(SHA)["anubis/resnet"]["state"] == "failure"
+
+
+def test_a_dispatch_github_refuses_is_dropped_not_retried_for_ever(github: github_api.FakeGitHub,
+                                                                    store: SqliteResultStore, tmp_path: Path) -> None:
+    github.read_only = True  # a token without contents: write gets 404, as on GitHub
+    exporter = _exporter(github, store, tmp_path / "outbox.sqlite3")
+    _finish(exporter, store, _record("resnet-0123456789-0000e001", 13.0, 30, run_id="resnet-0123456789"))
+    assert github.dispatches == [] and exporter.reporter.outbox.count() == 0
+    assert ("POST", "/repos/acme/benchmarks/dispatches", 404) in github.refused
+
+
+def test_the_fake_answers_dispatches_as_github_does(github: github_api.FakeGitHub) -> None:
+    client = GitHubClient("acme/benchmarks", TOKEN, base_url=github.url, sleep=lambda _: None)
+    client.dispatch("anubis-confirm", {"key": "k"})  # 204 No Content
+    assert github.dispatches[0]["client_payload"] == {"key": "k"} and github.requests[-1].status == 204
+    eleven = {f"p{i}": i for i in range(11)}
+    with pytest.raises(PermanentGitHubError) as refused:
+        client.request("POST", "/repos/acme/benchmarks/dispatches", {"event_type": "x", "client_payload": eleven})
+    assert refused.value.status == 422 and "10 top-level properties" in str(refused.value)
+    with pytest.raises(PermanentGitHubError):
+        client.request("POST", "/repos/acme/benchmarks/dispatches", {"event_type": "x" * 101})
+    with pytest.raises(PermanentGitHubError):  # the client refuses to send what GitHub would refuse
+        client.dispatch("anubis-confirm", eleven)
+    assert len(github.dispatches) == 1
