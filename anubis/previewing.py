@@ -128,11 +128,11 @@ def support_files(trusted_root: Path, number: int, runs: Mapping[str, str]) -> d
 
 def update_preview(settings: Settings, number: int, head: str | None, head_sha: str | None, head_ref: str | None,
                    close: bool, rerun: str | None, cancel: str | None, remote: str, branch: str, token_env: str | None,
-                   push: bool, confirmation: str | None = None) -> None:
+                   push: bool, confirmation: str | None = None) -> bool:
     """Render pull request ``number``'s runs to the preview branch (or tear them down when ``close``):
     the ``anubis preview`` command, and what ``anubis respond`` does for /anubis rerun and cancel and
     for a confirmation run (``confirmation``: its key, kept in :data:`CONFIRMATIONS_FILE` so that a
-    repeated request re-runs nothing)."""
+    repeated request re-runs nothing: False then)."""
     import git
 
     if not close and head is None:
@@ -149,7 +149,7 @@ def update_preview(settings: Settings, number: int, head: str | None, head_sha: 
         confirmations = _read_confirmations(target)
         if confirmation is not None and confirmation in confirmations:
             click.echo(f"{folder}: {confirmation} was re-run already; nothing to do")
-            return
+            return False
         if confirmation is not None:
             confirmations.append(confirmation)
         if rerun:
@@ -183,11 +183,12 @@ def update_preview(settings: Settings, number: int, head: str | None, head_sha: 
         run_git(bot, "add", "--all", "--", ".", env=env)
         if not run_git(bot, "status", "--porcelain", env=env).strip():
             click.echo(f"{folder}: up to date")
-            return
+            return True
         run_git(bot, "commit", "--quiet", "--message", message, env=env)
         click.echo(f"{message} ({branch} {bot.head.commit.hexsha[:12]})")
         if push:
             _push(bot, remote, branch, env, secrets)
+    return True
 
 
 def _names(spec: str, target: Path | None) -> list[str]:

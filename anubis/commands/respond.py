@@ -124,17 +124,20 @@ def _confirm(settings: Settings, event: dict[str, object], repository: str, api_
         previewed = PREVIEW_LABEL in {str(label.get("name")) for label in pull.get("labels", [])}
     from anubis.previewing import update_preview
 
+    repeated = False  # a dispatch delivered again: no second rerun, no second reply
     for action in commands.decide_confirmation(request, state=state, merged=merged, previewed=previewed):
         click.echo(f"{type(action).__name__}: {action}")
-        if dry_run:
+        if dry_run or repeated:
             continue
         if isinstance(action, commands.Reply) and request.pull_request is not None:
             client.reply(request.pull_request, action.text)
         elif isinstance(action, commands.RerunPreview):
-            update_preview(settings, action.number, head, str(pull.get("head", {}).get("sha") or "") or None,
-                           str(pull.get("head", {}).get("ref") or "") or None, close=False, rerun=request.benchmark,
-                           cancel=None, remote="origin", branch=_preview_branch(), token_env=token_env, push=True,
-                           confirmation=request.key)
+            head_sha = str(pull.get("head", {}).get("sha") or "") or None
+            head_ref = str(pull.get("head", {}).get("ref") or "") or None
+            repeated = not update_preview(settings, action.number, head, head_sha, head_ref, close=False,
+                                          rerun=request.benchmark, cancel=None, remote="origin",
+                                          branch=_preview_branch(), token_env=token_env, push=True,
+                                          confirmation=request.key)
         elif isinstance(action, commands.RerunMain):
             if _confirmed_already(settings.repo_root, request.key):
                 click.echo(f"{request.key}: already re-run (a repeated dispatch); nothing to do")

@@ -423,3 +423,137 @@ def test_github_faults_lose_nothing_and_duplicate_nothing(tmp_path: Path, github
     assert len(made) <= 3 * 2, [f"{r.method} {r.path}" for r in made]
     assert _min_gap(github.write_times) >= 1.0
     _no_canary(github, published, caplog, loop)
+
+
+# -- confirmation before alarm: suspected → a confirmation run asked for → /anubis rerun's path → verdict --
+
+def _seed_history(store: Any, published: Published, runs: int = 24) -> None:
+    """hello-again on main before this test's runs: ``runs`` executions at an accuracy of about 0.95."""
+    import time
+
+    now = time.time()
+    for i in range(runs):
+        at = now - 3600.0 * (runs - i)
+        store.put(make_record(
+            benchmark="hello-again", run_id="hello-again-0000000000", execution_id=f"hello-again-0000000000-{i:08x}",
+            commit=f"{i:040x}", environment="cpu-cluster", branch="main", status=RunStatus.SUCCEEDED,
+            started_at=at, finished_at=at + 30,
+            metrics={"epoch": MetricResult("epoch", "index", "higher", (1.0, 2.0, 3.0), (at + 1, at + 2, at + 3)),
+                     "train_loss": MetricResult("train_loss", "ratio", "lower", (1.0, 0.5, 0.333), (at + 1, at + 2, at + 3)),
+                     "accuracy": MetricResult("accuracy", "ratio", "higher", (0.95 + 0.001 * (i % 3),), (at + 4,))}))
+
+
+def _dispatch_event(tmp_path: Path, github: github_api.FakeGitHub) -> Path:
+    """The repository_dispatch event GitHub hands the commands workflow (GITHUB_EVENT_PATH)."""
+    [event] = github.dispatches
+    path = tmp_path / "dispatch-event.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("holds", [True, False], ids=["confirmed", "not-confirmed"])
+def test_a_suspected_change_asks_for_one_confirmation_run_through_the_rerun_path(
+        tmp_path: Path, github: github_api.FakeGitHub, loop: Loop, caplog: pytest.LogCaptureFixture, holds: bool) -> None:
+    published = _publish(tmp_path, github)
+    _seed_history(loop.store, published)
+    runs = _drive(published, loop)  # hello-again reports accuracy 0.875 against about 0.95: suspected
+    loop.sim.run_all()
+    _reported(loop, runs)
+    loop.flusher.flush_now(force=True)
+
+    # suspected: the check stays green, the comment says so, one confirmation run is asked for
+    status = github.latest_statuses(published.source)["anubis/hello-again"]
+    assert status["state"] == "success" and "suspected — confirming" in status["description"], status
+    [comment] = github.marked_comments(1)
+    assert "❔ suspected — confirming" in comment["body"] and "confirmation run 1 of 1 asked for" in comment["body"]
+    [dispatch] = github.dispatches
+    payload = dispatch["client_payload"]
+    assert dispatch["action"] == "anubis-confirm" and payload["benchmark"] == "hello-again"
+    assert payload["pull_request"] is None and payload["commit"] == published.source  # a run of the default branch
+    suspected = payload["execution"]
+
+    # the commands workflow, as GitHub runs it for the dispatch: /anubis rerun's path on the default branch
+    steps = {s.get("name"): s for s in _steps("commands.yml")}
+    env = {"GITHUB_EVENT_PATH": str(_dispatch_event(tmp_path, github)), "GITHUB_REPOSITORY": "anubis-bench/anubis",
+           "GITHUB_API_URL": github.url, "ANUBIS_BOT_TOKEN": CANARY, "PR_NUMBER": ""}
+    answered = _run_step(steps["Respond"], published.work, env)
+    assert "confirming hello-again on the default branch: 1 descriptor(s) bumped" in answered.stdout
+    bump = _git(published.work, "log", "-1", "--format=%an|%s|%b")
+    assert bump.startswith(f"anubis-bot|Re-run hello-again to confirm the change suspected in {suspected}")
+    assert f"Anubis-Confirmation: {payload['key']}" in bump
+    # GitHub may deliver a dispatch twice (a lost answer): the second finds the bump and does nothing
+    again = _run_step(steps["Respond"], published.work, env)
+    assert "already re-run" in again.stdout
+    _run_step(steps["Publish a rerun on the default branch"], published.work, env)
+    [manifest] = sorted((published.manifests / "cpu-cluster" / "hello-again").glob("*.yaml"))
+    assert manifest.stem != payload["run_id"]  # info.rerun bumped: a new run id, the same content
+
+    # Argo CD syncs the rerun; the confirmation run lands at the suspected level, or back at the old one
+    only = tmp_path / "rerun"
+    only.mkdir()
+    shutil.copy2(manifest, only / manifest.name)
+    logs = {"benchmark": LOGS["benchmark"][:3] + ["accuracy=0.875" if holds else "accuracy=0.951"]}
+    rerun = [loop.sim.adopt(plural, namespace, name, scenario.succeed(), logs=logs)
+             for plural, namespace, name in _apply(loop.api, only)]
+    loop.sim.run_all()
+    _reported(loop, rerun)
+    loop.flusher.flush_now(force=True)
+
+    assert len(github.dispatches) == 1  # never a confirmation of the confirmation
+    confirmation = next(r.execution_id for r in loop.store.list_runs(limit=50) if r.run_id == manifest.stem)
+    status = github.latest_statuses(published.source)["anubis/hello-again"]
+    [comment] = github.marked_comments(1)
+    if holds:
+        assert status["state"] == "failure" and f"confirmed by run {confirmation}" in status["description"], status
+        assert f"was **confirmed** by run `{confirmation}`" in comment["body"]
+        assert "🔻 regression (fails)" in comment["body"]
+    else:
+        assert status["state"] == "success" and f"not confirmed by run {confirmation}" in status["description"], status
+        assert f"was **not confirmed** by run `{confirmation}`" in comment["body"]
+        assert "🔻" not in comment["body"]
+    assert "suspected — confirming" not in comment["body"]
+    _no_canary(github, published, caplog, loop)
+
+
+def test_a_confirmation_run_of_a_pull_request_rerenders_its_preview_once(
+        tmp_path: Path, github: github_api.FakeGitHub) -> None:
+    """A dispatch naming a pull request: the preview is rendered again with the benchmark's rerun count
+    bumped (what /anubis rerun does), the pull request is told why, and a repeated dispatch does nothing."""
+    from renderer.argocd import PREVIEW_BRANCH, PREVIEW_LABEL
+
+    origin, work = _benchmarks_repository(tmp_path, "work")
+    _add_hello_again(work)
+    _git(work, "commit", "--quiet", "-m", "Add hello-again")
+    head = _git(work, "rev-parse", "HEAD")
+    _git(work, "push", "--quiet", "origin", "HEAD:refs/pull/7/head")
+    _git(work, "switch", "--quiet", "main")
+    github.add_pull(7, head_sha=head, labels=(PREVIEW_LABEL,), head_ref="add-hello-again")
+    preview = {s.get("name"): s for s in _steps("preview.yml")}
+    _run_step(preview["Render the preview"], work, {"PR_NUMBER": "7", "HEAD_SHA": head, "HEAD_REF": "add-hello-again",
+                                                    "ANUBIS_BOT_TOKEN": ""})
+    folder = "manifests-preview/pr-7"
+
+    def runs() -> set[str]:
+        listed = _git(origin, "ls-tree", "-r", "--name-only", PREVIEW_BRANCH).splitlines()
+        return {f for f in listed if f.startswith(f"{folder}/cpu-cluster/hello-again/")}
+
+    before = runs()
+    key = "confirm:hello-again:hello-again-0123456789-abcdef01:1"
+    github.dispatches.append({"action": "anubis-confirm", "branch": "main", "client_payload": {
+        "key": key, "benchmark": "hello-again", "execution": "hello-again-0123456789-abcdef01",
+        "run_id": "hello-again-0123456789", "commit": head, "pull_request": 7, "environment": "cpu-cluster",
+        "confirmation": 1, "of": 1, "metrics": "accuracy"}, "repository": {"full_name": github.repo},
+        "sender": {"login": github.bot}})
+    steps = {s.get("name"): s for s in _steps("commands.yml")}
+    env = {"GITHUB_EVENT_PATH": str(_dispatch_event(tmp_path, github)), "GITHUB_REPOSITORY": github.repo,
+           "GITHUB_API_URL": github.url, "ANUBIS_BOT_TOKEN": CANARY, "PR_NUMBER": "7"}
+    _run_step(steps["Respond"], work, env)
+    after = runs()
+    assert len(after) == 1 and after != before  # a new run id for the same content
+    assert json.loads(_git(origin, "show", f"{PREVIEW_BRANCH}:{folder}/reruns.json")) == {"hello-again": 1}
+    assert json.loads(_git(origin, "show", f"{PREVIEW_BRANCH}:{folder}/confirmations.json")) == [key]
+    [reply] = [c["body"] for c in github.comments[7]]
+    assert "re-running it to confirm (confirmation run 1 of 1)" in reply
+    # delivered twice: nothing more
+    assert "was re-run already" in _run_step(steps["Respond"], work, env).stdout
+    assert runs() == after and len(github.comments[7]) == 1  # no second rerun, no second reply
