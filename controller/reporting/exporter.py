@@ -156,7 +156,11 @@ class GitHubExporter:
                 self._policies[record.run_id] = {m.name: m.policy for m in spec.all_metrics()}
             # a run seen only in the store (after a restart) is judged with the default policies
             policies = self._policies.get(record.run_id, {})
-        chain = self._ledger.chain_for(self.reporter.writer.repo, record.execution_id, series_key(record))
+        try:
+            chain = self._ledger.chain_for(self.reporter.writer.repo, record.execution_id, series_key(record))
+        except AnubisError as e:  # the outbox file: judged alone
+            log.warning("github: could not read the confirmations of %s: %s", record.execution_id, e)
+            chain = None
         evidence = self._records(chain.members if chain is not None else ())
         report = judged_report(self.store, record, policies, links=self._links(record.environment),
                                main_branch=self.main_branch, evidence=evidence)
@@ -228,10 +232,11 @@ class GitHubExporter:
 
     def _with_confirmations(self, commit: str, reports: dict[str, RunReport]) -> list[RunReport]:
         """``reports`` with each suspected change's runs shown as one: its newest run, with the chain's
-        line (a confirmation run of a branch is a new commit: it is shown on the root's commit too)."""
+        line (a confirmation run of a branch is a new commit: it is shown on the root's commit too, as
+        long as the root is that commit's latest execution of its run)."""
         executions = {r.record.execution_id: run_id for run_id, r in reports.items() if r.record is not None}
         try:
-            chains = self._ledger.chains(self.reporter.writer.repo, list(executions), commit)
+            chains = self._ledger.chains(self.reporter.writer.repo, list(executions))
         except AnubisError as e:
             log.warning("github: could not read the confirmations of %s: %s", commit[:12], e)
             return list(reports.values())

@@ -209,8 +209,8 @@ class Outbox:
                                  "ORDER BY rowid DESC LIMIT 1", (repo, series)).fetchone()
         return _chain(row[0]) if row else None
 
-    def chains(self, repo: str, executions: Sequence[str] = (), commit: str | None = None) -> list[Chain]:
-        """The chains with a member among ``executions`` or rooted at ``commit``."""
+    def chains(self, repo: str, executions: Sequence[str]) -> list[Chain]:
+        """The chains with a member among ``executions``."""
         found: dict[str, Chain] = {}
         with self._connect() as db:
             for execution in executions:
@@ -219,10 +219,6 @@ class Outbox:
                                  (repo, execution)).fetchone()
                 if row:
                     chain = _chain(row[0])
-                    found[chain.root] = chain
-            if commit:
-                for (text,) in db.execute("SELECT chain FROM confirmations WHERE repo=? AND commit_sha=?", (repo, commit)):
-                    chain = _chain(text)
                     found[chain.root] = chain
         return list(found.values())
 
