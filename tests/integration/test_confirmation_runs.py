@@ -149,3 +149,22 @@ def test_the_fake_answers_dispatches_as_github_does(github: github_api.FakeGitHu
     with pytest.raises(PermanentGitHubError):  # the client refuses to send what GitHub would refuse
         client.dispatch("anubis-confirm", eleven)
     assert len(github.dispatches) == 1
+
+
+def test_respond_refuses_a_malformed_confirmation_request_with_a_sentence(github: github_api.FakeGitHub,
+                                                                          tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from anubis.cli import cli
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "anubis-confirm", "branch": "main", "client_payload": {
+        "key": "confirm:resnet:e1:1", "benchmark": "resnet; rm -rf /", "execution": "e1", "pull_request": 7,
+        "confirmation": 1, "of": 1}}), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["respond", "--event", str(event), "--repo", "acme/benchmarks",
+                                      "--api-url", github.url], env={"GITHUB_TOKEN": TOKEN})
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "The confirmation request cannot be acted on" in result.output
+    assert github.requests == [] and github.comments.get(7) is None  # nothing asked, nothing written
