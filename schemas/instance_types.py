@@ -67,9 +67,21 @@ class Catalogue:
         return close
 
     def unknown_message(self, name: str) -> str:
+        if len(name) > NAME_SHOWN:  # no real type is this long: nothing is near it, and it is not repeated
+            return f"{quoted(name)} is not a known EC2 instance type"
         nearest = self.nearest(name)
         hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
         return f"'{name}' is not a known EC2 instance type{hint}"
+
+
+NAME_SHOWN = 64  # the longest real type is about 20 characters
+
+
+def quoted(name: str) -> str:
+    """``name`` quoted for a message, cut to its first characters when it is longer than any real type."""
+    if len(name) <= NAME_SHOWN:
+        return f"'{name}'"
+    return f"'{name[:NAME_SHOWN]}…' ({len(name)} characters)"
 
 
 @functools.cache

@@ -67,3 +67,9 @@ def test_an_unknown_type_names_the_nearest_real_ones() -> None:
     )
     assert catalogue().nearest("t3.smal")[0] == "t3.small"
     assert catalogue().nearest("zz") == []
+
+
+def test_a_name_longer_than_any_type_is_not_repeated() -> None:
+    # Found by the validate → render fuzz test: a 65,260-character instance type was quoted whole.
+    message = catalogue().unknown_message("p3." + "x" * 65_257)
+    assert message == f"'p3.{'x' * 61}…' (65260 characters) is not a known EC2 instance type"
