@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 
 from controller.events import EVENT_MARKER, parse_event_line, parse_event_record, parse_event_text
-from controller.matching import LineMatcher
+from controller.matching import LineMatcher, ascii_numbers
 from schemas.results import MetricResult, Summary
 from schemas.runspec import MetricSpec
 
@@ -53,6 +52,7 @@ __all__ = [
     "MAX_LINE",
     "MAX_VALUES",
     "MetricExtractor",
+    "ascii_numbers",
     "parse_event_line",
     "parse_event_record",
 ]
@@ -64,30 +64,6 @@ MAX_VALUES = 100_000  # values stored per metric; those past it are counted and 
 _SUM_BATCH = 1 << 16  # values summed at once past the cap (numpy's cost per call is paid per batch)
 _UNDECLARED_DIRECTION = "higher"
 _MARKER = EVENT_MARKER.encode("ascii")
-_NUMBER_BYTES = b"0123456789.+-eE\n"
-_ASCII_NUMBER = re.compile(rb"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
-
-
-def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
-    """The finite ASCII numbers of ``raw`` (see the module's description) and how many were not."""
-    joined = b"\n".join(raw)
-    if not joined.translate(None, _NUMBER_BYTES):  # only digits, signs, dots, exponents: float() decides
-        try:
-            numbers = array("d", map(float, raw))
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(sum(numbers)):
-                return numbers, 0
-    numbers = array("d")
-    for s in raw:
-        if _ASCII_NUMBER.fullmatch(s):
-            number = float(s)
-            if math.isfinite(number):
-                numbers.append(number)
-    return numbers, len(raw) - len(numbers)
-
-
 class _Totals:
     """Count, last, mean, min, max and stdev over every finite value added, in constant memory
     (stdev from sums of the values shifted by the first one, which keeps it accurate). A metric
@@ -132,7 +108,7 @@ class _Metric:
     """One metric: its pattern's matcher, its stored values, the totals over all values."""
 
     def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int,
-                 use_re: bool = True) -> None:
+                 use_re: bool = True, native: bool = True) -> None:
         self.name = name
         self.unit = unit
         self.direction = direction
@@ -145,7 +121,7 @@ class _Metric:
         self.matcher: LineMatcher | None = None
         if pattern is not None:
             try:
-                self.matcher = LineMatcher(pattern, use_re=use_re)
+                self.matcher = LineMatcher(pattern, use_re=use_re, native=native)
             except ValueError as e:
                 raise ValueError(f"The pattern of metric {name!r} cannot be used: {e}.") from e
 
@@ -197,9 +173,10 @@ class MetricExtractor:
     """
 
     def __init__(self, metrics: Sequence[MetricSpec], clock: Callable[[], float] = time.time, *,
-                 max_values: int = MAX_VALUES, use_re: bool = True) -> None:
+                 max_values: int = MAX_VALUES, use_re: bool = True, native: bool = True) -> None:
         """``max_values``: the cap on each metric's stored values; ``use_re=False``: every pattern on
-        RE2, none on ``re`` (see :mod:`controller.matching`; for measuring)."""
+        RE2, none on ``re``; ``native=False``: no pattern on the C scanner (see :mod:`controller.matching`;
+        for measuring and testing: the values are the same)."""
         if max_values < 0:
             raise ValueError(f"max_values must be 0 or more, not {max_values}.")
         self._clock = clock
@@ -209,7 +186,7 @@ class MetricExtractor:
             if spec.name in self._metrics:
                 raise ValueError(f"Metric {spec.name!r} is declared twice; give each metric one name.")
             self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values,
-                                               use_re)
+                                               use_re, native)
         self._patterned = [(m, m.matcher) for m in self._metrics.values() if m.matcher is not None]
         self._partial = b""
         self._lock = threading.Lock()
@@ -304,16 +281,14 @@ class MetricExtractor:
 
     def _process(self, text: bytes, pos: int, end: int, now: float) -> None:
         """Read the lines of ``text[pos:end]``."""
-        found: dict[str, list[bytes]] = {}
-        for metric, matcher in self._patterned:
-            raw = matcher.values(text, pos, end)
-            if raw:
-                found[metric.name] = raw
         events = self._events(text, pos, end) if text.find(_MARKER, pos, end) >= 0 else []
-        if events:
-            self._merge_events(text, pos, end, found, events, now)
-        for name, raw in found.items():
-            self._metrics[name].add(self._numbers(name, raw), now)
+        emitted = self._merge_events(text, pos, end, events, now) if events else ()
+        for metric, matcher in self._patterned:
+            if metric.name in emitted:
+                continue
+            numbers, refused = matcher.numbers(text, pos, end)
+            self._refused(metric.name, refused)
+            metric.add(numbers, now)
 
     def _events(self, text: bytes, pos: int, end: int) -> list[tuple[int, dict[str, float]]]:
         events: list[tuple[int, dict[str, float]]] = []
@@ -328,27 +303,29 @@ class MetricExtractor:
             at = text.find(_MARKER, line_end + 1, end)
         return events
 
-    def _merge_events(self, text: bytes, pos: int, end: int, found: dict[str, list[bytes]],
-                      events: list[tuple[int, dict[str, float]]], now: float) -> None:
-        """Add the buffer's events; a metric that its pattern also found gets both in log order."""
+    def _merge_events(self, text: bytes, pos: int, end: int, events: list[tuple[int, dict[str, float]]],
+                      now: float) -> set[str]:
+        """Add the buffer's events; a metric that its pattern also finds gets both in log order.
+        Returns the names of the metrics added."""
         by_name: dict[str, list[tuple[int, float]]] = {}
         for position, values in events:
             for name, value in values.items():
                 by_name.setdefault(name, []).append((position, value))
         for name, emitted in by_name.items():
-            raw = found.pop(name, None)
-            if raw is None:
-                self._metric(name).add([v for _, v in emitted], now)
+            metric = self._metric(name)
+            if metric.matcher is None:
+                metric.add([v for _, v in emitted], now)
                 continue
-            metric = self._metrics[name]
-            assert metric.matcher is not None  # found by its pattern
-            matched = [(p, v) for p, s in metric.matcher.positioned(text, pos, end) for v in self._numbers(name, [s])]
+            matched: list[tuple[int, float]] = []
+            for position, raw in metric.matcher.positioned(text, pos, end):
+                numbers, refused = ascii_numbers([raw])
+                self._refused(name, refused)
+                matched += [(position, v) for v in numbers]
             merged = sorted(matched + emitted, key=lambda pv: pv[0])  # stable: a line's match first
             metric.add([v for _, v in merged], now)
+        return set(by_name)
 
-    def _numbers(self, name: str, raw: list[bytes]) -> array[float]:
-        numbers, refused = ascii_numbers(raw)
+    def _refused(self, name: str, refused: int) -> None:
         if refused:
             self.skipped += refused
             log.debug("metric %s: %d matched values are not ASCII numbers; skipped", name, refused)
-        return numbers
