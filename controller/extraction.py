@@ -64,6 +64,13 @@ MAX_VALUES = 100_000  # values stored per metric; those past it are counted and 
 _SUM_BATCH = 1 << 16  # values summed at once past the cap (numpy's cost per call is paid per batch)
 _UNDECLARED_DIRECTION = "higher"
 _MARKER = EVENT_MARKER.encode("ascii")
+def _line_end(buf: bytes, start: int, stop: int) -> int:
+    """The position of the first ``\\n`` or ``\\r`` in ``buf[start:stop]``, -1 if none."""
+    newline = buf.find(b"\n", start, stop)
+    ret = buf.find(b"\r", start, stop if newline < 0 else newline)
+    return newline if ret < 0 else ret
+
+
 class _Totals:
     """Count, last, mean, min, max and stdev over every finite value added, in constant memory
     (stdev from sums of the values shifted by the first one, which keeps it accurate). A metric
@@ -206,7 +213,7 @@ class MetricExtractor:
                 raise RuntimeError("This MetricExtractor is closed; make a new one for another log.")
             now = self._clock() if at is None else at
             self.bytes_fed += len(chunk)
-            data = bytes(chunk).replace(b"\r", b"\n")
+            data = bytes(chunk)
             if len(data) <= MAX_LINE:
                 self._feed_piece(data, now)
             else:
@@ -260,7 +267,7 @@ class MetricExtractor:
         buf, start = piece, 0
         if self._partial:
             room = MAX_LINE + 1 - len(self._partial)
-            ends = piece.find(b"\n", 0, room) if room > 0 else -1
+            ends = _line_end(piece, 0, room) if room > 0 else -1
             if ends >= 0:  # the unfinished line ends here: read it alone, the rest in place
                 head = self._partial + piece[: ends + 1]
                 self._partial = b""
@@ -268,10 +275,11 @@ class MetricExtractor:
                 start = ends + 1
             else:
                 buf = self._partial + piece
-        while len(buf) - start > MAX_LINE and buf.find(b"\n", start, start + MAX_LINE + 1) < 0:
+        while len(buf) - start > MAX_LINE and _line_end(buf, start, start + MAX_LINE + 1) < 0:
             self._process(buf, start, start + MAX_LINE, now)  # a window of an over-long line
             start += MAX_LINE
         last = buf.rfind(b"\n", start)
+        last = max(last, buf.rfind(b"\r", max(last, start)))
         if last < 0:
             self._partial = buf[start:] if start else buf
             return
@@ -280,22 +288,32 @@ class MetricExtractor:
         self._partial = buf[last + 1 :]
 
     def _process(self, text: bytes, pos: int, end: int, now: float) -> None:
-        """Read the lines of ``text[pos:end]``."""
-        events = self._events(text, pos, end) if text.find(_MARKER, pos, end) >= 0 else []
-        emitted = self._merge_events(text, pos, end, events, now) if events else ()
+        """Read the lines of ``text[pos:end]`` (ended by ``\\n`` or ``\\r``). The C scanner reads the
+        bytes as they are (its patterns hold neither); the rest read a copy with ``\\n`` for ``\\r``,
+        made only when one of them has work here."""
+        emitted: set[str] = set()
+        if text.find(_MARKER, pos, end) >= 0:
+            events = self._events(text, pos, end)
+            emitted = self._merge_events(text, pos, end, events, now) if events else emitted
+        lines: bytes | None = None
         for metric, matcher in self._patterned:
             if metric.name in emitted:
                 continue
-            numbers, refused = matcher.numbers(text, pos, end)
+            if matcher.native:
+                numbers, refused = matcher.numbers(text, pos, end)
+            else:
+                lines = text[pos:end].replace(b"\r", b"\n") if lines is None else lines
+                numbers, refused = matcher.numbers(lines)
             self._refused(metric.name, refused)
             metric.add(numbers, now)
 
     def _events(self, text: bytes, pos: int, end: int) -> list[tuple[int, dict[str, float]]]:
+        """``(start of its line, values)`` of each event line in ``text[pos:end]``."""
         events: list[tuple[int, dict[str, float]]] = []
         at = text.find(_MARKER, pos, end)
         while at >= 0:
-            line_start = text.rfind(b"\n", pos, at) + 1 or pos
-            line_end = text.find(b"\n", at, end)
+            line_start = max(text.rfind(b"\n", pos, at), text.rfind(b"\r", pos, at)) + 1 or pos
+            line_end = _line_end(text, at, end)
             line_end = end if line_end < 0 else line_end
             values = parse_event_text(text[at:line_end].decode("utf-8", "replace"))
             if values:
@@ -311,16 +329,18 @@ class MetricExtractor:
         for position, values in events:
             for name, value in values.items():
                 by_name.setdefault(name, []).append((position, value))
+        lines: bytes | None = None
         for name, emitted in by_name.items():
             metric = self._metric(name)
             if metric.matcher is None:
                 metric.add([v for _, v in emitted], now)
                 continue
+            lines = text[pos:end].replace(b"\r", b"\n") if lines is None else lines
             matched: list[tuple[int, float]] = []
-            for position, raw in metric.matcher.positioned(text, pos, end):
+            for position, raw in metric.matcher.positioned(lines):
                 numbers, refused = ascii_numbers([raw])
                 self._refused(name, refused)
-                matched += [(position, v) for v in numbers]
+                matched += [(pos + position, v) for v in numbers]
             merged = sorted(matched + emitted, key=lambda pv: pv[0])  # stable: a line's match first
             metric.add([v for _, v in merged], now)
         return set(by_name)

@@ -74,6 +74,7 @@ _MAX_OPTIONAL = 3
 _SPARSE = 512  # a literal rarer than one in this many bytes: match on the lines that hold it only
 _PROBE = 1 << 16  # bytes in which a literal's frequency is probed first
 _NEWLINE = 10
+_RETURN = 13
 
 
 class NativeForm(NamedTuple):
@@ -276,8 +277,8 @@ def linear_form(pattern: str) -> re.Pattern[bytes] | None:
 
 def native_form(pattern: str) -> NativeForm | None:
     """``pattern`` as the C scanner takes it, when it has the shape ``L ( X{m,n} ) S`` of the
-    module's description (a :func:`linear_form` whose group holds one item, and ``S`` empty or
-    starting with a character outside ``X``); None otherwise."""
+    module's description (a :func:`linear_form` whose group holds one item, ``S`` empty or
+    starting with a character outside ``X``, and no ``\\r`` anywhere); None otherwise."""
     if linear_form(pattern) is None:
         return None
     try:
@@ -296,8 +297,8 @@ def native_form(pattern: str) -> NativeForm | None:
         low, high, single = (av[0], av[1], list(av[2])) if op is c.MAX_REPEAT else (1, 1, [(op, av)])
         chars = _single_character(single, c)
         tail.reverse()
-        if chars is None or (tail and tail[0] in chars):
-            return None
+        if chars is None or (tail and tail[0] in chars) or _RETURN in chars or _RETURN in head or _RETURN in tail:
+            return None  # "\r" ends a line: the scanner reads the bytes as they are, where "\r" is still there
         table = bytes(1 if ch in chars else 0 for ch in range(256))
         return NativeForm(bytes(head), table, low, -1 if high >= c.MAXREPEAT else high, bytes(tail))
     except Exception:  # noqa: BLE001 - a private module: whatever it does, the Python path runs it
