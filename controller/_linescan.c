@@ -235,7 +235,49 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* find(text, pos, end, literal) -> list of the positions of every occurrence of literal in text[pos:end]
+ * that does not overlap an earlier one (as repeated bytes.find from the end of the last). */
+static PyObject *find(PyObject *self, PyObject *args) {
+    Py_buffer text;
+    Py_ssize_t pos, end, literal_len;
+    const char *literal;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nny#", &text, &pos, &end, &literal, &literal_len)) return NULL;
+    if (literal_len < 1) {
+        PyBuffer_Release(&text);
+        PyErr_SetString(PyExc_ValueError, "find needs a literal of one byte or more");
+        return NULL;
+    }
+    if (pos < 0) pos = 0;
+    if (end > text.len) end = text.len;
+    const unsigned char *bytes = (const unsigned char *)text.buf, *lit = (const unsigned char *)literal;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) goto done;
+    Py_ssize_t anchor = rarest_byte(bytes, pos, end, lit, literal_len);
+    while (pos + literal_len <= end) {
+        const unsigned char *at = memchr(bytes + pos + anchor, lit[anchor], (size_t)(end - literal_len + 1 - pos));
+        if (at == NULL) break;
+        Py_ssize_t start = (at - bytes) - anchor;
+        if (memcmp(bytes + start, lit, (size_t)literal_len) != 0) {
+            pos = start + 1;
+            continue;
+        }
+        PyObject *where = PyLong_FromSsize_t(start);
+        if (where == NULL || PyList_Append(out, where) < 0) {
+            Py_XDECREF(where);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(where);
+        pos = start + literal_len;
+    }
+done:
+    PyBuffer_Release(&text);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"find", find, METH_VARARGS, "find(text, pos, end, literal) -> positions of literal, not overlapping"},
     {"scan", scan, METH_VARARGS,
      "scan(text, pos, end, literal, table, lo, hi, suffix) -> (native doubles as bytes, values refused)"},
     {NULL, NULL, 0, NULL},

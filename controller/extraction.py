@@ -44,7 +44,7 @@ from array import array
 from collections.abc import Callable, Mapping, Sequence
 
 from controller.events import EVENT_MARKER, parse_event_line, parse_event_record, parse_event_text
-from controller.matching import LineMatcher, ascii_numbers
+from controller.matching import LineMatcher, ascii_numbers, literal_positions
 from schemas.results import MetricResult, Summary
 from schemas.runspec import MetricSpec
 
@@ -292,8 +292,9 @@ class MetricExtractor:
         bytes as they are (its patterns hold neither); the rest read a copy with ``\\n`` for ``\\r``,
         made only when one of them has work here."""
         emitted: set[str] = set()
-        if text.find(_MARKER, pos, end) >= 0:
-            events = self._events(text, pos, end)
+        markers = literal_positions(text, _MARKER, pos, end)
+        if markers:
+            events = self._events(text, pos, end, markers)
             emitted = self._merge_events(text, pos, end, events, now) if events else emitted
         lines: bytes | None = None
         for metric, matcher in self._patterned:
@@ -307,18 +308,20 @@ class MetricExtractor:
             self._refused(metric.name, refused)
             metric.add(numbers, now)
 
-    def _events(self, text: bytes, pos: int, end: int) -> list[tuple[int, dict[str, float]]]:
-        """``(start of its line, values)`` of each event line in ``text[pos:end]``."""
+    def _events(self, text: bytes, pos: int, end: int, markers: list[int]) -> list[tuple[int, dict[str, float]]]:
+        """``(start of its line, values)`` of each event line in ``text[pos:end]``, whose markers
+        start at ``markers``."""
         events: list[tuple[int, dict[str, float]]] = []
-        at = text.find(_MARKER, pos, end)
-        while at >= 0:
+        line_end = pos
+        for at in markers:
+            if at < line_end:  # a second marker on the line read already
+                continue
             line_start = max(text.rfind(b"\n", pos, at), text.rfind(b"\r", pos, at)) + 1 or pos
             line_end = _line_end(text, at, end)
             line_end = end if line_end < 0 else line_end
             values = parse_event_text(text[at:line_end].decode("utf-8", "replace"))
             if values:
                 events.append((line_start, values))
-            at = text.find(_MARKER, line_end + 1, end)
         return events
 
     def _merge_events(self, text: bytes, pos: int, end: int, events: list[tuple[int, dict[str, float]]],

@@ -41,7 +41,16 @@ from typing import Any, NamedTuple
 
 from schemas.metric_patterns import compile_line_pattern
 
-__all__ = ["LineMatcher", "NativeForm", "ascii_numbers", "linear_form", "native_form", "native_scanner", "required_literal"]
+__all__ = [
+    "LineMatcher",
+    "NativeForm",
+    "ascii_numbers",
+    "linear_form",
+    "literal_positions",
+    "native_form",
+    "native_scanner",
+    "required_literal",
+]
 
 _NUMBER_BYTES = b"0123456789.+-eE\n"
 _ASCII_NUMBER = re.compile(rb"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
@@ -98,6 +107,32 @@ def native_scanner() -> Scanner | None:
         return None
     scan: Scanner = module.scan
     return scan
+
+
+def _native_find() -> Callable[[bytes, int, int, bytes], list[int]] | None:
+    try:
+        module: Any = importlib.import_module("controller._linescan")
+    except ImportError:
+        return None
+    find: Callable[[bytes, int, int, bytes], list[int]] = module.find
+    return find
+
+
+_FIND = _native_find()
+
+
+def literal_positions(text: bytes, literal: bytes, pos: int = 0, end: int | None = None) -> list[int]:
+    """Where ``literal`` (one byte or more) starts in ``text[pos:end]``, occurrences not overlapping."""
+    end = len(text) if end is None else end
+    if _FIND is not None:
+        found: list[int] = _FIND(text, pos, end, literal)
+        return found
+    out: list[int] = []
+    at = text.find(literal, pos, end)
+    while at >= 0:
+        out.append(at)
+        at = text.find(literal, at + len(literal), end)
+    return out
 
 
 class LineMatcher:
