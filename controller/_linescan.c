@@ -127,7 +127,7 @@ static void scan_text(const unsigned char *text, Py_ssize_t pos, Py_ssize_t end,
         const unsigned char *at = memchr(text + pos + anchor, key, (size_t)(end - literal_len + 1 - pos));
         if (at == NULL) break;
         Py_ssize_t start = (at - text) - anchor;
-        if (memcmp(text + start, literal, (size_t)literal_len) != 0) {
+        if (text[start] != literal[0] || memcmp(text + start, literal, (size_t)literal_len) != 0) {
             pos = start + 1;
             continue;
         }
@@ -276,7 +276,59 @@ done:
     return out;
 }
 
+/* Length of a Kubernetes log stamp and its space at s[0:n] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z and
+ * a space, as controller/kubernetes/stamps.py's _STAMP reads it), or 0 when none starts there. */
+static Py_ssize_t stamp_length(const unsigned char *s, Py_ssize_t n) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    Py_ssize_t i = 0;
+    for (; shape[i]; i++) {
+        if (i >= n) return 0;
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != (unsigned char)shape[i]) return 0;
+    }
+    if (i < n && s[i] == '.') {
+        Py_ssize_t digits = 0;
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            digits++;
+            i++;
+        }
+        if (digits < 1 || digits > 9) return 0;  /* the regex cannot backtrack to a 'Z' among digits */
+    }
+    if (i + 1 < n && s[i] == 'Z' && s[i + 1] == ' ') return i + 2;
+    return 0;
+}
+
+/* unstamp(data) -> data without the stamp after each "\n" (as _STAMP_AFTER_BREAK.sub(b"\n", data)). */
+static PyObject *unstamp(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const unsigned char *in = (const unsigned char *)data.buf;
+    Py_ssize_t n = data.len;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out == NULL) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    unsigned char *to = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_ssize_t read = 0, written = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (read < n) {
+        const unsigned char *newline = memchr(in + read, '\n', (size_t)(n - read));
+        Py_ssize_t stop = newline ? (newline - in) + 1 : n;
+        memcpy(to + written, in + read, (size_t)(stop - read));
+        written += stop - read;
+        read = stop;
+        if (newline) read += stamp_length(in + read, n - read);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    if (written < n && _PyBytes_Resize(&out, written) < 0) return NULL;
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"unstamp", unstamp, METH_VARARGS, "unstamp(data) -> data without the log stamp after each line break"},
     {"find", find, METH_VARARGS, "find(text, pos, end, literal) -> positions of literal, not overlapping"},
     {"scan", scan, METH_VARARGS,
      "scan(text, pos, end, literal, table, lo, hi, suffix) -> (native doubles as bytes, values refused)"},

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.extraction import MetricExtractor
+from controller.kubernetes import stamps
 from controller.matching import LineMatcher, ascii_numbers, literal_positions, native_form
 from schemas.runspec import MetricSpec
 
@@ -153,3 +154,20 @@ def test_the_extractor_gives_the_same_with_and_without_the_scanner(pieces: list[
 
 def test_the_scanner_runs_the_bench_patterns() -> None:
     assert all(LineMatcher(p).native for p in (r"loss=([0-9.]+)", r", ([0-9.]+)it/s", r"val_accuracy: ([0-9.]+)"))
+
+
+STAMP_PIECES = ["\n", "2024-05-01T12:00:00", ".", "123", "123456789", "0", "Z", " ", "Z ", "x", "2024-5-01T", "\r",
+                "2024-05-01T12:00:00.123456789Z ", "2024-05-01T12:00:00Z ", "2024-05-01T12:00:00.1234567890Z "]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(STAMP_PIECES), max_size=30))
+def test_unstamp_takes_off_what_the_regex_takes_off(pieces: list[str]) -> None:
+    data = "".join(pieces).encode()
+    assert stamps.unstamp is not stamps._python_unstamp  # the C one runs
+    assert stamps.unstamp(data) == stamps._python_unstamp(data)
+
+
+def test_unstamp_examples() -> None:
+    data = b"a\n2024-05-01T12:00:00.5Z b\n2024-05-01T12:00:00Z c\n2024-05-01T12:00:00.1234567890Z d\nZ e"
+    assert stamps.unstamp(data) == b"a\nb\nc\n2024-05-01T12:00:00.1234567890Z d\nZ e"
