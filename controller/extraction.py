@@ -46,6 +46,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
 
 from controller.events import EVENT_MARKER, parse_event_line, parse_event_record, parse_event_text
 from controller.matching import LineMatcher, ascii_numbers, literal_positions
@@ -124,7 +125,7 @@ class _Metric:
         self.unit = unit
         self.direction = direction
         self.values = array("d")
-        self.times = array("d")
+        self._time_runs: list[list[float]] = []  # [time, count] of consecutive stored values (feeds share times)
         self.max_values = max_values
         self.dropped = 0
         self.totals = _Totals()
@@ -142,7 +143,7 @@ class _Metric:
         room = self.max_values - len(self.values)
         if len(numbers) <= room and not self.dropped:
             self.values.extend(numbers)
-            self.times.extend(array("d", (at,)) * len(numbers))
+            self._add_times(at, len(numbers))
             return
         if not self.dropped:  # the first values past the cap: the totals start with the stored ones
             self.totals.add(self.values)
@@ -152,8 +153,17 @@ class _Metric:
             self._unsummed = array("d")
         kept = numbers[: max(room, 0)]
         self.values.extend(kept)
-        self.times.extend(array("d", (at,)) * len(kept))
+        self._add_times(at, len(kept))
         self.dropped += len(numbers) - len(kept)
+
+    def _add_times(self, at: float, count: int) -> None:
+        if not count:
+            return
+        runs = self._time_runs
+        if runs and runs[-1][0] == at and (at or math.copysign(1.0, at) == math.copysign(1.0, runs[-1][0])):
+            runs[-1][1] += count
+        else:
+            runs.append([at, count])
 
     def result(self) -> MetricResult:
         if self._unsummed:
@@ -171,7 +181,7 @@ class _Metric:
             unit=self.unit,
             direction=self.direction,
             values=tuple(self.values),
-            times=tuple(self.times),
+            times=tuple(chain.from_iterable(repeat(at, int(n)) for at, n in self._time_runs)),
             values_dropped=self.dropped,
             totals=totals,
         )
