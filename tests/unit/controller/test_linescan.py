@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
+import sys
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -171,3 +175,54 @@ def test_unstamp_takes_off_what_the_regex_takes_off(pieces: list[str]) -> None:
 def test_unstamp_examples() -> None:
     data = b"a\n2024-05-01T12:00:00.5Z b\n2024-05-01T12:00:00Z c\n2024-05-01T12:00:00.1234567890Z d\nZ e"
     assert stamps.unstamp(data) == b"a\nb\nc\n2024-05-01T12:00:00.1234567890Z d\nZ e"
+
+
+SAMPLE = r"""
+from controller.extraction import MetricExtractor
+from controller.kubernetes import stamps
+from schemas.runspec import MetricSpec
+
+
+def sample_results():
+    # What the extractor and StampedText make of a sample log.
+    metrics = (MetricSpec("loss", "", r"loss=([0-9.e]+)", "lower"), MetricSpec("rate", "", r", ([0-9.]+)it/s", "higher"),
+               MetricSpec("step", "", r"^step (\d+)", "higher"), MetricSpec("t", "", r"t=([0-9.]+)", "higher"))
+    lines = [f"2024-05-01T12:00:{i % 60:02d}.{i:06d}Z step {i}, {i}.5it/s, loss={i / 7:.6f}\r t=1\n" for i in range(300)]
+    lines[7] = '2024-05-01T12:00:07Z ANUBIS_METRICS {"t": 3, "loss": 0.5}\n'
+    data = "".join(lines).encode() + b"\xff loss=1e999 loss=.\n"
+    reader = stamps.StampedText()
+    extractor = MetricExtractor(metrics, clock=lambda: 0.0)
+    for start in range(0, len(data), 1000):
+        for _, text in reader.feed(data[start : start + 1000]):
+            extractor.feed(text)
+    for _, text in reader.close():
+        extractor.feed(text)
+    extractor.close()
+    return extractor.results(), extractor.skipped
+"""
+
+WITHOUT_THE_SCANNER = """
+import sys
+sys.modules["controller._linescan"] = None  # as on a machine where it was not built: import fails
+from controller.kubernetes import stamps
+from controller.matching import LineMatcher, literal_positions
+
+assert stamps.unstamp is stamps._python_unstamp and not LineMatcher(r"loss=([0-9.]+)").native
+""" + SAMPLE + """
+print(repr(sample_results()))
+print(repr(literal_positions(b"aaaa xaaay aa", b"aa")))
+"""
+
+
+def test_without_the_scanner_the_results_are_the_same() -> None:
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", WITHOUT_THE_SCANNER], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    results, positions = done.stdout.splitlines()
+    here: dict[str, Any] = {}
+    exec(SAMPLE, here)  # the same code, with the scanner
+    expected = here["sample_results"]()
+    assert expected[0]["loss"].values and expected[1] == 2  # the sample has values and refusals to compare
+    assert results == repr(expected)
+    assert positions == repr([0, 2, 6, 11])
