@@ -1,4 +1,4 @@
-"""How fast is log → metric extraction? ``python bench/extract.py [--mb 200] [--repeat 3]``
+"""How fast is log → metric extraction? ``python bench/extract.py [--mb 200] [--repeat 3] [--quick]``
 
 Writes a log of realistic training output (tqdm progress bars redrawn with ``\\r``, epoch summary
 lines, framework noise, a few emitted events; 3.9 M values in 200 MB) to a temporary file, then reads it, each
@@ -7,9 +7,12 @@ shared, and wall time then measures the neighbours too; wall seconds are printed
 
 - ``cat`` and ``grep -cE`` with the same three patterns (one process, ``LC_ALL=C``): the yardsticks of
   reading the bytes and of a C scanner (which only decides whether each ``\\n``-line matches);
-- ``MetricExtractor`` (controller/extraction.py), fed 1 MiB chunks: the figure;
+- ``MetricExtractor`` (controller/extraction.py), fed 1 MiB chunks: the figure (its three patterns
+  run on the C scanner, controller/_linescan.c, when it is built);
+- the same without the C scanner (``native=False``): the pure Python path (``re``'s ``findall``,
+  ``float()``), what a machine without a C compiler at install time gets;
 - the same with every pattern on RE2 (``use_re=False``): what the linear-time engine costs when no
-  pattern has a shape that ``re`` runs in linear time (see controller/matching.py);
+  pattern has a shape that ``re`` or the scanner runs in linear time (see controller/matching.py);
 - the same with the throughput pattern written ``([0-9.]+)it/s`` (no literal before the group: RE2);
 - the same with the accuracy pattern alone (3,856 values): the rate of scanning, without the cost of
   turning millions of matches into numbers;
@@ -23,8 +26,13 @@ shared, and wall time then measures the neighbours too; wall seconds are printed
 then how ``iter_log_lines`` scales on one line without ``\\n`` of 5, 10, 20 and 40 MB (linear: the
 time doubles with the size), and the peak memory of a process that extracts the log.
 
-``--against REV`` adds a row for ``controller/extraction.py`` as it was at the git revision REV (say
-the commit before a change), loaded beside the current tree, fed the same way: "today's rate".
+``--against REV`` (default ``4da5eac``, the commit before issue 16's work) adds a row for
+``controller/extraction.py`` as it was at the git revision REV, loaded beside the current tree, fed
+the same way: the pre-issue rate the goal is measured against. ``--quick``: a 50 MB log, no naive
+loop, no line-scaling and memory runs (about a minute).
+
+The goals (issue 16) are printed last, each as ``goal: … met`` or ``NOT met``: at least 4x the
+pre-issue rate, at least 0.3x ``grep -cE``'s rate, both in CPU seconds of the same run.
 """
 
 from __future__ import annotations
@@ -64,6 +72,8 @@ NOISE = (
     "[2024-05-01 12:00:{k:02d}] gpu0 util=97% mem=31012MiB/81559MiB temp=64C power=412W step={n}\n",
 )
 CHUNK = 1 << 20
+PRE_ISSUE = "4da5eac"  # the commit before issue 16's work on extraction
+RECORDED_PRE_ISSUE = (87.9, "docs/performance.md, 2026-12-06: 4da5eac's extractor on the 200 MB log, 2-core VM")
 
 
 def write_log(path: Path, target_bytes: int, seed: int = 7) -> int:
@@ -104,8 +114,9 @@ def write_stamped(source: Path, path: Path) -> None:
 Counts = dict[str, int]
 
 
-def run_extractor(path: Path, metrics: tuple[MetricSpec, ...] = METRICS, *, use_re: bool = True) -> Counts:
-    extractor = MetricExtractor(metrics, use_re=use_re)
+def run_extractor(path: Path, metrics: tuple[MetricSpec, ...] = METRICS, *, use_re: bool = True,
+                  native: bool = True) -> Counts:
+    extractor = MetricExtractor(metrics, use_re=use_re, native=native)
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             extractor.feed(chunk)
@@ -280,9 +291,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="size of the generated log in MB (default 200)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each reader; the median is printed")
-    parser.add_argument("--against", metavar="REV", help="also run controller/extraction.py as of this git revision")
+    parser.add_argument("--against", metavar="REV", default=PRE_ISSUE,
+                        help=f"also run controller/extraction.py as of this git revision (default {PRE_ISSUE})")
+    parser.add_argument("--quick", action="store_true", help="a 50 MB log; no naive loop, line scaling or memory runs")
     args = parser.parse_args()
+    if args.quick:
+        args.mb = min(args.mb, 50)
     old = load_extractor_at(args.against) if args.against else None
+    from controller.matching import native_scanner
+
+    print("C scanner (controller/_linescan.c): " + ("built" if native_scanner() else "NOT built: pip install -e ."))
     with tempfile.TemporaryDirectory(prefix="anubis-bench-") as tmp:
         path = Path(tmp) / "train.log"
         write_log(path, args.mb * 1_000_000)
@@ -299,7 +317,8 @@ def main() -> None:
             readers.append(("grep -cE (3 patterns)", lambda: run_command(grep, keep_output=True) + " \\n-lines match"))
         readers += [
             ("MetricExtractor", lambda: run_extractor(path)),
-            ("MetricExtractor, RE2 only", lambda: run_extractor(path, use_re=False)),
+            ("MetricExtractor, no C scanner", lambda: run_extractor(path, native=False)),
+            ("MetricExtractor, RE2 only", lambda: run_extractor(path, use_re=False, native=False)),
             ("MetricExtractor, '([0-9.]+)it/s'", lambda: run_extractor(path, SLOW_METRICS)),
             ("MetricExtractor, 1 sparse pattern", lambda: run_extractor(path, METRICS[2:])),
             ("controller path (stamped, 64 KiB)", lambda: run_controller_path(stamped)),
@@ -310,28 +329,46 @@ def main() -> None:
         if old is not None:
             readers.append((f"MetricExtractor at {args.against}", lambda: run_old_extractor(old, path)))
         results = timed(readers, args.repeat)
-        naive = timed([("naive per-line loop", lambda: run_naive(path))], 1)
-        results.update(naive)
+        if not args.quick:
+            results.update(timed([("naive per-line loop", lambda: run_naive(path))], 1))
         print(f"{'reader':<36} {'MB/s':>8}  {'CPU s':>7}  {'wall s':>7}  found")
         for name, (seconds, wall, note) in results.items():
             print(f"{name:<36} {mb / seconds:8.1f}  {seconds:7.2f}  {wall:7.2f}  {note}")
         figure = results["MetricExtractor"][0]
-        for reference in ("cat", "grep -cE (3 patterns)", "naive per-line loop", f"MetricExtractor at {args.against}"):
+        for reference in ("cat", "grep -cE (3 patterns)", "naive per-line loop", f"MetricExtractor at {args.against}",
+                          "MetricExtractor, no C scanner"):
             if reference in results:
                 print(f"MetricExtractor / {reference}: {results[reference][0] / figure:.2f}x its rate")
-        print(f"RE2 for every pattern: {results['MetricExtractor, RE2 only'][0] / figure:.2f}x the time")
+        print(f"RE2 for every pattern (no scanner, no re): {results['MetricExtractor, RE2 only'][0] / figure:.2f}x the"
+              f" time; against the pure Python path: "
+              f"{results['MetricExtractor, RE2 only'][0] / results['MetricExtractor, no C scanner'][0]:.2f}x")
         controller = results["controller path (stamped, 64 KiB)"][0]
         print(f"controller path / local path: {figure / controller:.2f}x the local rate "
               f"(it also reads {stamped.stat().st_size / path.stat().st_size - 1:.0%} more bytes)")
         ours = results["MetricExtractor"][2]
-        print(f"values agree: with RE2 only {ours == results['MetricExtractor, RE2 only'][2]}, with the controller"
-              f" path {ours == results['controller path (stamped, 64 KiB)'][2]}, with the naive loop"
-              f" {_agree(ours, results['naive per-line loop'][2])}")
-        peak, bare = peak_rss_of_extraction(path)
-        print(f"peak RSS of a process extracting the log: {peak:.0f} MiB, of one importing the extractor only:"
-              f" {bare:.0f} MiB (the log is {mb:.0f} MB)")
-    print("iter_log_lines over one line without \\n: "
-          + ", ".join(f"{mb} MB {seconds:.2f} s" for mb, seconds in line_scaling()))
+        naive_agrees = _agree(ours, results["naive per-line loop"][2]) if "naive per-line loop" in results else "-"
+        print(f"values agree: without the scanner {ours == results['MetricExtractor, no C scanner'][2]}, with RE2"
+              f" only {ours == results['MetricExtractor, RE2 only'][2]}, with the controller"
+              f" path {ours == results['controller path (stamped, 64 KiB)'][2]}, with the naive loop {naive_agrees}")
+        if not args.quick:
+            peak, bare = peak_rss_of_extraction(path)
+            print(f"peak RSS of a process extracting the log: {peak:.0f} MiB, of one importing the extractor only:"
+                  f" {bare:.0f} MiB (the log is {mb:.0f} MB)")
+        rate = mb / figure
+        old_name = f"MetricExtractor at {args.against}"
+        if old_name in results:
+            before, source = mb / results[old_name][0], f"{args.against}'s extractor, this run"
+        else:
+            before, source = RECORDED_PRE_ISSUE[0], f"recorded, not this run: {RECORDED_PRE_ISSUE[1]}"
+        print(f"goal: >= 4x the pre-issue rate: {rate:.1f} MB/s = {rate / before:.2f}x {before:.1f} MB/s ({source}):"
+              f" {'met' if rate >= 4 * before else 'NOT met'}")
+        if "grep -cE (3 patterns)" in results:
+            grep_rate = mb / results["grep -cE (3 patterns)"][0]
+            print(f"goal: >= 0.3x grep -cE: {rate:.1f} MB/s = {rate / grep_rate:.2f}x grep's {grep_rate:.1f} MB/s:"
+                  f" {'met' if rate >= 0.3 * grep_rate else 'NOT met'}")
+    if not args.quick:
+        print("iter_log_lines over one line without \\n: "
+              + ", ".join(f"{mb} MB {seconds:.2f} s" for mb, seconds in line_scaling()))
 
 
 def _agree(ours: object, naive: object) -> bool:

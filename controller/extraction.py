@@ -29,23 +29,27 @@ How the log is read:
 
 Results do not depend on how the stream was chunked (apart from the times, which are feed times).
 
-Speed (``bench/extract.py``): the bytes of a buffer of whole lines go through each pattern once, in C
-(RE2 costs one call of its binding per match, ``re`` none); a buffer without the literal every
-match needs is skipped with one ``in``; values are converted to floats in bulk.
+Speed (``bench/extract.py``, ``docs/performance.md``): a pattern of the shape ``L(X{m,n})S`` (a
+literal, one group of one repeated class, a literal: ``loss=([0-9.]+)``) is run by a C scanner
+(:mod:`controller.matching`, ``controller/_linescan.c``) that finds the literal with ``memchr`` and
+converts the values to floats itself, over the bytes as they are: no copy, no Python object per
+value. Other patterns go through ``re``/RE2 on a copy of the buffer with ``\\n`` for ``\\r``, made
+only when one of them runs. Without the scanner (no C compiler at install), ``re`` runs those shapes
+with the same values, about 5x slower on a log dense in values.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
 
 from controller.events import EVENT_MARKER, parse_event_line, parse_event_record, parse_event_text
-from controller.matching import LineMatcher
+from controller.matching import LineMatcher, ascii_numbers, literal_positions
 from schemas.results import MetricResult, Summary
 from schemas.runspec import MetricSpec
 
@@ -53,6 +57,7 @@ __all__ = [
     "MAX_LINE",
     "MAX_VALUES",
     "MetricExtractor",
+    "ascii_numbers",
     "parse_event_line",
     "parse_event_record",
 ]
@@ -64,28 +69,11 @@ MAX_VALUES = 100_000  # values stored per metric; those past it are counted and 
 _SUM_BATCH = 1 << 16  # values summed at once past the cap (numpy's cost per call is paid per batch)
 _UNDECLARED_DIRECTION = "higher"
 _MARKER = EVENT_MARKER.encode("ascii")
-_NUMBER_BYTES = b"0123456789.+-eE\n"
-_ASCII_NUMBER = re.compile(rb"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
-
-
-def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
-    """The finite ASCII numbers of ``raw`` (see the module's description) and how many were not."""
-    joined = b"\n".join(raw)
-    if not joined.translate(None, _NUMBER_BYTES):  # only digits, signs, dots, exponents: float() decides
-        try:
-            numbers = array("d", map(float, raw))
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(sum(numbers)):
-                return numbers, 0
-    numbers = array("d")
-    for s in raw:
-        if _ASCII_NUMBER.fullmatch(s):
-            number = float(s)
-            if math.isfinite(number):
-                numbers.append(number)
-    return numbers, len(raw) - len(numbers)
+def _line_end(buf: bytes, start: int, stop: int) -> int:
+    """The position of the first ``\\n`` or ``\\r`` in ``buf[start:stop]``, -1 if none."""
+    newline = buf.find(b"\n", start, stop)
+    ret = buf.find(b"\r", start, stop if newline < 0 else newline)
+    return newline if ret < 0 else ret
 
 
 class _Totals:
@@ -132,12 +120,12 @@ class _Metric:
     """One metric: its pattern's matcher, its stored values, the totals over all values."""
 
     def __init__(self, name: str, unit: str, direction: str, pattern: str | None, max_values: int,
-                 use_re: bool = True) -> None:
+                 use_re: bool = True, native: bool = True) -> None:
         self.name = name
         self.unit = unit
         self.direction = direction
         self.values = array("d")
-        self.times = array("d")
+        self._time_runs: list[list[float]] = []  # [time, count] of consecutive stored values (feeds share times)
         self.max_values = max_values
         self.dropped = 0
         self.totals = _Totals()
@@ -145,7 +133,7 @@ class _Metric:
         self.matcher: LineMatcher | None = None
         if pattern is not None:
             try:
-                self.matcher = LineMatcher(pattern, use_re=use_re)
+                self.matcher = LineMatcher(pattern, use_re=use_re, native=native)
             except ValueError as e:
                 raise ValueError(f"The pattern of metric {name!r} cannot be used: {e}.") from e
 
@@ -155,7 +143,7 @@ class _Metric:
         room = self.max_values - len(self.values)
         if len(numbers) <= room and not self.dropped:
             self.values.extend(numbers)
-            self.times.extend(array("d", (at,)) * len(numbers))
+            self._add_times(at, len(numbers))
             return
         if not self.dropped:  # the first values past the cap: the totals start with the stored ones
             self.totals.add(self.values)
@@ -165,8 +153,17 @@ class _Metric:
             self._unsummed = array("d")
         kept = numbers[: max(room, 0)]
         self.values.extend(kept)
-        self.times.extend(array("d", (at,)) * len(kept))
+        self._add_times(at, len(kept))
         self.dropped += len(numbers) - len(kept)
+
+    def _add_times(self, at: float, count: int) -> None:
+        if not count:
+            return
+        runs = self._time_runs
+        if runs and runs[-1][0] == at and (at or math.copysign(1.0, at) == math.copysign(1.0, runs[-1][0])):
+            runs[-1][1] += count
+        else:
+            runs.append([at, count])
 
     def result(self) -> MetricResult:
         if self._unsummed:
@@ -184,7 +181,7 @@ class _Metric:
             unit=self.unit,
             direction=self.direction,
             values=tuple(self.values),
-            times=tuple(self.times),
+            times=tuple(chain.from_iterable(repeat(at, int(n)) for at, n in self._time_runs)),
             values_dropped=self.dropped,
             totals=totals,
         )
@@ -197,9 +194,10 @@ class MetricExtractor:
     """
 
     def __init__(self, metrics: Sequence[MetricSpec], clock: Callable[[], float] = time.time, *,
-                 max_values: int = MAX_VALUES, use_re: bool = True) -> None:
+                 max_values: int = MAX_VALUES, use_re: bool = True, native: bool = True) -> None:
         """``max_values``: the cap on each metric's stored values; ``use_re=False``: every pattern on
-        RE2, none on ``re`` (see :mod:`controller.matching`; for measuring)."""
+        RE2, none on ``re``; ``native=False``: no pattern on the C scanner (see :mod:`controller.matching`;
+        for measuring and testing: the values are the same)."""
         if max_values < 0:
             raise ValueError(f"max_values must be 0 or more, not {max_values}.")
         self._clock = clock
@@ -209,7 +207,7 @@ class MetricExtractor:
             if spec.name in self._metrics:
                 raise ValueError(f"Metric {spec.name!r} is declared twice; give each metric one name.")
             self._metrics[spec.name] = _Metric(spec.name, spec.units, spec.direction, spec.pattern, max_values,
-                                               use_re)
+                                               use_re, native)
         self._patterned = [(m, m.matcher) for m in self._metrics.values() if m.matcher is not None]
         self._partial = b""
         self._lock = threading.Lock()
@@ -229,7 +227,7 @@ class MetricExtractor:
                 raise RuntimeError("This MetricExtractor is closed; make a new one for another log.")
             now = self._clock() if at is None else at
             self.bytes_fed += len(chunk)
-            data = bytes(chunk).replace(b"\r", b"\n")
+            data = bytes(chunk)
             if len(data) <= MAX_LINE:
                 self._feed_piece(data, now)
             else:
@@ -283,7 +281,7 @@ class MetricExtractor:
         buf, start = piece, 0
         if self._partial:
             room = MAX_LINE + 1 - len(self._partial)
-            ends = piece.find(b"\n", 0, room) if room > 0 else -1
+            ends = _line_end(piece, 0, room) if room > 0 else -1
             if ends >= 0:  # the unfinished line ends here: read it alone, the rest in place
                 head = self._partial + piece[: ends + 1]
                 self._partial = b""
@@ -291,10 +289,11 @@ class MetricExtractor:
                 start = ends + 1
             else:
                 buf = self._partial + piece
-        while len(buf) - start > MAX_LINE and buf.find(b"\n", start, start + MAX_LINE + 1) < 0:
+        while len(buf) - start > MAX_LINE and _line_end(buf, start, start + MAX_LINE + 1) < 0:
             self._process(buf, start, start + MAX_LINE, now)  # a window of an over-long line
             start += MAX_LINE
         last = buf.rfind(b"\n", start)
+        last = max(last, buf.rfind(b"\r", max(last, start)))
         if last < 0:
             self._partial = buf[start:] if start else buf
             return
@@ -303,52 +302,67 @@ class MetricExtractor:
         self._partial = buf[last + 1 :]
 
     def _process(self, text: bytes, pos: int, end: int, now: float) -> None:
-        """Read the lines of ``text[pos:end]``."""
-        found: dict[str, list[bytes]] = {}
+        """Read the lines of ``text[pos:end]`` (ended by ``\\n`` or ``\\r``). The C scanner reads the
+        bytes as they are (its patterns hold neither); the rest read a copy with ``\\n`` for ``\\r``,
+        made only when one of them has work here."""
+        emitted: set[str] = set()
+        markers = literal_positions(text, _MARKER, pos, end)
+        if markers:
+            events = self._events(text, pos, end, markers)
+            emitted = self._merge_events(text, pos, end, events, now) if events else emitted
+        lines: bytes | None = None
         for metric, matcher in self._patterned:
-            raw = matcher.values(text, pos, end)
-            if raw:
-                found[metric.name] = raw
-        events = self._events(text, pos, end) if text.find(_MARKER, pos, end) >= 0 else []
-        if events:
-            self._merge_events(text, pos, end, found, events, now)
-        for name, raw in found.items():
-            self._metrics[name].add(self._numbers(name, raw), now)
+            if metric.name in emitted:
+                continue
+            if matcher.native:
+                numbers, refused = matcher.numbers(text, pos, end)
+            else:
+                lines = text[pos:end].replace(b"\r", b"\n") if lines is None else lines
+                numbers, refused = matcher.numbers(lines)
+            self._refused(metric.name, refused)
+            metric.add(numbers, now)
 
-    def _events(self, text: bytes, pos: int, end: int) -> list[tuple[int, dict[str, float]]]:
+    def _events(self, text: bytes, pos: int, end: int, markers: list[int]) -> list[tuple[int, dict[str, float]]]:
+        """``(start of its line, values)`` of each event line in ``text[pos:end]``, whose markers
+        start at ``markers``."""
         events: list[tuple[int, dict[str, float]]] = []
-        at = text.find(_MARKER, pos, end)
-        while at >= 0:
-            line_start = text.rfind(b"\n", pos, at) + 1 or pos
-            line_end = text.find(b"\n", at, end)
+        line_end = pos
+        for at in markers:
+            if at < line_end:  # a second marker on the line read already
+                continue
+            line_start = max(text.rfind(b"\n", pos, at), text.rfind(b"\r", pos, at)) + 1 or pos
+            line_end = _line_end(text, at, end)
             line_end = end if line_end < 0 else line_end
             values = parse_event_text(text[at:line_end].decode("utf-8", "replace"))
             if values:
                 events.append((line_start, values))
-            at = text.find(_MARKER, line_end + 1, end)
         return events
 
-    def _merge_events(self, text: bytes, pos: int, end: int, found: dict[str, list[bytes]],
-                      events: list[tuple[int, dict[str, float]]], now: float) -> None:
-        """Add the buffer's events; a metric that its pattern also found gets both in log order."""
+    def _merge_events(self, text: bytes, pos: int, end: int, events: list[tuple[int, dict[str, float]]],
+                      now: float) -> set[str]:
+        """Add the buffer's events; a metric that its pattern also finds gets both in log order.
+        Returns the names of the metrics added."""
         by_name: dict[str, list[tuple[int, float]]] = {}
         for position, values in events:
             for name, value in values.items():
                 by_name.setdefault(name, []).append((position, value))
+        lines: bytes | None = None
         for name, emitted in by_name.items():
-            raw = found.pop(name, None)
-            if raw is None:
-                self._metric(name).add([v for _, v in emitted], now)
+            metric = self._metric(name)
+            if metric.matcher is None:
+                metric.add([v for _, v in emitted], now)
                 continue
-            metric = self._metrics[name]
-            assert metric.matcher is not None  # found by its pattern
-            matched = [(p, v) for p, s in metric.matcher.positioned(text, pos, end) for v in self._numbers(name, [s])]
+            lines = text[pos:end].replace(b"\r", b"\n") if lines is None else lines
+            matched: list[tuple[int, float]] = []
+            for position, raw in metric.matcher.positioned(lines):
+                numbers, refused = ascii_numbers([raw])
+                self._refused(name, refused)
+                matched += [(pos + position, v) for v in numbers]
             merged = sorted(matched + emitted, key=lambda pv: pv[0])  # stable: a line's match first
             metric.add([v for _, v in merged], now)
+        return set(by_name)
 
-    def _numbers(self, name: str, raw: list[bytes]) -> array[float]:
-        numbers, refused = ascii_numbers(raw)
+    def _refused(self, name: str, refused: int) -> None:
         if refused:
             self.skipped += refused
             log.debug("metric %s: %d matched values are not ASCII numbers; skipped", name, refused)
-        return numbers

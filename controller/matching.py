@@ -21,35 +21,136 @@ Two occurrences of ``L`` whose runs overlap both lie within ``len(L)`` character
 (``L`` holds a character that ends any run), so each character is in at most ``len(L)`` runs.
 On these shapes both engines find the same matches (leftmost, greedy, ASCII classes); the unit
 tests compare them on generated text.
+
+The commonest of these shapes, ``L ( X{m,n} ) S`` (one item in the group, and ``S`` empty or
+starting with a character outside ``X``: ``loss=([0-9.]+)``, ``, ([0-9.]+)it/s``, ``step (\\d+)``),
+is run by a C scanner when it is built (:func:`native_form`, ``controller/_linescan.c``, an
+optional extension: ``setup.py``). It does ``re``'s ``finditer`` for that shape and converts the
+values to numbers as ``float()`` does, without a Python object per value (:meth:`LineMatcher.numbers`);
+where it is not built, ``re`` runs the shape and the numbers are the same.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import re
-from typing import Any
+from array import array
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from schemas.metric_patterns import compile_line_pattern
 
-__all__ = ["LineMatcher", "linear_form", "required_literal"]
+__all__ = [
+    "LineMatcher",
+    "NativeForm",
+    "ascii_numbers",
+    "linear_form",
+    "literal_positions",
+    "native_form",
+    "native_scanner",
+    "required_literal",
+]
+
+_NUMBER_BYTES = b"0123456789.+-eE\n"
+_ASCII_NUMBER = re.compile(rb"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+
+
+def ascii_numbers(raw: list[bytes]) -> tuple[array[float], int]:
+    """The values of ``raw`` that are numbers, and how many were not. A number is one in ASCII:
+    ``[+-]digits[.digits][e[+-]digits]`` (or ``.digits``), possibly with spaces or tabs around it,
+    finite, read as ``float()`` reads it; ``1_000``, other scripts' digits, ``nan``, ``inf`` and
+    ``1e999`` are not."""
+    joined = b"\n".join(raw)
+    if not joined.translate(None, _NUMBER_BYTES):  # only digits, signs, dots, exponents: float() decides
+        try:
+            numbers = array("d", map(float, raw))
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(sum(numbers)):
+                return numbers, 0
+    numbers = array("d")
+    for s in raw:
+        if _ASCII_NUMBER.fullmatch(s):
+            number = float(s)
+            if math.isfinite(number):
+                numbers.append(number)
+    return numbers, len(raw) - len(numbers)
+
 
 _MAX_OPTIONAL = 3
 _SPARSE = 512  # a literal rarer than one in this many bytes: match on the lines that hold it only
 _PROBE = 1 << 16  # bytes in which a literal's frequency is probed first
 _NEWLINE = 10
+_RETURN = 13
+
+
+class NativeForm(NamedTuple):
+    """A pattern ``L ( X{low,high} ) S`` as the C scanner takes it (``high`` -1: no bound)."""
+
+    literal: bytes
+    table: bytes  # 256 bytes: nonzero for the bytes in X
+    low: int
+    high: int
+    suffix: bytes
+
+
+Scanner = Callable[[bytes, int, int, bytes, bytes, int, int, bytes], tuple[bytes, int]]
+
+
+def native_scanner() -> Scanner | None:
+    """``controller._linescan.scan`` when the extension is built, else None."""
+    try:
+        module: Any = importlib.import_module("controller._linescan")
+    except ImportError:
+        return None
+    scan: Scanner = module.scan
+    return scan
+
+
+def _native_find() -> Callable[[bytes, int, int, bytes], list[int]] | None:
+    try:
+        module: Any = importlib.import_module("controller._linescan")
+    except ImportError:
+        return None
+    find: Callable[[bytes, int, int, bytes], list[int]] = module.find
+    return find
+
+
+_FIND = _native_find()
+
+
+def literal_positions(text: bytes, literal: bytes, pos: int = 0, end: int | None = None) -> list[int]:
+    """Where ``literal`` (one byte or more) starts in ``text[pos:end]``, occurrences not overlapping."""
+    end = len(text) if end is None else end
+    if _FIND is not None:
+        found: list[int] = _FIND(text, pos, end, literal)
+        return found
+    out: list[int] = []
+    at = text.find(literal, pos, end)
+    while at >= 0:
+        out.append(at)
+        at = text.find(literal, at + len(literal), end)
+    return out
 
 
 class LineMatcher:
     """One pattern, compiled for lines of bytes; ``values`` of its matches (the first group's text,
-    the whole match's when it has no group). ``engine`` says which engine runs it (``re2``/``re``)."""
+    the whole match's when it has no group), ``numbers`` of them. ``engine`` says which engine's
+    matches are read (``re2``/``re``); ``native``, whether the C scanner reads them (same matches)."""
 
-    def __init__(self, pattern: str, *, use_re: bool = True) -> None:
-        """``use_re=False``: RE2 for every shape (``bench/extract.py`` measures what that costs)."""
+    def __init__(self, pattern: str, *, use_re: bool = True, native: bool = True) -> None:
+        """``use_re=False``: RE2 for every shape; ``native=False``: no C scanner (``bench/extract.py``
+        measures what each costs)."""
         self.pattern = pattern
         self._re2: Any = compile_line_pattern(pattern)  # raises ValueError: the caller names the metric
         self.group = 1 if self._re2.groups else 0
         self._fast = linear_form(pattern) if use_re else None
         self.engine = "re" if self._fast is not None else "re2"
+        self._scan = native_scanner() if native and self._fast is not None else None
+        self._native = native_form(pattern) if self._scan is not None else None
+        self.native = self._native is not None
         self.literal = required_literal(pattern)
         # google-re2's Regexp keeps its compiled RE2 in ``_regexp``; ``Match`` returns the spans of
         # the match and its groups. Calling it directly saves a Match object per value.
@@ -59,6 +160,18 @@ class LineMatcher:
             import re2
 
             self._anchor = re2._Anchor.UNANCHORED
+
+    def numbers(self, text: bytes, pos: int = 0, end: int | None = None) -> tuple[array[float], int]:
+        """The values in ``text[pos:end]`` that are numbers (:func:`controller.extraction.ascii_numbers`:
+        finite ASCII numbers, as ``float()`` reads them), in order, and how many values were not."""
+        end = len(text) if end is None else end
+        if self._scan is not None and self._native is not None:
+            form = self._native
+            packed, refused = self._scan(text, pos, end, form.literal, form.table, form.low, form.high, form.suffix)
+            numbers = array("d")
+            numbers.frombytes(packed)
+            return numbers, refused
+        return ascii_numbers(self.values(text, pos, end))
 
     def values(self, text: bytes, pos: int = 0, end: int | None = None) -> list[bytes]:
         """The value of every match in ``text[pos:end]`` (lines separated by ``\\n``), in order."""
@@ -194,6 +307,36 @@ def linear_form(pattern: str) -> re.Pattern[bytes] | None:
             return None
         return re.compile(pattern.encode("ascii"))
     except Exception:  # noqa: BLE001 - a private module, or a pattern re refuses: RE2 runs it
+        return None
+
+
+def native_form(pattern: str) -> NativeForm | None:
+    """``pattern`` as the C scanner takes it, when it has the shape ``L ( X{m,n} ) S`` of the
+    module's description (a :func:`linear_form` whose group holds one item, ``S`` empty or
+    starting with a character outside ``X``, and no ``\\r`` anywhere); None otherwise."""
+    if linear_form(pattern) is None:
+        return None
+    try:
+        c: Any = importlib.import_module("re._constants")
+        items = list(_parse(pattern))
+        head: list[int] = []
+        while items and items[0][0] is c.LITERAL:
+            head.append(items.pop(0)[1])
+        tail: list[int] = []
+        while items and items[-1][0] is c.LITERAL:
+            tail.append(items.pop()[1])
+        body = list(items[0][1][3])
+        if len(body) != 1:
+            return None
+        op, av = body[0]
+        low, high, single = (av[0], av[1], list(av[2])) if op is c.MAX_REPEAT else (1, 1, [(op, av)])
+        chars = _single_character(single, c)
+        tail.reverse()
+        if chars is None or (tail and tail[0] in chars) or _RETURN in chars or _RETURN in head or _RETURN in tail:
+            return None  # "\r" ends a line: the scanner reads the bytes as they are, where "\r" is still there
+        table = bytes(1 if ch in chars else 0 for ch in range(256))
+        return NativeForm(bytes(head), table, low, -1 if high >= c.MAXREPEAT else high, bytes(tail))
+    except Exception:  # noqa: BLE001 - a private module: whatever it does, the Python path runs it
         return None
 
 
