@@ -71,6 +71,13 @@ def split_statistics(
     if k.size == 0:
         return k, np.zeros(0)
     linear_min = LINEAR_MIN if linear_min is None else linear_min
+    if linear_min > n:  # levels only: RSS_0 - RSS_k from one running sum
+        centred = x - x.mean()
+        total = float(np.sum(centred**2))
+        if total <= 0.0:
+            return k, np.zeros(k.size)
+        explained = np.cumsum(centred)[k - 1] ** 2 * n / (k * (n - k))
+        return k, n * np.log(total / np.maximum(total - explained, total * 1e-12))
     z = _standardised(x)
     sums = _cumulative(z)
     rss0 = float(piece_rss(sums, np.array([0]), np.array([n]), linear_min)[0])
