@@ -131,7 +131,7 @@ def residuals(x: FloatArray, linear_min: int | None = None) -> FloatArray:
 
 def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE, linear_min: int | None = None) -> float:
     """``(1 + rho) / (1 - rho)``: how much serial dependence inflates the variance of a mean (1 for
-    white noise). ``rho`` is the lag-one autocorrelation of the residuals of ``x`` about the fits of
+    white noise). ``rho`` is the serial correlation (see :func:`_factor`) of the residuals of ``x`` about the fits of
     ``x[:split]`` and ``x[split:]`` (a line or a level, as in :func:`split_statistics`), each piece
     cut once more at its own best split first, so that another change elsewhere in the segment is
     not taken for serial dependence."""
