@@ -194,7 +194,7 @@ def steps(series: Sequence[float], value: float, policy: RegressionPolicy) -> li
     window, not against the whole history's penalty), ascending, at most ``len(series)``."""
     whole = [*series, value]
     offset = max(0, len(whole) - policy.window - policy.min_history)
-    found = set(change_points(whole)) | {offset + p for p in change_points(whole[offset:])}
+    found = set(change_points(whole, slopes=False)) | {offset + p for p in change_points(whole[offset:], slopes=False)}
     return sorted(p for p in found if p <= len(series))
 
 
