@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported by the functions that compute: "insufficient data" needs none of it
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: Penalty per change point, in units of ``log n``: ``LR(k) / f`` must exceed ``PENALTY * log(n)``.
 PENALTY = 4.0
@@ -52,12 +54,14 @@ MIN_SIZE = 2
 #: The largest lag-one autocorrelation taken at face value (``f`` is at most 19).
 MAX_RHO = 0.9
 
-FloatArray = NDArray[np.float64]
+FloatArray: TypeAlias = "NDArray[np.float64]"
 
 
 def split_statistics(x: FloatArray, min_size: int = MIN_SIZE) -> tuple[NDArray[np.int64], FloatArray]:
     """For every allowed split ``k`` of ``x`` (``min_size <= k <= n - min_size``), ``LR(k)``: the
     likelihood ratio of a change in mean at ``k`` with a variance estimated within the pieces."""
+    import numpy as np
+
     n = x.size
     k = np.arange(min_size, n - min_size + 1)
     if k.size == 0:
@@ -77,6 +81,8 @@ def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE) -> floa
     white noise). ``rho`` is the lag-one autocorrelation of the residuals of ``x`` about the means of
     ``x[:split]`` and ``x[split:]``, each piece cut once more at its own best split first, so that
     another step elsewhere in the segment is not taken for serial dependence."""
+    import numpy as np
+
     pieces = []
     for piece in (x[:split], x[split:]):
         k, statistic = split_statistics(piece, min_size)
@@ -100,6 +106,8 @@ def serial_factor(before: FloatArray, after: FloatArray | None = None) -> float:
 
 
 def _factor(pieces: Sequence[FloatArray]) -> float:
+    import numpy as np
+
     lagged = sum(float(np.dot(p[1:], p[:-1])) for p in pieces if p.size > 1)
     total = sum(float(np.dot(p, p)) for p in pieces)
     if total <= 0.0:
@@ -111,6 +119,8 @@ def _factor(pieces: Sequence[FloatArray]) -> float:
 def best_split(x: FloatArray, min_size: int = MIN_SIZE) -> tuple[int, float]:
     """The split of ``x`` with the largest likelihood ratio, and that ratio divided by the long-run
     variance factor at that split (0, 0.0 when ``x`` is too short or constant)."""
+    import numpy as np
+
     k, statistic = split_statistics(x, min_size)
     if k.size == 0 or not np.any(statistic > 0):
         return 0, 0.0
@@ -124,6 +134,8 @@ def best_split(x: FloatArray, min_size: int = MIN_SIZE) -> tuple[int, float]:
 def superiority(before: FloatArray, after: FloatArray) -> float:
     """The probability that a value of ``after`` exceeds one of ``before`` (ties count half): the
     common-language effect size, 0.5 when the two overlap completely, 0 or 1 when they do not."""
+    import numpy as np
+
     greater = np.sum(after[:, None] > before[None, :])
     ties = np.sum(after[:, None] == before[None, :])
     return float(greater + 0.5 * ties) / (after.size * before.size)
@@ -132,6 +144,8 @@ def superiority(before: FloatArray, after: FloatArray) -> float:
 def trend_explains(x: FloatArray, split: int) -> bool:
     """Whether one straight line fits ``x`` at least as well as two levels split at ``split``: then
     the series is a trend (or a drift), not a step, and is not cut."""
+    import numpy as np
+
     n = x.size
     if n < 4:
         return False
@@ -155,6 +169,10 @@ def change_points(
     ascending. Non-finite values must be removed by the caller (a series with any gives none). A
     series without noise has a change wherever its value changes between runs of at least
     ``min_size`` equal values."""
+    if len(values) < 2 * min_size:  # too short for any change: no numpy to import
+        return []
+    import numpy as np
+
     x = np.asarray(values, dtype=float)
     if x.size < 2 * min_size or not np.all(np.isfinite(x)):
         return []
