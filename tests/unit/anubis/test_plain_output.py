@@ -134,7 +134,7 @@ def test_the_console_is_plain_only_where_rich_would_not_see_a_terminal(monkeypat
 
 def test_a_rich_console_renders_lines_with_their_styles() -> None:
     out = io.StringIO()
-    console = RichConsole(file=out, force_terminal=True, color_system="standard", width=80)
+    console = RichConsole(file=out, force_terminal=True, color_system="standard", width=80, no_color=False)
     console.print(Line("ok", "green").append(" and ").append("bad", "bold red"))
     assert out.getvalue() == "\x1b[32mok\x1b[0m and \x1b[1;31mbad\x1b[0m\n"
 
