@@ -99,7 +99,9 @@ class AnubisGroup(LazyGroup):
 
 def _traceback_if_debug(ctx: click.Context) -> None:
     """With --debug (or ANUBIS_DEBUG), the traceback of the error being handled."""
-    if getattr(ctx.obj, "debug", False) is True:
+    from anubis.settings import Settings
+
+    if isinstance(ctx.obj, Settings) and ctx.obj.debug:
         import traceback
 
         traceback.print_exc()
