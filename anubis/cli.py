@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from anubis.extras import missing_extra_message
-from anubis.settings import Settings, current_settings
 from schemas.errors import AnubisError
 
 # name -> ("module:attribute", short help). The order is the order of `anubis --help`, which lists
@@ -86,22 +85,26 @@ class AnubisGroup(LazyGroup):
         try:
             return super().invoke(ctx)
         except AnubisError as e:
-            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-            if settings is not None and settings.debug:
-                import traceback
-
-                traceback.print_exc()
+            _traceback_if_debug(ctx)
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
         except ImportError as e:  # a client of an extra that is not installed
             message = missing_extra_message(e)
             if message is None:
                 raise
-            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-            if settings is not None and settings.debug:
-                traceback.print_exc()
+            _traceback_if_debug(ctx)
             click.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_MISSING_EXTRA)
+
+
+def _traceback_if_debug(ctx: click.Context) -> None:
+    """With --debug (or ANUBIS_DEBUG), the traceback of the error being handled."""
+    from anubis.settings import Settings
+
+    if isinstance(ctx.obj, Settings) and ctx.obj.debug:
+        import traceback
+
+        traceback.print_exc()
 
 
 @click.group(cls=AnubisGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,6 +120,8 @@ class AnubisGroup(LazyGroup):
 def cli(ctx: click.Context, repo: Path | None, debug: bool) -> None:
     """Anubis: benchmarks as TOML descriptors in Git, run on Kubernetes or on this machine."""
     import logging  # here, not at the top: `anubis --help` never gets this far
+
+    from anubis.settings import current_settings  # the repository lookup: not for --help either
 
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

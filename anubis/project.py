@@ -5,13 +5,14 @@ commit that last changed each benchmark (git)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.errors import DescriptorError, Problem
-from schemas.runspec import Source
+
+if TYPE_CHECKING:  # imported where used: every command finds its repository, few need a Source
+    from schemas.runspec import Source
 
 PROJECT_FILE = "anubis.toml"
 REPOSITORY_MARKERS = (PROJECT_FILE, "environments", "benchmarks")  # what makes a folder a benchmarks repository
@@ -39,6 +40,8 @@ class Project:
 
 
 def load_project(repo_root: Path) -> Project:
+    import tomllib
+
     path = repo_root / PROJECT_FILE
     if not path.is_file():
         return Project()
@@ -60,6 +63,8 @@ class GitSources:
         self.repo_root = repo_root
 
     def source_for(self, folder: Path) -> Source:
+        from schemas.runspec import Source
+
         plain = Source(repository=self.project.repository, branch=self.project.default_branch)
         # The git command itself, not GitPython: `anubis run` pays ~10 ms for these two calls instead of
         # a 0.1 s import (tests/unit/anubis/test_startup_imports.py).
@@ -95,6 +100,8 @@ class GitSources:
 
 def _git(where: Path, *args: str) -> str | None:
     """The stripped output of ``git -C where ARGS``; None when git fails or is missing."""
+    import subprocess
+
     try:
         done = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=30,
                               check=False, stdin=subprocess.DEVNULL)

@@ -37,10 +37,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported by the functions that compute: "insufficient data" needs none of it
+    import numpy as np
+    from numpy.typing import NDArray
 
 from controller.changepoints import MIN_EFFECT, change_points, serial_factor, superiority, trend_explains
 from schemas.runspec import RegressionPolicy
@@ -57,7 +58,7 @@ SINGLE_RUN_STRICTNESS = 10.0
 #: no other beyond it, is set aside as a broken run.
 OUTLIER_MADS = 5.0
 
-FloatArray = NDArray[np.float64]
+FloatArray: TypeAlias = "NDArray[np.float64]"
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ def _against(
             "are needed (policy min_history)",
             value,
         )
+    import numpy as np  # here: "insufficient data" above needs none of it
+
     before = np.array([series[i] for i in before_idx], dtype=float)
     kept_mask = _inliers(before)
     kept = before[kept_mask]
@@ -238,6 +241,8 @@ def _inliers(values: FloatArray) -> NDArray[np.bool_]:
     """Which baseline values to keep: all, except one isolated broken run (the only value beyond
     :data:`OUTLIER_MADS` MADs of the median). Two or more such values are a mode of the metric
     (bimodal, quantized): they stay, with the spread they give."""
+    import numpy as np
+
     keep = np.ones(values.size, dtype=bool)
     if values.size < 5:
         return keep
@@ -258,6 +263,8 @@ def _decide(
     direction: str,
     policy: RegressionPolicy,
 ) -> Verdict:
+    import numpy as np
+
     mean_after = float(np.mean(after))
     difference = mean_after - baseline.center
     factor = serial_factor(kept, after if after.size > 1 else None)
@@ -329,6 +336,8 @@ def _prediction_p_value(value: float, baseline: BaselineSummary, factor: float =
 def _two_sample_p_value(after: FloatArray, before: FloatArray, factor: float) -> float:
     """Two-sided p of the pooled two-sample t test of ``after`` against ``before``, the variance
     multiplied by the long-run ``factor`` (serial dependence makes a mean less certain)."""
+    import numpy as np
+
     difference = float(np.mean(after) - np.mean(before))
     dof = after.size + before.size - 2
     pooled = (float(np.sum((after - after.mean()) ** 2)) + float(np.sum((before - before.mean()) ** 2))) / dof
@@ -343,6 +352,8 @@ def _two_sample_p_value(after: FloatArray, before: FloatArray, factor: float) ->
 def _rank_p_value(after: FloatArray, before: FloatArray, factor: float) -> float:
     """Two-sided p of the Mann-Whitney U test of ``after`` against ``before`` (exact without ties),
     its normal score divided by the square root of the long-run ``factor``."""
+    import numpy as np
+
     if np.all(after == after[0]) and np.all(before == after[0]):
         return 1.0
     from scipy import stats

@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported by the functions that compute: "insufficient data" needs none of it
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: Penalty per change point, in units of ``log n``: ``LR(k) / f`` must exceed ``PENALTY * log(n)``.
 PENALTY = 4.0
@@ -61,7 +63,7 @@ LINEAR_MIN = 8
 #: ``linear_min`` for a segmentation into levels only.
 LEVELS_ONLY = 2**62
 
-FloatArray = NDArray[np.float64]
+FloatArray: TypeAlias = "NDArray[np.float64]"
 
 
 def split_statistics(
@@ -71,6 +73,8 @@ def split_statistics(
     likelihood ratio of a change at ``k`` with a variance estimated within the pieces. Each piece
     (and the whole of ``x``) is a straight line when it has at least ``linear_min`` points, else a
     level (see :func:`piece_rss`)."""
+    import numpy as np
+
     n = x.size
     k = np.arange(min_size, n - min_size + 1)
     if k.size == 0:
@@ -95,12 +99,16 @@ def split_statistics(
 
 def _standardised(x: FloatArray) -> FloatArray:
     """``x`` centred and scaled to unit deviation (cumulative sums of large values lose digits)."""
+    import numpy as np
+
     spread = float(np.std(x))
     return np.asarray((x - x.mean()) / spread if spread > 0.0 else x - x.mean(), dtype=float)
 
 
 def _cumulative(z: FloatArray) -> FloatArray:
     """The running sums (with a leading 0) of 1, t, t², z, t·z and z² that :func:`piece_rss` needs."""
+    import numpy as np
+
     t = np.arange(z.size, dtype=float) / max(z.size, 1)
     columns = np.stack([np.ones_like(z), t, t * t, z, t * z, z * z])
     return np.concatenate([np.zeros((6, 1)), np.cumsum(columns, axis=1)], axis=1)
@@ -110,6 +118,8 @@ def piece_rss(sums: FloatArray, start: NDArray[np.int64], end: NDArray[np.int64]
     """The residual sum of squares of each piece ``[start, end)``: about its least-squares line when
     it has at least ``linear_min`` points (a slope cannot be told from a level on fewer), else about
     its mean. ``sums`` from :func:`_cumulative`."""
+    import numpy as np
+
     m, st, stt, sz, stz, szz = (sums[:, end] - sums[:, start])
     level = szz - sz * sz / m
     vtt = stt - st * st / m
@@ -121,6 +131,8 @@ def piece_rss(sums: FloatArray, start: NDArray[np.int64], end: NDArray[np.int64]
 
 def residuals(x: FloatArray, linear_min: int | None = None) -> FloatArray:
     """``x`` less its least-squares line (at least ``linear_min`` points) or its mean."""
+    import numpy as np
+
     if x.size < max(LINEAR_MIN if linear_min is None else linear_min, 2):
         return np.asarray(x - x.mean(), dtype=float)
     t = np.arange(x.size, dtype=float)
@@ -135,6 +147,8 @@ def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE, linear_
     ``x[:split]`` and ``x[split:]`` (a line or a level, as in :func:`split_statistics`), each piece
     cut once more at its own best split first, so that another change elsewhere in the segment is
     not taken for serial dependence."""
+    import numpy as np
+
     pieces: list[FloatArray] = []
     x = _standardised(x)  # so that rounding residue of noise-free pieces reads as no residual at all
     for piece in (x[:split], x[split:]):
@@ -163,6 +177,8 @@ def _factor(pieces: Sequence[FloatArray]) -> float:
     residuals' squared steps to their squares, pooled over the pieces), which, unlike the lag-one
     sample autocorrelation, is not pulled towards 0 by a short piece's ends: a smooth curve or a
     random walk gives ``rho`` near 1, white noise near 0."""
+    import numpy as np
+
     stepped = sum(float(np.sum(np.diff(p) ** 2)) for p in pieces if p.size > 1)
     total = sum(float(np.dot(p[1:], p[1:]) + np.dot(p[:-1], p[:-1])) / 2.0 for p in pieces if p.size > 1)
     if total <= 1e-20 * sum(p.size for p in pieces):
@@ -175,6 +191,8 @@ def best_split(x: FloatArray, min_size: int = MIN_SIZE, linear_min: int | None =
     """The split of ``x`` with the largest likelihood ratio, and that ratio divided by the long-run
     variance factor at that split (0, 0.0 when ``x`` is too short or constant). A split that leaves
     a level (a piece shorter than ``linear_min``) must pass the trend guard and the effect-size gate."""
+    import numpy as np
+
     linear_min = LINEAR_MIN if linear_min is None else linear_min
     k, statistic = split_statistics(x, min_size, linear_min)
     if k.size == 0 or not np.any(statistic > 0):
@@ -190,6 +208,8 @@ def best_split(x: FloatArray, min_size: int = MIN_SIZE, linear_min: int | None =
 def superiority(before: FloatArray, after: FloatArray) -> float:
     """The probability that a value of ``after`` exceeds one of ``before`` (ties count half): the
     common-language effect size, 0.5 when the two overlap completely, 0 or 1 when they do not."""
+    import numpy as np
+
     greater = np.sum(after[:, None] > before[None, :])
     ties = np.sum(after[:, None] == before[None, :])
     return float(greater + 0.5 * ties) / (after.size * before.size)
@@ -198,6 +218,8 @@ def superiority(before: FloatArray, after: FloatArray) -> float:
 def trend_explains(x: FloatArray, split: int) -> bool:
     """Whether one straight line fits ``x`` at least as well as two levels split at ``split``: then
     the series is a trend (or a drift), not a step, and is not cut."""
+    import numpy as np
+
     n = x.size
     if n < 4:
         return False
@@ -224,6 +246,10 @@ def change_points(
     ``min_size`` equal values. With ``slopes`` (the default) a piece of ``LINEAR_MIN`` points or more
     is a line, so a change of slope is a change point and a steady trend is one segment; without,
     every piece is a level (what a verdict compares: :func:`controller.analysis.steps`)."""
+    if len(values) < 2 * min_size:  # too short for any change: no numpy to import
+        return []
+    import numpy as np
+
     x = np.asarray(values, dtype=float)
     if x.size < 2 * min_size or not np.all(np.isfinite(x)):
         return []

@@ -14,17 +14,17 @@ judged for regressions like any other metric.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.errors import AnubisError
 from schemas.results import MetricResult, ResultRecord
-from schemas.runspec import RunSpec
 from schemas.units import throughput_unit
+
+if TYPE_CHECKING:
+    from schemas.runspec import RunSpec
 
 DEFAULT_REGION = "us-east-1"
 
@@ -81,6 +81,9 @@ class PriceTable:
 @cache
 def shipped_prices() -> PriceTable:
     """The price table shipped with Anubis."""
+    import tomllib
+    from importlib import resources  # the price table only: `anubis results` shows derived figures without it
+
     text = resources.files("controller").joinpath("data/ec2_on_demand_prices.toml").read_text(encoding="utf-8")
     return parse_price_table(tomllib.loads(text), "controller/data/ec2_on_demand_prices.toml")
 

@@ -21,7 +21,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
-from email.utils import parsedate_to_datetime
 
 _MAX_DOUBLINGS = 64  # 2**64 times any useful base is past any cap; more would overflow a float
 
@@ -71,6 +70,8 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # the email package: only for an HTTP-date
+
         try:
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):

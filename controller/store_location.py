@@ -17,11 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from controller.store import ResultStore
-from schemas.environment import ResultStoreSettings
 from schemas.errors import NotFoundError, StoreError
+
+if TYPE_CHECKING:  # the environments' schema: not imported to open the local store
+    from schemas.environment import ResultStoreSettings
 
 DEFAULT_PREFIX = "results/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")

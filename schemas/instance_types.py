@@ -15,12 +15,10 @@ one rule, documented in docs/environments.md ("Requests from the catalogue"):
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import math
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 DATA_FILE = "ec2-instance-types.json"
@@ -59,6 +57,8 @@ class Catalogue:
 
     def nearest(self, name: str, n: int = 3) -> list[str]:
         """The real instance types closest to ``name`` (difflib), same family first."""
+        import difflib  # only for a name that is not known
+
         close = difflib.get_close_matches(name, list(self.types), n=n, cutoff=0.5)
         family = name.split(".", 1)[0]
         same = [t for t in self.types if t.startswith(family + ".") and t not in close]
@@ -87,6 +87,8 @@ def quoted(name: str) -> str:
 @functools.cache
 def catalogue() -> Catalogue:
     """The shipped catalogue (read once)."""
+    from importlib import resources  # (tempfile, shutil): when the catalogue is first read
+
     text = resources.files("schemas").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
     return parse_catalogue(json.loads(text))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -47,6 +46,8 @@ class MetricResult:
         finite = [v for v in self.values if math.isfinite(v)]
         if not finite:
             return None
+        import statistics  # (fractions, decimal): not for the commands that only list records
+
         return Summary(
             n=len(finite),
             last=finite[-1],

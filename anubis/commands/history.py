@@ -19,6 +19,7 @@ from anubis.presenting.output import (
     make_console,
     output_option,
 )
+from anubis.presenting.plain import Line
 from anubis.settings import Settings
 from anubis.stores import opened_store, store_option, stored_resets
 from schemas.errors import NotFoundError
@@ -89,11 +90,11 @@ def history(
         return
     console = make_console()
     if len(grouped) > 1:
-        console.print(f"{benchmark}: {len(grouped)} series (matrix points, environments, --set variants),"
-                      " each on its own", style="bold")
+        console.print(Line(f"{benchmark}: {len(grouped)} series (matrix points, environments, --set variants),"
+                           " each on its own", "bold"))
     for point, series, marks in grouped:
         if len(grouped) > 1:
             console.print()
-            console.print(f"── {point_title(point)} ({len(series)} execution{'s' if len(series) != 1 else ''})",
-                          style="bold", highlight=False)
+            console.print(Line(f"── {point_title(point)} ({len(series)} execution{'s' if len(series) != 1 else ''})",
+                               "bold"))
         show_history(console, series, metric, marks)

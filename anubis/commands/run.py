@@ -8,14 +8,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.status import Status
 
 from anubis.judging import confirmation_runs
-from anubis.presenting.output import OutputFormat, emit_json, make_console
+from anubis.presenting.output import OutputFormat, emit_json, make_console, rich_console
 from anubis.presenting.results import result_document, show_result
 from anubis.presenting.terminal_text import TerminalText
 from anubis.project import GitSources, find_repository, load_project
@@ -35,6 +33,10 @@ from schemas.errors import BackendError
 from schemas.results import ResultRecord
 from schemas.runspec import RunSpec
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:  # rich's live display only on a terminal
+    from rich.console import Console
+    from rich.status import Status
 
 EXIT_INTERRUPTED = 130
 
@@ -151,7 +153,7 @@ class TerminalObserver:
     def __init__(self, *, json_output: bool) -> None:
         self.json_output = json_output
         self.interactive = not json_output and sys.stdout.isatty() and sys.stderr.isatty()
-        self.console: Console = make_console(sys.stdout) if self.interactive else Console(file=sys.stderr, highlight=False)
+        self.console: Console | None = rich_console(sys.stdout) if self.interactive else None
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # on a terminal, the benchmark's escape sequences are not obeyed (anubis.presenting.terminal_text)
         self.terminal = TerminalText() if (sys.stderr if json_output else sys.stdout).isatty() else None
@@ -163,7 +165,7 @@ class TerminalObserver:
         self.said: set[str] = set()
 
     def live(self) -> Any:
-        if self.interactive:
+        if self.console is not None:
             self.spinner = self.console.status("", spinner="dots")
             return self.spinner
         return _Nothing()
@@ -175,7 +177,7 @@ class TerminalObserver:
     def line(self, text: str) -> None:
         with self.lock:
             self._flush_text()
-            if self.interactive:
+            if self.console is not None:
                 self.console.print(text, highlight=False, markup=False)
             else:
                 print(f"[anubis] {text}", file=sys.stderr, flush=True)

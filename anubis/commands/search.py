@@ -13,6 +13,7 @@ from anubis.presenting.output import (
     make_console,
     output_option,
 )
+from anubis.presenting.plain import Line
 from anubis.presenting.terminal_text import neutralise
 from anubis.settings import Settings
 from controller.journal import open_journal
@@ -85,15 +86,13 @@ def search(
             }
         )
     else:
-        from rich.text import Text
-
         console = make_console()
         if found.quoted:
             syntax = "query_string" if elasticsearch_url is not None else "FTS5"
-            console.print(Text(f"(not {syntax} syntax: searched for the words {found.query})", style="dim"))
+            console.print(Line(f"(not {syntax} syntax: searched for the words {found.query})", "dim"))
         for hit in found.hits:
-            line = Text(f"{format_time(hit.at)}  ", style="dim")
-            line.append(f"{hit.execution_id} {hit.stream}:{hit.line}", style="bold")
+            line = Line(f"{format_time(hit.at)}  ", "dim")
+            line.append(f"{hit.execution_id} {hit.stream}:{hit.line}", "bold")
             line.append(f"  {neutralise(hit.text) if console.is_terminal else hit.text}")
             console.print(line, soft_wrap=True)
         if not found.hits:

@@ -12,13 +12,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from anubis.cluster_access import ClusterAccess, cluster_options, cluster_view
 from anubis.local_runs import close_runs, local_runs, run_document
 from anubis.presenting import (
     Cell,
+    Console,
+    Line,
     OutputFormat,
     emit_json,
     format_duration,
@@ -103,7 +103,7 @@ def status(
             for previous, transition in zip([None, *history], history):
                 _line(console, transition, previous)
             if not history:
-                console.print(Text(_no_history(view), style="dim"))
+                console.print(Line(_no_history(view), "dim"))
             if watch:
                 view, history = _follow(runs, view, history, console)
     finally:
@@ -177,7 +177,7 @@ def _show(view: RunView, history: list[Transition], output: OutputFormat, *, not
     _header(console, view)
     for previous, transition in zip([None, *history], history):
         _line(console, transition, previous)
-    console.print(Text(note, style="dim"))
+    console.print(Line(note, "dim"))
 
 
 def _follow(
@@ -195,7 +195,7 @@ def _follow(
             history.append(transition)
         view = runs.view(runs.journal.get(view.execution_id))
         if view.status.is_final and (not history or history[-1].status is not view.status) and console is not None:
-            console.print(Text(f"{format_time(time.time())}  {'':>8}  {view.status.value:<13}  {view.reason}", style="bold red"))
+            console.print(Line(f"{format_time(time.time())}  {'':>8}  {view.status.value:<13}  {view.reason}", "bold red"))
     return view, history
 
 
@@ -216,8 +216,8 @@ def _header(console: Console, view: RunView) -> None:
 
 def _line(console: Console, transition: Transition, previous: Transition | None) -> None:
     after = f"+{format_duration(transition.at - previous.at)}" if previous is not None else ""
-    text = Text(f"{format_time(transition.at)}  {after:>8}  ")
-    text.append(f"{transition.status.value:<13}", style=_style(transition.status))
+    text = Line(f"{format_time(transition.at)}  {after:>8}  ")
+    text.append(f"{transition.status.value:<13}", _style(transition.status))
     if transition.reason:
         text.append(f"  {transition.reason}")
     console.print(text, soft_wrap=True)

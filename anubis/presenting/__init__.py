@@ -1,6 +1,8 @@
 """How the commands show results: rich tables for people, one JSON document for machines.
 
 * :mod:`~anubis.presenting.output` — the ``--output`` option, the console, the JSON document;
+* :mod:`~anubis.presenting.plain` — styled text (:class:`~anubis.presenting.plain.Line`) and the
+  console that writes it to a pipe or a file without rich;
 * :mod:`~anubis.presenting.tables` — views as plain data (:class:`~anubis.presenting.tables.TableView`)
   and their printers;
 * :mod:`~anubis.presenting.formatting` — numbers, changes, durations, times and the tone of a status;
@@ -18,15 +20,19 @@ from __future__ import annotations
 
 from anubis.presenting.formatting import format_duration, format_time, status_tone
 from anubis.presenting.output import (
+    Console,
     OutputFormat,
     emit_json,
     make_console,
     output_option,
 )
+from anubis.presenting.plain import Line
 from anubis.presenting.tables import Cell, print_fields
 
 __all__ = [
     "Cell",
+    "Console",
+    "Line",
     "OutputFormat",
     "emit_json",
     "format_duration",

@@ -9,9 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from rich.console import Console
-from rich.text import Text
-
 from anubis.presenting.formatting import (
     MISSING,
     VERDICT_TONES,
@@ -21,7 +18,8 @@ from anubis.presenting.formatting import (
     status_tone,
 )
 from anubis.presenting.history import metric_mean, metric_names
-from anubis.presenting.output import jsonable
+from anubis.presenting.output import Console, jsonable
+from anubis.presenting.plain import Line
 from anubis.presenting.tables import STYLES, Cell, Column, TableView, Tone, print_table
 from schemas.results import ResultRecord
 
@@ -211,14 +209,14 @@ def show_comparison(
     console: Console, a: ResultRecord, b: ResultRecord, rows: Sequence[MetricComparison]
 ) -> None:
     for label, record in (("A", a), ("B", b)):
-        line = Text(f"{label}  ", style=STYLES["strong"])
+        line = Line(f"{label}  ", STYLES["strong"])
         line.append(f"{record.benchmark}  {record.execution_id}  ")
-        line.append(record.status.value, style=STYLES[status_tone(record.status)])
+        line.append(record.status.value, STYLES[status_tone(record.status)])
         line.append(f"  {format_time(record.started_at)}  {(record.commit or MISSING)[:12]}",
-                    style=STYLES["muted"])
+                    STYLES["muted"])
         console.print(line)
     console.print()
     if rows:
         print_table(console, comparison_view(rows))
     else:
-        console.print(Text("Neither result has metrics to compare.", style=STYLES["muted"]))
+        console.print(Line("Neither result has metrics to compare.", STYLES["muted"]))

@@ -10,16 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
 from anubis.presenting.formatting import (
     MISSING,
     format_numbers,
     format_time,
     status_tone,
 )
-from anubis.presenting.output import jsonable
+from anubis.presenting.output import Console, jsonable
+from anubis.presenting.plain import Line
 from anubis.presenting.sparklines import can_draw_blocks, marked_sparkline, sparkline
 from anubis.presenting.tables import STYLES, Cell, Column, TableView, print_table
 from schemas.results import MetricResult, ResultRecord
@@ -215,7 +213,7 @@ def show_history(
     for name in names:
         means = [metric_mean(r.metrics.get(name)) for r in records]
         finite = [m for m in means if m is not None and math.isfinite(m)]
-        line = Text(f"{name:<{width}}  ", style=STYLES["strong"])
+        line = Line(f"{name:<{width}}  ", STYLES["strong"])
         if marks is not None:
             breaks = [bool(marks.of(r.execution_id, name)) for r in records]
             line.append(marked_sparkline(means, breaks, ascii_only=ascii_only))
@@ -226,18 +224,18 @@ def show_history(
             low, high, middle = format_numbers([min(finite), max(finite), statistics.median(finite)])
             line.append(
                 f"  min {low}  max {high}  median {middle}" + (f" {unit}" if unit else ""),
-                style=STYLES["muted"],
+                STYLES["muted"],
             )
         console.print(line)
     if marks is not None:
         if any(marks.change_points.values()):
-            console.print(Text("┃ marks where a metric's level stepped (a detected change point) or its "
+            console.print(Line("┃ marks where a metric's level stepped (a detected change point) or its "
                                "baseline was reset; a new execution is judged only against the runs since.",
-                               style=STYLES["muted"]), soft_wrap=True)
+                               STYLES["muted"]), soft_wrap=True)
         for reset, _first in marks.resets:
             scope = ", ".join(x for x in (reset.metric, reset.environment) if x) or "every metric"
             console.print(
-                Text(f"Baseline reset {format_time(reset.at)} by {reset.by} ({scope}): {reset.reason}",
-                     style=STYLES["warn"]),
+                Line(f"Baseline reset {format_time(reset.at)} by {reset.by} ({scope}): {reset.reason}",
+                     STYLES["warn"]),
                 soft_wrap=True,
             )

@@ -6,9 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
 from anubis.presenting.formatting import (
     MISSING,
     VERDICT_TONES,
@@ -17,7 +14,8 @@ from anubis.presenting.formatting import (
     format_time,
     status_tone,
 )
-from anubis.presenting.output import jsonable
+from anubis.presenting.output import Console, jsonable
+from anubis.presenting.plain import Line
 from anubis.presenting.tables import (
     STYLES,
     Cell,
@@ -168,20 +166,20 @@ def show_result(
     print_fields(console, result_fields(record))
     console.print()
     if not record.metrics:
-        console.print(Text("No metrics were recorded.", style=STYLES["muted"]))
+        console.print(Line("No metrics were recorded.", STYLES["muted"]))
         return
     print_table(console, metrics_view(record, judgements))
     for name in unmatched(record):
-        console.print(Text(f"warning: metric '{name}' never matched the benchmark's output: it has no value; check"
-                           " its pattern against `anubis logs`", style=STYLES["warn"]), soft_wrap=True)
+        console.print(Line(f"warning: metric '{name}' never matched the benchmark's output: it has no value; check"
+                           " its pattern against `anubis logs`", STYLES["warn"]), soft_wrap=True)
     notes = [(name, j) for name, j in judgements.items() if j.verdict.verdict != "no_change"]
     if judgements:
         first = next(iter(judgements.values()))
-        console.print(Text(f"Baseline: {first.history.note}.", style=STYLES["muted"]), soft_wrap=True)
+        console.print(Line(f"Baseline: {first.history.note}.", STYLES["muted"]), soft_wrap=True)
     for name, judgement in notes:
-        line = Text(f"{name}: ", style=STYLES["strong"])
-        line.append(judgement.verdict.verdict.replace("_", " "), style=STYLES[VERDICT_TONES.get(judgement.verdict.verdict, "muted")])
+        line = Line(f"{name}: ", STYLES["strong"])
+        line.append(judgement.verdict.verdict.replace("_", " "), STYLES[VERDICT_TONES.get(judgement.verdict.verdict, "muted")])
         line.append(f" — {judgement.verdict.reason}")
         if judgement.change_point:
-            line.append(f" (level changed at execution {judgement.change_point})", style=STYLES["muted"])
+            line.append(f" (level changed at execution {judgement.change_point})", STYLES["muted"])
         console.print(line, soft_wrap=True)

@@ -7,7 +7,7 @@ shows a ``verdict`` column as soon as a row carries one). Colour comes only from
 Printing never cuts a value: on a terminal too narrow for the table, the columns a view marks as
 least important (lowest ``priority``) are left out first, and the table says which; text then wraps,
 and right-aligned (numeric) columns keep their full width. To a pipe or a file the table is printed
-whole, as wide as it needs.
+whole, as wide as it needs (by :mod:`anubis.presenting.plain` without rich, when it can).
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:  # rich is imported when something is printed: `-o json` never needs it
-    from rich.console import Console
+from anubis.presenting.plain import Line, PlainConsole, table_lines
+
+if TYPE_CHECKING:  # rich is imported when something is printed on a terminal: never for `-o json`
     from rich.text import Text
+
+    from anubis.presenting.output import Console
 
 Tone = Literal["plain", "good", "bad", "warn", "muted", "strong"]
 Justify = Literal["left", "right", "center"]
@@ -100,15 +103,19 @@ def fit_columns(view: TableView, width: int | None) -> tuple[list[Column], list[
 
 
 def print_table(console: Console, view: TableView) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
     if view.title:
-        console.print(Text(view.title, style=STYLES["strong"]))
+        console.print(Line(view.title, STYLES["strong"]))
     terminal = console.is_terminal
     shown, left_out = fit_columns(view, console.width if terminal else None)
+    if isinstance(console, PlainConsole):
+        lines = table_lines(view, shown)  # None: a cell that only rich can lay out as rich does
+        if lines is not None:
+            console.write("".join(line + "\n" for line in lines))
+            return
+    from rich import box
+    from rich.console import Console as RichConsole
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in shown:
         numeric = column.justify == "right"
@@ -122,22 +129,18 @@ def print_table(console: Console, view: TableView) -> None:
         console.print(table)
     else:  # a pipe, or a terminal too narrow even for the numbers: the whole table, for the terminal to wrap
         full = sum(natural_width(view, c) for c in shown) + GAP * max(len(shown) - 1, 0)
-        whole = Console(file=console.file, width=max(full, console.width), highlight=False,
+        whole = RichConsole(file=console.file, width=max(full, console.width), highlight=False,
                         color_system="standard" if console.color_system else None, force_terminal=False)
         whole.print(table)  # a console's print is never wider than the console: this one is wide enough
     if left_out:
         names = ", ".join(c.header for c in left_out)
-        console.print(Text(f"({names}: left out to fit {console.width} columns; widen the terminal or use"
-                           " --output json)", style=STYLES["muted"]))
+        console.print(Line(f"({names}: left out to fit {console.width} columns; widen the terminal or use"
+                           " --output json)", STYLES["muted"]))
 
 
 def print_fields(console: Console, fields: Sequence[tuple[str, Cell]]) -> None:
     """A block of ``label  value`` lines (a record's header)."""
-    from rich.text import Text
-
     width = max((len(label) for label, _ in fields), default=0)
     for label, cell in fields:
-        line = Text(f"{label:<{width}}  ", style=STYLES["strong"])
-        line.append_text(cell_text(cell))
-        console.print(line, soft_wrap=True)
+        console.print(Line(f"{label:<{width}}  ", STYLES["strong"]).append(cell.text, STYLES[cell.tone]), soft_wrap=True)
 

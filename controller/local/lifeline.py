@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import subprocess
@@ -42,15 +43,20 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 
 
+@functools.cache
 def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up once: in the symbols already loaded (``dlopen(NULL)``), else in the
+    C library ``ctypes.util.find_library`` names (which runs ``ldconfig -p``: a process per call)."""
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-    function: Callable[..., int] = libc.prctl
-    return function
+    names: list[Callable[[], str | None]] = [lambda: None, lambda: ctypes.util.find_library("c") or "libc.so.6"]
+    for name in names:  # the second only when the first fails
+        try:
+            function: Callable[..., int] = ctypes.CDLL(name(), use_errno=True).prctl
+        except (OSError, AttributeError):
+            continue
+        return function
+    return None
 
 
 def enable_subreaper() -> bool:

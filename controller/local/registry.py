@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from controller.journal import ExecutionInfo, Journal
-from controller.local.lifeline import stop_tagged
-from controller.local.processes import same_process_alive, start_ticks
 from schemas.errors import BackendError, NotFoundError
 from schemas.status import RunStatus
 
@@ -56,11 +54,17 @@ class ActiveRun:
     def of_this_process(cls, execution_id: str, run_id: str, benchmark: str, pgid: int | None, host: str,
                         started_at: float, tag: str | None = None) -> ActiveRun:
         """The entry of an execution that this process (``anubis run``) runs."""
+        from controller.local.processes import start_ticks
+
         pid = os.getpid()
         return cls(execution_id, run_id, benchmark, pid, pgid, host, started_at, tag, start_ticks(pid))
 
     def owner_alive(self) -> bool:
         """Whether its ``anubis run`` process is still there (not a later process with its pid)."""
+        # the process and lifeline modules (ctypes, secrets) only when there is a run to check:
+        # `anubis list` with nothing running imports neither
+        from controller.local.processes import same_process_alive
+
         return same_process_alive(self.pid, self.pid_started)
 
 
@@ -119,6 +123,8 @@ class Registry:
         stopped = ""
         if run.tag:
             # By its tag only: long after the group ended its id may be another program's group.
+            from controller.local.lifeline import stop_tagged
+
             left = bool(stop_tagged(run.tag, 0.0))
         else:  # an entry written before processes were tagged
             left = run.pgid is not None and _group_alive(run.pgid)

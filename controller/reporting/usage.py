@@ -5,13 +5,14 @@ energy), its cost, and its throughput per joule and per dollar. Pure: the same r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.costs import derived_figures
-from controller.gpu_telemetry import IDLE_UTILIZATION
-from controller.reporting.runreport import RunReport, point_label
 from schemas.results import ResultRecord
 from schemas.units import throughput_unit
+
+if TYPE_CHECKING:  # the comment's modules are not imported for `anubis results` (anubis.presenting.usage)
+    from controller.reporting.runreport import RunReport
 
 
 def format_energy(joules: float) -> str:
@@ -56,6 +57,8 @@ def gpu_summary(telemetry: Mapping[str, Any], *, energy: bool = True) -> str:
         parts.append(format_energy(float(telemetry["energy_j"])))
     text = f"{len(gpus)} × {', '.join(models)}" + (": " + ", ".join(parts) if parts else "")
     if telemetry.get("idle"):
+        from controller.gpu_telemetry import IDLE_UTILIZATION  # the telemetry module only for an idle GPU
+
         text += f" — IDLE: every GPU under {IDLE_UTILIZATION:.0f} % utilisation; did the benchmark use them?"
     return text
 
@@ -105,6 +108,8 @@ def usage_section(reports: Sequence[RunReport], cell: Any) -> list[str]:
     """The comment's "GPUs, energy and cost" table: one row per finished run that has telemetry or a
     cost; where one benchmark ran on several instance types, the best work per dollar and per joule
     of each is marked ★. ``cell`` escapes text for a table cell."""
+    from controller.reporting.runreport import point_label
+
     rows = [r for r in reports if r.record is not None and (r.record.telemetry or r.record.cost)]
     if not rows:
         return []

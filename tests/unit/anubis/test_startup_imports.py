@@ -1,7 +1,9 @@
 """The everyday commands stay light: no cluster, cloud, GitHub or statistics library is imported by
-`anubis --help`, `validate`, `list`, `search`, `status`, nor by `run` up to the first verdict that
-needs one (a first run has no baseline: "insufficient data" needs no scipy). Machine-readable output
-(`-o json`) does not import rich. Speed itself is measured by bench/startup.py, not here."""
+`anubis --help`, `validate`, `list`, `search`, `status`, `results`, nor by `run` up to the first verdict
+that needs one (a first run has no baseline: "insufficient data" needs neither numpy nor scipy).
+Output to a pipe or a file, and machine-readable output (`-o json`), does not import rich; the reading
+commands import no HTTP client (urllib.request: http, email, ssl) nor ctypes. Speed itself is measured
+by bench/startup.py, not here."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-HEAVY = ("kubernetes", "boto3", "botocore", "github", "elasticsearch", "git", "moto", "scipy")
+HEAVY = ("kubernetes", "boto3", "botocore", "github", "elasticsearch", "git", "moto", "scipy", "numpy")
+#: what a reading command (list, search, status, results) writing to a pipe does not need either
+LIGHT_READING = ("rich", "http", "email", "ssl", "ctypes", "jsonschema")
 
 PROBE = """
 import json, sys
@@ -85,7 +89,7 @@ def local_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     shutil.copy(ROOT / "environments" / "local.toml", root / "environments" / "local.toml")
     (root / "benchmarks" / "noop").mkdir(parents=True)
     (root / "benchmarks" / "noop" / "descriptor.toml").write_text(DESCRIPTOR, encoding="utf-8")
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}  # a pipe is a pipe
     env.update(
         ANUBIS_DATA_DIR=str(tmp / "data"),
         ANUBIS_CACHE_DIR=str(tmp / "cache"),
@@ -100,10 +104,25 @@ def test_run_list_search_status_do_not_import_heavy_modules(local_repo: tuple[Pa
     root, env = local_repo
     first_run = loaded(["--repo", str(root), "run", "benchmarks/noop"], cwd=root, env=env)
     assert (Path(env["ANUBIS_DATA_DIR"]) / "results.sqlite3").exists(), "the run did not complete"
-    assert not first_run & set(HEAVY), f"a first run (insufficient data) imported {sorted(first_run & set(HEAVY))}"
-    for args in (["list"], ["search", "needle"], ["status"], ["list", "--help"], ["search", "--help"]):
-        heavy = loaded(["--repo", str(root), *args], cwd=root, env=env) & set(HEAVY)
+    unwanted = set(HEAVY) | {"rich"}  # its output goes to a pipe here: no live display, no rich
+    assert not first_run & unwanted, f"a first run (insufficient data) imported {sorted(first_run & unwanted)}"
+    for args in (["list"], ["search", "needle"], ["status"], ["results"], ["results", "noop"],
+                 ["list", "--help"], ["search", "--help"]):
+        modules = loaded(["--repo", str(root), *args], cwd=root, env=env)
+        heavy = modules & (set(HEAVY) | set(LIGHT_READING))
         assert not heavy, f"anubis {' '.join(args)} imported {sorted(heavy)}"
+        assert "anubis" in modules  # the probe ran the command
+
+
+def test_a_judged_run_imports_the_statistics(local_repo: tuple[Path, dict[str, str]]) -> None:
+    """The other side: once there is a baseline, the verdict does need numpy (so the test above
+    would see it if a first run computed one)."""
+    root, env = local_repo
+    env = {**env, "ANUBIS_DATA_DIR": str(Path(env["ANUBIS_DATA_DIR"]).parent / "judged")}
+    for _ in range(5):  # the default policy's min_history
+        loaded(["--repo", str(root), "run", "benchmarks/noop", "-o", "json"], cwd=root, env=env)
+    judged = loaded(["--repo", str(root), "run", "benchmarks/noop", "-o", "json"], cwd=root, env=env)
+    assert "numpy" in judged
 
 
 def test_json_output_does_not_import_rich(local_repo: tuple[Path, dict[str, str]]) -> None:
