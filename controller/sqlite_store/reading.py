@@ -3,13 +3,12 @@ history, and one metric's history from the metric tables (no record decoded)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from controller.sqlite_store.connection import StoreConnection
-from controller.sqlite_store.rows import decode_record
+from controller.sqlite_store.rows import decode_record, unpack_doubles
 from controller.store import (
     NO_PULL_REQUEST,
     BaselineReset,
@@ -178,11 +177,11 @@ class StoreReading(StoreConnection):
             ).fetchall()
             points = []
             for row in reversed(rows):
-                samples = conn.execute(
-                    "SELECT value, time FROM metric_values WHERE execution_id = ? AND name = ? "
-                    "ORDER BY seq",
+                packed = conn.execute(
+                    'SELECT "values", times FROM metric_samples WHERE execution_id = ? AND name = ?',
                     (row[0], metric),
-                ).fetchall()
+                ).fetchone()
+                values, times = (unpack_doubles(packed[0]), unpack_doubles(packed[1])) if packed else ((), ())
                 points.append(
                     MetricPoint(
                         execution_id=row[0],
@@ -199,8 +198,8 @@ class StoreReading(StoreConnection):
                         min=row[11],
                         max=row[12],
                         stdev=row[13],
-                        values=tuple(math.nan if v is None else v for v, _ in samples),
-                        times=tuple(math.nan if t is None else t for _, t in samples),
+                        values=values,
+                        times=times,
                     )
                 )
         return points
