@@ -67,12 +67,12 @@ class StoreReading(StoreConnection):
             row = conn.execute(
                 "SELECT record FROM runs WHERE execution_id = ?", (execution_id,)
             ).fetchone()
-        if row is None:
-            raise NotFoundError(
-                f"No result of execution {execution_id!r} is stored in {self.path}. "
-                "List the stored runs with `anubis history <benchmark>`."
-            )
-        return decode_record(execution_id, row[0])
+            if row is None:
+                raise NotFoundError(
+                    f"No result of execution {execution_id!r} is stored in {self.path}. "
+                    "List the stored runs with `anubis history <benchmark>`."
+                )
+            return decode_record(execution_id, row[0], conn)
 
     def find(self, ref: str) -> ResultRecord:
         ref = ref.strip()
@@ -108,7 +108,7 @@ class StoreReading(StoreConnection):
                 row = conn.execute(
                     "SELECT execution_id, record FROM runs WHERE execution_id = ?", (chosen,)
                 ).fetchone()
-        return decode_record(row[0], row[1])
+            return decode_record(row[0], row[1], conn)
 
     def latest(self, benchmark: str | None = None) -> ResultRecord | None:
         found = self.list_runs(benchmark, limit=1)
@@ -220,7 +220,7 @@ class StoreReading(StoreConnection):
                 f"SELECT execution_id, record FROM runs {clause} {ORDER_NEWEST} LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [decode_record(execution_id, text) for execution_id, text in rows]
+            return [decode_record(execution_id, text, conn) for execution_id, text in rows]
 
 
 def history_filter(

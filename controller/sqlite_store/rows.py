@@ -54,9 +54,31 @@ def unpack_doubles(data: bytes) -> tuple[float, ...]:
     return tuple(numbers)
 
 
-def decode_record(execution_id: str, text: str) -> ResultRecord:
+def record_text(record: ResultRecord) -> str:
+    """The record as stored in ``runs.record``: JSON, each metric's values and times left out
+    (``"packed": true``: they are in ``metric_samples``; one JSON number per sample took longer to
+    write, and far longer to read back for every judged run, than the rest of the record)."""
+    raw = record.to_dict()
+    for metric in raw["metrics"].values():
+        metric.update(values=[], times=[], packed=True)
+    return json.dumps(raw, separators=(",", ":"))  # key order kept: metric order
+
+
+def decode_record(execution_id: str, text: str, conn: sqlite3.Connection | None = None) -> ResultRecord:
+    """The record stored as ``text``; ``conn`` reads its packed samples (records stored before
+    version 5 hold theirs in the JSON)."""
     try:
-        return ResultRecord.from_dict(json.loads(text))
+        raw = json.loads(text)
+        for name, metric in raw["metrics"].items():
+            if metric.pop("packed", False):
+                if conn is None:
+                    raise KeyError(f"the samples of {name!r} are in metric_samples")
+                row = conn.execute(
+                    'SELECT "values", times FROM metric_samples WHERE execution_id = ? AND name = ?',
+                    (execution_id, name),
+                ).fetchone()
+                metric["values"], metric["times"] = (unpack_doubles(row[0]), unpack_doubles(row[1])) if row else ((), ())
+        return ResultRecord.from_dict(raw)
     except (ValueError, KeyError, TypeError) as e:
         raise StoreError(
             f"The stored result of execution {execution_id!r} cannot be read ({e!r}); the store may "

@@ -398,3 +398,19 @@ def test_closed_store_says_so(tmp_path: Path) -> None:
     store.close()  # closing twice is harmless
     with pytest.raises(StoreError, match="closed"):
         store.latest()
+
+
+def test_samples_are_stored_once_packed_and_read_back_with_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    record = make_record("e1", values=(1.0, math.nan, 3.5))
+    with SqliteResultStore(path) as store:
+        assert store.put(record)
+        back = store.get("e1")
+        assert json.dumps(back.to_dict()) == json.dumps(record.to_dict())
+        assert store.history("resnet")[0].metrics["throughput"].times == record.metrics["throughput"].times
+    conn = sqlite3.connect(path)
+    try:
+        stored = json.loads(conn.execute("SELECT record FROM runs").fetchone()[0])["metrics"]["throughput"]
+        assert stored["values"] == [] and stored["times"] == [] and stored["packed"] and stored["n"] == 2
+    finally:
+        conn.close()
