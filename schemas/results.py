@@ -167,8 +167,8 @@ class ResultRecord:
                 name=name,
                 unit=m["unit"],
                 direction=m["direction"],
-                values=tuple(float(v) for v in m["values"]),
-                times=tuple(float(t) for t in m["times"]),
+                values=tuple(map(float, m["values"])),
+                times=tuple(map(float, m["times"])),
                 values_dropped=int(m.get("values_dropped", 0)),
                 totals=_totals_of(m),
             )
