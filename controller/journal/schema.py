@@ -145,9 +145,9 @@ def _v3(conn: sqlite3.Connection) -> None:
                 (group[0], group[1], group[2], group[3], group[4], data),
             )
 
-    for execution, stream, line, at, text in conn.execute(
+    for execution, stream, line, at, text in conn.execute(  # read as it goes: constant memory
         "SELECT execution, stream, line, at, text FROM log_lines ORDER BY id"
-    ).fetchall():
+    ):
         if group and (group[0], group[1], group[4]) == (execution, stream, at) and group[2] + group[3] == line:
             group[3] += 1
             group[5].append(text)
