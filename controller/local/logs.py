@@ -92,7 +92,10 @@ class CappedLog:
             self.dropped += len(chunk) - len(kept)
             if kept:
                 with self._drained:  # the compressor is QUEUE_BYTES behind: wait for it
-                    self._drained.wait_for(lambda: self._queued < QUEUE_BYTES or not self._writer.is_alive())
+                    while self._queued >= QUEUE_BYTES and self._writer.is_alive():
+                        self._drained.wait(0.5)  # woken as the compressor takes its queue
+                    if not self._writer.is_alive():  # it died: nothing would take what is queued
+                        return
                     self._queued += len(kept)
                 self._queue.put(kept)  # under the lock: nothing is queued after close()'s end marker
 
