@@ -14,8 +14,10 @@ line were a row of its own. A search therefore runs in two steps:
 Step 1 never misses a line for a query built of words, phrases, prefixes, ``NEAR``, ``AND`` and
 ``OR``: a piece holds every word of each of its lines. ``NOT`` and ``^`` (a phrase at the start of
 the text) are different — a line can match ``a NOT b`` in a piece where another line holds ``b``, and
-a line starts where its piece does not — so a query with either skips step 1 and reads the pieces
-newest first until it has its hits (exact, but it reads the journal's text instead of its index).
+a line starts where its piece does not — so the index is asked the query without them
+(:func:`piece_query`: ``NOT`` with its operand left out, ``^`` dropped), which every piece holding a
+matching line matches; step 2 then applies the whole query. A query of a shape :func:`piece_query`
+does not know reads every piece, newest first, until it has its hits (exact, at a scan's speed).
 """
 
 from __future__ import annotations
@@ -46,12 +48,92 @@ FTS_ERROR = re.compile(r"fts5|syntax error|no such column|unterminated|unknown s
 # FTS5's query syntax outside strings: a string, a bareword (where NOT is the operator), or another
 # character (sqlite.org/fts5.html, 3.1 and 3.8)
 _QUERY_TOKEN = re.compile(r'"(?:[^"]|"")*"?|[\w\x1a\u0080-\U0010ffff]+|.', re.DOTALL)
+_BAREWORD = re.compile(r"[\w\x1a\u0080-\U0010ffff]+")
 
 
-def reads_every_piece(query: str) -> bool:
-    """Whether ``query`` uses ``NOT`` or ``^``, which a piece's match cannot vouch for (see the
-    module's docstring)."""
-    return any(token in ("NOT", "^") for token in _QUERY_TOKEN.findall(query))
+def piece_query(query: str) -> str | None:
+    """What to ask the index of pieces for ``query``: the query itself, or for one with ``NOT`` or
+    ``^`` (see the module's docstring) the query without them — each ``NOT`` with the operand after
+    it (a phrase, ``NEAR(…)`` or a parenthesised group, with its column filter), each ``^`` alone —
+    which matches every piece holding a line the query matches. ``None`` when that cannot be made:
+    then every piece is read."""
+    tokens = [(m.start(), m.end(), m.group()) for m in _QUERY_TOKEN.finditer(query)]
+    if not any(t in ("NOT", "^") for _, _, t in tokens):
+        return query
+    words = [i for i, (_, _, t) in enumerate(tokens) if not t.isspace()]  # positions of the non-blank
+    drop: set[int] = set()  # indexes into tokens
+    k = 0
+    while k < len(words):
+        text = tokens[words[k]][2]
+        if text == "^":
+            drop.add(words[k])
+        elif text == "NOT":
+            end = _operand_end(tokens, words, k + 1)
+            if end is None:
+                return None
+            drop.update(range(words[k], words[end - 1] + 1))
+            k = end
+            continue
+        k += 1
+    kept = "".join(t for i, (_, _, t) in enumerate(tokens) if i not in drop).strip()
+    return kept or None
+
+
+def _operand_end(tokens: list[tuple[int, int, str]], words: list[int], k: int) -> int | None:
+    """The position in ``words`` just past the operand of ``NOT`` that starts at ``words[k]``: a
+    parenthesised group or a ``NEAR`` group, or phrases side by side (their implicit AND binds
+    tighter than ``NOT``: ``a NOT b c`` is ``a NOT (b c)``). ``None`` for any other shape."""
+
+    def text(at: int) -> str | None:
+        return tokens[words[at]][2] if at < len(words) else None
+
+    def column_filter(at: int) -> int:
+        """Past a column filter (``col:``, ``-col:``, ``{cols}:``, ``-{cols}:``) at ``at``, if any."""
+        start = at + 1 if text(at) == "-" else at
+        if text(start) == "{":
+            close = start
+            while text(close) not in (None, "}"):
+                close += 1
+            return close + 2 if text(close) == "}" and text(close + 1) == ":" else at
+        return start + 2 if _is_word(text(start)) and text(start + 1) == ":" else at
+
+    def phrase_end(at: int) -> int | None:
+        at = column_filter(at)
+        if text(at) == "^":
+            at += 1
+        if not _is_word(text(at)):
+            return None
+        at += 1
+        while True:  # word [*] (+ word [*])…
+            if text(at) == "*":
+                at += 1
+            if text(at) == "+" and _is_word(text(at + 1)):
+                at += 2
+                continue
+            return at
+
+    group = column_filter(k)
+    if text(group) == "(" or (text(group) == "NEAR" and text(group + 1) == "("):
+        depth = 0
+        while (t := text(group)) is not None:
+            if t == "(":
+                depth += 1
+            elif t == ")":
+                depth -= 1
+                if depth == 0:
+                    return group + 1
+            group += 1
+        return None
+    end = phrase_end(k)
+    while end is not None and text(end) not in (None, "AND", "OR", "NOT", ")"):
+        end = phrase_end(end)
+    return end
+
+
+def _is_word(token: str | None) -> bool:
+    return token is not None and (token.startswith('"') or bool(_BAREWORD.fullmatch(token))) and token not in (
+        "AND", "OR", "NOT", "NEAR"
+    )
 
 
 class _Lines:
@@ -156,11 +238,18 @@ class JournalSearch(JournalIndexing):
 
     def _hits(self, lines: _Lines, query: str, *, benchmark: str | None, run: str | None, since: float | None,
               limit: int) -> list[SearchHit]:
-        every_piece = reads_every_piece(query)
+        pieces_query = piece_query(query)
+        if pieces_query is not None and pieces_query != query:
+            try:
+                lines.check(pieces_query)
+            except sqlite3.OperationalError:
+                log.debug("no query for the pieces of %r; reading every piece", query)
+                pieces_query = None
+        every_piece = pieces_query is None
         sql, args = self._pieces_sql(every_piece=every_piece, benchmark=benchmark, run=run, since=since)
         hits: list[SearchHit] = []
         with self._transaction(write=False) as conn:  # one snapshot
-            for chunk, pieces in self._chunks(conn, sql, ([] if every_piece else [query]) + args, every_piece):
+            for chunk, pieces in self._chunks(conn, sql, ([] if every_piece else [pieces_query]) + args, every_piece):
                 execution_id, run_id, bench, stream, first_line, at, data = chunk
                 texts = chunk_lines(data)
                 for piece in pieces:
@@ -212,9 +301,9 @@ class JournalSearch(JournalIndexing):
 
     def explain_search(self, query: str, **filters: Any) -> list[str]:
         """The query plan of :meth:`search`'s first step (what ``bench/search.py`` shows)."""
-        every_piece = reads_every_piece(query)
-        sql, args = self._pieces_sql(every_piece=every_piece, benchmark=filters.get("benchmark"),
+        pieces_query = piece_query(query)
+        sql, args = self._pieces_sql(every_piece=pieces_query is None, benchmark=filters.get("benchmark"),
                                      run=filters.get("run"), since=filters.get("since"))
         with self._transaction(write=False) as conn:
-            rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", ([] if every_piece else [query]) + args).fetchall()
+            rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", ([] if pieces_query is None else [pieces_query]) + args).fetchall()
         return [str(r[-1]) for r in rows]

@@ -14,7 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from controller.journal import ExecutionInfo, Journal, LogRow
+from controller.journal import search as search_module
 from controller.journal.chunks import PIECE_LINES
 from controller.journal.schema import MIGRATIONS, SCHEMA_VERSION, TOKENIZER
 from schemas.status import RunStatus
@@ -23,7 +26,9 @@ WORDS = ["loss", "step", "cuda", "error", "out", "of", "memory", "epoch", "nan",
 QUERIES = [
     "cuda", "cuda error", "cuda AND memory", "cuda OR nan", '"out of memory"', '"memory out"', "NEAR(cuda memory, 1)",
     "cuda NOT memory", "NOT_A_WORD", "^loss", "^loss step", "mem*", "(cuda OR rank) NOT (loss OR step)",
-    "text:error", "error NOT ^error", "loss + step", "- text : cuda",
+    "text:error", "error NOT ^error", "loss + step", "- text : cuda", "cuda NOT memory OR nan",
+    'loss NOT "out of" step', "NEAR(cuda error, 2) NOT rank", "cuda NOT text:memory", "cuda NOT memory nan", "cuda NOT text:memory error OR rank",
+    "error NOT mem*", "^cuda OR ^nan",
 ]
 
 
@@ -40,9 +45,15 @@ def reference(lines: list[tuple[str, int, str]], query: str) -> list[tuple[str, 
     return [(lines[r][0], lines[r][1]) for (r,) in rows]
 
 
-def test_a_search_answers_line_by_line_whatever_the_query(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pieces", ["asked", "all read"])
+def test_a_search_answers_line_by_line_whatever_the_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pieces: str
+) -> None:
     """Lines of one piece share an index row; hits are still per line: words on two lines of one piece
-    are no AND match, a phrase does not run across lines, NOT and ^ judge each line alone."""
+    are no AND match, a phrase does not run across lines, NOT and ^ judge each line alone. The same
+    with every piece read (what a query gets when no query for the pieces can be made of it)."""
+    if pieces == "all read":
+        monkeypatch.setattr(search_module, "piece_query", lambda query: None)
     rng = random.Random(7)
     lines: list[tuple[str, int, str]] = []
     with Journal(tmp_path / "journal.sqlite3") as journal:
@@ -67,6 +78,18 @@ def test_a_search_answers_line_by_line_whatever_the_query(tmp_path: Path) -> Non
         assert [(h.execution_id, h.line) for h in journal.search("cuda NOT memory", run="b-1", limit=10**6).hits] == (
             reference(b_only, "cuda NOT memory")
         )
+
+
+def test_the_query_for_pieces_leaves_out_not_and_its_operand_and_the_caret() -> None:
+    assert search_module.piece_query("cuda error") == "cuda error"
+    assert search_module.piece_query("(cuda OR rank) NOT (loss OR step)") == "(cuda OR rank)"
+    assert search_module.piece_query("a NOT b OR c").split() == ["a", "OR", "c"]  # NOT binds before OR
+    assert search_module.piece_query("a NOT b c AND d").split() == ["a", "AND", "d"]  # a NOT (b c) AND d
+    assert search_module.piece_query('a NOT text:"x y" + z* e').split() == ["a"]
+    assert search_module.piece_query("a NOT NEAR(b c, 2) AND d").split() == ["a", "AND", "d"]
+    assert search_module.piece_query("a NOT b (c)") is None  # a shape it does not know: every piece read
+    assert search_module.piece_query('^loss "NOT" step') == 'loss "NOT" step'  # a quoted NOT is a word
+    assert search_module.piece_query("NOT a") is None
 
 
 def test_a_search_right_after_a_chunk_is_stored_finds_it(tmp_path: Path) -> None:
