@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from functools import cached_property
 from typing import Any
 
 from schemas.status import RunStatus
@@ -41,6 +42,12 @@ class MetricResult:
     totals: Summary | None = None
 
     def summary(self) -> Summary | None:
+        """Over the finite values (the totals when some were dropped); computed once (a record is
+        summarised when stored, written, shown and judged)."""
+        return self._summary
+
+    @cached_property
+    def _summary(self) -> Summary | None:
         if self.values_dropped and self.totals is not None:
             return self.totals
         finite = [v for v in self.values if math.isfinite(v)]
@@ -48,14 +55,15 @@ class MetricResult:
             return None
         import statistics  # (fractions, decimal): not for the commands that only list records
 
+        mean = math.fsum(finite) / len(finite)
         return Summary(
             n=len(finite),
             last=finite[-1],
-            mean=statistics.fmean(finite),
+            mean=mean,
             median=statistics.median(finite),
             min=min(finite),
             max=max(finite),
-            stdev=statistics.stdev(finite) if len(finite) > 1 else 0.0,
+            stdev=_stdev(finite, mean),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +76,18 @@ class MetricResult:
             **({"values_dropped": self.values_dropped} if self.values_dropped else {}),
             **({k: v for k, v in asdict(s).items()} if s else {"n": 0}),
         }
+
+
+def _stdev(values: list[float], mean: float) -> float:
+    """The sample standard deviation, to within a few ulps of :func:`statistics.stdev` (which sums
+    exact fractions: ~0.1 s for 100,000 values); two passes with compensated sums."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    deviations = [v - mean for v in values]
+    squares = math.fsum(d * d for d in deviations)
+    drift = math.fsum(deviations)  # what rounding left in the mean
+    return math.sqrt(max(squares - drift * drift / n, 0.0) / (n - 1))
 
 
 @dataclass(frozen=True)
@@ -148,8 +168,8 @@ class ResultRecord:
                 name=name,
                 unit=m["unit"],
                 direction=m["direction"],
-                values=tuple(float(v) for v in m["values"]),
-                times=tuple(float(t) for t in m["times"]),
+                values=tuple(map(float, m["values"])),
+                times=tuple(map(float, m["times"])),
                 values_dropped=int(m.get("values_dropped", 0)),
                 totals=_totals_of(m),
             )

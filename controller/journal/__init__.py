@@ -7,16 +7,19 @@ store keeps one finished record per execution; the journal is written *while* an
   environment, backend, source commit) and its latest status, reason and times;
 * ``transitions`` — the status history: every status an execution went through, with its sentence
   (why it is pending, which container failed and how) and the time;
-* ``log_lines`` — every line of output, by execution, stream (``output``, ``server``, or a cluster's
-  ``pod/container``) and line number (1-based, counted as the kept log counts them), with the time it
-  arrived;
-* ``log_index`` — an FTS5 index over ``log_lines.text`` (an *external content* table: the text is
-  kept once, in ``log_lines``; triggers keep the index in step on insert and delete).
+* ``log_chunks`` — every line of output, by execution and stream (``output``, ``server``, or a
+  cluster's ``pod/container``), as chunks: runs of whole lines stored as one row, numbered from their
+  first line (1-based, counted as the kept log counts them), with the time they arrived
+  (:mod:`~controller.journal.chunks`);
+* ``log_text`` — a contentless FTS5 index of those lines, a row per piece of 100 lines of a chunk,
+  filled in bulk when a search needs it (:mod:`~controller.journal.indexing`).
 
-A search asks ``log_index`` (``MATCH``) and joins the few rows it returns; it never scans the lines.
-Writers insert lines in batches (:meth:`Journal.add_lines`, one transaction per batch). Several
-processes use the file at once (``anubis run`` writing, ``anubis status --watch`` and ``anubis logs
---follow`` reading): WAL mode, ``BEGIN IMMEDIATE`` for writes and a busy timeout, as the result store.
+A search asks ``log_text`` (``MATCH``) for the pieces and then picks, in each, the lines the query
+matches (:mod:`~controller.journal.search`): a hit is a line, as if each line had a row of its own.
+Writers store chunks (:meth:`Journal.add_chunks`, one transaction per batch). Several processes use
+the file at once (``anubis run`` writing, ``anubis status --watch`` and ``anubis logs --follow``
+reading, ``anubis search`` indexing): WAL mode, ``BEGIN IMMEDIATE`` for writes and a busy timeout,
+as the result store.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`~controller.journal.schema.MIGRATIONS` lists
 the steps, applied in order when the journal is opened.

@@ -1,54 +1,78 @@
-"""Filling the journal's full-text index: lines go into ``log_lines`` and the FTS5 table in bulk, and
-the chunks writers stored (:mod:`controller.journal.chunks`) are split into lines when a search needs
-them.
+"""Filling the journal's full-text index: the chunks writers stored (:mod:`controller.journal.chunks`)
+are indexed in pieces, in bulk, when a search needs them.
 
-Why lazily: SQLite indexes ~30k lines a second one row at a time (a trigger per insert) and ~300k a
-second with one ``INSERT … SELECT`` per batch; a benchmark printing 100 MB has ~2.5 M lines. Storing
-chunks while the run goes on costs a few inserts a second; the first search afterwards pays for the
-split and the index, in bulk (bench/run_output.py prints both).
+Why then, and in pieces (bench/run_output.py measures each): SQLite's FTS5 indexes ~30k rows a second
+one row at a time through a trigger, and a few µs a row in bulk whatever the row holds: a row per line
+indexed ~130k lines a second, a row per 100 lines ~600k (25–30 MB/s of text on the bench machine).
+A benchmark printing 100 MB has ~2.4 M lines. Indexing while the run goes on would take that CPU from
+the run (on two cores the reader, the extraction and the compressor already share them); indexing at
+its end would add it to the run. So the first search after a chatty run indexes what is waiting (a
+few seconds per 100 MB), oldest first, in transactions of a bounded size: a search or a writer
+meanwhile waits for one batch at most; a process killed mid-way loses no line (its batch is rolled
+back, its chunks still wait, and the next search indexes them).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from controller.journal.chunks import split_chunk
+from controller.journal.chunks import chunk_pieces, piece_row
 from controller.journal.connection import JournalConnection
+
+#: Bytes of chunks indexed per transaction.
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 class JournalIndexing(JournalConnection):
     """How a :class:`~controller.journal.Journal` indexes the chunks it holds."""
 
-    def index_pending(self, lines_per_transaction: int = 100_000) -> int:
-        """Split the stored chunks into lines and index them, oldest first, a bounded batch per
-        transaction (a writer storing chunks meanwhile waits for one batch at most). Returns how many
-        lines were indexed. Readers see each line once throughout: in its chunk, then as a line."""
+    def index_pending(self, batch_bytes: int = BATCH_BYTES) -> int:
+        """Index the chunks waiting, oldest first, about ``batch_bytes`` per transaction. Returns how
+        many lines were indexed."""
         done = 0
         while True:
             with self._transaction(write=True) as conn:
-                chunks = conn.execute(
-                    "SELECT id, execution, stream, first_line, lines, at, data FROM log_chunks ORDER BY id LIMIT ?",
-                    (max(1, lines_per_transaction // 1000),),
-                ).fetchall()
-                if not chunks:
-                    return done
-                values: list[tuple[int, str, int, float, str]] = []
-                last = chunks[0][0]
-                for chunk_id, execution, stream, first_line, _, at, data in chunks:
-                    values.extend((execution, stream, n, at, text) for n, text in split_chunk(data, first_line))
-                    last = chunk_id
-                    if len(values) >= lines_per_transaction:
-                        break
-                insert_indexed(conn, values)
-                conn.execute("DELETE FROM log_chunks WHERE id <= ?", (last,))
-                done += len(values)
+                indexed = index_batch(conn, batch_bytes)
+            if indexed is None:
+                return done
+            done += indexed
+
+    def waiting_chunks(self) -> int:
+        """How many chunks wait to be indexed."""
+        with self._transaction(write=False) as conn:
+            return int(conn.execute("SELECT count(*) FROM log_chunks WHERE indexed = 0").fetchone()[0])
 
 
-def insert_indexed(conn: sqlite3.Connection, values: list[tuple[int, str, int, float, str]]) -> None:
-    """Insert lines and index them in bulk: one ``INSERT … SELECT`` into the FTS table for the new
-    rows (~10x the rate of a per-row trigger)."""
-    if not values:
-        return
-    before = int(conn.execute("SELECT coalesce(max(id), 0) FROM log_lines").fetchone()[0])
-    conn.executemany("INSERT INTO log_lines (execution, stream, line, at, text) VALUES (?, ?, ?, ?, ?)", values)
-    conn.execute("INSERT INTO log_index (rowid, text) SELECT id, text FROM log_lines WHERE id > ?", (before,))
+def index_batch(conn: sqlite3.Connection, batch_bytes: int) -> int | None:
+    """Index the oldest waiting chunks, at least one and about ``batch_bytes`` (in the caller's
+    transaction); the number of lines indexed, ``None`` when none was waiting."""
+    rows = conn.execute(
+        "SELECT id, lines, length(data) FROM log_chunks WHERE indexed = 0 ORDER BY id LIMIT 1000"
+    ).fetchall()
+    if not rows:
+        return None
+    chosen: list[int] = []
+    size = lines = 0
+    for chunk_id, count, length in rows:
+        if chosen and size + length > batch_bytes:
+            break
+        chosen.append(chunk_id)
+        size += length
+        lines += count
+    for chunk_id in chosen:
+        (data,) = conn.execute("SELECT data FROM log_chunks WHERE id = ?", (chunk_id,)).fetchone()
+        conn.executemany(
+            "INSERT INTO log_text (rowid, text) VALUES (?, ?)",
+            ((piece_row(chunk_id, n), text) for n, text in enumerate(chunk_pieces(data))),
+        )
+    conn.executemany("UPDATE log_chunks SET indexed = 1 WHERE id = ?", ((c,) for c in chosen))
+    return lines
+
+
+def unindex_chunk(conn: sqlite3.Connection, chunk_id: int, data: bytes) -> None:
+    """Take an indexed chunk's pieces out of the index (a contentless FTS5 table forgets a row when
+    told the text it indexed: the pieces are made again from the chunk, as they were)."""
+    conn.executemany(
+        "INSERT INTO log_text (log_text, rowid, text) VALUES ('delete', ?, ?)",
+        ((piece_row(chunk_id, n), text) for n, text in enumerate(chunk_pieces(data))),
+    )

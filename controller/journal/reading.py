@@ -124,44 +124,36 @@ class JournalReading(JournalConnection):
     def streams(self, execution_id: str) -> list[str]:
         with self._transaction(write=False) as conn:
             rows = conn.execute(
-                "SELECT l.stream FROM log_lines AS l JOIN executions AS e ON e.id = l.execution "
-                "WHERE e.execution_id = ? UNION "
-                "SELECT c.stream FROM log_chunks AS c JOIN executions AS e ON e.id = c.execution "
+                "SELECT DISTINCT c.stream FROM log_chunks AS c JOIN executions AS e ON e.id = c.execution "
                 "WHERE e.execution_id = ? ORDER BY 1",
-                (execution_id, execution_id),
+                (execution_id,),
             ).fetchall()
         return [r[0] for r in rows]
 
     def lines(self, execution_id: str, stream: str, *, after: int = 0, limit: int = 1000) -> list[LogRow]:
-        """Lines of one stream with numbers above ``after``, in order (a page of ``limit``): those
-        already indexed, then those still in chunks (one snapshot: each line is in one place)."""
+        """Lines of one stream with numbers above ``after``, in order (a page of ``limit``), read
+        from the chunks that hold them."""
+        found: list[LogRow] = []
         with self._transaction(write=False) as conn:
-            rows = conn.execute(
-                "SELECT l.line, l.at, l.text FROM log_lines AS l JOIN executions AS e ON e.id = l.execution "
-                "WHERE e.execution_id = ? AND l.stream = ? AND l.line > ? ORDER BY l.line LIMIT ?",
-                (execution_id, stream, after, limit),
-            ).fetchall()
-            found = [LogRow(execution_id, stream, r[0], r[1], r[2]) for r in rows]
-            if len(found) < limit:
-                last = found[-1].line if found else after
-                chunks = conn.execute(
-                    "SELECT c.first_line, c.at, c.data FROM log_chunks AS c JOIN executions AS e ON e.id = c.execution "
-                    "WHERE e.execution_id = ? AND c.stream = ? AND c.first_line + c.lines - 1 > ? ORDER BY c.first_line",
-                    (execution_id, stream, last),
-                )
-                try:
-                    for first_line, at, data in chunks:
-                        skip = max(0, last - first_line + 1)
-                        for offset, line in enumerate(chunk_lines(data)[skip : skip + limit - len(found)]):
-                            found.append(LogRow(execution_id, stream, first_line + skip + offset, at, line_text(line)))
-                        if len(found) >= limit:
-                            break
-                finally:
-                    chunks.close()
+            chunks = conn.execute(
+                "SELECT c.first_line, c.at, c.data FROM log_chunks AS c JOIN executions AS e ON e.id = c.execution "
+                "WHERE e.execution_id = ? AND c.stream = ? AND c.first_line + c.lines - 1 > ? ORDER BY c.first_line",
+                (execution_id, stream, after),
+            )
+            try:
+                last = after
+                for first_line, at, data in chunks:
+                    skip = max(0, last - first_line + 1)
+                    for offset, line in enumerate(chunk_lines(data)[skip : skip + limit - len(found)]):
+                        found.append(LogRow(execution_id, stream, first_line + skip + offset, at, line_text(line)))
+                    if len(found) >= limit:
+                        break
+                    last = found[-1].line if found else last
+            finally:
+                chunks.close()
         return found
 
     def count_lines(self) -> int:
-        """Lines in the journal, indexed or still in chunks."""
+        """Lines in the journal."""
         with self._transaction(write=False) as conn:
-            indexed = int(conn.execute("SELECT count(*) FROM log_lines").fetchone()[0])
-            return indexed + int(conn.execute("SELECT coalesce(sum(lines), 0) FROM log_chunks").fetchone()[0])
+            return int(conn.execute("SELECT coalesce(sum(lines), 0) FROM log_chunks").fetchone()[0])

@@ -1,5 +1,5 @@
-"""Writing the journal: status transitions as they happen, log lines in batches or as chunks (split
-and indexed later, in bulk), and purging."""
+"""Writing the journal: status transitions as they happen, log lines as chunks (indexed later, in
+bulk: :mod:`controller.journal.indexing`), and purging."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from controller.journal.connection import JournalConnection
 from controller.journal.entries import ExecutionInfo, LogRow
-from controller.journal.indexing import insert_indexed
+from controller.journal.indexing import unindex_chunk
 from schemas.status import RunStatus
 
 
@@ -45,18 +45,31 @@ class JournalWriting(JournalConnection):
             )
 
     def add_lines(self, rows: Sequence[LogRow]) -> int:
-        """Index ``rows`` in one transaction; rows of executions the journal does not know are
-        skipped. Returns how many were added."""
-        if not rows:
-            return 0
+        """Store ``rows`` in one transaction, as chunks (consecutive lines of one stream that arrived
+        at one time share one); rows of executions the journal does not know are skipped. Returns how
+        many were added."""
+        groups: list[list[LogRow]] = []
+        for row in rows:
+            last = groups[-1][-1] if groups else None
+            if last is not None and (last.execution_id, last.stream, last.at, last.line + 1) == (
+                row.execution_id, row.stream, row.at, row.line
+            ):
+                groups[-1].append(row)
+            else:
+                groups.append([row])
+        added = 0
         with self._transaction(write=True) as conn:
-            values = []
-            for row in rows:
-                key = self._key(conn, row.execution_id, missing_ok=True)
-                if key is not None:
-                    values.append((key, row.stream, row.line, row.at, row.text))
-            insert_indexed(conn, values)
-        return len(values)
+            for group in groups:
+                key = self._key(conn, group[0].execution_id, missing_ok=True)
+                if key is None:
+                    continue
+                conn.execute(
+                    "INSERT INTO log_chunks (execution, stream, first_line, lines, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, group[0].stream, group[0].line, len(group), group[0].at,
+                     "".join(row.text.replace("\n", " ") + "\n" for row in group).encode("utf-8")),
+                )
+                added += len(group)
+        return added
 
     def add_chunk(self, execution_id: str, stream: str, first_line: int, lines: int, at: float, data: bytes) -> bool:
         """Store ``lines`` lines of ``stream`` numbered from ``first_line`` as one chunk (see
@@ -73,14 +86,33 @@ class JournalWriting(JournalConnection):
             )
         return True
 
+    def add_chunks(self, chunks: Sequence[tuple[str, str, int, int, float, bytes]]) -> int:
+        """Store several chunks, ``(execution id, stream, first line, lines, at, data)`` each as
+        :meth:`add_chunk` takes them, in one transaction; returns how many lines were stored."""
+        stored = 0
+        with self._transaction(write=True) as conn:
+            for execution_id, stream, first_line, lines, at, data in chunks:
+                key = self._key(conn, execution_id, missing_ok=True)
+                if key is None or lines <= 0:
+                    continue
+                conn.execute(
+                    "INSERT INTO log_chunks (execution, stream, first_line, lines, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, stream, first_line, lines, at, data),
+                )
+                stored += lines
+        return stored
+
     def purge(self, execution_id: str) -> bool:
         """Remove an execution's history and indexed lines; ``False`` if the journal had none."""
         with self._transaction(write=True) as conn:
             key = self._key(conn, execution_id, missing_ok=True)
             if key is None:
                 return False
+            for chunk_id, data in conn.execute(
+                "SELECT id, data FROM log_chunks WHERE execution = ? AND indexed = 1", (key,)
+            ).fetchall():
+                unindex_chunk(conn, chunk_id, data)
             conn.execute("DELETE FROM log_chunks WHERE execution = ?", (key,))
-            conn.execute("DELETE FROM log_lines WHERE execution = ?", (key,))
             conn.execute("DELETE FROM transitions WHERE execution = ?", (key,))
             conn.execute("DELETE FROM executions WHERE id = ?", (key,))
         self._keys.pop(execution_id, None)
@@ -89,5 +121,5 @@ class JournalWriting(JournalConnection):
     def optimize(self) -> None:
         """Merge the index's segments (worth it after a large import; searches work without it)."""
         with self._transaction(write=True) as conn:
-            conn.execute("INSERT INTO log_index (log_index) VALUES ('optimize')")
+            conn.execute("INSERT INTO log_text (log_text) VALUES ('optimize')")
 

@@ -4,12 +4,15 @@
 runner. It writes each status change to the journal at once (so ``anubis status --watch`` sees it), and
 cuts each process's output at its last newline, numbering lines per stream as the kept log numbers
 them (by counting newlines: no per-line work while the benchmark runs), and stores the whole lines
-as chunks (:mod:`controller.journal.chunks`): one row per stream when :data:`BATCH_LINES` lines are
-pending or the oldest is :data:`FLUSH_INTERVAL` seconds old, whichever comes first (a background thread
-sees to the second), and always before the final status is recorded — so once the journal says an
-execution is final, every one of its lines is there. ``anubis logs`` reads them at once; the first
-``anubis search`` splits and indexes them, in bulk (:mod:`controller.journal.indexing`). A line's time
-is its chunk's: when the first of the chunk's lines arrived (at most :data:`FLUSH_INTERVAL` earlier).
+as chunks (:mod:`controller.journal.chunks`): one row per stream, written by a background thread
+when :data:`BATCH_LINES` lines are pending or the oldest is :data:`FLUSH_INTERVAL` seconds old,
+whichever comes first, all pending chunks in one transaction, and always before the final status is
+recorded — so once the journal says an execution is final, every one of its lines is there. The
+thread that reads the benchmark's pipe only cuts and counts; it writes to the journal itself only when
+:data:`BEHIND_BYTES` are waiting (the journal is slower than the benchmark: memory stays bounded).
+``anubis logs`` reads the lines at once; the first ``anubis search`` indexes them, in bulk
+(:mod:`controller.journal.indexing`). A line's time is its chunk's: when the first of the chunk's
+lines arrived (at most :data:`FLUSH_INTERVAL` earlier).
 
 Limits, so that one noisy benchmark cannot swamp the journal: at most :data:`MAX_LINE_BYTES` of a
 line and :data:`DEFAULT_INDEX_CAP` bytes of lines per execution are indexed (the kept log has them
@@ -42,7 +45,7 @@ if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the st
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 50_000
-BEHIND_BATCHES = 4  # pending batches past which the reader writes them itself (bounded memory)
+BEHIND_BYTES = 64 * 1024 * 1024  # pending bytes past which the reader writes them itself (bounded memory)
 FLUSH_INTERVAL = 0.5  # seconds
 DEFAULT_INDEX_CAP = 64 * 1024 * 1024  # bytes of lines indexed per execution
 
@@ -91,6 +94,7 @@ class JournalTap:
         self._write_lock = threading.Lock()
         self._pending: list[_Chunk] = []
         self._pending_lines = 0
+        self._pending_bytes = 0
         self._oldest: float | None = None
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._indexed: dict[str, int] = {}  # execution id -> bytes indexed
@@ -174,7 +178,7 @@ class JournalTap:
             if whole:
                 self._add(stream, whole, whole.count(b"\n"), now)
             full = self._pending_lines >= self.batch_lines
-            behind = self._pending_lines >= BEHIND_BATCHES * self.batch_lines or (full and self._flusher is None)
+            behind = self._pending_bytes >= BEHIND_BYTES or (full and self._flusher is None)
         if behind:  # the flusher cannot keep up (or there is none): the reader waits for the journal
             self.flush()
         elif full:  # the flusher writes it, while this thread goes back to reading the pipe
@@ -207,6 +211,7 @@ class JournalTap:
         else:
             self._pending.append(_Chunk(execution_id, stream.name, first, lines, at, [data]))
         self._pending_lines += lines
+        self._pending_bytes += len(data)
         if self._oldest is None:
             self._oldest = at
 
@@ -222,17 +227,19 @@ class JournalTap:
                     stream.partial, stream.partial_dropped = b"", False
 
     def flush(self) -> None:
-        """Store the pending lines: one chunk per stream, in one transaction each."""
+        """Store the pending lines: one chunk per stream, all in one transaction."""
         with self._write_lock:
             with self._lock:
                 batch, self._pending, self._pending_lines, self._oldest = self._pending, [], 0, None
-            for chunk in batch:
-                try:
-                    self.journal.add_chunk(
-                        chunk.execution_id, chunk.stream, chunk.first_line, chunk.lines, chunk.at, b"".join(chunk.parts)
-                    )
-                except AnubisError as e:
-                    log.warning("could not journal %d log lines: %s", chunk.lines, e)
+                self._pending_bytes = 0
+            if not batch:
+                return
+            try:
+                self.journal.add_chunks(
+                    [(c.execution_id, c.stream, c.first_line, c.lines, c.at, b"".join(c.parts)) for c in batch]
+                )
+            except AnubisError as e:
+                log.warning("could not journal %d log lines: %s", sum(c.lines for c in batch), e)
 
     def _start_flusher(self) -> None:
         with self._lock:

@@ -100,7 +100,9 @@ class LocalRunner:
             self.current = None
             self.registry.unregister(execution_id)
             self.cancellation.next_execution()
-        (execution.dir / "result.json").write_text(json.dumps(record.to_dict(), indent=2), encoding="utf-8")
+        # compact: json's C encoder (indent=2 takes the pure-Python one, ~0.3 s per 100,000 samples)
+        (execution.dir / "result.json").write_text(json.dumps(record.to_dict(), separators=(",", ":")),
+                                                   encoding="utf-8")
         if self.store is not None:
             self.store.put(record)
         return record

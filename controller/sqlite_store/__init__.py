@@ -2,8 +2,8 @@
 
 Each execution is one row of ``runs``: the columns that queries filter and sort on, and the whole
 record as JSON (the source of truth, read back with :meth:`ResultRecord.from_dict`). Each metric of
-an execution has a row in ``metrics`` (its summary statistics) and one row per value in
-``metric_values``, so a metric's history is read without decoding any record.
+an execution has a row in ``metrics`` (its summary statistics) and one in ``metric_samples`` (its
+values and times, packed), so a metric's history is read without decoding any record.
 
 Several processes may write at once (two ``anubis run`` in two terminals, a controller and a person):
 the database runs in WAL mode, every write takes the write lock up front (``BEGIN IMMEDIATE``) and a

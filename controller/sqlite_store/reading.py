@@ -3,13 +3,12 @@ history, and one metric's history from the metric tables (no record decoded)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from controller.sqlite_store.connection import StoreConnection
-from controller.sqlite_store.rows import decode_record
+from controller.sqlite_store.rows import decode_record, unpack_doubles
 from controller.store import (
     NO_PULL_REQUEST,
     BaselineReset,
@@ -68,12 +67,12 @@ class StoreReading(StoreConnection):
             row = conn.execute(
                 "SELECT record FROM runs WHERE execution_id = ?", (execution_id,)
             ).fetchone()
-        if row is None:
-            raise NotFoundError(
-                f"No result of execution {execution_id!r} is stored in {self.path}. "
-                "List the stored runs with `anubis history <benchmark>`."
-            )
-        return decode_record(execution_id, row[0])
+            if row is None:
+                raise NotFoundError(
+                    f"No result of execution {execution_id!r} is stored in {self.path}. "
+                    "List the stored runs with `anubis history <benchmark>`."
+                )
+            return decode_record(execution_id, row[0], conn)
 
     def find(self, ref: str) -> ResultRecord:
         ref = ref.strip()
@@ -109,7 +108,7 @@ class StoreReading(StoreConnection):
                 row = conn.execute(
                     "SELECT execution_id, record FROM runs WHERE execution_id = ?", (chosen,)
                 ).fetchone()
-        return decode_record(row[0], row[1])
+            return decode_record(row[0], row[1], conn)
 
     def latest(self, benchmark: str | None = None) -> ResultRecord | None:
         found = self.list_runs(benchmark, limit=1)
@@ -178,11 +177,11 @@ class StoreReading(StoreConnection):
             ).fetchall()
             points = []
             for row in reversed(rows):
-                samples = conn.execute(
-                    "SELECT value, time FROM metric_values WHERE execution_id = ? AND name = ? "
-                    "ORDER BY seq",
+                packed = conn.execute(
+                    'SELECT "values", times FROM metric_samples WHERE execution_id = ? AND name = ?',
                     (row[0], metric),
-                ).fetchall()
+                ).fetchone()
+                values, times = (unpack_doubles(packed[0]), unpack_doubles(packed[1])) if packed else ((), ())
                 points.append(
                     MetricPoint(
                         execution_id=row[0],
@@ -199,8 +198,8 @@ class StoreReading(StoreConnection):
                         min=row[11],
                         max=row[12],
                         stdev=row[13],
-                        values=tuple(math.nan if v is None else v for v, _ in samples),
-                        times=tuple(math.nan if t is None else t for _, t in samples),
+                        values=values,
+                        times=times,
                     )
                 )
         return points
@@ -221,7 +220,7 @@ class StoreReading(StoreConnection):
                 f"SELECT execution_id, record FROM runs {clause} {ORDER_NEWEST} LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [decode_record(execution_id, text) for execution_id, text in rows]
+            return [decode_record(execution_id, text, conn) for execution_id, text in rows]
 
 
 def history_filter(

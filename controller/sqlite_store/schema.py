@@ -8,13 +8,15 @@ two processes opening a new store at once both end up with the same schema.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from controller.sqlite_files import open_connection
-from controller.sqlite_store.rows import decode_record, insert_metrics
+from controller.sqlite_store.rows import decode_record, pack_doubles
 from schemas.errors import StoreError
+from schemas.results import ResultRecord
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,28 @@ def _v2_metrics(conn: sqlite3.Connection) -> None:
         """
     )
     for execution_id, text in conn.execute("SELECT execution_id, record FROM runs").fetchall():
-        insert_metrics(conn, execution_id, decode_record(execution_id, text))
+        _insert_metric_rows_v2(conn, execution_id, decode_record(execution_id, text))
+
+
+def _insert_metric_rows_v2(conn: sqlite3.Connection, execution_id: str, record: ResultRecord) -> None:
+    """The metrics' rows as version 2 laid them out (one row per value): what :func:`_v5_samples`
+    then packs."""
+    for name, metric in record.metrics.items():
+        s = metric.summary()
+        conn.execute(
+            "INSERT INTO metrics (execution_id, name, unit, direction, n, last, mean, median, min, "
+            "max, stdev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (execution_id, name, metric.unit, metric.direction, s.n if s else 0,
+             *((s.last, s.mean, s.median, s.min, s.max, s.stdev) if s else (None,) * 6)),
+        )
+        times = list(metric.times) + [None] * (len(metric.values) - len(metric.times))
+        conn.executemany(
+            "INSERT INTO metric_values (execution_id, name, seq, value, time) VALUES (?, ?, ?, ?, ?)",
+            [
+                (execution_id, name, seq, None if math.isnan(value) else value, at)
+                for seq, (value, at) in enumerate(zip(metric.values, times))
+            ],
+        )
 
 
 def _v3_identity(conn: sqlite3.Connection) -> None:
@@ -110,8 +133,35 @@ def _v4_baseline_resets(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX baseline_resets_by_benchmark ON baseline_resets (benchmark, at)")
 
 
+def _v5_samples(conn: sqlite3.Connection) -> None:
+    """A metric's values and times in one row (:mod:`~controller.sqlite_store.rows`), not one row each."""
+    conn.execute(
+        """
+        CREATE TABLE metric_samples (
+            execution_id TEXT NOT NULL REFERENCES runs (execution_id) ON DELETE CASCADE,
+            name         TEXT NOT NULL,
+            "values"     BLOB NOT NULL,  -- little-endian doubles
+            times        BLOB NOT NULL,  -- one per value; NaN where unknown
+            PRIMARY KEY (execution_id, name)
+        )
+        """
+    )
+    groups: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    for execution_id, name, value, at in conn.execute(
+        "SELECT execution_id, name, value, time FROM metric_values ORDER BY execution_id, name, seq"
+    ):
+        values, times = groups.setdefault((execution_id, name), ([], []))
+        values.append(math.nan if value is None else value)
+        times.append(math.nan if at is None else at)
+    conn.executemany(
+        'INSERT INTO metric_samples (execution_id, name, "values", times) VALUES (?, ?, ?, ?)',
+        [(e, n, pack_doubles(v), pack_doubles(t)) for (e, n), (v, t) in groups.items()],
+    )
+    conn.execute("DROP TABLE metric_values")
+
+
 #: Step ``i`` brings a store from version ``i`` to ``i + 1``. Append, never edit a released step.
-MIGRATIONS: tuple[Migration, ...] = (_v1_runs, _v2_metrics, _v3_identity, _v4_baseline_resets)
+MIGRATIONS: tuple[Migration, ...] = (_v1_runs, _v2_metrics, _v3_identity, _v4_baseline_resets, _v5_samples)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from controller.sqlite_store.connection import StoreConnection
-from controller.sqlite_store.rows import insert_metrics
+from controller.sqlite_store.rows import insert_metrics, record_text
 from controller.store import BaselineReset, canonical_matrix_point, record_time
 from schemas.results import ResultRecord
 
@@ -18,7 +17,7 @@ class StoreWriting(StoreConnection):
 
     def put(self, record: ResultRecord) -> bool:
         stored_at = self._clock()
-        text = json.dumps(record.to_dict(), separators=(",", ":"))  # key order kept: metric order
+        text = record_text(record)
         with self._transaction(write=True) as conn:
             cursor = conn.execute(
                 """

@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from controller.local.logs import CappedLog
 from controller.logsource import GzipReader
 
@@ -82,3 +84,37 @@ def test_the_cap_note_and_the_order_of_many_writes(tmp_path: Path) -> None:
     kept = gzip.decompress(path.read_bytes())
     assert kept.startswith(text[:100_000]) and log.written == 100_000
     assert kept[100_000:] == f"\n[anubis: the log was cut at 100000 bytes; {len(text) - 100_000} more bytes of output were not kept]\n".encode()
+
+
+def test_the_reader_waits_for_a_compressor_that_is_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most QUEUE_BYTES wait for the compressor (constant memory): past that, write() waits; once
+    the compressor catches up, everything is in the file, in order."""
+    import threading
+
+    from controller.local import logs
+
+    monkeypatch.setattr(logs, "QUEUE_BYTES", 100)
+    release = threading.Event()
+    real_write = logs.GzipWriter.write
+
+    def slow_write(self: logs.GzipWriter, data: bytes) -> None:
+        release.wait(30)
+        real_write(self, data)
+
+    monkeypatch.setattr(logs.GzipWriter, "write", slow_write)
+    capped = CappedLog(tmp_path / "output.log.gz")
+    chunks = [b"line %03d %s\n" % (n, b"x" * 40) for n in range(10)]
+
+    def write_all() -> None:
+        for chunk in chunks:
+            capped.write(chunk)
+
+    writer = threading.Thread(target=write_all)
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive(), "write() should wait while the compressor is 100 bytes behind"
+    release.set()
+    writer.join(30)
+    assert not writer.is_alive()
+    capped.close()
+    assert gzip.decompress((tmp_path / "output.log.gz").read_bytes()) == b"".join(chunks)

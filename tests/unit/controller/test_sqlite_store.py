@@ -13,6 +13,7 @@ import pytest
 from controller.sqlite_store import SqliteResultStore
 from controller.sqlite_store.schema import (
     SCHEMA_VERSION,
+    _insert_metric_rows_v2,
     connect,
     migrate,
     schema_version,
@@ -285,19 +286,23 @@ def _version_1_store(path: Path, records: list[ResultRecord]) -> None:
     conn = connect(path)
     try:
         migrate(conn, target=1)
-        for r in records:
-            conn.execute(
-                'INSERT INTO runs (execution_id, run_id, benchmark, environment, status, started_at, '
-                'finished_at, sort_time, stored_at, branch, "commit", matrix_point, record) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    r.execution_id, r.run_id, r.benchmark, r.environment, r.status.value,
-                    r.started_at, r.finished_at, r.started_at or 0.0, 0.0, r.branch, r.commit,
-                    canonical_matrix_point(r.matrix_point), json.dumps(r.to_dict()),
-                ),
-            )
+        _version_1_store_rows(conn, records)
     finally:
         conn.close()
+
+
+def _version_1_store_rows(conn: sqlite3.Connection, records: list[ResultRecord]) -> None:
+    for r in records:
+        conn.execute(
+            'INSERT INTO runs (execution_id, run_id, benchmark, environment, status, started_at, '
+            'finished_at, sort_time, stored_at, branch, "commit", matrix_point, record) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.execution_id, r.run_id, r.benchmark, r.environment, r.status.value,
+                r.started_at, r.finished_at, r.started_at or 0.0, 0.0, r.branch, r.commit,
+                canonical_matrix_point(r.matrix_point), json.dumps(r.to_dict()),
+            ),
+        )
 
 
 def test_upgrade_from_version_1(tmp_path: Path) -> None:
@@ -322,6 +327,36 @@ def test_upgrade_from_version_1(tmp_path: Path) -> None:
             "fam-1",
             "local",
         )  # backfilled by migration 3
+    finally:
+        conn.close()
+
+
+def test_upgrade_from_version_4_packs_each_metric_s_values_into_one_row(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    record = make_record("e1", values=(1.5, math.nan, -2.0, 1e300))
+    short = dataclasses.replace(  # a time short: read back as NaN, as version 4 did
+        record.metrics["throughput"], times=record.metrics["throughput"].times[:3]
+    )
+    record = dataclasses.replace(record, metrics={"throughput": short})
+    conn = connect(path)
+    try:
+        migrate(conn, target=4)
+        _version_1_store_rows(conn, [record])
+        conn.execute("BEGIN")
+        _insert_metric_rows_v2(conn, "e1", record)
+        conn.execute("COMMIT")
+        assert conn.execute("SELECT count(*) FROM metric_values").fetchone()[0] == 4
+    finally:
+        conn.close()
+    with SqliteResultStore(path) as store:
+        (point,) = store.metric_history("resnet", "throughput")
+        assert point.values[0] == 1.5 and math.isnan(point.values[1]) and point.values[2:] == (-2.0, 1e300)
+        assert point.times[:3] == short.times and math.isnan(point.times[3])
+    conn = sqlite3.connect(path)
+    try:
+        assert schema_version(conn) == SCHEMA_VERSION
+        assert conn.execute("SELECT count(*) FROM metric_samples").fetchone()[0] == 1
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'metric_values'").fetchone() is None
     finally:
         conn.close()
 
@@ -363,3 +398,19 @@ def test_closed_store_says_so(tmp_path: Path) -> None:
     store.close()  # closing twice is harmless
     with pytest.raises(StoreError, match="closed"):
         store.latest()
+
+
+def test_samples_are_stored_once_packed_and_read_back_with_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    record = make_record("e1", values=(1.0, math.nan, 3.5))
+    with SqliteResultStore(path) as store:
+        assert store.put(record)
+        back = store.get("e1")
+        assert json.dumps(back.to_dict()) == json.dumps(record.to_dict())
+        assert store.history("resnet")[0].metrics["throughput"].times == record.metrics["throughput"].times
+    conn = sqlite3.connect(path)
+    try:
+        stored = json.loads(conn.execute("SELECT record FROM runs").fetchone()[0])["metrics"]["throughput"]
+        assert stored["values"] == [] and stored["times"] == [] and stored["packed"] and stored["n"] == 2
+    finally:
+        conn.close()
