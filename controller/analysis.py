@@ -113,11 +113,19 @@ def steady_values(
     return [values[i] for i in kept] if kept else list(values)
 
 
+#: The most values of a run's last half that the trend test reads (a run may log hundreds of
+#: thousands; on as many, Kendall's test takes any wobble for a trend, and costs a second).
+TREND_POINTS = 1000
+
+
 def still_trending(values: Sequence[float]) -> bool:
     """Whether a run's values still trend at its end: the last half of its finite values (8 or
     more) has a monotone trend by Kendall's tau at p < 0.01 (warm-up not over, a leak, throttling)."""
     finite = [v for v in values if math.isfinite(v)]
     tail = finite[len(finite) // 2:]
+    if len(tail) > TREND_POINTS:  # evenly spaced: a trend over the half stays one, noise stays noise
+        step = len(tail) / TREND_POINTS
+        tail = [tail[int(i * step)] for i in range(TREND_POINTS)]
     if len(tail) < 8 or len(set(tail)) < 2:
         return False
     from scipy import stats

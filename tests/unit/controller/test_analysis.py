@@ -211,6 +211,16 @@ def test_runs_still_trending_at_their_end_are_flagged() -> None:
     assert not judge(history(noisy(20)), steady, "higher", POLICY).trending
 
 
+def test_a_long_run_is_read_for_a_trend_on_a_thousand_of_its_values() -> None:
+    # 200,000 values: a climb of 2 noise deviations over the run is still a trend on the thinned
+    # values, and a drift of 6 % of one (which Kendall's test on all 100,000 calls a trend) is not.
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, 1, 200_000)
+    assert still_trending(list(np.linspace(0, 2, 200_000) + noise))
+    drift = list(np.linspace(0, 0.12, 200_000) + noise)
+    assert not still_trending(drift)
+
+
 def test_a_step_is_judged_against_levels_not_lines() -> None:
     # The verdict's change points are levels only (changepoints.change_points(slopes=False)): with
     # lines, the 20 runs before a step at the end tilt towards it and the step is confirmed less
