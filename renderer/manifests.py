@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -459,11 +459,32 @@ _YAML11_WORDS = frozenset(
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
+# ``json.dumps(s, ensure_ascii=False)`` of a string is exactly this C function's result; a scalar is
+# formatted without building an encoder (what json.dumps does on every call with options).
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def to_json(value: Any) -> str:
     """A JSON text that YAML reads back as exactly ``value`` (JSON is YAML; a few characters escaped)."""
-    _check_plain(value)
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    kind = type(value)
+    if kind is str:
+        text = _encode_string(value)
+    elif kind is bool:
+        text = "true" if value else "false"
+    elif kind is int:
+        text = int.__repr__(value)
+    elif value is None:
+        text = "null"
+    else:
+        _check_plain(value)
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    if _YAML_UNSAFE.search(text) is None:
+        return text
+    return _YAML_UNSAFE.sub(_escape_unsafe, text)
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _check_plain(value: Any) -> None:
@@ -489,8 +510,16 @@ def to_yaml(value: Any, indent: int) -> str:
     return " " + to_json(value)
 
 
+_KEYS: dict[str, str] = {}  # key → as written; the same few dozen keys come back in every object
+
+
 def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) and key not in _YAML11_WORDS else to_json(key)
+    written = _KEYS.get(key)
+    if written is None:
+        written = key if _BARE_KEY.match(key) and key not in _YAML11_WORDS else to_json(key)
+        if len(_KEYS) < 4096:
+            _KEYS[key] = written
+    return written
 
 
 def _block(value: Any, indent: int, out: list[str]) -> None:
