@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 
+from renderer.compiled_schemas import CompiledSchema
 from renderer.locating import KeyPositions, locate_keys
 from schemas.errors import DescriptorError, Problem
 from schemas.loading import load_schema
@@ -202,13 +203,14 @@ def _bracket_depth(text: str) -> tuple[int, int]:
 
 def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None) -> list[Problem]:
     """Every way ``data`` (default: the document's) breaks ``schemas/<schema_name>.schema.json``."""
+    instance = doc.data if data is None else data
+    if _compiled(schema_name).accepts(instance):  # valid: nothing to explain
+        return []
     schema = load_schema(schema_name)
     validator = _validator(schema_name)
     problems = [
         _explain(doc, error, schema)
-        for error in sorted(
-            validator.iter_errors(doc.data if data is None else data), key=lambda e: list(map(str, e.absolute_path))
-        )
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     ]
     unique: dict[tuple[int, str, str], Problem] = {}
     for p in problems:
@@ -219,6 +221,11 @@ def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None
 @functools.cache
 def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
+@functools.cache
+def _compiled(schema_name: str) -> CompiledSchema:
+    return CompiledSchema(schema_name)
 
 
 def _type_name(value: Any) -> str:
