@@ -553,6 +553,7 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # packaged templates: no stat of each file on every render
     )
     environment.filters["json"] = to_json
     environment.filters["yaml"] = to_yaml

@@ -7,7 +7,6 @@ reported at once in one :class:`~schemas.errors.DescriptorError`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 import functools
@@ -360,7 +359,7 @@ def check_descriptor(
     if link is not None:
         raise DescriptorError([link])
     doc = read_toml(descriptor, shown)
-    data = copy.deepcopy(doc.data)
+    data = matrix.copy_tree(doc.data)
     problems: list[Problem] = list(legacy.upgrade(doc, data))
     for name, value in parse_overrides(overrides, data):
         try:

@@ -152,3 +152,52 @@ def test_the_rule_files_hold_the_rules_of_every_run() -> None:
     [rule] = render_prometheus_rule(runs).values()
     assert rules.splitlines()[0] == rule.splitlines()[0] and rule.splitlines()[1] == "apiVersion: monitoring.coreos.com/v1"
     assert yaml.safe_load(rule)["spec"] == yaml.safe_load(rules)
+
+
+def _bracket_depth_as_it_was(text: str) -> tuple[int, int]:
+    """renderer.loading._bracket_depth before it jumped between the characters that matter."""
+    depth = deepest = 0
+    line = where = 1
+    i, n = 0, len(text)
+    quote = ""
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+            if quote in ('"', "'"):
+                quote = ""
+        elif quote:
+            if quote in ('"', '"""') and ch == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif text.startswith('"""', i) or text.startswith("'''", i):
+            quote = text[i : i + 3]
+            i += 3
+            continue
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest, where
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(['"', "'", '"""', "'''", "\\", "\n", "#", "[", "]", "{", "}", "a", " ", "=", "\\\n"]),
+                max_size=60).map("".join))
+def test_the_bracket_depth_is_what_the_character_loop_found(text: str) -> None:
+    from renderer.loading import _bracket_depth
+
+    assert _bracket_depth(text) == _bracket_depth_as_it_was(text)
