@@ -515,9 +515,13 @@ def _write_json(value: Any, out: list[str], newline: str) -> None:
         for key in sorted(value):
             if type(key) is not str:
                 raise _NotPlain
-            out.append(opening + _encode_string(key) + ": ")
+            item = value[key]
+            if type(item) is str:  # most values: no call of their own
+                out.append(opening + _encode_string(key) + ": " + _encode_string(item))
+            else:
+                out.append(opening + _encode_string(key) + ": ")
+                _write_json(item, out, inner)
             opening = "," + inner
-            _write_json(value[key], out, inner)
         out.append(newline + "}")
     elif kind is list or kind is tuple:
         if not value:

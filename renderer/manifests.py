@@ -525,7 +525,11 @@ def _key(key: str) -> str:
 def _block(value: Any, indent: int, out: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, dict):
-        for key in sorted(value, key=lambda k: (k != "name", k)):  # a list item's name first
+        keys = sorted(value)
+        if keys[0] != "name" and "name" in value:  # a list item's name first
+            keys.remove("name")
+            keys.insert(0, "name")
+        for key in keys:
             item = value[key]
             if isinstance(item, (dict, list, tuple)) and item:
                 out.append(f"{pad}{_key(key)}:")
