@@ -561,7 +561,59 @@ def _templates() -> jinja2.Environment:
     )
     environment.filters["json"] = to_json
     environment.filters["yaml"] = to_yaml
+    environment.globals["pod_template"] = lambda pod: pod_template(pod)  # looked up at each call
     return environment
+
+
+def pod_template(pod: Pod) -> str:
+    """A pod template's ``metadata`` and ``spec``, unindented: the part of every run's objects that is
+    rendered most (each of its containers, one MPIJob's two pods), laid out here rather than by a Jinja2
+    macro, with the same filters (``json`` for scalars, ``yaml(n)`` for blocks) and the same text."""
+    lines = [
+        "metadata:",
+        "  labels:" + to_yaml(pod.labels, 4),
+        "spec:",
+        "  serviceAccountName: " + to_json(pod.service_account),
+        "  automountServiceAccountToken: false",
+        "  enableServiceLinks: false",
+        "  restartPolicy: " + to_json(pod.restart_policy),
+    ]
+    if pod.node_selector:
+        lines.append("  nodeSelector:" + to_yaml(pod.node_selector, 4))
+    if pod.tolerations:
+        lines.append("  tolerations:" + to_yaml(pod.tolerations, 4))
+    if pod.init_containers:
+        lines.append("  initContainers:")
+        lines.extend(_indent(_container(c), 4) for c in pod.init_containers)
+    lines.append("  containers:")
+    lines.extend(_indent(_container(c), 4) for c in pod.containers)
+    lines.append("  volumes:" + to_yaml(pod.volumes, 4))
+    return "\n".join(lines)
+
+
+def _container(c: Mapping[str, Any]) -> str:
+    """One container as a list item: name and image first, then every other field that has a value, in
+    the order of their names regardless of case (Jinja2's ``dictsort``)."""
+    lines = [f"- name: {to_json(c['name'])}", f"  image: {to_json(c['image'])}"]
+    for key, value in sorted(c.items(), key=_name_regardless_of_case):
+        if key in ("name", "image") or value is None or value == [] or value == {}:
+            continue
+        lines.append(f"  {key}:{to_yaml(value, 4)}")
+    return "\n".join(lines).strip()
+
+
+def _name_regardless_of_case(item: tuple[str, Any]) -> Any:
+    key = item[0]
+    return key.lower() if isinstance(key, str) else key
+
+
+def _indent(text: str, width: int) -> str:
+    """Jinja2's ``indent(width, first=True)``: every line but the blank ones after the first."""
+    pad = " " * width
+    first, *rest = (text + "\n").splitlines()
+    if not rest:
+        return pad + first
+    return pad + first + "\n" + "\n".join(pad + line if line else line for line in rest)
 
 
 def _render(template: str, context: Mapping[str, Any]) -> str:
