@@ -43,6 +43,7 @@ class Catalog:
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
         self._loaded: dict[str, Environment] = {}
+        self._for_types: dict[tuple[str, ...], Environment | None] = {}  # chosen once per set of types
 
     def get(self, name: str) -> Environment:
         if name not in self._loaded:
@@ -66,6 +67,12 @@ class Catalog:
         """The environment for a descriptor that names no ``info.environment``: the default cluster
         environment that offers every instance type it uses (client and server alike), else another
         that does; with no cluster environment at all, the built-in ``local``."""
+        key = tuple(instance_types)
+        if key not in self._for_types:
+            self._for_types[key] = self._choose_for(instance_types)
+        return self._for_types[key]
+
+    def _choose_for(self, instance_types: Sequence[str]) -> Environment | None:
         clusters = [e for e in self.valid() if e.kind == "kubernetes"]
         if not clusters:
             return self.get("local")
