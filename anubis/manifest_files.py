@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,29 +37,45 @@ def is_generated(path: Path) -> bool:
         return False
 
 
-def owned_files(out: Path, scopes: Iterable[str]) -> set[str]:
-    """Generated files under each scope (a folder relative to ``out``), as relative POSIX paths."""
+def owned_files(out: Path, scopes: Iterable[str], keep: Container[str] = ()) -> set[str]:
+    """Generated files under each scope (a folder relative to ``out``), as relative POSIX paths; those
+    in ``keep`` are left out without being opened."""
     found: set[str] = set()
     for scope in scopes:
         folder = out / scope
         if not folder.is_dir():
             continue
         for path in folder.rglob("*.yaml"):
-            if is_generated(path):
-                found.add(path.relative_to(out).as_posix())
+            rel = path.relative_to(out).as_posix()
+            if rel not in keep and is_generated(path):
+                found.add(rel)
     return found
 
 
 def compare(out: Path, desired: Mapping[str, str], scopes: Iterable[str]) -> Changes:
+    """What writing ``desired`` changes: each file's bytes compared with those on disk (an unchanged file
+    is not written again); generated files no longer desired are removed."""
     changes = Changes()
     for rel, text in sorted(desired.items()):
-        path = out / rel
-        if not path.exists():
+        try:
+            with open(out / rel, "rb") as f:
+                current = f.read()
+        except (FileNotFoundError, NotADirectoryError):
             changes.created.append(rel)
-        elif path.read_text(encoding="utf-8") != text:
+            continue
+        if current != text.encode("utf-8") and _text(current) != text:
             changes.changed.append(rel)
-    changes.removed.extend(sorted(owned_files(out, scopes) - set(desired)))
+    changes.removed.extend(sorted(owned_files(out, scopes, keep=desired)))
     return changes
+
+
+def _text(data: bytes) -> str | None:
+    """A file's text as ``read_text`` gives it (line ends made ``\\n``: a checkout with CRLF line ends is
+    not out of date), or None where it is not UTF-8."""
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError:
+        return None
 
 
 def unified_diff(out: Path, desired: Mapping[str, str], changes: Changes) -> str:
@@ -77,13 +93,16 @@ def unified_diff(out: Path, desired: Mapping[str, str], changes: Changes) -> str
 
 
 def apply(out: Path, desired: Mapping[str, str], changes: Changes) -> None:
+    folders: set[Path] = set()  # made already
     for rel in changes.created + changes.changed:
         target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(desired[rel])
+            with os.fdopen(fd, "wb") as f:
+                f.write(desired[rel].encode("utf-8"))
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

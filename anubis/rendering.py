@@ -16,7 +16,7 @@ from anubis import manifest_files
 from anubis.project import load_project
 from renderer.alerts import render_prometheus_rule
 from renderer.dashboards import render_dashboards
-from renderer.manifests import render_argocd, render_run
+from renderer.manifests import render_argocd
 from renderer.planning import Catalog, check_descriptor, find_descriptors
 from schemas.errors import DescriptorError, Problem
 from schemas.runspec import RunSpec, Source
@@ -70,20 +70,18 @@ def render_repository(
                 planned = check_descriptor(
                     descriptor, repo_root=root, environment=environment, catalog=catalog,
                     source=source(descriptor.parent) if source else Source(repository=project.repository),
-                    overrides=overrides(descriptor) if overrides else (),
+                    overrides=overrides(descriptor) if overrides else (), render=True,
                 )
             except DescriptorError as e:
                 problems.extend(e.problems)
                 continue
             problems.extend(planned.warnings)
             scopes.update(f"{env.name}/{planned.benchmark}" for env in clusters)
-            contents = planned.scripts.contents() if planned.scripts else {}
             for spec in planned.runs:
-                env = catalog.get(spec.environment)
-                if env.kind != "kubernetes":
+                rendered = planned.manifests.get(spec.run_id)  # rendered while checked: cluster runs only
+                if rendered is None:
                     continue
-                rendered = render_run(spec, env, contents)
-                files[f"{env.name}/{spec.benchmark}/{rendered.filename}"] = rendered.text
+                files[f"{spec.environment}/{spec.benchmark}/{rendered.filename}"] = rendered.text
                 runs.append(spec)
     errors = [p for p in problems if p.severity == "error"]
     if errors:

@@ -7,6 +7,7 @@ write the shell explicitly (``sh -c '…'``), so what runs is exactly what the d
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 
@@ -17,6 +18,23 @@ SHELLS = {"sh", "bash", "zsh", "dash", "ash", "ksh", "/bin/sh", "/bin/bash", "/u
 
 def split_command(text: str) -> list[str]:
     """Split like a shell would; raise ValueError with a sentence when that is impossible or unsafe."""
+    words = _split(text)
+    if isinstance(words, str):
+        raise ValueError(words)
+    return list(words)
+
+
+@functools.lru_cache(maxsize=256)  # commands are at most 16 KiB: a few MiB at most
+def _split(text: str) -> tuple[str, ...] | str:
+    """The words of ``text``, or why it cannot be split (shlex is slow, and the same command is split
+    for the rules and for the RunSpec, at every matrix point)."""
+    try:
+        return tuple(_split_uncached(text))
+    except ValueError as e:
+        return str(e)
+
+
+def _split_uncached(text: str) -> list[str]:
     try:
         words = shlex.split(text, comments=False, posix=True)
     except ValueError as e:

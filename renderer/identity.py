@@ -55,6 +55,20 @@ def slug(name: str) -> str:
 
 def environment_fingerprint(env: Environment) -> str:
     """What of an environment changes what runs (not its description, links or result store)."""
+    known = _fingerprints.get(id(env))
+    if known is not None and known[0] is env:  # an Environment is frozen: one fingerprint per object
+        return known[1]
+    fingerprint = _environment_fingerprint(env)
+    if len(_fingerprints) >= 256:
+        _fingerprints.clear()
+    _fingerprints[id(env)] = (env, fingerprint)  # holds env, so that its id is not reused meanwhile
+    return fingerprint
+
+
+_fingerprints: dict[int, tuple[Environment, str]] = {}
+
+
+def _environment_fingerprint(env: Environment) -> str:
     raw = asdict(env)
     for key in ("description", "source_path", "links", "result_store", "default"):
         raw.pop(key, None)

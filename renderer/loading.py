@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 
+from renderer.compiled_schemas import CompiledSchema
 from renderer.locating import KeyPositions, locate_keys
 from schemas.errors import DescriptorError, Problem
 from schemas.loading import load_schema
@@ -31,7 +32,11 @@ class TomlDocument:
     path: str  # as shown in messages (relative to the repository when possible)
     text: str
     data: dict[str, Any]
-    positions: KeyPositions
+
+    @functools.cached_property
+    def positions(self) -> KeyPositions:
+        """Where each key is written: found when the first problem is reported (most files have none)."""
+        return locate_keys(self.text)
 
     def problem(self, field: Sequence[str | int], message: str, *, severity: str = "error") -> Problem:
         line, column = self.positions.find(field)
@@ -133,15 +138,15 @@ def parse_toml(text: str, shown_as: str) -> TomlDocument:
         raise DescriptorError(
             [Problem(shown_as, line, column, "", f"TOML syntax error: {reason}; fix the syntax on this line")]
         ) from e
-    positions = locate_keys(text)
+    document = TomlDocument(shown_as, text, data)
     deep = _too_deep(data, NESTING_LIMIT)
     if deep is not None:
-        line, column = positions.find(deep)
+        line, column = document.positions.find(deep)
         raise DescriptorError(
             [Problem(shown_as, line, column, dotted(deep[:NESTING_LIMIT]), f"tables and arrays nest more than"
                      f" {NESTING_LIMIT} deep; flatten them")]
         )
-    return TomlDocument(shown_as, text, data, positions)
+    return document
 
 
 def _too_deep(data: Any, limit: int) -> tuple[str | int, ...] | None:
@@ -159,21 +164,34 @@ def _too_deep(data: Any, limit: int) -> tuple[str | int, ...] | None:
     return None
 
 
+# What can change the state of the scan below: outside strings, and inside each kind of string.
+_OUTSIDE = re.compile(r"[\n#\"'\[\]{}]")
+_IN_STRING = {
+    '"': re.compile(r'[\n\\"]'), '"""': re.compile(r'[\n\\"]'), "'": re.compile(r"[\n']"), "'''": re.compile(r"[\n']"),
+}
+
+
 def _bracket_depth(text: str) -> tuple[int, int]:
     """The deepest nesting of ``[``/``{`` in ``text`` outside strings and comments, and its line: an
-    upper bound of the nesting of the values ``tomllib`` will build (it recurses once per level)."""
+    upper bound of the nesting of the values ``tomllib`` will build (it recurses once per level).
+    Jumps from one character that matters to the next (a newline, a quote, a backslash in a string,
+    a bracket, a comment)."""
     depth = deepest = 0
     line = where = 1
     i, n = 0, len(text)
     quote = ""
     while i < n:
+        found = (_IN_STRING[quote] if quote else _OUTSIDE).search(text, i)
+        if found is None:
+            break
+        i = found.start()
         ch = text[i]
         if ch == "\n":
             line += 1
             if quote in ('"', "'"):
                 quote = ""  # a one-line string cannot span lines; tomllib reports the error
         elif quote:
-            if quote in ('"', '"""') and ch == "\\":
+            if ch == "\\":  # only looked for in basic strings: the escaped character is skipped, whatever it is
                 i += 2
                 continue
             if text.startswith(quote, i):
@@ -194,7 +212,7 @@ def _bracket_depth(text: str) -> tuple[int, int]:
             depth += 1
             if depth > deepest:
                 deepest, where = depth, line
-        elif ch in "]}":
+        else:  # ] or }
             depth = max(0, depth - 1)
         i += 1
     return deepest, where
@@ -202,13 +220,14 @@ def _bracket_depth(text: str) -> tuple[int, int]:
 
 def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None) -> list[Problem]:
     """Every way ``data`` (default: the document's) breaks ``schemas/<schema_name>.schema.json``."""
+    instance = doc.data if data is None else data
+    if _compiled(schema_name).accepts(instance):  # valid: nothing to explain
+        return []
     schema = load_schema(schema_name)
     validator = _validator(schema_name)
     problems = [
         _explain(doc, error, schema)
-        for error in sorted(
-            validator.iter_errors(doc.data if data is None else data), key=lambda e: list(map(str, e.absolute_path))
-        )
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     ]
     unique: dict[tuple[int, str, str], Problem] = {}
     for p in problems:
@@ -219,6 +238,11 @@ def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None
 @functools.cache
 def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
+@functools.cache
+def _compiled(schema_name: str) -> CompiledSchema:
+    return CompiledSchema(schema_name)
 
 
 def _type_name(value: Any) -> str:

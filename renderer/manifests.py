@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -459,11 +459,32 @@ _YAML11_WORDS = frozenset(
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
+# ``json.dumps(s, ensure_ascii=False)`` of a string is exactly this C function's result; a scalar is
+# formatted without building an encoder (what json.dumps does on every call with options).
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def to_json(value: Any) -> str:
     """A JSON text that YAML reads back as exactly ``value`` (JSON is YAML; a few characters escaped)."""
-    _check_plain(value)
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    kind = type(value)
+    if kind is str:
+        text = _encode_string(value)
+    elif kind is bool:
+        text = "true" if value else "false"
+    elif kind is int:
+        text = int.__repr__(value)
+    elif value is None:
+        text = "null"
+    else:
+        _check_plain(value)
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    if _YAML_UNSAFE.search(text) is None:
+        return text
+    return _YAML_UNSAFE.sub(_escape_unsafe, text)
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _check_plain(value: Any) -> None:
@@ -489,14 +510,26 @@ def to_yaml(value: Any, indent: int) -> str:
     return " " + to_json(value)
 
 
+_KEYS: dict[str, str] = {}  # key → as written; the same few dozen keys come back in every object
+
+
 def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) and key not in _YAML11_WORDS else to_json(key)
+    written = _KEYS.get(key)
+    if written is None:
+        written = key if _BARE_KEY.match(key) and key not in _YAML11_WORDS else to_json(key)
+        if len(_KEYS) < 4096:
+            _KEYS[key] = written
+    return written
 
 
 def _block(value: Any, indent: int, out: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, dict):
-        for key in sorted(value, key=lambda k: (k != "name", k)):  # a list item's name first
+        keys = sorted(value)
+        if keys[0] != "name" and "name" in value:  # a list item's name first
+            keys.remove("name")
+            keys.insert(0, "name")
+        for key in keys:
             item = value[key]
             if isinstance(item, (dict, list, tuple)) and item:
                 out.append(f"{pad}{_key(key)}:")
@@ -524,10 +557,63 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # packaged templates: no stat of each file on every render
     )
     environment.filters["json"] = to_json
     environment.filters["yaml"] = to_yaml
+    environment.globals["pod_template"] = lambda pod: pod_template(pod)  # looked up at each call
     return environment
+
+
+def pod_template(pod: Pod) -> str:
+    """A pod template's ``metadata`` and ``spec``, unindented: the part of every run's objects that is
+    rendered most (each of its containers, one MPIJob's two pods), laid out here rather than by a Jinja2
+    macro, with the same filters (``json`` for scalars, ``yaml(n)`` for blocks) and the same text."""
+    lines = [
+        "metadata:",
+        "  labels:" + to_yaml(pod.labels, 4),
+        "spec:",
+        "  serviceAccountName: " + to_json(pod.service_account),
+        "  automountServiceAccountToken: false",
+        "  enableServiceLinks: false",
+        "  restartPolicy: " + to_json(pod.restart_policy),
+    ]
+    if pod.node_selector:
+        lines.append("  nodeSelector:" + to_yaml(pod.node_selector, 4))
+    if pod.tolerations:
+        lines.append("  tolerations:" + to_yaml(pod.tolerations, 4))
+    if pod.init_containers:
+        lines.append("  initContainers:")
+        lines.extend(_indent(_container(c), 4) for c in pod.init_containers)
+    lines.append("  containers:")
+    lines.extend(_indent(_container(c), 4) for c in pod.containers)
+    lines.append("  volumes:" + to_yaml(pod.volumes, 4))
+    return "\n".join(lines)
+
+
+def _container(c: Mapping[str, Any]) -> str:
+    """One container as a list item: name and image first, then every other field that has a value, in
+    the order of their names regardless of case (Jinja2's ``dictsort``)."""
+    lines = [f"- name: {to_json(c['name'])}", f"  image: {to_json(c['image'])}"]
+    for key, value in sorted(c.items(), key=_name_regardless_of_case):
+        if key in ("name", "image") or value is None or value == [] or value == {}:
+            continue
+        lines.append(f"  {key}:{to_yaml(value, 4)}")
+    return "\n".join(lines).strip()
+
+
+def _name_regardless_of_case(item: tuple[str, Any]) -> Any:
+    key = item[0]
+    return key.lower() if isinstance(key, str) else key
+
+
+def _indent(text: str, width: int) -> str:
+    """Jinja2's ``indent(width, first=True)``: every line but the blank ones after the first."""
+    pad = " " * width
+    first, *rest = (text + "\n").splitlines()
+    if not rest:
+        return pad + first
+    return pad + first + "\n" + "\n".join(pad + line if line else line for line in rest)
 
 
 def _render(template: str, context: Mapping[str, Any]) -> str:

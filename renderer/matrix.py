@@ -22,6 +22,7 @@ existing point. The order is stable: axes in file order, values in list order, t
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import re
 from typing import Any
@@ -61,10 +62,25 @@ def expand(matrix: dict[str, Any] | None) -> list[Point]:
     return points
 
 
+def copy_tree(value: Any) -> Any:
+    """A deep copy of parsed TOML: new tables and arrays, the same (immutable) scalars. Like
+    ``copy.deepcopy``, without its memo and dispatch for every value; anything else is deep-copied."""
+    kind = type(value)
+    if kind is dict:
+        return {key: copy_tree(item) for key, item in value.items()}
+    if kind is list:
+        return [copy_tree(item) for item in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), datetime.date, datetime.datetime, datetime.time})
+
+
 def apply_point(data: dict[str, Any], point: Point) -> dict[str, Any]:
     """A copy of the descriptor with each of the point's fields set (tables created as needed)."""
-    out = copy.deepcopy(data)
-    out.pop("matrix", None)
+    out: dict[str, Any] = copy_tree({k: v for k, v in data.items() if k != "matrix"})
     for field, value in point.items():
         set_field(out, field, value)
     return out

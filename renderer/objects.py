@@ -111,6 +111,23 @@ def identity_labels(spec: RunSpec) -> dict[str, str]:
 
 
 def object_labels(spec: RunSpec) -> dict[str, str]:
+    """The labels of every object of the run (checked; a fresh dict each call)."""
+    global _last_labels
+    last = _last_labels
+    if last[0] is spec:
+        return dict(last[1])
+    labels = _object_labels(spec)
+    _last_labels = (spec, labels)
+    return dict(labels)
+
+
+# The last RunSpec's labels and RunSpec JSON: the objects of one run each ask for them (a RunSpec is
+# frozen, so the same object gives the same answer; one entry, replaced as a whole).
+_last_labels: tuple[RunSpec | None, dict[str, str]] = (None, {})
+_last_json: tuple[RunSpec | None, str] = (None, "")
+
+
+def _object_labels(spec: RunSpec) -> dict[str, str]:
     labels = dict(identity_labels(spec))
     for key, value in spec.labels.items():
         if key.startswith(RESERVED_LABEL_PREFIXES):
@@ -145,7 +162,14 @@ def pod_labels(spec: RunSpec, role: str) -> dict[str, str]:
 
 
 def runspec_json(spec: RunSpec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The ``anubis.dev/runspec`` annotation: the RunSpec as compact JSON, keys sorted."""
+    global _last_json
+    last = _last_json
+    if last[0] is spec:
+        return last[1]
+    text = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    _last_json = (spec, text)
+    return text
 
 
 def object_annotations(spec: RunSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from schemas.metric_patterns import compile_line_pattern, unsupported_construct
 
 _NUMBERS = ("0", "7", "42", "3.14", "0.5", ".5", "-1.5", "+2", "1e-3", "2.5E+10", "1,024", "12345")
@@ -48,6 +50,7 @@ def first_group_source(pattern: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)  # the same few patterns in every descriptor and at every matrix point
 def pattern_problem(pattern: str) -> str | None:
     """A sentence saying what is wrong with ``pattern``, or None when it is usable.
 

@@ -7,7 +7,6 @@ reported at once in one :class:`~schemas.errors.DescriptorError`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 import functools
@@ -19,7 +18,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from renderer import identity, legacy, matrix
 from renderer.environments import environment_names, load_environment
@@ -32,6 +31,9 @@ from schemas.errors import AnubisError, DescriptorError, Problem, RenderError, S
 from schemas.instance_types import catalogue as instance_catalogue
 from schemas.runspec import OVERRIDES_LABEL, RunSpec, Source
 
+if TYPE_CHECKING:
+    from renderer.manifests import RenderedRun
+
 DESCRIPTOR_NAME = "descriptor.toml"
 
 
@@ -41,6 +43,7 @@ class Catalog:
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
         self._loaded: dict[str, Environment] = {}
+        self._for_types: dict[tuple[str, ...], Environment | None] = {}  # chosen once per set of types
 
     def get(self, name: str) -> Environment:
         if name not in self._loaded:
@@ -64,6 +67,12 @@ class Catalog:
         """The environment for a descriptor that names no ``info.environment``: the default cluster
         environment that offers every instance type it uses (client and server alike), else another
         that does; with no cluster environment at all, the built-in ``local``."""
+        key = tuple(instance_types)
+        if key not in self._for_types:
+            self._for_types[key] = self._choose_for(instance_types)
+        return self._for_types[key]
+
+    def _choose_for(self, instance_types: Sequence[str]) -> Environment | None:
         clusters = [e for e in self.valid() if e.kind == "kubernetes"]
         if not clusters:
             return self.get("local")
@@ -82,6 +91,7 @@ class Planned:
     runs: list[RunSpec]
     warnings: list[Problem] = field(default_factory=list)
     scripts: CollectedScript | None = None
+    manifests: dict[str, RenderedRun] = field(default_factory=dict)  # run id → its manifests, when asked for
 
 
 def find_descriptors(paths: Sequence[Path], repo_root: Path) -> list[Path]:
@@ -344,16 +354,19 @@ def check_descriptor(
     source: Source | None = None,
     catalog: Catalog | None = None,
     missing_scripts: Severity = "error",
+    render: bool = False,
 ) -> Planned:
     """``missing_scripts="warning"``: a descriptor checked on its own (``anubis validate``) whose
-    script-mode folder is not beside it is warned about; rendering and running refuse it."""
+    script-mode folder is not beside it is warned about; rendering and running refuse it.
+    ``render``: also render each cluster run's manifests, once (``Planned.manifests``), as ``anubis
+    render`` writes them; the checks and their messages are the same either way."""
     catalog = catalog or Catalog(repo_root)
     shown = display_path(descriptor, repo_root)
     link = _outside_link_problem(descriptor, repo_root, shown)
     if link is not None:
         raise DescriptorError([link])
     doc = read_toml(descriptor, shown)
-    data = copy.deepcopy(doc.data)
+    data = matrix.copy_tree(doc.data)
     problems: list[Problem] = list(legacy.upgrade(doc, data))
     for name, value in parse_overrides(overrides, data):
         try:
@@ -417,16 +430,13 @@ def check_descriptor(
     errors = [p for p in ordered if p.severity == "error"]
     if errors:
         raise DescriptorError(ordered)
-    rendered: set[str] = set()  # environments with one run rendered in full
-    render_problems: list[Problem] = []
-    for run in runs:
-        problem = _render_problem(doc, run, catalog, script, full=run.environment not in rendered)
-        rendered.add(run.environment)
-        if problem is not None:
-            render_problems.append(problem)
-            break
-    if render_problems:
-        raise DescriptorError(render_problems)
+    if overrides:  # a variant: its own baseline, never the unmodified benchmark's (docs/regressions.md)
+        mark = identity.sha256(json.dumps(sorted(overrides)))[:10]
+        runs = [dataclasses.replace(run, labels={**run.labels, OVERRIDES_LABEL: mark}) for run in runs]
+    manifests: dict[str, RenderedRun] = {}
+    problem = _render_problems(doc, runs, catalog, script, manifests if render else None)
+    if problem is not None:
+        raise DescriptorError([problem])
     seen_ids: set[str] = set()
     for run in runs:
         if run.run_id in seen_ids:
@@ -434,10 +444,7 @@ def check_descriptor(
                 [doc.problem(("matrix",), f"two matrix points give the same run ({run.run_id}); remove the duplicate")]
             )
         seen_ids.add(run.run_id)
-    if overrides:  # a variant: its own baseline, never the unmodified benchmark's (docs/regressions.md)
-        mark = identity.sha256(json.dumps(sorted(overrides)))[:10]
-        runs = [dataclasses.replace(run, labels={**run.labels, OVERRIDES_LABEL: mark}) for run in runs]
-    return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script)
+    return Planned(shown, benchmark, runs, [p for p in ordered if p.severity == "warning"], script, manifests)
 
 
 _ENVIRONMENT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # as the schema's info.environment (fullmatch)
@@ -448,6 +455,47 @@ _LONGEST_EXTRA_ANNOTATIONS = {"argocd.argoproj.io/sync-options": "ServerSideAppl
 _LONGEST_SOURCE = Source(
     repository="https://github.com/" + "o" * 39 + "/" + "r" * 100, commit="0" * 40, pull_request=10**9, branch="b" * 200
 )
+
+
+def _render_problems(
+    doc: TomlDocument,
+    runs: Sequence[RunSpec],
+    catalog: Catalog,
+    script: CollectedScript | None,
+    manifests: dict[str, RenderedRun] | None,
+) -> Problem | None:
+    """The first run the renderer refuses, as a problem (see :func:`_render_problem`). With
+    ``manifests`` (``anubis render``) every cluster run is rendered for real, once, into it (run id →
+    manifests); what depends on the source (a publish's or a preview's, longer than this render's) is
+    checked on the objects' labels and annotations alone, and a refusal is reported as a trial render
+    with the longest source reports it, so that ``render`` and ``validate`` say the same."""
+    from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
+
+    tried: set[str] = set()  # environments with one run rendered in full
+    contents = script.contents() if script else {}
+    for run in runs:
+        first = run.environment not in tried
+        tried.add(run.environment)
+        env = catalog.get(run.environment)
+        if manifests is None or env.kind != "kubernetes":
+            problem = _render_problem(doc, run, catalog, script, full=first)
+        else:
+            problem = _render_problem(doc, run, catalog, script, full=False)
+            if problem is None:
+                try:
+                    manifests[run.run_id] = render_run(run, env, contents)
+                except RenderError as e:
+                    problem = _render_problem(doc, run, catalog, script, full=True) or _refusal(doc, env, e)
+            elif first:
+                problem = _render_problem(doc, run, catalog, script, full=True) or problem
+        if problem is not None:
+            return problem
+    return None
+
+
+def _refusal(doc: TomlDocument, env: Environment, error: RenderError) -> Problem:
+    field: tuple[str, ...] = ("info", "description") if "annotations" in str(error) else ()
+    return doc.problem(field, f"cannot be rendered for environment '{env.name}': {error}")
 
 
 def _render_problem(
@@ -479,8 +527,7 @@ def _render_problem(
             object_labels(trial)
             object_annotations(trial, _LONGEST_EXTRA_ANNOTATIONS)
     except RenderError as e:
-        field: tuple[str, ...] = ("info", "description") if "annotations" in str(e) else ()
-        return doc.problem(field, f"cannot be rendered for environment '{env.name}': {e}")
+        return _refusal(doc, env, e)
     return None
 
 

@@ -10,8 +10,9 @@ descriptor repository.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal, NewType
 
 from schemas.units import efficiency_unit
@@ -208,7 +209,7 @@ class RunSpec:
         return declared + derived
 
     def to_dict(self) -> dict[str, Any]:
-        plain: dict[str, Any] = _plain(asdict(self))
+        plain: dict[str, Any] = _plain_fields(self)
         for metrics in (plain["metrics"], (plain.get("server") or {}).get("metrics", [])):
             for metric in metrics:
                 if not metric.get("required"):
@@ -229,6 +230,28 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _plain_fields(value: Any) -> Any:
+    """``_plain(asdict(value))`` in one pass, without ``asdict``'s deep copies of every string (a
+    RunSpec is put on each object of its run): dataclasses become dicts of their fields, tuples lists;
+    every container is new."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    if kind is dict:
+        return {k: _plain_fields(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain_fields(v) for v in value]
+    names = _FIELD_NAMES.get(kind)
+    if names is None and is_dataclass(value):
+        names = _FIELD_NAMES.setdefault(kind, tuple(f.name for f in fields(value)))
+    if names is not None:
+        return {name: _plain_fields(getattr(value, name)) for name in names}
+    return _plain(copy.deepcopy(value))  # anything else, as asdict copies it
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _checksum(raw: dict[str, Any] | None) -> Checksum | None:

@@ -35,3 +35,27 @@ def test_unified_diff_names_files(tmp_path: Path) -> None:
     desired = {"cpu/b/y.yaml": HEADER + "y: 1\n"}
     diff = mf.unified_diff(tmp_path, desired, mf.compare(tmp_path, desired, ["cpu"]))
     assert "+++ b/cpu/b/y.yaml" in diff and "+y: 1" in diff
+
+
+def test_an_unchanged_file_is_not_written_again(tmp_path: Path) -> None:
+    desired = {"cpu/a/same.yaml": HEADER + "same: ü\n", "cpu/a/other.yaml": HEADER + "other: 1\n"}
+    mf.apply(tmp_path, desired, mf.compare(tmp_path, desired, ["cpu"]))
+    before = {rel: (tmp_path / rel).stat().st_ino for rel in desired}
+    changed = {**desired, "cpu/a/other.yaml": HEADER + "other: 2\n"}
+    changes = mf.compare(tmp_path, changed, ["cpu"])
+    assert changes.changed == ["cpu/a/other.yaml"] and not changes.created and not changes.removed
+    mf.apply(tmp_path, changed, changes)
+    assert (tmp_path / "cpu/a/same.yaml").stat().st_ino == before["cpu/a/same.yaml"]  # never replaced
+    assert (tmp_path / "cpu/a/other.yaml").stat().st_ino != before["cpu/a/other.yaml"]
+    assert (tmp_path / "cpu/a/same.yaml").read_bytes() == (HEADER + "same: ü\n").encode()
+
+
+def test_line_ends_of_the_checkout_do_not_make_a_file_out_of_date(tmp_path: Path) -> None:
+    """A checkout with CRLF line ends (git's autocrlf) holds the same text; a file that is not UTF-8 is
+    out of date, not a crash."""
+    (tmp_path / "cpu" / "a").mkdir(parents=True)
+    (tmp_path / "cpu" / "a" / "crlf.yaml").write_bytes((HEADER + "x: 1\n").replace("\n", "\r\n").encode())
+    (tmp_path / "cpu" / "a" / "latin.yaml").write_bytes(HEADER.encode() + "x: é\n".encode("latin-1"))
+    desired = {"cpu/a/crlf.yaml": HEADER + "x: 1\n", "cpu/a/latin.yaml": HEADER + "x: é\n"}
+    changes = mf.compare(tmp_path, desired, ["cpu"])
+    assert changes.changed == ["cpu/a/latin.yaml"] and not changes.created and not changes.removed

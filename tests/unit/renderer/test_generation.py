@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 import yaml
 from helpers_validation import descriptor, make_repo, plan, write_descriptor
@@ -107,16 +105,17 @@ def test_a_changed_pod_template_gets_a_new_job_name_and_the_history_goes_on(
     old_spec = planned(repo)
     old_job = job(old_spec, repo)
 
-    # The next release: its pod template gains a field, and it bumps the generation.
-    changed = tmp_path / "templates"
-    shutil.copytree(TEMPLATES, changed)
-    macros = changed / "_macros.j2"
-    text = macros.read_text(encoding="utf-8")
-    assert "  enableServiceLinks: false\n" in text
-    macros.write_text(text.replace("  enableServiceLinks: false\n",
-                                   "  enableServiceLinks: false\n  terminationGracePeriodSeconds: 45\n", 1), encoding="utf-8")
-    released = manifests._templates().overlay(loader=jinja2.FileSystemLoader(str(changed)))
-    monkeypatch.setattr(manifests, "_templates", lambda: released)
+    # The next release: its pod template (laid out by manifests.pod_template) gains a field, and it bumps
+    # the generation.
+    laid_out = manifests.pod_template
+
+    def released(pod: manifests.Pod) -> str:
+        text = laid_out(pod)
+        assert "  enableServiceLinks: false\n" in text
+        return text.replace("  enableServiceLinks: false\n",
+                            "  enableServiceLinks: false\n  terminationGracePeriodSeconds: 45\n", 1)
+
+    monkeypatch.setattr(manifests, "pod_template", released)
     monkeypatch.setattr(identity, "RENDERER_GENERATION", identity.RENDERER_GENERATION + 1)
     new_spec = planned(repo)
     new_job = job(new_spec, repo)
