@@ -509,12 +509,12 @@ def _render_problem(
     RunSpec's size) — since every other refusal of the renderer depends on the environment, the
     strategy, the data and the script sources, which the rules check the same at every point. A full
     render costs about 10 ms; a matrix has up to 256 points."""
-    from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
-    from renderer.objects import object_annotations, object_labels
-
     env = catalog.get(run.environment)
     if env.kind != "kubernetes":
         return None
+    from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
+    from renderer.objects import object_annotations, object_labels
+
     if not (len(run.benchmark) <= 63 and _LABEL_VALUE.fullmatch(run.benchmark)):
         return doc.problem((), f"the benchmark's name '{run.benchmark}' (its folder's) labels its objects on the cluster,"
                                " so it must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a"

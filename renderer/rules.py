@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
-
 from renderer.commands import split_command
 from renderer.durations import format_duration, parse_duration
 from renderer.images import ImageReferenceError, parse_image, registry_allowed
@@ -68,6 +66,8 @@ def check_scheduling(ctx: Context) -> Iterator[Problem]:
                 ("info", "scheduling"), f"unknown schedule macro {value!r}; use one of {', '.join(CRON_MACROS)}"
             )
         return
+    from croniter import croniter  # here: its import looks for `file` on PATH and runs it (a process)
+
     if len(value.split()) != 5 or not croniter.is_valid(value):
         yield ctx.doc.problem(
             ("info", "scheduling"),
