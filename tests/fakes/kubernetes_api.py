@@ -139,6 +139,17 @@ def selector_matches(selector: str, labels: dict[str, str]) -> bool:
     return True
 
 
+def api_client_for(url: str) -> Any:
+    """An ``ApiClient`` of the official client for the fake served at ``url`` (in this process or in
+    another: :mod:`fakes.cluster_process`)."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = url
+    configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)
+
+
 @dataclass
 class Fault:
     status: int
@@ -235,12 +246,7 @@ class FakeKubernetes:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def api_client(self) -> Any:
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = self.url
-        configuration.connection_pool_maxsize = 64
-        return client.ApiClient(configuration)
+        return api_client_for(self.url)
 
     def write_kubeconfig(self, path: Path) -> Path:
         path.write_text(json.dumps({
