@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -205,7 +205,7 @@ class Controller:
 
     # -- what the watchers see (WatchSink) ---------------------------------------------------------
 
-    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+    def snapshot(self, resource: Resource, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
         if resource is PODS:
             self._pod_snapshot(namespace, objects)
             return
@@ -280,7 +280,7 @@ class Controller:
             return pod_index_key(namespace, mpi_run_id=labels.get(RUN_ID_LABEL, ""))
         return pod_index_key(namespace, owner_uid=pod.owner_uid)
 
-    def _pod_snapshot(self, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+    def _pod_snapshot(self, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
         index: dict[str, dict[str, PodState]] = {}
         for obj in objects:
             pod = pod_from_object(obj)
