@@ -378,7 +378,7 @@ class Controller:
                 state = self._with_fresh_outcome(resource, state)
         policy = self.settings.policy_for(state.environment)
         decision = decide(state, self.clock(), policy)
-        if decision.final and decision.actions:
+        if decision.final and decision.actions and not self._pods_settled(state, decision):
             # Pods come on their own watch, maybe behind the Job's: read them fresh (keeping those gone
             # as deleting). A pod that explains a failure (preempted, evicted) is often deleted by then:
             # when none explains it, wait (a little) for the pod watch to reach the object's version.
@@ -412,6 +412,29 @@ class Controller:
                     count = len(self._runs)
                 self.metrics.tracked(count)
         return decision
+
+    def _pod_watch_reached(self, state: RunState) -> bool:
+        """True when the pod watch of the run's namespace has handed over the run object's
+        resourceVersion (one counter for every kind: every pod change before it is in the cache)."""
+        with self._lock:
+            watcher = self._pod_watchers.get(state.namespace) or self._pod_watchers.get(None)
+        return (watcher is not None and state.resource_version.isdigit()
+                and watcher.seen >= int(state.resource_version))
+
+    def _pods_settled(self, state: RunState, decision: Decision) -> bool:
+        """Whether a final decision may be reported from the cached pods, without listing them again
+        (a LIST per finished run is the API server's heaviest read, and the report's slowest step):
+        when the pod watch has reached the run object's version, or when a Job that completed has its
+        succeeded pod in the cache. A Job runs one pod at a time and makes none after the one that
+        succeeds (``completions`` 1, as rendered), and a pod that has succeeded changes no more: what
+        the report reads (its node, its image, its log) is there. A failure, a cancel and an MPIJob
+        (several pods, each of which may say why) are read fresh unless the watch has caught up."""
+        if decision.unexplained:
+            return False
+        if self._pod_watch_reached(state):
+            return True
+        return (state.kind == "Job" and decision.status is RunStatus.SUCCEEDED
+                and any(p.phase == "Succeeded" for p in state.pods))
 
     POD_WATCH_WAIT = 5.0
     """How long a final decision waits for the pod watch to catch up with the run's object."""
