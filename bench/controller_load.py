@@ -83,7 +83,8 @@ def phase_latency(runs: int, workers: int) -> dict[str, Any]:
 
     from fakes.cluster_process import ClusterProcess
 
-    from controller.kubernetes.client import KubeClient
+    from controller.kubernetes.client import JOBS, KubeClient, Resource
+    from controller.kubernetes.observed import RUN_ID_LABEL
     from controller.kubernetes.reconciler import Controller
     from controller.kubernetes.recording import Reported
     from controller.kubernetes.settings import ControllerSettings
@@ -97,6 +98,15 @@ def phase_latency(runs: int, workers: int) -> dict[str, Any]:
 
         def transition(self, status: RunStatus) -> None:
             self.transitions += 1
+
+    received: dict[str, float] = {}  # when the controller's Job watch handed the final event over
+
+    class Timed(Controller):
+        def event(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
+            if resource is JOBS and any(c.get("type") == "Complete" for c in (obj.get("status") or {}).get("conditions") or ()):
+                meta = obj["metadata"]
+                received.setdefault(_execution_id(meta["labels"][RUN_ID_LABEL], meta["uid"]), time.monotonic())
+            super().event(resource, kind, obj)
 
     template = job_template()
     reported: dict[str, float] = {}
@@ -119,8 +129,8 @@ def phase_latency(runs: int, workers: int) -> dict[str, Any]:
         cluster.call("node", name="node-1", instance_type="p3.8xlarge", gpu_product="Tesla-V100-SXM2-16GB")
         store = SqliteResultStore(Path(tmp) / "results.sqlite3")
         settings = ControllerSettings(namespaces=("anubis-gpu-runs",), workers=workers, resync_seconds=600)
-        ctl = Controller(KubeClient(cluster.api_client()), store, settings=settings, metrics=metrics,
-                         on_report=on_report)
+        ctl = Timed(KubeClient(cluster.api_client()), store, settings=settings, metrics=metrics,
+                    on_report=on_report)
         ctl.start()
         ctl.wait_synced(30)
         alone: list[float] = []
@@ -143,9 +153,10 @@ def phase_latency(runs: int, workers: int) -> dict[str, Any]:
         ctl.stop(timeout=0)
         stats = cluster.call("stats")
     latencies = sorted(reported[e] - t for e, t in finals.items() if e in reported)
+    delivery = sorted(received[e] - t for e, t in finals.items() if e in received)
     first_final, last_final = min(finals.values()), max(finals.values())
     last_report = max((reported[e] for e in finals if e in reported), default=last_final)
-    return {"cpu": cpu, "fake_cpu": fake_cpu, "final_spread": last_final - first_final, "drain": last_report - first_final,
+    return {"delivery": delivery, "cpu": cpu, "fake_cpu": fake_cpu, "final_spread": last_final - first_final, "drain": last_report - first_final,
             "runs": runs, "reported": len(latencies), "workers": workers, "elapsed": elapsed,
             "transitions": metrics.transitions - transitions_before, "alone": alone, "latencies": latencies,
             "unexpected": stats["unexpected"], "requests": stats["requests"]}
@@ -195,6 +206,10 @@ def _run_phase(*args: str) -> dict[str, Any]:
     return result
 
 
+def _p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -208,9 +223,12 @@ def report_latency(r: dict[str, Any]) -> None:
     print(f"  CPU over those {r['elapsed']:.1f} s: the controller {r['cpu']:.1f} s ({r['cpu'] / r['elapsed']:.0%} of a core), "
           f"the fake API and simulator {r['fake_cpu']:.1f} s ({r['fake_cpu'] / r['elapsed']:.0%})")
     if latencies:
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        p99 = _p99(latencies)
         print(f"  final event -> stored result: p50 {_ms(statistics.median(latencies))}, p99 {_ms(p99)}, "
               f"max {_ms(latencies[-1])}")
+        delivery = r["delivery"]
+        print(f"    of which the final event's way to the controller (the fake's watch, the controller's "
+              f"Job watch): p50 {_ms(statistics.median(delivery))}, p99 {_ms(_p99(delivery))}")
         print(f"  the {r['runs']:,} final events came over {r['final_spread']:.2f} s (the simulator's last step); "
               f"the last result was stored {r['drain']:.2f} s after the first final event "
               f"({r['reported'] / max(r['drain'], 1e-9):,.0f} reports/s)")
