@@ -2,8 +2,9 @@
 
 The loop: list (every object, streamed a page at a time, and the list's resourceVersion) → hand the
 snapshot over → watch from that resourceVersion → hand each event over. The watch is re-opened from
-the last resourceVersion seen when the server ends it or the connection drops; ``410 Gone`` (the API no longer keeps that
-version: compaction) — as an HTTP status or an ``ERROR`` event in the stream — means a fresh list.
+the last resourceVersion seen when the server ends it or the connection drops; ``410 Gone`` (the API
+no longer keeps that version: compaction) — as an HTTP status or an ``ERROR`` event in the stream, or
+for an expired ``continue`` token in the middle of a list — means a fresh list.
 Every ``resync_seconds`` the watch ends on its own (``timeoutSeconds``) and the kind is listed again,
 so an event lost anywhere is made good within that time. Restarts are counted by kind and reason.
 
