@@ -227,10 +227,20 @@ class KubeClient:
         """Suspend a Job/CronJob (``spec.suspend``) or MPIJob (``spec.runPolicy.suspend``) and set
         ``annotations`` in the same patch."""
         spec: dict[str, Any] = {"runPolicy": {"suspend": True}} if resource is MPIJOBS else {"suspend": True}
-        self.patch(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}, "spec": spec})
+        self._patch_only(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}, "spec": spec})
 
     def annotate(self, resource: Resource, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
-        self.patch(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}})
+        self._patch_only(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}})
+
+    def _patch_only(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        """A merge patch whose answer (the whole object, which the watch brings anyway) is read and
+        dropped unparsed: one report's annotation is one of thousands in a burst of completions."""
+        response = self._request("PATCH", resource.path(namespace, name), {}, body=dict(body),
+                                 content_type=MERGE_PATCH, operation=f"patch {resource.plural}")
+        try:
+            response.read()
+        finally:
+            response.release_conn()
 
     # -- transport --------------------------------------------------------------------------------
 

@@ -227,8 +227,16 @@ class Controller:
     def event(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
         if resource is PODS:
             self._pod_event(kind, obj)
+        elif kind != "DELETED" and self._reported(obj):
+            return  # the run's own reported mark coming back, and any later change: nothing to parse
         else:
             self._run_object(resource, obj, deleted=kind == "DELETED")
+
+    def _reported(self, obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        key = f"{meta.get('namespace', '')}/{meta.get('uid', '')}"
+        with self._lock:
+            return key in self._done
 
     def _run_object(self, resource: Resource, obj: dict[str, Any], *, deleted: bool) -> str | None:
         state = run_from_object(obj)
