@@ -132,25 +132,17 @@ class KubeClient:
 
     def _list_pages(self, resource: Resource, namespace: str | None, selector: str,
                     resource_version: str) -> tuple[list[dict[str, Any]], str]:
-        items: list[dict[str, Any]] = []
-        cont = ""
-        while True:
-            query: dict[str, Any] = {"labelSelector": selector, "limit": 500}
-            if resource_version and not cont:
-                query["resourceVersion"] = resource_version
-            if cont:
-                query["continue"] = cont
-            data = self._json("GET", resource.path(namespace), query, operation=f"list {resource.plural}")
-            kind = resource.kind
-            api_version = resource.group_version
-            for item in data.get("items") or ():
-                item.setdefault("kind", kind)
-                item.setdefault("apiVersion", api_version)
-                items.append(item)
-            meta = data.get("metadata") or {}
-            cont = meta.get("continue") or ""
-            if not cont:
-                return items, str(meta.get("resourceVersion", ""))
+        listing = self.listing(resource, namespace, selector, resource_version=resource_version)
+        items = list(listing)
+        return items, listing.resource_version
+
+    def listing(self, resource: Resource, namespace: str | None, selector: str, *,
+                resource_version: str = "") -> Listing:
+        """Every object matching ``selector``, one page (500) at a time as it is iterated: a watch's
+        list never holds more than a page of raw objects (thousands of runs, a few KiB each as JSON
+        and several times that as dicts). An expired ``continue`` token raises :class:`GoneError`
+        from the iteration: the caller lists again."""
+        return Listing(self, resource, namespace, selector, resource_version)
 
     def watch(self, resource: Resource, namespace: str | None, selector: str, resource_version: str,
               timeout_seconds: int) -> Iterator[dict[str, Any]]:
@@ -235,10 +227,20 @@ class KubeClient:
         """Suspend a Job/CronJob (``spec.suspend``) or MPIJob (``spec.runPolicy.suspend``) and set
         ``annotations`` in the same patch."""
         spec: dict[str, Any] = {"runPolicy": {"suspend": True}} if resource is MPIJOBS else {"suspend": True}
-        self.patch(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}, "spec": spec})
+        self._patch_only(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}, "spec": spec})
 
     def annotate(self, resource: Resource, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
-        self.patch(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}})
+        self._patch_only(resource, namespace, name, {"metadata": {"annotations": dict(annotations)}})
+
+    def _patch_only(self, resource: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        """A merge patch whose answer (the whole object, which the watch brings anyway) is read and
+        dropped unparsed: one report's annotation is one of thousands in a burst of completions."""
+        response = self._request("PATCH", resource.path(namespace, name), {}, body=dict(body),
+                                 content_type=MERGE_PATCH, operation=f"patch {resource.plural}")
+        try:
+            response.read()
+        finally:
+            response.release_conn()
 
     # -- transport --------------------------------------------------------------------------------
 
@@ -291,6 +293,55 @@ class KubeClient:
     def _count(self, operation: str) -> None:
         if self._errors is not None:
             self._errors.api_error(operation)
+
+
+class Listing:
+    """The objects of a paged list, as an iterator (each item with its ``kind`` and ``apiVersion``,
+    which a list's items lack); :attr:`resource_version` is the list's once it is exhausted."""
+
+    PAGE = 500
+
+    def __init__(self, client: KubeClient, resource: Resource, namespace: str | None, selector: str,
+                 resource_version: str) -> None:
+        self._client = client
+        self._resource = resource
+        self._namespace = namespace
+        self._selector = selector
+        self._asked = resource_version
+        self.resource_version = ""
+        self.pages = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        resource = self._resource
+        cont = ""
+        while True:
+            query: dict[str, Any] = {"labelSelector": self._selector, "limit": self.PAGE}
+            if self._asked and not cont:
+                query["resourceVersion"] = self._asked
+            if cont:
+                query["continue"] = cont
+            data = self._client._json("GET", resource.path(self._namespace), query,
+                                      operation=f"list {resource.plural}")
+            self.pages += 1
+            meta = data.get("metadata") or {}
+            cont = meta.get("continue") or ""
+            items = data.get("items") or []
+            del data  # the page's items go one by one: each is the caller's alone once handed over
+            items.reverse()
+            while items:
+                item = items.pop()
+                item.setdefault("kind", resource.kind)
+                item.setdefault("apiVersion", resource.group_version)
+                yield item
+            if not cont:
+                self.resource_version = str(meta.get("resourceVersion", ""))
+                return
+
+    def finish(self, iterator: Iterator[dict[str, Any]]) -> str:
+        """Exhaust what the consumer left of ``iterator`` and answer the list's resourceVersion."""
+        for _ in iterator:
+            pass
+        return self.resource_version
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -194,7 +194,7 @@ class _RunSink:
         self.version += 1
         self.changed.notify_all()
 
-    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+    def snapshot(self, resource: Resource, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
         with self.changed:
             if resource is PODS:
                 self._pods = {o["metadata"]["name"]: o for o in objects}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from controller.kubernetes.client import Resource
@@ -42,7 +42,7 @@ class NamespaceTracker:
             return None
         return name
 
-    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+    def snapshot(self, resource: Resource, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
         wanted = {n for n in (self._wanted(o) for o in objects) if n}
         with self._lock:
             new, gone = wanted - self.known, self.known - wanted

@@ -2,14 +2,21 @@
 
 A run is one Job (a single-node or inference run, or one firing of a CronJob) or one MPIJob, with
 its pods. Only what :func:`controller.kubernetes.statuses.decide` and the result need is kept, so a
-tracked run costs little memory (the RunSpec annotation is kept as its JSON text until reported).
+tracked run costs little memory: the raw objects are let go as soon as they are read (the watches
+stream even their first list), and the RunSpec annotation, the largest part of a run (2–3 KiB of
+JSON), is kept compressed and shared between runs that carry the same one (:class:`PackedText`: the
+Jobs of a CronJob, a run seen again on every event) and parsed only when the run is reported.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import weakref
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RUN_ID_LABEL = "anubis.dev/run-id"
@@ -37,6 +44,56 @@ def parse_time(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+class PackedText:
+    """A text kept zlib-compressed; one object per distinct text while any holder is alive (an
+    intern table of weak references, keyed by a digest of the text, so a text is compressed once
+    however many runs and events carry it)."""
+
+    __slots__ = ("_data", "__weakref__")
+    _interned: ClassVar[weakref.WeakValueDictionary[bytes, PackedText]] = weakref.WeakValueDictionary()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    @classmethod
+    def of(cls, text: str) -> PackedText:
+        if not text:
+            return EMPTY_TEXT
+        raw = text.encode("utf-8", "surrogatepass")
+        digest = hashlib.blake2b(raw, digest_size=20).digest()
+        with cls._lock:
+            found = cls._interned.get(digest)
+            if found is not None:
+                return found
+        packed = cls(zlib.compress(raw, 6))
+        with cls._lock:
+            return cls._interned.setdefault(digest, packed)
+
+    @property
+    def text(self) -> str:
+        return zlib.decompress(self._data).decode("utf-8", "surrogatepass") if self._data else ""
+
+    @property
+    def packed_size(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PackedText) and other._data == self._data
+
+    def __hash__(self) -> int:
+        return hash(self._data)
+
+    def __repr__(self) -> str:
+        return f"PackedText({len(self._data)} bytes)"
+
+
+EMPTY_TEXT = PackedText(b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +165,7 @@ class RunState:
     reported: str | None = None  # the execution id in anubis.dev/reported
     outcome: str | None = None  # JSON in anubis.dev/outcome (set with a suspend by Anubis)
     active_deadline_seconds: int | None = None
-    runspec: str = ""
+    packed_runspec: PackedText = EMPTY_TEXT  # the anubis.dev/runspec annotation (:attr:`runspec`)
     resource_version: str = ""
     workers: int | None = None  # an MPIJob's spec.mpiReplicaSpecs.Worker.replicas
     queue: str | None = None  # its Kueue LocalQueue: while suspended, the run is queued, not stopped
@@ -119,6 +176,11 @@ class RunState:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.uid}"
+
+    @property
+    def runspec(self) -> str:
+        """The ``anubis.dev/runspec`` annotation, as JSON text ("" when the object has none)."""
+        return self.packed_runspec.text
 
     @property
     def execution_id(self) -> str:
@@ -175,7 +237,7 @@ def run_from_object(obj: dict[str, Any]) -> RunState | None:
         reported=annotations.get(REPORTED_ANNOTATION) or None,
         outcome=annotations.get(OUTCOME_ANNOTATION) or None,
         active_deadline_seconds=int(deadline) if isinstance(deadline, int) else None,
-        runspec=annotations.get(RUNSPEC_ANNOTATION, ""),
+        packed_runspec=PackedText.of(str(annotations.get(RUNSPEC_ANNOTATION) or "")),
         resource_version=meta.get("resourceVersion", ""),
         workers=workers,
         queue=labels.get(QUEUE_LABEL) or None,

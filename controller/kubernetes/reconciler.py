@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -205,7 +205,7 @@ class Controller:
 
     # -- what the watchers see (WatchSink) ---------------------------------------------------------
 
-    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+    def snapshot(self, resource: Resource, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
         if resource is PODS:
             self._pod_snapshot(namespace, objects)
             return
@@ -227,8 +227,16 @@ class Controller:
     def event(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
         if resource is PODS:
             self._pod_event(kind, obj)
+        elif kind != "DELETED" and self._reported(obj):
+            return  # the run's own reported mark coming back, and any later change: nothing to parse
         else:
             self._run_object(resource, obj, deleted=kind == "DELETED")
+
+    def _reported(self, obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        key = f"{meta.get('namespace', '')}/{meta.get('uid', '')}"
+        with self._lock:
+            return key in self._done
 
     def _run_object(self, resource: Resource, obj: dict[str, Any], *, deleted: bool) -> str | None:
         state = run_from_object(obj)
@@ -280,7 +288,7 @@ class Controller:
             return pod_index_key(namespace, mpi_run_id=labels.get(RUN_ID_LABEL, ""))
         return pod_index_key(namespace, owner_uid=pod.owner_uid)
 
-    def _pod_snapshot(self, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+    def _pod_snapshot(self, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
         index: dict[str, dict[str, PodState]] = {}
         for obj in objects:
             pod = pod_from_object(obj)
@@ -378,7 +386,7 @@ class Controller:
                 state = self._with_fresh_outcome(resource, state)
         policy = self.settings.policy_for(state.environment)
         decision = decide(state, self.clock(), policy)
-        if decision.final and decision.actions:
+        if decision.final and decision.actions and not self._pods_settled(state, decision):
             # Pods come on their own watch, maybe behind the Job's: read them fresh (keeping those gone
             # as deleting). A pod that explains a failure (preempted, evicted) is often deleted by then:
             # when none explains it, wait (a little) for the pod watch to reach the object's version.
@@ -412,6 +420,29 @@ class Controller:
                     count = len(self._runs)
                 self.metrics.tracked(count)
         return decision
+
+    def _pod_watch_reached(self, state: RunState) -> bool:
+        """True when the pod watch of the run's namespace has handed over the run object's
+        resourceVersion (one counter for every kind: every pod change before it is in the cache)."""
+        with self._lock:
+            watcher = self._pod_watchers.get(state.namespace) or self._pod_watchers.get(None)
+        return (watcher is not None and state.resource_version.isdigit()
+                and watcher.seen >= int(state.resource_version))
+
+    def _pods_settled(self, state: RunState, decision: Decision) -> bool:
+        """Whether a final decision may be reported from the cached pods, without listing them again
+        (a LIST per finished run is the API server's heaviest read, and the report's slowest step):
+        when the pod watch has reached the run object's version, or when a Job that completed has its
+        succeeded pod in the cache. A Job runs one pod at a time and makes none after the one that
+        succeeds (``completions`` 1, as rendered), and a pod that has succeeded changes no more: what
+        the report reads (its node, its image, its log) is there. A failure, a cancel and an MPIJob
+        (several pods, each of which may say why) are read fresh unless the watch has caught up."""
+        if decision.unexplained:
+            return False
+        if self._pod_watch_reached(state):
+            return True
+        return (state.kind == "Job" and decision.status is RunStatus.SUCCEEDED
+                and any(p.phase == "Succeeded" for p in state.pods))
 
     POD_WATCH_WAIT = 5.0
     """How long a final decision waits for the pod watch to catch up with the run's object."""

@@ -90,14 +90,14 @@ class RunRecorder:
             stored = self.store.put(record)
             if not stored:
                 log.info("the result of %s was already stored; exporting it again and marking it", execution_id)
-            lines = _LogLines(self.client, state.namespace, sources)
-            verdicts = self._verdicts(spec, record)
-            context = ExportContext(spec, record, lines, verdicts)
-            for exporter in self.exporters:
-                try:
-                    exporter.export(context)
-                except AnubisError as e:
-                    log.warning("exporter %s failed for %s: %s", exporter.name, execution_id, e)
+            if self.exporters:  # the verdicts are for the exporters: judging reads the baseline history
+                lines = _LogLines(self.client, state.namespace, sources)
+                context = ExportContext(spec, record, lines, self._verdicts(spec, record))
+                for exporter in self.exporters:
+                    try:
+                        exporter.export(context)
+                    except AnubisError as e:
+                        log.warning("exporter %s failed for %s: %s", exporter.name, execution_id, e)
             self.metrics.run_finished(decision.status, record.duration)
             if self.on_report is not None:
                 self.on_report(Reported(execution_id, decision.status, stored, self.clock()))

@@ -1,9 +1,10 @@
 """List + watch of one kind in one namespace, kept current through every failure.
 
-The loop: list (every object, and the list's resourceVersion) → hand the snapshot over → watch from
-that resourceVersion → hand each event over. The watch is re-opened from the last resourceVersion
-seen when the server ends it or the connection drops; ``410 Gone`` (the API no longer keeps that
-version: compaction) — as an HTTP status or an ``ERROR`` event in the stream — means a fresh list.
+The loop: list (every object, streamed a page at a time, and the list's resourceVersion) → hand the
+snapshot over → watch from that resourceVersion → hand each event over. The watch is re-opened from
+the last resourceVersion seen when the server ends it or the connection drops; ``410 Gone`` (the API
+no longer keeps that version: compaction) — as an HTTP status or an ``ERROR`` event in the stream, or
+for an expired ``continue`` token in the middle of a list — means a fresh list.
 Every ``resync_seconds`` the watch ends on its own (``timeoutSeconds``) and the kind is listed again,
 so an event lost anywhere is made good within that time. Restarts are counted by kind and reason.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from controller.kubernetes.client import GoneError, KubeClient, Resource
@@ -35,8 +36,11 @@ log = logging.getLogger(__name__)
 class WatchSink(Protocol):
     """Receives what a :class:`Watcher` sees."""
 
-    def snapshot(self, resource: Resource, namespace: str | None, objects: list[dict[str, Any]]) -> None:
-        """Every object of the kind in the namespace, now (objects not in it are gone)."""
+    def snapshot(self, resource: Resource, namespace: str | None, objects: Iterable[dict[str, Any]]) -> None:
+        """Every object of the kind in the namespace, now (objects not in it are gone), streamed: a
+        sink iterates ``objects`` once, keeps what it needs of each and lets the object go. An error
+        raised by the iteration (an expired ``continue``: :class:`GoneError`) must reach the watcher,
+        which lists again; a sink applies nothing of an unfinished snapshot it cannot apply in part."""
 
     def event(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
         """One change: ``ADDED``, ``MODIFIED`` or ``DELETED``."""
@@ -89,9 +93,14 @@ class Watcher:
         while not self.stop.is_set():
             try:
                 if not self._version:
-                    objects, self._version = self.client.list_all(self.resource, self.namespace, self.selector,
-                                                                  resource_version="" if consistent else "0")
+                    # streamed, a page at a time, into the sink: no list is held whole, during the
+                    # snapshot or (as a local of this frame) for the life of the watch that follows
+                    listing = self.client.listing(self.resource, self.namespace, self.selector,
+                                                  resource_version="" if consistent else "0")
+                    objects = iter(listing)
                     self.sink.snapshot(self.resource, self.namespace, objects)
+                    self._version = listing.finish(objects)
+                    del objects, listing
                     self._saw(self._version)
                     self.synced.set()
                     failures = 0

@@ -77,6 +77,7 @@ class SimRun:
     done: bool = False
     launcher: str | None = None  # an MPIJob's launcher Job, once the operator has created it
     launcher_uid: str = ""
+    finished_at: float | None = None  # time.monotonic() once its last step was applied
 
 
 class ClusterSimulator:
@@ -151,6 +152,8 @@ class ClusterSimulator:
                     step(self, run)
                     if run.plural == "mpijobs":
                         self.mpi_operator_sync(run)
+                if not run.steps:
+                    run.finished_at = time.monotonic()
                 moved = True
             else:
                 run.done = True

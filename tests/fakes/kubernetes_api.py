@@ -139,6 +139,17 @@ def selector_matches(selector: str, labels: dict[str, str]) -> bool:
     return True
 
 
+def api_client_for(url: str) -> Any:
+    """An ``ApiClient`` of the official client for the fake served at ``url`` (in this process or in
+    another: :mod:`fakes.cluster_process`)."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = url
+    configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)
+
+
 @dataclass
 class Fault:
     status: int
@@ -235,12 +246,7 @@ class FakeKubernetes:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def api_client(self) -> Any:
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = self.url
-        configuration.connection_pool_maxsize = 64
-        return client.ApiClient(configuration)
+        return api_client_for(self.url)
 
     def write_kubeconfig(self, path: Path) -> Path:
         path.write_text(json.dumps({
@@ -632,21 +638,23 @@ class _Handler(BaseHTTPRequestHandler):
                     batch = [e for e in api._events[start:] if e.plural == plural and in_scope(e.namespace)]
                     if not batch and start < len(api._events):
                         position = api._events[-1].rv  # only other kinds' events: skip them
+                    send_bookmark = False
                     if not batch:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        api._lock.wait(min(left, api.watch_chunk_wait))
-                        if api._epoch != epoch:
-                            raise ConnectionResetError("dropped by the test")
+                        # Decided on the events just read, under the same hold of the lock: every event up
+                        # to _rv was sent or is not ours. (Deciding after a wait would skip the events
+                        # recorded during it: the cacher's bookmark never runs ahead of what it sent.)
                         if bookmarks and time.monotonic() - quiet_since >= api.bookmark_interval:
-                            position = max(position, api._rv)  # every event up to now was seen or not ours
+                            position = max(position, api._rv)
                             quiet_since = time.monotonic()
                             send_bookmark = True
                         else:
-                            send_bookmark = False
-                    else:
-                        send_bookmark = False
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                break
+                            api._lock.wait(min(left, api.watch_chunk_wait))
+                            if api._epoch != epoch:
+                                raise ConnectionResetError("dropped by the test")
+                            continue
                 if send_bookmark:
                     bookmark()
                     continue

@@ -135,6 +135,24 @@ def test_bookmarks_only_when_asked_and_every_watch_ends(fast_api: FakeKubernetes
     assert events[0]["object"] == {"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": rv}}
 
 
+def test_an_event_after_a_quiet_spell_is_sent_not_skipped_by_a_bookmark() -> None:
+    # the watch waits (up to watch_chunk_wait) past the bookmark interval; the event that wakes it
+    # must be sent, and a bookmark never carries a version beyond what the watch has sent
+    api = FakeKubernetes(watch_chunk_wait=2.0, bookmark_interval=0.2).start()
+    try:
+        api.create("pods", pod("p0"))
+        rv = str(api._rv)
+        threading.Timer(0.6, lambda: api.create("pods", pod("p1"))).start()
+        events = watch_events(api, f"/api/v1/namespaces/{NS}/pods?watch=true&resourceVersion={rv}"
+                                   "&allowWatchBookmarks=true&timeoutSeconds=2", 100)
+        seen = [(e["type"], int(e["object"]["metadata"]["resourceVersion"])) for e in events]
+        assert [e["object"]["metadata"]["name"] for e in events if e["type"] == "ADDED"] == ["p1"]
+        at = [t for t, _ in seen].index("ADDED")
+        assert all(version < seen[at][1] for _, version in seen[:at])  # no bookmark ran ahead of p1
+    finally:
+        api.stop()
+
+
 def test_the_watcher_moves_with_bookmarks(fast_api: FakeKubernetes) -> None:
     class Sink:
         def snapshot(self, resource: Any, namespace: Any, objects: Any) -> None:

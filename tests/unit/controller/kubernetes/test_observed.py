@@ -1,0 +1,48 @@
+"""A tracked run's observed state is small: the RunSpec annotation compressed and shared."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+
+from fakes.harness import rendered
+
+from controller.kubernetes.observed import RUNSPEC_ANNOTATION, PackedText, run_from_object
+
+
+def job(name: str) -> dict[str, object]:
+    obj = rendered("single-node-gpu-data-script", "Job")
+    obj["metadata"]["name"] = name
+    return obj
+
+
+def test_the_runspec_reads_back_as_written_and_is_kept_compressed() -> None:
+    obj = job("a")
+    text = obj["metadata"]["annotations"][RUNSPEC_ANNOTATION]
+    state = run_from_object(obj)
+    assert state is not None
+    assert state.runspec == text and json.loads(state.runspec)["run_id"]
+    assert state.packed_runspec.packed_size < len(text) / 2
+
+
+def test_runs_that_carry_the_same_runspec_share_one_copy() -> None:
+    first, second = run_from_object(job("a")), run_from_object(copy.deepcopy(job("b")))
+    assert first is not None and second is not None
+    assert first.packed_runspec is second.packed_runspec  # the Jobs of a CronJob, one run's every event
+
+
+def test_a_runspec_no_run_holds_is_let_go() -> None:
+    text = json.dumps({"run_id": "only-here", "x": "\u00e9\ud83d\ude00"})
+    packed = PackedText.of(text)
+    assert packed.text == text and PackedText.of(text) is packed
+    del packed
+    gc.collect()
+    assert all(p.text != text for p in list(PackedText._interned.values()))
+
+
+def test_an_object_without_a_runspec_has_an_empty_one() -> None:
+    obj = job("c")
+    del obj["metadata"]["annotations"][RUNSPEC_ANNOTATION]
+    state = run_from_object(obj)
+    assert state is not None and state.runspec == "" and not state.packed_runspec
