@@ -128,10 +128,24 @@ def still_trending(values: Sequence[float]) -> bool:
         tail = [tail[int(i * step)] for i in range(TREND_POINTS)]
     if len(tail) < 8 or len(set(tail)) < 2:
         return False
-    from scipy import stats
+    return trend_p_value(tail) < 0.01
 
-    result = stats.kendalltau(range(len(tail)), tail)
-    return bool(math.isfinite(result.pvalue) and result.pvalue < 0.01)
+
+def trend_p_value(values: Sequence[float]) -> float:
+    """Two-sided p of Kendall's tau between ``values`` and their order (the Mann-Kendall trend
+    test), by the normal approximation with the tie correction: the p of
+    ``scipy.stats.kendalltau(range(n), values, method="asymptotic")``, computed here with numpy
+    because importing scipy.stats costs more than a short run (a test checks the two agree)."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    n = x.size
+    s = float(np.sum(np.triu(np.sign(x[None, :] - x[:, None]), 1)))  # concordant less discordant pairs
+    _, ties = np.unique(x, return_counts=True)
+    variance = (n * (n - 1) * (2 * n + 5) - float(np.sum(ties * (ties - 1) * (2 * ties + 5)))) / 18.0
+    if variance <= 0.0:
+        return 1.0
+    return math.erfc(abs(s) / math.sqrt(2.0 * variance))  # 2 * the normal tail beyond |z|
 
 
 def execution_value(samples: Sequence[float]) -> float | None:

@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from controller.analysis import SINGLE_RUN_STRICTNESS, execution_value, judge, steady_values, still_trending
+from controller.analysis import (
+    SINGLE_RUN_STRICTNESS,
+    execution_value,
+    judge,
+    steady_values,
+    still_trending,
+    trend_p_value,
+)
 from schemas.runspec import RegressionPolicy
 
 POLICY = RegressionPolicy(confirm=0)  # a single run may be a change (the confirmation tests below)
@@ -231,3 +238,20 @@ def test_a_step_is_judged_against_levels_not_lines() -> None:
         x[20:] *= 1.10
         confirmed += judge(history(list(x[:-1])), [float(x[-1])], "lower", RegressionPolicy()).verdict == "regression"
     assert confirmed >= 37
+
+
+@pytest.mark.parametrize("shape", ["noise", "climb", "quantized", "steps", "short"])
+def test_the_trend_test_gives_scipys_kendall_p(shape: str) -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(len(shape))
+    n = 9 if shape == "short" else 400
+    values = {
+        "noise": rng.normal(0, 1, n),
+        "climb": np.linspace(0, 1, n) + rng.normal(0, 1, n),
+        "quantized": np.round(rng.normal(0, 1, n) + np.linspace(0, 0.5, n)),  # many ties
+        "steps": np.repeat([1.0, 2.0, 2.0, 3.0], n // 4),
+        "short": rng.normal(0, 1, n),
+    }[shape]
+    expected = stats.kendalltau(range(n), values, method="asymptotic").pvalue
+    assert trend_p_value(list(values)) == pytest.approx(expected, rel=1e-9, abs=1e-300)
