@@ -88,11 +88,15 @@ def regressed(judgements: Mapping[str, Judgement], policies: Mapping[str, Regres
     ]
 
 
-def confirmation_runs(settings: Settings, store: ResultStore, record: ResultRecord) -> int:
+def confirmation_runs(
+    settings: Settings, store: ResultStore, record: ResultRecord, judgements: Mapping[str, Judgement] | None = None
+) -> int:
     """How many more runs ``record``'s suspected changes ask for: the largest ``confirm`` of the
-    policies of its metrics whose verdict is ``suspected`` (0 when none is)."""
+    policies of its metrics whose verdict is ``suspected`` (0 when none is). ``judgements``: the
+    record's, when already computed (else judged here)."""
     policies = policies_for(settings, record)
-    judgements = judge_stored(settings, store, record)
+    if judgements is None:
+        judgements = judge_stored(settings, store, record)
     return max(
         (policies.get(name, RegressionPolicy()).confirm for name, j in judgements.items()
          if j.verdict.verdict == "suspected"),

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from anubis.judging import confirmation_runs
+from anubis.judging import confirmation_runs, judge_stored
 from anubis.presenting.output import OutputFormat, emit_json, make_console, rich_console
 from anubis.presenting.results import result_document, show_result
 from anubis.presenting.terminal_text import TerminalText
@@ -35,8 +35,12 @@ from schemas.runspec import RunSpec
 from schemas.status import RunStatus
 
 if TYPE_CHECKING:  # rich's live display only on a terminal
+    from collections.abc import Mapping
+
     from rich.console import Console
     from rich.status import Status
+
+    from controller.baselines import Judgement
 
 EXIT_INTERRUPTED = 130
 
@@ -86,6 +90,12 @@ def run(
         JournalTap(Journal(journal_path(settings.data_dir)), owns_journal=True) as tap,
     ):
         runner = LocalRunner(config, store=store, observer=observer, cancellation=cancellation, taps=[tap])
+        judged: dict[str, Mapping[str, Judgement]] = {}  # execution id -> verdicts, judged once (shown below)
+
+        def judged_confirmations(record: ResultRecord) -> int:
+            judged[record.execution_id] = judge_stored(settings, store, record)
+            return confirmation_runs(settings, store, record, judged[record.execution_id])
+
         for spec in specs:
             runner.preflight(spec)
         with signals_cancel(cancellation, lambda: runner.current, runner.registry.cancel_requested, CANCEL_REASON):
@@ -96,15 +106,15 @@ def run(
                             break
                         observer.begin(_describe(spec, index, len(specs), attempt, repeat))
                         records.append(runner.run(spec))
-                    confirming = confirmation_runs(settings, store, records[-1]) if confirm and records else 0
+                    confirming = judged_confirmations(records[-1]) if confirm and records else 0
                     for attempt in range(1, confirming + 1):
                         if cancellation.should_skip(spec.run_id):
                             break
                         observer.begin(f"{spec.benchmark}: a change is suspected — confirmation run {attempt}/{confirming}")
                         records.append(runner.run(spec))
-                        if confirmation_runs(settings, store, records[-1]) == 0:
+                        if judged_confirmations(records[-1]) == 0:
                             break
-    observer.finish(records)
+    observer.finish(records, judged)
     if cancellation.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if not records or any(r.status is not RunStatus.SUCCEEDED for r in records):
@@ -220,17 +230,18 @@ class TerminalObserver:
             self.said.add(message)
             self.line(f"note: {message}")
 
-    def finish(self, records: list[ResultRecord]) -> None:
+    def finish(self, records: list[ResultRecord], judged: Mapping[str, Mapping[str, Judgement]]) -> None:
+        """The results, with the verdicts in ``judged`` (execution id -> verdicts; judged here if absent)."""
         with self.lock:
             self._flush_text()
             self.stream.flush()
         if self.json_output:
-            emit_json({"executions": [result_document(r) for r in records]})
+            emit_json({"executions": [result_document(r, judged.get(r.execution_id)) for r in records]})
             return
         console = make_console()
         for record in records:
             console.print()
-            show_result(console, record)
+            show_result(console, record, judged.get(record.execution_id))
 
 
 class _Nothing:

@@ -255,3 +255,16 @@ def test_the_trend_test_gives_scipys_kendall_p(shape: str) -> None:
     }[shape]
     expected = stats.kendalltau(range(n), values, method="asymptotic").pvalue
     assert trend_p_value(list(values)) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("n", [1_000, 1_001, 100_000])
+def test_a_long_runs_value_is_the_median_statistics_gives(n: int) -> None:
+    import statistics
+
+    rng = np.random.default_rng(n)
+    values = rng.lognormal(0, 2, n)
+    values[::97] = np.nan
+    values[::89] = np.inf
+    finite = [float(v) for v in values if np.isfinite(v)]
+    assert execution_value(list(values)) == statistics.median(finite)
+    assert execution_value([float("nan")] * n) is None
