@@ -469,8 +469,6 @@ def _render_problems(
     manifests); what depends on the source (a publish's or a preview's, longer than this render's) is
     checked on the objects' labels and annotations alone, and a refusal is reported as a trial render
     with the longest source reports it, so that ``render`` and ``validate`` say the same."""
-    from renderer.manifests import render_run  # templates: loaded only when a cluster run is planned
-
     tried: set[str] = set()  # environments with one run rendered in full
     contents = script.contents() if script else {}
     for run in runs:
@@ -482,6 +480,8 @@ def _render_problems(
         else:
             problem = _render_problem(doc, run, catalog, script, full=False)
             if problem is None:
+                from renderer.manifests import render_run  # templates: loaded only when a cluster run is rendered
+
                 try:
                     manifests[run.run_id] = render_run(run, env, contents)
                 except RenderError as e:
