@@ -279,13 +279,7 @@ def linear_form(pattern: str) -> re.Pattern[bytes] | None:
         parsed = _parse(pattern)
         if parsed.state.flags & ~int(re.UNICODE) or not pattern.isascii():
             return None
-        items = list(parsed)
-        head: list[int] = []
-        while items and items[0][0] is c.LITERAL:
-            head.append(items.pop(0)[1])
-        tail: list[int] = []
-        while items and items[-1][0] is c.LITERAL:
-            tail.append(items.pop()[1])
+        head, items, tail = _literal_ends(list(parsed), c)
         if not head or len(items) != 1 or items[0][0] is not c.SUBPATTERN:
             return None
         group, add_flags, del_flags, body = items[0][1]
@@ -310,6 +304,18 @@ def linear_form(pattern: str) -> re.Pattern[bytes] | None:
         return None
 
 
+def _literal_ends(items: list[Any], c: Any) -> tuple[list[int], list[Any], list[int]]:
+    """A parsed pattern's leading literal characters, the items between, and its trailing literal
+    characters, last first."""
+    head: list[int] = []
+    while items and items[0][0] is c.LITERAL:
+        head.append(items.pop(0)[1])
+    tail: list[int] = []
+    while items and items[-1][0] is c.LITERAL:
+        tail.append(items.pop()[1])
+    return head, items, tail
+
+
 def native_form(pattern: str) -> NativeForm | None:
     """``pattern`` as the C scanner takes it, when it has the shape ``L ( X{m,n} ) S`` of the
     module's description (a :func:`linear_form` whose group holds one item, ``S`` empty or
@@ -318,13 +324,7 @@ def native_form(pattern: str) -> NativeForm | None:
         return None
     try:
         c: Any = importlib.import_module("re._constants")
-        items = list(_parse(pattern))
-        head: list[int] = []
-        while items and items[0][0] is c.LITERAL:
-            head.append(items.pop(0)[1])
-        tail: list[int] = []
-        while items and items[-1][0] is c.LITERAL:
-            tail.append(items.pop()[1])
+        head, items, tail = _literal_ends(list(_parse(pattern)), c)
         body = list(items[0][1][3])
         if len(body) != 1:
             return None
