@@ -146,17 +146,23 @@ def _v5_samples(conn: sqlite3.Connection) -> None:
         )
         """
     )
-    groups: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
-    for execution_id, name, value, at in conn.execute(
+    insert = 'INSERT INTO metric_samples (execution_id, name, "values", times) VALUES (?, ?, ?, ?)'
+    key: tuple[str, str] | None = None
+    values: list[float] = []
+    times: list[float] = []
+    # One metric of one execution in memory at a time (a store may hold thousands of 100,000-value
+    # metrics); the rows come in (execution, metric, seq) order from the table's primary key.
+    for execution_id, name, value, at in conn.cursor().execute(
         "SELECT execution_id, name, value, time FROM metric_values ORDER BY execution_id, name, seq"
     ):
-        values, times = groups.setdefault((execution_id, name), ([], []))
+        if (execution_id, name) != key:
+            if key is not None:
+                conn.execute(insert, (*key, pack_doubles(values), pack_doubles(times)))
+            key, values, times = (execution_id, name), [], []
         values.append(math.nan if value is None else value)
         times.append(math.nan if at is None else at)
-    conn.executemany(
-        'INSERT INTO metric_samples (execution_id, name, "values", times) VALUES (?, ?, ?, ?)',
-        [(e, n, pack_doubles(v), pack_doubles(t)) for (e, n), (v, t) in groups.items()],
-    )
+    if key is not None:
+        conn.execute(insert, (*key, pack_doubles(values), pack_doubles(times)))
     conn.execute("DROP TABLE metric_values")
 
 

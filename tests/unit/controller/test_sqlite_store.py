@@ -361,6 +361,38 @@ def test_upgrade_from_version_4_packs_each_metric_s_values_into_one_row(tmp_path
         conn.close()
 
 
+def test_upgrade_from_version_4_keeps_each_execution_s_metrics_apart(tmp_path: Path) -> None:
+    # The step packs one (execution, metric) at a time as the rows stream by: every boundary between
+    # them must start a new row, whatever order the rows were written in.
+    path = tmp_path / "results.sqlite3"
+    records = []
+    for i, execution_id in enumerate(("e2", "e1", "e3")):
+        base = make_record(execution_id, started_at=1_700_000_000.0 + i, values=(float(i), i + 0.5))
+        loss = MetricResult(name="loss", unit="nats", direction="lower", values=[10.0 + i], times=[5.0])
+        records.append(dataclasses.replace(base, metrics={**base.metrics, "loss": loss}))
+    conn = connect(path)
+    try:
+        migrate(conn, target=4)
+        _version_1_store_rows(conn, records)
+        conn.execute("BEGIN")
+        for r in records:
+            _insert_metric_rows_v2(conn, r.execution_id, r)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    with SqliteResultStore(path) as store:
+        for r in records:
+            stored = store.get(r.execution_id)
+            assert {n: list(m.values) for n, m in stored.metrics.items()} == {
+                n: list(m.values) for n, m in r.metrics.items()
+            }
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT count(*) FROM metric_samples").fetchone()[0] == 6
+    finally:
+        conn.close()
+
+
 def test_opening_twice_migrates_once(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite3"
     with SqliteResultStore(path) as store:
