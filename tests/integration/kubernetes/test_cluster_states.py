@@ -15,6 +15,7 @@ from fakes.kubernetes_api import FakeKubernetes
 
 from controller.kubernetes.client import KubeClient, RetryPolicy
 from controller.kubernetes.reconciler import Controller
+from controller.kubernetes.sinks import NullMetrics
 from controller.sqlite_store import SqliteResultStore
 from schemas.results import ResultRecord
 from schemas.status import RunStatus
@@ -25,7 +26,7 @@ HOROVOD = "horovod-resnet-77aa01bc3d"
 START = 1_800_000_000.0
 
 
-class Transitions:
+class Transitions(NullMetrics):
     """The controller's metrics sink, keeping every status it went through."""
 
     def __init__(self) -> None:
@@ -33,18 +34,6 @@ class Transitions:
 
     def transition(self, status: RunStatus) -> None:
         self.seen.append(status)
-
-    def run_finished(self, status: RunStatus, duration: float | None) -> None:
-        pass
-
-    def watch_restart(self, kind: str, reason: str) -> None:
-        pass
-
-    def api_error(self, operation: str) -> None:
-        pass
-
-    def tracked(self, n: int) -> None:
-        pass
 
 
 @pytest.fixture
