@@ -21,6 +21,7 @@ import jsonschema
 
 from renderer.compiled_schemas import CompiledSchema
 from renderer.locating import KeyPositions, locate_keys
+from renderer.scripts import read_at_most
 from schemas.errors import DescriptorError, Problem
 from schemas.loading import load_schema
 
@@ -90,21 +91,14 @@ def read_bounded(path: Path, shown_as: str, limit: int = TOML_SIZE_LIMIT) -> byt
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise refuse("not a regular file (a pipe, a device or a socket); commit the file itself")
-        chunks: list[bytes] = []
-        got = 0
-        while got <= limit:
-            chunk = os.read(fd, min(limit + 1 - got, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
+        data = read_at_most(fd, limit)
     except OSError as e:
         raise refuse(f"cannot read the file: {e.strerror}") from e
     finally:
         os.close(fd)
-    if got > limit:
+    if len(data) > limit:
         raise refuse(f"the file is larger than {limit // 1024} KiB; a descriptor this large is not plausible, shorten it")
-    return b"".join(chunks)
+    return data
 
 
 def read_toml(path: Path, shown_as: str) -> TomlDocument:

@@ -145,20 +145,27 @@ class _Reader:
                 kind = _kind(st.st_mode) or "not a regular file"
                 raise ScriptProblem(f"'{self.shown(path)}' is {kind}; script-mode sources must be regular files")
             left = SCRIPT_SIZE_LIMIT - self.used
-            chunks: list[bytes] = []
-            got = 0
-            while got <= left:
-                chunk = os.read(fd, min(left + 1 - got, 1 << 16))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-            if got > left:
-                raise ScriptTooLarge(self.used + max(got, st.st_size))
-            self.used += got
-            return b"".join(chunks), bool(st.st_mode & stat.S_IXUSR)
+            data = read_at_most(fd, left)
+            if len(data) > left:
+                raise ScriptTooLarge(self.used + max(len(data), st.st_size))
+            self.used += len(data)
+            return data, bool(st.st_mode & stat.S_IXUSR)
         finally:
             os.close(fd)
+
+
+def read_at_most(fd: int, limit: int) -> bytes:
+    """The bytes of the open file ``fd`` up to ``limit + 1`` of them: more than ``limit`` means the
+    file is too large, whatever its size says (a ``/proc`` file reports 0)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got <= limit:
+        chunk = os.read(fd, min(limit + 1 - got, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _link_target(link: Path, scope: Path, reader: _Reader, scope_name: str) -> Path:
