@@ -32,6 +32,10 @@ import yaml
 from helpers_validation import make_repo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from toml_writing import DottedKey
+from toml_writing import inline as _inline
+from toml_writing import key as _key
+from toml_writing import string as _string
 
 from renderer.manifests import render_run
 from renderer.planning import Catalog, check_descriptor
@@ -45,39 +49,7 @@ SEEDS = {
 MEMORY_HEADROOM_KIB = 400 * 1024
 SECRET = "ANUBIS_FUZZ_SECRET_7f3a"  # in this process's environment: it must never reach a manifest
 
-# --- a TOML writer that keeps dates, nan and deep nesting (tomli_w is not a dependency) -------------------
-
-
-def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-class DottedKey(str):
-    """A key written bare, dots and all: ``k.k.k = 1`` nests tables without a bracket."""
-
-
-def _key(key: str) -> str:
-    return str(key) if isinstance(key, DottedKey) else _string(key)
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, Deep):
-        return value.toml()
-    if isinstance(value, list):
-        return "[" + ", ".join(_inline(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_inline(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
+# --- TOML: top-level tables, every deeper value inline (nesting counts as bracket depth) --------------
 
 
 def dump(data: dict[str, Any]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -11,36 +9,13 @@ import pytest
 from helpers_validation import make_repo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from toml_writing import inline as _inline
+from toml_writing import key as _key
 
 from renderer.planning import check_descriptor
 from schemas.errors import DescriptorError
 
-# --- a tiny TOML writer (tomli_w is not a dependency) ----------------------------------------------
-
-
-def _string(value: str) -> str:
-    out = json.dumps(value, ensure_ascii=False)
-    return out.replace("\x7f", "\\u007f")
-
-
-def _key(key: str) -> str:
-    return _string(key)
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_inline(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_inline(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
+# --- TOML: tables and arrays of tables (values and keys from toml_writing) ------------------------
 
 
 def _is_aot(value: Any) -> bool:
