@@ -43,7 +43,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 # the same no-op benchmark bench/run_overhead.py times (run from bench/: its folder is on sys.path)
-from run_overhead import DESCRIPTOR, NOOP  # noqa: E402
+import run_overhead  # noqa: E402
 
 HEAVY = ("scipy", "numpy", "kubernetes", "boto3", "botocore", "github", "elasticsearch", "jsonschema", "rich", "yaml")
 LIST_SQL = (
@@ -52,12 +52,8 @@ LIST_SQL = (
 
 
 def make_repo(root: Path) -> None:
-    (root / "environments").mkdir(parents=True)
-    shutil.copy(CHECKOUT / "environments" / "local.toml", root / "environments" / "local.toml")
-    src = root / "benchmarks" / "noop" / "src"
-    src.mkdir(parents=True)
-    (src.parent / "descriptor.toml").write_text(DESCRIPTOR, encoding="utf-8")
-    (src / "noop.py").write_text(NOOP, encoding="utf-8")
+    """A repository at ``root`` with bench/run_overhead.py's no-op benchmark."""
+    run_overhead.make_repo(root, CHECKOUT)
 
 
 def heavy_imports(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
