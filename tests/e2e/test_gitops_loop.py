@@ -71,6 +71,18 @@ def _benchmarks_repository(tmp_path: Path, folder: str) -> tuple[Path, Path]:
     return origin, work
 
 
+def _pull_request_7(tmp_path: Path) -> tuple[Path, Path, str]:
+    """The benchmarks repository with pull request 7 (branch add-hello-again, adding hello-again)
+    pushed as GitHub keeps it (``refs/pull/7/head``), ``work`` back on main: origin, work, the head."""
+    origin, work = _benchmarks_repository(tmp_path, "work")
+    _add_hello_again(work)
+    _git(work, "commit", "--quiet", "-m", "Add hello-again")
+    head = _git(work, "rev-parse", "HEAD")
+    _git(work, "push", "--quiet", "origin", "HEAD:refs/pull/7/head")
+    _git(work, "switch", "--quiet", "main")
+    return origin, work, head
+
+
 def _add_hello_again(work: Path) -> None:
     """On a new branch add-hello-again of ``work``: a copy of hello-world named hello-again, staged."""
     _git(work, "switch", "--quiet", "-c", "add-hello-again")
@@ -173,12 +185,7 @@ def test_pull_request_merge_publish_report(tmp_path: Path, github: github_api.Fa
 def test_preview_writes_the_namespace_objects_and_close_tears_them_down(tmp_path: Path) -> None:
     """preview.yml's steps: the pull request's runs and its namespace's support objects (the runs'
     ServiceAccount, the controller's RoleBinding) land on the preview branch; --close removes them all."""
-    origin, work = _benchmarks_repository(tmp_path, "work")
-    _add_hello_again(work)
-    _git(work, "commit", "--quiet", "-m", "Add hello-again")
-    head = _git(work, "rev-parse", "HEAD")
-    _git(work, "push", "--quiet", "origin", "HEAD:refs/pull/7/head")
-    _git(work, "switch", "--quiet", "main")
+    origin, work, head = _pull_request_7(tmp_path)
 
     steps = {s.get("name"): s for s in _steps("preview.yml")}
     env = {"PR_NUMBER": "7", "HEAD_SHA": head, "HEAD_REF": "add-hello-again", "ANUBIS_BOT_TOKEN": ""}
@@ -521,12 +528,7 @@ def test_a_confirmation_run_of_a_pull_request_rerenders_its_preview_once(
     bumped (what /anubis rerun does), the pull request is told why, and a repeated dispatch does nothing."""
     from renderer.argocd import PREVIEW_BRANCH, PREVIEW_LABEL
 
-    origin, work = _benchmarks_repository(tmp_path, "work")
-    _add_hello_again(work)
-    _git(work, "commit", "--quiet", "-m", "Add hello-again")
-    head = _git(work, "rev-parse", "HEAD")
-    _git(work, "push", "--quiet", "origin", "HEAD:refs/pull/7/head")
-    _git(work, "switch", "--quiet", "main")
+    origin, work, head = _pull_request_7(tmp_path)
     github.add_pull(7, head_sha=head, labels=(PREVIEW_LABEL,), head_ref="add-hello-again")
     preview = {s.get("name"): s for s in _steps("preview.yml")}
     _run_step(preview["Render the preview"], work, {"PR_NUMBER": "7", "HEAD_SHA": head, "HEAD_REF": "add-hello-again",
