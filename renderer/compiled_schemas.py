@@ -19,36 +19,52 @@ it (:func:`renderer.loading.schema_problems`). So the compiled code may be stric
   ``^(?![\\s\\S]*(?:P))``, which a string matches exactly when P is found nowhere in it (other types:
   valid either way);
 * ``enum`` and ``const`` compare with ``==`` there (``True == 1``), type-aware in jsonschema: only
-  string values are compiled;
+  string values are compiled (a ``const`` as an ``enum`` of one);
+* ``format`` is an annotation: :func:`renderer.loading.schema_problems`' validator has no format
+  checker, so jsonschema asserts no format either (it is dropped, and fastjsonschema runs without formats);
+* ``if``/``then``/``else`` (draft-07's, unchanged in 2020-12) are compiled as they are;
 * any keyword outside :data:`KEYWORDS` leaves the schema uncompiled (``jsonschema`` alone checks it).
 
-The compiled code is built after :data:`COMPILE_AFTER` documents, so that ``anubis validate FILE``
-does not pay for it. ``tests/unit/renderer/test_compiled_schemas.py`` checks both validators agree on
-every descriptor the tests have and on random mutations of them.
+The schemas every command checks (:data:`SHIPPED`: the descriptor, the environment) ship compiled, as
+the modules ``renderer/compiled/<name>.py`` that :func:`generated_code` writes: a valid document costs
+neither ``jsonschema`` (about 50 ms to import) nor ``fastjsonschema`` (its code generator) nor a
+compilation, which is what ``anubis run`` and ``anubis validate FILE`` need. Each module carries the
+SHA-256 of the schema file it was made from; one that no longer matches is not used (the schema is then
+compiled as below), and ``tests/unit/renderer/test_compiled_schemas.py`` fails until it is regenerated
+(``ANUBIS_REGENERATE=1``). Other schemas are compiled after :data:`COMPILE_AFTER` documents, so that
+checking one document does not pay for it. The tests check that both validators agree on every
+descriptor and environment the tests have and on random mutations of them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any
 
-from schemas.loading import load_schema
+from schemas.loading import load_schema, schema_text
 
 #: Documents checked with ``jsonschema`` alone before the schema is compiled (a few times its cost).
 COMPILE_AFTER = 64
 
+#: The schemas whose compiled check ships as ``renderer/compiled/<name>.py`` (see the module's docstring).
+SHIPPED = ("descriptor", "environment")
+
 #: Keywords that mean the same in draft-07 (fastjsonschema) and 2020-12 (jsonschema), once prepared.
 KEYWORDS = frozenset({
     "type", "properties", "additionalProperties", "required", "pattern", "maxLength", "minLength", "enum",
-    "const", "oneOf", "anyOf", "allOf", "not", "propertyNames", "maxProperties", "minProperties", "minimum",
+    "const", "if", "then", "else", "oneOf", "anyOf", "allOf", "not", "propertyNames", "maxProperties", "minProperties", "minimum",
     "maximum", "exclusiveMinimum", "exclusiveMaximum", "items", "minItems", "maxItems", "uniqueItems",
     # annotations and structure, not checked
     "$ref", "$defs", "$id", "$schema", "$comment", "title", "description", "default", "deprecated", "examples",
+    "format",  # an annotation here: no format checker (renderer.loading)
 })  # fmt: skip
 _SCHEMA_MAPS = frozenset({"properties", "$defs"})  # name → schema
 _SCHEMA_LISTS = frozenset({"oneOf", "anyOf", "allOf"})
-_SCHEMAS = frozenset({"additionalProperties", "not", "propertyNames", "items"})
+_SCHEMAS = frozenset({"additionalProperties", "not", "propertyNames", "items", "if", "then", "else"})
+_DROPPED = frozenset({"$ref", "$defs", "$schema", "$id", "format"})
 
 
 class Unsupported(Exception):
@@ -69,13 +85,16 @@ class CompiledSchema:
         self.checked += 1
         check = self._check
         if check is None:
-            if self._unsupported or self.checked <= COMPILE_AFTER:
-                return False
-            try:
-                check = self._check = compile_schema(load_schema(self.name))
-            except Unsupported:
-                self._unsupported = True
-                return False
+            if self.checked == 1:
+                check = self._check = shipped_check(self.name)
+            if check is None:
+                if self._unsupported or self.checked <= COMPILE_AFTER:
+                    return False
+                try:
+                    check = self._check = compile_schema(load_schema(self.name))
+                except Unsupported:
+                    self._unsupported = True
+                    return False
         try:
             check(data)
         except Exception:  # noqa: BLE001 - its JsonSchemaValueException, or anything odd: jsonschema decides
@@ -94,6 +113,64 @@ def compile_schema(schema: dict[str, Any]) -> Callable[[Any], Any]:
         )
     except fastjsonschema.JsonSchemaDefinitionException as e:
         raise Unsupported(str(e)) from e
+
+
+def schema_digest(name: str) -> str:
+    """The SHA-256 of ``schemas/<name>.schema.json`` as shipped: what a compiled module was made from."""
+    return hashlib.sha256(schema_text(name).encode("utf-8")).hexdigest()
+
+
+def shipped_check(name: str) -> Callable[[Any], Any] | None:
+    """The check shipped in ``renderer/compiled/<name>.py``; None when none ships or it was made from
+    another version of the schema (stale: the schema is compiled instead)."""
+    if name not in SHIPPED:
+        return None
+    module = importlib.import_module(f"renderer.compiled.{name}")
+    if getattr(module, "SCHEMA_SHA256", None) != schema_digest(name):
+        return None
+    check: Callable[[Any], Any] = module.validate
+    return check
+
+
+#: fastjsonschema's generated code imports its exceptions from the package, whose import brings its
+#: whole code generator: the shipped modules define the two classes instead (a failed check is only
+#: "not valid" here; jsonschema says why).
+_PACKAGE_IMPORT = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
+_OWN_EXCEPTIONS = '''
+
+class JsonSchemaValueException(ValueError):
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+
+
+class JsonSchemaValuesException(ValueError):
+    def __init__(self, errors):
+        super().__init__(errors)
+
+'''
+
+
+def generated_code(name: str) -> str:
+    """The text of ``renderer/compiled/<name>.py``: fastjsonschema's code for the prepared schema
+    ``schemas/<name>.schema.json``, with the schema's SHA-256. Raises :class:`Unsupported`."""
+    import fastjsonschema
+
+    try:
+        code: str = fastjsonschema.compile_to_code(
+            prepare(load_schema(name)), use_default=False, use_formats=False, detailed_exceptions=False
+        )
+    except fastjsonschema.JsonSchemaDefinitionException as e:
+        raise Unsupported(str(e)) from e
+    if _PACKAGE_IMPORT not in code:
+        raise Unsupported(f"fastjsonschema {fastjsonschema.VERSION} no longer writes {_PACKAGE_IMPORT.strip()!r}")
+    header = (
+        f"# The check of schemas/{name}.schema.json, generated by renderer.compiled_schemas.generated_code: do not edit.\n"
+        "# Regenerate: ANUBIS_REGENERATE=1 python -m pytest tests/unit/renderer/test_compiled_schemas.py\n"
+        "# ruff: noqa\n"
+        "# mypy: ignore-errors\n"
+        f'SCHEMA_SHA256 = "{schema_digest(name)}"\n'
+    )
+    return header + code.replace(_PACKAGE_IMPORT, _OWN_EXCEPTIONS, 1)
 
 
 def prepare(schema: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +202,7 @@ def prepare(schema: dict[str, Any]) -> dict[str, Any]:
             raise Unsupported(f"keywords {sorted(unknown)}")
         out: dict[str, Any] = {}
         for key, value in node.items():
-            if key in ("$ref", "$defs", "$schema", "$id"):
+            if key in _DROPPED:
                 continue
             if key in _SCHEMA_MAPS:
                 out[key] = {name: walk(sub, stack) for name, sub in value.items()}
@@ -141,7 +218,8 @@ def prepare(schema: dict[str, Any]) -> dict[str, Any]:
                 values = value if key == "enum" else [value]
                 if not all(isinstance(v, str) for v in values):
                     raise Unsupported(f"{key} with a value that is not a string")
-                out[key] = value
+                out["enum"] = list(values)  # a const as the enum of one: fastjsonschema fails to write
+                # a const's message without detailed exceptions
             else:
                 out[key] = value
         refused = _refused_pattern(out.get("not"))

@@ -15,15 +15,16 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from renderer.compiled_schemas import CompiledSchema
 from renderer.locating import KeyPositions, locate_keys
 from renderer.scripts import read_at_most
 from schemas.errors import DescriptorError, Problem
 from schemas.loading import load_schema
+
+if TYPE_CHECKING:  # jsonschema explains what the compiled check refuses: imported only then
+    import jsonschema
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
 
@@ -231,6 +232,8 @@ def schema_problems(doc: TomlDocument, schema_name: str, data: Any | None = None
 
 @functools.cache
 def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema  # about 50 ms: only for a document the compiled check refused
+
     return jsonschema.Draft202012Validator(load_schema(schema_name))
 
 

@@ -9,8 +9,13 @@ from typing import Any
 
 
 @cache
+def schema_text(name: str) -> str:
+    """The text of ``schemas/<name>.schema.json`` (``descriptor``, ``environment``, …)."""
+    return resources.files("schemas").joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
+
+
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """Return the JSON Schema ``schemas/<name>.schema.json`` (``descriptor``, ``environment``, …)."""
-    text = resources.files("schemas").joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(schema_text(name))
     return schema
