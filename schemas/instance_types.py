@@ -19,6 +19,7 @@ import functools
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DATA_FILE = "ec2-instance-types.json"
@@ -87,9 +88,7 @@ def quoted(name: str) -> str:
 @functools.cache
 def catalogue() -> Catalogue:
     """The shipped catalogue (read once)."""
-    from importlib import resources  # (tempfile, shutil): when the catalogue is first read
-
-    text = resources.files("schemas").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent / "data" / DATA_FILE).read_text(encoding="utf-8")  # as schemas.loading
     return parse_catalogue(json.loads(text))
 
 
