@@ -66,36 +66,27 @@ class GitSources:
         from schemas.runspec import Source
 
         plain = Source(repository=self.project.repository, branch=self.project.default_branch)
-        # The git command itself, not GitPython: `anubis run` pays ~10 ms for these two calls instead of
-        # a 0.1 s import (tests/unit/anubis/test_startup_imports.py).
-        root = _git(folder, "rev-parse", "--show-toplevel")
-        if not root:  # not in a git repository, or no git: no commit information
+        # The git command itself, not GitPython: `anubis run` pays a few ms for each call instead of a
+        # 0.1 s import (tests/unit/anubis/test_startup_imports.py); none outside a git repository.
+        if not _may_be_in_git(folder):
             return plain
-        try:
-            rel = folder.resolve().relative_to(Path(root).resolve()).as_posix() or "."
-        except ValueError:
-            return plain
-        commit = _git(Path(root), "log", "-1", "--format=%H", "--", rel) or None
-        status = _git(Path(root), "status", "--porcelain", "--untracked-files=all", "--", rel)
-        if status is None:
+        # pathspecs are relative to the folder git runs in: "." is the benchmark's folder
+        commit = _git(folder, "log", "-1", "--format=%H", "--", ".") or None
+        status = _git(folder, "status", "--porcelain", "--untracked-files=all", "--", ".")
+        if status is None:  # not in a git repository (or no git): no commit information
             return plain
         return Source(repository=self.project.repository, commit=commit, dirty=bool(status),
                       branch=self.project.default_branch)
-        try:
-            import git  # GitPython, imported only by the commands that need it
 
-            repo = git.Repo(folder, search_parent_directories=True)
-        except Exception:  # not in a git repository, or git missing: no commit information
-            return plain
-        try:
-            root = Path(repo.working_tree_dir or ".").resolve()
-            rel = folder.resolve().relative_to(root).as_posix() or "."
-            commit = repo.git.log("-1", "--format=%H", "--", rel).strip() or None
-            dirty = bool(repo.git.status("--porcelain", "--untracked-files=all", "--", rel).strip())
-        except Exception:
-            return plain
-        return Source(repository=self.project.repository, commit=commit, dirty=dirty,
-                      branch=self.project.default_branch)
+
+def _may_be_in_git(folder: Path) -> bool:
+    """False only where git would find no repository for ``folder``: ``GIT_DIR`` is not set and no
+    ``.git`` (the folder of a repository, or the file of a linked work tree or a submodule) is at or above
+    it, as git looks from the folder's real path. Where this is True, git itself decides."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    here = folder.resolve()
+    return any((candidate / ".git").exists() for candidate in (here, *here.parents))
 
 
 def _git(where: Path, *args: str) -> str | None:

@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.costs import with_efficiency
 from controller.extraction import MetricExtractor, parse_event_line
 from controller.fetching import FetchCanceled, fetch_entry
-from controller.gpu_telemetry import NvidiaSmiSampler
 from controller.local.cancellation import CancelRequest
 from controller.local.containers import (
     CONTAINER_EXECUTION_DIR,
@@ -55,6 +55,9 @@ from schemas.results import MetricResult, ResultRecord
 from schemas.runspec import DataSource, RunSpec
 from schemas.status import RunStatus
 from schemas.vocabulary import time_limit_reason
+
+if TYPE_CHECKING:
+    from controller.gpu_telemetry import NvidiaSmiSampler
 
 #: What an execution runs once its data is in place: starts its processes and supervises them.
 Strategy = Callable[["Execution"], None]
@@ -110,7 +113,11 @@ class Execution:
         unsubscribe = self.runner.cancellation.subscribe(self.on_cancel)
         status, reason = RunStatus.SUCCEEDED, ""
         # A run that asks for GPUs is watched with nvidia-smi where there is one (docs/gpu-fleet.md).
-        sampler = NvidiaSmiSampler() if spec.placement.gpus > 0 else None
+        sampler: NvidiaSmiSampler | None = None
+        if spec.placement.gpus > 0:
+            from controller.gpu_telemetry import NvidiaSmiSampler  # a run without GPUs does without (~3 ms)
+
+            sampler = NvidiaSmiSampler()
         telemetry = None
         try:
             self.check_cancel()
