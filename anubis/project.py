@@ -35,6 +35,8 @@ def find_repository(start: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class Project:
+    """What ``anubis.toml`` says of the repository: its public URL and its main branch."""
+
     repository: str | None = None  # e.g. https://github.com/org/benchmarks
     default_branch: str = "main"
 

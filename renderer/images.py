@@ -51,6 +51,8 @@ class ImageReferenceError(ValueError):
 
 @dataclass(frozen=True)
 class ImageReference:
+    """A container image reference, parsed as Docker reads it."""
+
     registry: str  # host[:port] as written, docker.io for Docker Hub
     repository: str  # the path in that registry, library/<name> for Docker Hub's official images
     tag: str | None = None

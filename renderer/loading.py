@@ -31,6 +31,8 @@ _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of docume
 
 @dataclass(frozen=True)
 class TomlDocument:
+    """A parsed TOML file, with its text to find where each key is written."""
+
     path: str  # as shown in messages (relative to the repository when possible)
     text: str
     data: dict[str, Any]

@@ -22,6 +22,8 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 @dataclass
 class KeyPositions:
+    """Line and column of each key path of a TOML document."""
+
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
     def find(self, path: Sequence[str | int]) -> tuple[int, int]:

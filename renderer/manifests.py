@@ -21,7 +21,6 @@ import yaml
 
 from renderer import argocd
 from renderer.objects import (
-    CACHE_DIR,
     FETCH_COMMAND,
     MAIN_CONTAINER,
     QUEUE_NAME_LABEL,
@@ -52,6 +51,7 @@ from renderer.objects import (
     with_user_env,
     zone_selector,
 )
+from renderer.pod_paths import CACHE_DIR
 from schemas.environment import Environment
 from schemas.errors import RenderError
 from schemas.runspec import RunSpec, mpi_argv

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from renderer.pod_paths import CACHE_DIR, SCRIPTS_DIR
 from schemas.environment import Environment
 from schemas.errors import RenderError
 from schemas.runspec import DataSource, Probe, RunSpec, ScriptSpec, cache_key
@@ -24,8 +25,6 @@ MANAGED_BY = "anubis"
 MAIN_CONTAINER = "benchmark"  # the user's command: single node, launcher, worker, inference client
 FETCH_CONTAINER = "fetch-data"
 SERVER_CONTAINER = "inference-server"
-CACHE_DIR = "/var/cache/anubis"
-SCRIPTS_DIR = "/opt/anubis/scripts"
 FETCH_COMMAND = ("anubis", "fetch", "--cache-dir", CACHE_DIR)
 GPU_RESOURCE = "nvidia.com/gpu"
 ZONE_LABEL = "topology.kubernetes.io/zone"

@@ -86,6 +86,8 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Planned:
+    """What planning one descriptor gave: its runs, its warnings, its scripts and (when asked) manifests."""
+
     descriptor: str  # as shown (relative to the repository)
     benchmark: str
     runs: list[RunSpec]

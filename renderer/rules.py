@@ -18,8 +18,8 @@ from renderer.commands import split_command
 from renderer.durations import format_duration, parse_duration
 from renderer.images import ImageReferenceError, parse_image, registry_allowed
 from renderer.loading import TomlDocument
-from renderer.objects import CACHE_DIR, SCRIPTS_DIR
 from renderer.patterns import pattern_problem
+from renderer.pod_paths import CACHE_DIR, SCRIPTS_DIR
 from renderer.scripts import CollectedScript, ScriptProblem, collect_script
 from schemas.environment import Environment
 from schemas.errors import Problem
@@ -33,6 +33,8 @@ CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnig
 
 @dataclass(frozen=True)
 class Context:
+    """What a validation rule reads: the document, its data at one matrix point, the environment."""
+
     doc: TomlDocument
     data: dict[str, Any]
     env: Environment | None

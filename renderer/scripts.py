@@ -63,6 +63,8 @@ class ScriptTooLarge(ScriptProblem):
 
 @dataclass(frozen=True)
 class _Entry:
+    """One file of the script-mode sources."""
+
     relpath: str
     content: bytes
     executable: bool
@@ -74,6 +76,8 @@ class _Entry:
 
 @dataclass(frozen=True)
 class CollectedScript:
+    """The script-mode sources of a benchmark, read once."""
+
     root: Path
     entries: tuple[_Entry, ...]
 

@@ -45,6 +45,8 @@ def is_pattern(key: str) -> bool:
 
 @dataclass(frozen=True)
 class Policy:
+    """What an environment allows a run (privileges, registries, sizes, timeouts)."""
+
     allow_privileged: bool = False
     allow_host_network: bool = False
     allow_host_path: bool = False
@@ -58,12 +60,16 @@ class Policy:
 
 @dataclass(frozen=True)
 class Destination:
+    """The cluster and namespace an environment's runs are synced to."""
+
     server: str = "https://kubernetes.default.svc"
     namespace: str = "anubis-runs"
 
 
 @dataclass(frozen=True)
 class DatasetCache:
+    """Where an environment keeps fetched data sets."""
+
     kind: Literal["pvc", "emptyDir", "host"] = "emptyDir"
     claim_name: str | None = None  # for pvc
     size: str | None = None  # for emptyDir (sizeLimit)
@@ -72,6 +78,8 @@ class DatasetCache:
 
 @dataclass(frozen=True)
 class ResultStoreSettings:
+    """Where an environment's results are stored."""
+
     kind: Literal["sqlite", "s3"] = "sqlite"
     path: str | None = None  # sqlite file; default under the user's data dir
     bucket: str | None = None
@@ -82,6 +90,8 @@ class ResultStoreSettings:
 
 @dataclass(frozen=True)
 class Links:
+    """The web consoles an environment's messages link to."""
+
     argocd_url: str | None = None
     grafana_url: str | None = None
     logs_url: str | None = None
@@ -89,6 +99,8 @@ class Links:
 
 @dataclass(frozen=True)
 class Environment:
+    """An ``environments/<name>.toml``: where and under which policy runs execute."""
+
     name: str
     kind: EnvironmentKind
     description: str = ""

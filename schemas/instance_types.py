@@ -27,6 +27,8 @@ DATA_FILE = "ec2-instance-types.json"
 
 @dataclass(frozen=True)
 class InstanceSpec:
+    """One instance type of the catalogue: its vCPUs, memory and GPUs."""
+
     name: str
     vcpus: int
     memory_mib: int
@@ -49,6 +51,8 @@ class Resources:
 
 @dataclass(frozen=True)
 class Catalogue:
+    """The shipped instance-type catalogue."""
+
     source: str
     compiled: str
     types: dict[str, InstanceSpec]

@@ -30,6 +30,8 @@ RUNSPEC_VERSION = 1
 
 @dataclass(frozen=True)
 class Checksum:
+    """A data source's expected digest."""
+
     algorithm: str  # hashlib name: md5, sha1, sha256, ...
     hexdigest: str  # lower-case
 
@@ -39,6 +41,8 @@ class Checksum:
 
 @dataclass(frozen=True)
 class DataSource:
+    """A file or folder fetched before the run, and where the run sees it."""
+
     src: str  # http(s)://, s3://, file:// (local only)
     path: str  # absolute path where the run sees it
     checksum: Checksum | None = None
@@ -66,6 +70,8 @@ OVERRIDES_LABEL = "anubis_set"
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """A metric to extract from the output, and how it is judged."""
+
     name: str
     units: str
     pattern: str | None  # regex whose first group captures the number; None: emitted events only
@@ -79,6 +85,8 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class Probe:
+    """An HTTP readiness probe of an inference server."""
+
     path: str
     port: int
     scheme: Literal["http", "https"] = "http"
@@ -91,6 +99,8 @@ class Probe:
 
 @dataclass(frozen=True)
 class ScriptFile:
+    """One file of a RunSpec's script-mode sources."""
+
     path: str  # relative to the script root, forward slashes
     sha256: str
     size: int
@@ -151,6 +161,8 @@ class Source:
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One run of a benchmark at one matrix point in one environment: everything a backend needs."""
+
     run_id: str
     family_id: str
     benchmark: str

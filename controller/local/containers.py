@@ -25,6 +25,8 @@ CONTAINER_EXECUTION_DIR = "/anubis/execution"  # the emitted-metrics file lives 
 
 @dataclass(frozen=True)
 class ContainerEngine:
+    """A container engine found on this machine, and the program that runs it."""
+
     name: str  # "docker" | "podman"
     program: str  # full path
 
@@ -61,6 +63,8 @@ def detect_engine(preference: str | None = None, timeout: float = PROBE_TIMEOUT)
 
 @dataclass(frozen=True)
 class Mount:
+    """A host path mounted into the benchmark's container."""
+
     host: Path
     container: str
     read_only: bool = True
