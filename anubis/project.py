@@ -70,7 +70,9 @@ class GitSources:
         plain = Source(repository=self.project.repository, branch=self.project.default_branch)
         # The git command itself, not GitPython: `anubis run` pays a few ms for each call instead of a
         # 0.1 s import (tests/unit/anubis/test_startup_imports.py); none outside a git repository.
-        if not _may_be_in_git(folder):
+        from controller.local.machine import may_be_in_git
+
+        if not may_be_in_git(folder):
             return plain
         # pathspecs are relative to the folder git runs in: "." is the benchmark's folder
         commit = _git(folder, "log", "-1", "--format=%H", "--", ".") or None
@@ -79,16 +81,6 @@ class GitSources:
             return plain
         return Source(repository=self.project.repository, commit=commit, dirty=bool(status),
                       branch=self.project.default_branch)
-
-
-def _may_be_in_git(folder: Path) -> bool:
-    """False only where git would find no repository for ``folder``: ``GIT_DIR`` is not set and no
-    ``.git`` (the folder of a repository, or the file of a linked work tree or a submodule) is at or above
-    it, as git looks from the folder's real path. Where this is True, git itself decides."""
-    if os.environ.get("GIT_DIR"):
-        return True
-    here = folder.resolve()
-    return any((candidate / ".git").exists() for candidate in (here, *here.parents))
 
 
 def _git(where: Path, *args: str) -> str | None:

@@ -97,31 +97,47 @@ def gpu_count() -> int:
     return len(machine_facts().gpus)
 
 
+def may_be_in_git(folder: Path) -> bool:
+    """False only where git would find no repository for ``folder``: ``GIT_DIR`` is not set and no
+    ``.git`` (the folder of a repository, or the file of a linked work tree or a submodule) is at or above
+    it, as git looks from the folder's real path. Where this is True, git itself decides."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    here = folder.resolve()
+    return any((candidate / ".git").exists() for candidate in (here, *here.parents))
+
+
 def source_facts(folder: Path) -> SourceFacts:
-    """Commit, dirtiness and branch of the git work tree holding ``folder`` (nothing if none)."""
-    git = shutil.which("git")
+    """Commit, dirtiness (tracked files) and branch of the git work tree holding ``folder`` (nothing if
+    none): one ``git status --porcelain=v2 --branch``, and no git at all outside a repository."""
+    git = shutil.which("git") if may_be_in_git(folder) else None
     if git is None:
         return SourceFacts(None, False, None)
-
-    def run(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                [git, "-C", str(folder), *args],
-                capture_output=True,
-                text=True,
-                timeout=TOOL_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = run("rev-parse", "--verify", "-q", "HEAD")
-    if commit is None:
+    try:
+        done = subprocess.run(
+            [git, "-C", str(folder), "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
         return SourceFacts(None, False, None)
-    status = run("status", "--porcelain", "--untracked-files=no")
-    branch = run("rev-parse", "--abbrev-ref", "HEAD")
-    return SourceFacts(commit=commit, dirty=bool(status), branch=None if branch in (None, "HEAD") else branch)
+    if done.returncode != 0:
+        return SourceFacts(None, False, None)
+    headers: dict[str, str] = {}
+    changed = False
+    for line in done.stdout.splitlines():
+        if line.startswith("# "):  # "# branch.oid <commit>|(initial)", "# branch.head <name>|(detached)"
+            key, _, value = line[2:].partition(" ")
+            headers[key] = value.strip()
+        elif line:
+            changed = True  # a changed, renamed or unmerged tracked entry
+    commit = headers.get("branch.oid")
+    if commit is None or commit == "(initial)":  # no commit yet
+        return SourceFacts(None, False, None)
+    branch = headers.get("branch.head")
+    return SourceFacts(commit=commit, dirty=changed, branch=None if branch in (None, "(detached)") else branch)
 
 
 def oom_kills() -> int | None:
