@@ -10,7 +10,9 @@ Each round runs, one after the other (so a change of load on the machine hits th
              from the same history): the store and journal exist, still "insufficient data";
 * judged   — the same on a data folder with enough history for a verdict (the policy's
              ``min_history``): the statistics (numpy, scipy) are imported and a verdict computed;
-* ``python -c "from scipy import stats"`` — what the judged run pays for scipy alone.
+* ``python -c "from scipy import stats"`` — what the judged run pays for scipy alone;
+* ``python -c "import anubis.commands.run"`` — the command's imports alone (start-up included), the
+  largest part of what a run adds; and ``python -c pass``, the interpreter's own start.
 
 Then ``LocalRunner.run`` of the RunSpec in this process (process group, output pump, log, extraction,
 registry, record, SQLite store): the backend's own overhead, without the command's start-up.
@@ -129,6 +131,7 @@ def main() -> None:
             "repeated": lambda: timed(anubis, cwd=root, env=fresh("repeated")),
             "judged": lambda: timed(anubis, cwd=root, env=fresh("judged")),
             "scipy": lambda: timed([sys.executable, "-c", "from scipy import stats"], cwd=root, env=base),
+            "imports": lambda: timed([sys.executable, "-c", "import anubis.commands.run"], cwd=root, env=base),
             "pass": lambda: timed([sys.executable, "-c", "pass"], cwd=root, env=base),
         }
         for case in cases.values():  # warm up: page cache, .pyc files
@@ -173,6 +176,7 @@ def main() -> None:
         "repeated": "anubis run (1 earlier run)",
         "judged": f"anubis run ({histories['judged']} earlier: a verdict)",
         "scipy": "python -c 'from scipy import stats'",
+        "imports": "python -c 'import anubis.commands.run'",
         "pass": "python -c pass",
     }
     for name, label in labels.items():
