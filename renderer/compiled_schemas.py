@@ -55,8 +55,9 @@ SHIPPED = ("descriptor", "environment")
 #: Keywords that mean the same in draft-07 (fastjsonschema) and 2020-12 (jsonschema), once prepared.
 KEYWORDS = frozenset({
     "type", "properties", "additionalProperties", "required", "pattern", "maxLength", "minLength", "enum",
-    "const", "if", "then", "else", "oneOf", "anyOf", "allOf", "not", "propertyNames", "maxProperties", "minProperties", "minimum",
-    "maximum", "exclusiveMinimum", "exclusiveMaximum", "items", "minItems", "maxItems", "uniqueItems",
+    "const", "oneOf", "anyOf", "allOf", "not", "if", "then", "else", "propertyNames", "maxProperties",
+    "minProperties", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "items", "minItems", "maxItems",
+    "uniqueItems",
     # annotations and structure, not checked
     "$ref", "$defs", "$id", "$schema", "$comment", "title", "description", "default", "deprecated", "examples",
     "format",  # an annotation here: no format checker (renderer.loading)
