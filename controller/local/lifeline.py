@@ -177,8 +177,10 @@ def start_watchdog(pgid: int, tag: str, grace_seconds: float, kill_argv: Sequenc
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, False)
     # -P: the working folder is not put on sys.path (a benchmark repository's own `controller/` folder
-    # must not shadow this package); cwd "/": the watchdog holds no folder busy.
-    argv = [sys.executable, "-P", "-m", "controller.local.lifeline", str(pgid), tag, repr(grace_seconds), *kill_argv]
+    # must not shadow this package); -S: no `site` (the watchdog needs the standard library and this
+    # package, found through PYTHONPATH below; site and an editable install's finder cost ~20 ms of a
+    # core on every run); cwd "/": the watchdog holds no folder busy.
+    argv = [sys.executable, "-P", "-S", "-m", "controller.local.lifeline", str(pgid), tag, repr(grace_seconds), *kill_argv]
     package_root = str(Path(__file__).resolve().parents[2])  # where this `controller` package is found
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     try:
