@@ -209,8 +209,41 @@ def judge_series(
 
     The new run is judged with the runs just before it as one new level (a *tail* of ``j`` runs,
     the longest first, ``j`` from ``min_history`` down to 1), each against the baseline before that
-    tail: the first tail that is a change gives the verdict; else the verdict on the new run alone."""
+    tail: the first tail that is a change gives the verdict; else the verdict on the new run alone.
+
+    A step is reported once: when the previous run was already a (confirmed) change in the same
+    direction and is one of the runs of the new run's new level, the new run is ``no_change`` (the
+    same step, reported on the run that confirmed it; see :func:`_already_reported`)."""
     where = list(range(len(series))) if positions is None else list(positions)
+    verdict = _judge_once(series, value, direction, policy, where)
+    if verdict.is_change and len(series) > 0:
+        return _already_reported(verdict, series, direction, policy, where)
+    return verdict
+
+
+def _already_reported(
+    verdict: Verdict, series: Sequence[float], direction: str, policy: RegressionPolicy, where: list[int]
+) -> Verdict:
+    """``verdict`` (a change), or ``no_change`` when the previous run already reported the same step:
+    its own verdict (against the runs before it) was the same change, and it is one of the runs of
+    the new level the new run is judged with. A step is one event: the runs after the one that
+    confirmed it did not cause it, and a commit status turned red on each of them would blame
+    commits that changed nothing."""
+    baseline = verdict.baseline
+    if baseline is None or where[-1] not in baseline.compared:
+        return verdict
+    previous = _judge_once(series[:-1], series[-1], direction, policy, where[:-1])
+    if previous.verdict != verdict.verdict:
+        return verdict
+    reason = (f"the same step (from execution #{baseline.compared[0]}) as execution #{where[-1]}'s "
+              f"{verdict.verdict}, reported there once: " + verdict.reason)
+    return replace(verdict, verdict="no_change", reason=reason)
+
+
+def _judge_once(
+    series: Sequence[float], value: float, direction: str, policy: RegressionPolicy, where: list[int]
+) -> Verdict:
+    """:func:`judge_series` without the reported-once rule."""
     n = len(series)
     points = steps(series, value, policy)
     # A recent step: the runs since it and the new one, as one new level, against the level before.

@@ -268,3 +268,23 @@ def test_a_long_runs_value_is_the_median_statistics_gives(n: int) -> None:
     finite = [float(v) for v in values if np.isfinite(v)]
     assert execution_value(list(values)) == statistics.median(finite)
     assert execution_value([float("nan")] * n) is None
+
+
+def test_a_step_is_reported_once_on_the_run_that_confirms_it() -> None:
+    # 10 % slower from run 20: suspected on its first run, a regression on its second, and the runs
+    # after it on the same new level are the same step, already reported (no commit after the one
+    # that confirmed it is blamed for it).
+    before = noisy(20, 100.0, cv=0.01, seed=21)
+    policy = RegressionPolicy()
+    new_level = [110.2, 109.8, 110.1, 110.4]
+    verdicts = [judge(history([*before, *new_level[:i]]), [new_level[i]], "lower", policy).verdict
+                for i in range(len(new_level))]
+    assert verdicts == ["suspected", "regression", "no_change", "no_change"]
+    third = judge(history([*before, *new_level[:2]]), [new_level[2]], "lower", policy)
+    assert "reported there once" in third.reason and "execution #21's regression" in third.reason
+    assert third.change is not None and third.change > 0.05 and third.baseline is not None
+    # with confirm = 0 the first run reports it, and the second is the same step
+    quick = RegressionPolicy(confirm=0)
+    assert judge(history(before), [new_level[0]], "lower", quick).verdict == "regression"
+    assert judge(history([*before, new_level[0]]), [new_level[1]], "lower", quick).verdict == "no_change"
+
