@@ -338,7 +338,9 @@ def _decide(
 
     mean_after = float(np.mean(after))
     difference = mean_after - baseline.center
-    factor = serial_factor(kept, after if after.size > 1 else None)
+    # The baseline's own serial dependence: the new level's 2-5 runs cannot measure it (two values
+    # about their own mean always read as rho = -1, and pooled with the baseline they hid its dependence).
+    factor = serial_factor(kept)
     if after.size > 1:
         # Ranks decide (Mann-Whitney, exact): one extreme run cannot carry an ordinary one with it.
         # With a short baseline the ranks cannot reach the confidence at all (2 runs beyond all of

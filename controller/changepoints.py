@@ -162,7 +162,9 @@ def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE, linear_
 def serial_factor(before: FloatArray, after: FloatArray | None = None) -> float:
     """The long-run variance factor of residuals about the mean of ``before`` and of ``after``
     (when given), without further cuts: a baseline that trends, drifts or wanders has residuals
-    that follow each other, and a mean is that much less certain."""
+    that follow each other, and a mean is that much less certain. A verdict passes the baseline
+    alone: a piece of a few points about its own mean reads as alternating (two points always give
+    ``rho = -1``), so a short ``after`` pulls the pooled estimate down."""
     pieces = [before - before.mean()] + ([after - after.mean()] if after is not None and after.size else [])
     if before.size <= 2:
         return 1.0

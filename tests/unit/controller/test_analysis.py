@@ -288,3 +288,17 @@ def test_a_step_is_reported_once_on_the_run_that_confirms_it() -> None:
     assert judge(history(before), [new_level[0]], "lower", quick).verdict == "regression"
     assert judge(history([*before, new_level[0]]), [new_level[1]], "lower", quick).verdict == "no_change"
 
+
+
+def test_the_serial_dependence_of_a_baseline_is_read_from_the_baseline_alone() -> None:
+    # A baseline that steps down slowly (each run nearly the one before: a bank balance between
+    # deposits, a disk filling) is worth far fewer independent runs than its count. Two new runs
+    # about their own mean always read as perfectly alternating (rho = -1): pooled with the
+    # baseline they hid its dependence, and two runs above such a baseline were a confirmed +7.6 %.
+    baseline = [7.36] * 6 + [7.34] * 4 + [7.323, 7.323, 7.315, 7.288] + [7.268] * 5 + [7.257]
+    verdict = judge(history([*baseline, 7.663]), [8.091], "lower", RegressionPolicy())
+    assert verdict.verdict == "no_change" and "within the baseline's noise" in verdict.reason
+    # the same two runs above a baseline of independent noise with the same spread are a regression
+    rng = np.random.default_rng(3)
+    independent = list(7.3 + rng.permutation(np.array(baseline) - np.mean(baseline)))
+    assert judge(history([*independent, 7.663]), [8.091], "lower", RegressionPolicy()).verdict == "regression"
