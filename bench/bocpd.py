@@ -38,7 +38,7 @@ PRIOR_POINTS = 10
 LEVEL_ONLY = 1e12  # the slope's prior precision for level segments
 
 
-def run_lengths(values: Sequence[float], *, line: bool = True, hazard: float = HAZARD) -> list[np.ndarray]:  # type: ignore[type-arg]
+def run_lengths(values: Sequence[float], *, line: bool = True, hazard: float = HAZARD) -> list[np.ndarray]:
     """``R[t][r]``: the posterior probability, given ``values[:t+1]``, that the current segment holds
     the newest ``r`` points (``r = 0``: a new segment starts after ``t``)."""
     x = np.asarray(values, dtype=float)
@@ -82,7 +82,7 @@ def run_lengths(values: Sequence[float], *, line: bool = True, hazard: float = H
     return out
 
 
-def change_probability(posterior: Sequence[np.ndarray], newest: int = 6, least: int = 2) -> list[float]:  # type: ignore[type-arg]
+def change_probability(posterior: Sequence[np.ndarray], newest: int = 6, least: int = 2) -> list[float]:
     """At each point, the probability that the current segment started within the newest ``newest``
     points and already holds at least ``least`` of them."""
     return [float(r[least:newest + 1].sum()) for r in posterior]
