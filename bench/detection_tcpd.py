@@ -7,6 +7,10 @@ points after a marked change (of any annotator; 0 marks "no change") detects it,
 a false alarm. A change marked before point 10 whose 5 points reach the judged ones (5 <= c < 10)
 counts like any other (an alarm at 10..c+5 detects it); one marked earlier cannot be detected and
 is left out. Both over all 25 series and over the even- and odd-numbered halves (by name order).
+
+Then the trade-off of false alarms against recall: Bayesian online change-point detection
+(``bench/bocpd.py``) over its threshold, and the verdicts over the policy's ``confidence`` (each
+point one more online pass; only the default's in ``--quick``), and which points meet both goals.
 """
 
 from __future__ import annotations
