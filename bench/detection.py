@@ -38,7 +38,10 @@ Detectors, all in this run:
 - ``ratio``: github-action-benchmark's rule: alarm when a value is worse than the previous one by
   more than ``alert-threshold`` (its default ``200%``, and ``110%`` as many projects set it);
 - ``z-score``: conbench's rule: alarm when ``|z| > 5`` against the mean and standard deviation of
-  the previous 20 executions.
+  the previous 20 executions;
+- ``bocpd``: Bayesian online change-point detection (``bench/bocpd.py``, Adams & MacKay 2007) with
+  a line per segment and the TCPD paper's hazard 1/100; an alarm when the probability of a segment
+  of at least two runs started within the last six first exceeds 0.5.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import bocpd
 from controller.analysis import judge_series
 from schemas.runspec import RegressionPolicy
 
@@ -216,6 +220,7 @@ DETECTORS: dict[str, Detector] = {
     "ratio 200% (github-action-benchmark default)": ratio_detector(2.0),
     "ratio 110%": ratio_detector(1.10),
     "z-score > 5, window 20 (conbench)": zscore_detector(),
+    "bocpd (a line per run, p > 0.5)": bocpd.detector(0.5, first=FIRST_JUDGED),
 }
 
 

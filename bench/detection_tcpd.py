@@ -7,6 +7,10 @@ points after a marked change (of any annotator; 0 marks "no change") detects it,
 a false alarm. A change marked before point 10 whose 5 points reach the judged ones (5 <= c < 10)
 counts like any other (an alarm at 10..c+5 detects it); one marked earlier cannot be detected and
 is left out. Both over all 25 series and over the even- and odd-numbered halves (by name order).
+
+Then the trade-off of false alarms against recall: Bayesian online change-point detection
+(``bench/bocpd.py``) over its threshold, and the verdicts over the policy's ``confidence`` (each
+point one more online pass; only the default's in ``--quick``), and which points meet both goals.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from bench import tcpd
+from bench import bocpd, tcpd
 from bench.detection import FIRST_JUDGED, TOLERANCE, anubis_detector, ratio_detector, zscore_detector
 from controller.changepoints import change_points
 from schemas.runspec import RegressionPolicy
@@ -87,7 +91,14 @@ ONLINE = {
     "ratio 110%": ratio_detector(1.10),
     "ratio 200% (github-action-benchmark)": ratio_detector(2.0),
     "otava (newest 60 points)": otava_online,
+    "bocpd, a line per run (p > 0.5)": bocpd.detector(0.5, first=FIRST_JUDGED),
+    "bocpd, a level per run (p > 0.5)": bocpd.detector(0.5, line=False, first=FIRST_JUDGED),
 }
+
+#: The trade-off curves (false alarms against recall): BOCPD's threshold, and the verdicts' confidence
+#: (the policy knob; each point is a full online pass, left out of ``--quick``).
+BOCPD_THRESHOLDS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+CONFIDENCES = (0.9, 0.95, 0.999)
 
 
 def _offline(name: str) -> tuple[str, list[float], list[float], float]:
@@ -109,6 +120,29 @@ def _online(name: str) -> tuple[str, list[tuple[int, int, int, int, int]], float
         at = [FIRST_JUDGED + i for i, a in enumerate(alarms) if a]
         rows.append(online_counts(series.annotations, at, len(alarms)))
     return name, rows, time.perf_counter() - began
+
+
+def _bocpd_curve(line: bool) -> list[tuple[float, list[tuple[int, int, int, int, int]]]]:
+    """Per threshold of :data:`BOCPD_THRESHOLDS`, the per-series counts (one posterior per series)."""
+    probabilities = [(s, bocpd.change_probability(bocpd.run_lengths(s.values, line=line))) for s in tcpd.load()]
+    curve = []
+    for threshold in BOCPD_THRESHOLDS:
+        rows = []
+        for series, probability in probabilities:
+            fired = bocpd.alarms(probability, threshold, FIRST_JUDGED)
+            rows.append(online_counts(series.annotations, [FIRST_JUDGED + i for i, a in enumerate(fired) if a],
+                                      len(fired)))
+        curve.append((threshold, rows))
+    return curve
+
+
+def _confidence_point(confidence: float) -> tuple[float, list[tuple[int, int, int, int, int]]]:
+    detector = anubis_detector(RegressionPolicy(confidence=confidence))
+    rows = []
+    for series in tcpd.load():
+        fired = detector(series.values)
+        rows.append(online_counts(series.annotations, [FIRST_JUDGED + i for i, a in enumerate(fired) if a], len(fired)))
+    return confidence, rows
 
 
 def online_counts(annotations: dict[str, list[int]], alarms: Sequence[int], judged: int) -> tuple[int, int, int, int, int]:
@@ -167,6 +201,8 @@ def report(jobs: int, *, include_otava: bool, quick: bool = False) -> None:
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         off = list(pool.map(_offline, offline))
         on = list(pool.map(_online, online))
+        confidence_curve = [] if quick else list(pool.map(_confidence_point, CONFIDENCES))
+        bocpd_curves = list(pool.map(_bocpd_curve, (True, False)))
     print(f"\noffline, F1 / cover (margin {tcpd.MARGIN}):")
     print(f"{'method':<38} {'F1':>6} {'cover':>6}   {'even F1/cover':>14} {'odd F1/cover':>14}  seconds")
     for name, f1s, covers, seconds in off:
@@ -199,6 +235,20 @@ def report(jobs: int, *, include_otava: bool, quick: bool = False) -> None:
     print(f"goal: online at most 1 false alarm per 100 judged points ({fa:.2f}: {'met' if fa <= 1.0 else 'NOT met'}), "
           f"recall at least 0.5 ({recall:.3f}: {'met' if recall >= 0.5 else 'NOT met'}), an F1 above every peer's "
           f"({f1:.3f}; best peer {best} {scores[best][3]:.3f}: {'met' if f1 > scores[best][3] else 'NOT met'})")
+    print("\ntrade-off, false alarms per 100 judged points against recall (even / odd halves: FA / recall):")
+    print(f"{'detector':<46} {'FA/100':>7} {'recall':>7} {'F1':>6}   {'even':>11} {'odd':>11}")
+    curve_rows = [(f"anubis, confidence {c}" + (" (default)" if c == RegressionPolicy().confidence else ""), rows)
+                  for c, rows in sorted([*confidence_curve, (RegressionPolicy().confidence, on[0][1])])]
+    for line, curve in zip(("a line", "a level"), bocpd_curves):
+        curve_rows += [(f"bocpd, {line} per run, p > {t}", rows) for t, rows in curve]
+    for label, rows in curve_rows:
+        fa, _, recall, f1 = _online_scores(rows)
+        even, odd = _online_scores(rows[::2]), _online_scores(rows[1::2])
+        print(f"{label:<46} {fa:>7.2f} {recall:>7.3f} {f1:>6.3f}   {even[0]:>5.2f}/{even[2]:.3f} {odd[0]:>5.2f}/{odd[2]:.3f}")
+    both = [label for label, rows in curve_rows if _online_scores(rows)[0] <= 1.0 and _online_scores(rows)[2] >= 0.5]
+    best_within = max(curve_rows, key=lambda r: _online_scores(r[1])[2] if _online_scores(r[1])[0] <= 1.0 else -1.0)
+    print(f"points of the curves meeting both online goals: {', '.join(both) if both else 'none'}; the highest recall "
+          f"at most 1 false alarm per 100: {best_within[0]} ({_online_scores(best_within[1])[2]:.3f})")
     ceiling = _separable(data)
     print(f"of the {ceiling[1]} marked changes within reach, {ceiling[0]} put the mean of their first 3 points more than 3 "
           f"standard deviations from the 20 points before them (a change in level a detector can see within 5 points)")

@@ -24,7 +24,14 @@ Two paths, and the evidence each needs:
   value beyond :data:`OUTLIER_MADS` MADs) is set aside, so a metric's other mode keeps its spread;
 * **a new level of several runs** (a change point less than ``min_history`` runs ago): the new
   segment's runs and the new one against the segment before the step, by the two-sided
-  Mann-Whitney U test at the policy's confidence, and ``min_change`` between medians.
+  Mann-Whitney U test at the policy's confidence, and ``min_change`` between medians;
+* **a change of course** (when the levels see none): the newest ``1 + confirm`` runs all outside
+  their forecast from the line through the ``window`` runs before them, with the residuals' AR(1)
+  continuation (the Box-Jenkins forecast), at the policy's confidence and by ``min_change``: a trend
+  that starts, stops or turns (see :func:`_departure`).
+
+A step is reported once, on the run that confirms it (the runs after it on the same new level are
+``no_change``, see :func:`_already_reported`).
 
 A change seen by fewer than ``1 + policy.confirm`` runs is ``suspected``: it turns nothing red and
 fires no alert; ``anubis run`` repeats the benchmark, the cluster asks for a confirmation run, and
@@ -43,7 +50,15 @@ if TYPE_CHECKING:  # numpy is imported by the functions that compute: "insuffici
     import numpy as np
     from numpy.typing import NDArray
 
-from controller.changepoints import MIN_EFFECT, change_points, serial_factor, superiority, trend_explains
+from controller.changepoints import (
+    LINEAR_MIN,
+    MIN_EFFECT,
+    change_points,
+    serial_correlation,
+    serial_factor,
+    superiority,
+    trend_explains,
+)
 from schemas.runspec import RegressionPolicy
 
 VerdictName = Literal["regression", "improvement", "suspected", "no_change", "insufficient_data"]
@@ -209,8 +224,41 @@ def judge_series(
 
     The new run is judged with the runs just before it as one new level (a *tail* of ``j`` runs,
     the longest first, ``j`` from ``min_history`` down to 1), each against the baseline before that
-    tail: the first tail that is a change gives the verdict; else the verdict on the new run alone."""
+    tail: the first tail that is a change gives the verdict; else the verdict on the new run alone.
+
+    A step is reported once: when the previous run was already a (confirmed) change in the same
+    direction and is one of the runs of the new run's new level, the new run is ``no_change`` (the
+    same step, reported on the run that confirmed it; see :func:`_already_reported`)."""
     where = list(range(len(series))) if positions is None else list(positions)
+    verdict = _judge_once(series, value, direction, policy, where)
+    if verdict.is_change and len(series) > 0:
+        return _already_reported(verdict, series, direction, policy, where)
+    return verdict
+
+
+def _already_reported(
+    verdict: Verdict, series: Sequence[float], direction: str, policy: RegressionPolicy, where: list[int]
+) -> Verdict:
+    """``verdict`` (a change), or ``no_change`` when the previous run already reported the same step:
+    its own verdict (against the runs before it) was the same change, and it is one of the runs of
+    the new level the new run is judged with. A step is one event: the runs after the one that
+    confirmed it did not cause it, and a commit status turned red on each of them would blame
+    commits that changed nothing."""
+    baseline = verdict.baseline
+    if baseline is None or where[-1] not in baseline.compared:
+        return verdict
+    previous = _judge_once(series[:-1], series[-1], direction, policy, where[:-1])
+    if previous.verdict != verdict.verdict:
+        return verdict
+    reason = (f"the same step (from execution #{baseline.compared[0]}) as execution #{where[-1]}'s "
+              f"{verdict.verdict}, reported there once: " + verdict.reason)
+    return replace(verdict, verdict="no_change", reason=reason)
+
+
+def _judge_once(
+    series: Sequence[float], value: float, direction: str, policy: RegressionPolicy, where: list[int]
+) -> Verdict:
+    """:func:`judge_series` without the reported-once rule."""
     n = len(series)
     points = steps(series, value, policy)
     # A recent step: the runs since it and the new one, as one new level, against the level before.
@@ -224,7 +272,99 @@ def judge_series(
     last = max([0, *(c for c in points if c <= n - policy.min_history)])
     verdict = _against(series, value, list(range(max(last, n - policy.window), n)), [], last, where, direction,
                        policy)
+    if verdict.verdict == "no_change":
+        departed = _departure(series, value, where, direction, policy)
+        if departed is not None:
+            return _confirming(departed, policy)
     return _confirming(verdict, policy)
+
+
+def _departure(
+    series: Sequence[float], value: float, where: list[int], direction: str, policy: RegressionPolicy
+) -> Verdict | None:
+    """A change of course: the newest ``1 + confirm`` runs all outside their forecast from the line
+    of the ``window`` runs before them, at the policy's confidence (else the new run alone, at the
+    single-run strictness: at most a suspect while ``confirm`` asks for more), and each by
+    ``min_change`` (None when neither). A trend that starts, stops or turns is a change a level
+    test sees late or never.
+
+    The forecast is the line's, plus the AR(1) continuation of its last residual: ``rho^h r`` at
+    ``h`` runs ahead, with variance ``s^2 (1 - rho^(2h))`` and the line's own uncertainty, ``rho``
+    the residuals' Durbin-Watson serial correlation. That is the Box-Jenkins forecast of a line
+    with AR(1) noise: a wandering or curving baseline's next run is expected near its last one (a
+    random walk's step is judged against its own steps), and white noise (``rho = 0``) gives the
+    ordinary t prediction interval about the line."""
+    whole = [*series, value]
+    for runs in dict.fromkeys((1 + policy.confirm, 1)):
+        start = len(whole) - runs
+        before = whole[max(0, start - policy.window):start]
+        if runs > len(whole) - 1 or len(before) < LINEAR_MIN:
+            continue
+        needed = policy.confidence if runs > 1 else 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
+        found = _forecast_test(before, whole[start:], needed, policy.min_change)
+        if found is None:
+            continue
+        forecast, p_value = found
+        after = whole[start:]
+        change = (sum(after) / runs - sum(forecast) / runs) / abs(sum(forecast) / runs)
+        worse = (change < 0) if direction == "higher" else (change > 0)
+        name: ChangeName = "regression" if worse else "improvement"
+        first = len(series) - runs + 1
+        baseline = _line_summary(before, where, first, len(series))
+        reason = (f"the newest {runs} run(s) left the course of the {len(before)} before them: "
+                  f"{_percent(change)} against their forecast (confidence {1.0 - p_value:.2%}, needed {needed:.2%};"
+                  f" minimum change {policy.min_change:.0%})")
+        return Verdict(name, change, 1.0 - p_value, baseline, reason, sum(after) / runs, runs)
+    return None
+
+
+def _forecast_test(
+    before: Sequence[float], after: Sequence[float], needed: float, min_change: float
+) -> tuple[list[float], float] | None:
+    """The forecasts of ``after`` from ``before``'s line with AR(1) residuals, and the largest two-sided
+    p among ``after``'s runs, when every run lies beyond its forecast interval at ``needed`` on the
+    same side and by ``min_change`` of the forecast; else None."""
+    import numpy as np
+
+    x = np.asarray(before, dtype=float)
+    m = x.size
+    t = np.arange(m, dtype=float)
+    design = np.column_stack([np.ones(m), t])
+    coefficients = np.linalg.lstsq(design, x, rcond=None)[0]
+    residuals = x - design @ coefficients
+    variance = float(residuals @ residuals) / (m - 2)
+    rho = serial_correlation([residuals])
+    ahead = np.arange(1, len(after) + 1, dtype=float)
+    points = np.column_stack([np.ones(ahead.size), m - 1 + ahead])
+    forecast = points @ coefficients + rho**ahead * residuals[-1]
+    leverage = np.einsum("ij,jk,ik->i", points, np.linalg.inv(design.T @ design), points)
+    spread = np.sqrt(variance * (1.0 - rho ** (2.0 * ahead) + leverage))
+    y = np.asarray(after, dtype=float)
+    difference = y - forecast
+    if not (np.all(difference > 0) or np.all(difference < 0)):
+        return None
+    if np.any(np.abs(difference) < min_change * np.abs(forecast)) or np.any(forecast == 0.0):
+        return None
+    if variance <= 0.0:
+        return [float(f) for f in forecast], 0.0
+    from scipy import special
+
+    p_values = 2.0 * special.stdtr(m - 2, -np.abs(difference) / spread)
+    p = float(np.max(p_values))
+    return ([float(f) for f in forecast], p) if p <= 1.0 - needed else None
+
+
+def _line_summary(before: Sequence[float], where: list[int], first: int, n: int) -> BaselineSummary:
+    """The baseline of a departure verdict: the runs the line was fitted on, and the runs judged."""
+    import numpy as np
+
+    x = np.asarray(before, dtype=float)
+    start = first - x.size
+    return BaselineSummary(
+        executions=tuple(where[i] for i in range(start, first)), excluded=(), center=float(np.mean(x)),
+        spread=float(np.std(x, ddof=1)), start=where[start], change_point=None,
+        compared=tuple(where[i] for i in range(first, n)),
+    )
 
 
 def steps(series: Sequence[float], value: float, policy: RegressionPolicy) -> list[int]:
@@ -305,7 +445,9 @@ def _decide(
 
     mean_after = float(np.mean(after))
     difference = mean_after - baseline.center
-    factor = serial_factor(kept, after if after.size > 1 else None)
+    # The baseline's own serial dependence: the new level's 2-5 runs cannot measure it (two values
+    # about their own mean always read as rho = -1, and pooled with the baseline they hid its dependence).
+    factor = serial_factor(kept)
     if after.size > 1:
         # Ranks decide (Mann-Whitney, exact): one extreme run cannot carry an ordinary one with it.
         # With a short baseline the ranks cannot reach the confidence at all (2 runs beyond all of

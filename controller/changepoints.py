@@ -162,7 +162,9 @@ def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE, linear_
 def serial_factor(before: FloatArray, after: FloatArray | None = None) -> float:
     """The long-run variance factor of residuals about the mean of ``before`` and of ``after``
     (when given), without further cuts: a baseline that trends, drifts or wanders has residuals
-    that follow each other, and a mean is that much less certain."""
+    that follow each other, and a mean is that much less certain. A verdict passes the baseline
+    alone: a piece of a few points about its own mean reads as alternating (two points always give
+    ``rho = -1``), so a short ``after`` pulls the pooled estimate down."""
     pieces = [before - before.mean()] + ([after - after.mean()] if after is not None and after.size else [])
     if before.size <= 2:
         return 1.0
@@ -173,18 +175,23 @@ def serial_factor(before: FloatArray, after: FloatArray | None = None) -> float:
 
 
 def _factor(pieces: Sequence[FloatArray]) -> float:
-    """``(1 + rho) / (1 - rho)`` with ``rho = 1 - DW / 2`` (``DW`` the Durbin-Watson ratio of the
-    residuals' squared steps to their squares, pooled over the pieces), which, unlike the lag-one
-    sample autocorrelation, is not pulled towards 0 by a short piece's ends: a smooth curve or a
-    random walk gives ``rho`` near 1, white noise near 0."""
+    """``(1 + rho) / (1 - rho)`` with ``rho`` from :func:`serial_correlation`."""
+    rho = serial_correlation(pieces)
+    return (1.0 + rho) / (1.0 - rho)
+
+
+def serial_correlation(pieces: Sequence[FloatArray]) -> float:
+    """``rho = 1 - DW / 2`` (``DW`` the Durbin-Watson ratio of the residuals' squared steps to their
+    squares, pooled over the pieces), between 0 and ``MAX_RHO``; unlike the lag-one sample
+    autocorrelation it is not pulled towards 0 by a short piece's ends: a smooth curve or a random
+    walk gives ``rho`` near 1, white noise near 0."""
     import numpy as np
 
     stepped = sum(float(np.sum(np.diff(p) ** 2)) for p in pieces if p.size > 1)
     total = sum(float(np.dot(p[1:], p[1:]) + np.dot(p[:-1], p[:-1])) / 2.0 for p in pieces if p.size > 1)
     if total <= 1e-20 * sum(p.size for p in pieces):
-        return 1.0
-    rho = min(max(1.0 - stepped / (2.0 * total), 0.0), MAX_RHO)
-    return (1.0 + rho) / (1.0 - rho)
+        return 0.0
+    return min(max(1.0 - stepped / (2.0 * total), 0.0), MAX_RHO)
 
 
 def best_split(x: FloatArray, min_size: int = MIN_SIZE, linear_min: int | None = None) -> tuple[int, float]:

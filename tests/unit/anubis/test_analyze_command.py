@@ -42,6 +42,8 @@ def test_json_output_matches_the_golden_file() -> None:
     assert document["change_points"] == [30]  # the 12 % step at row 30 (0-based, header not counted)
     alarms = [v["index"] for v in document["verdicts"] if v["verdict"] in ("regression", "suspected")]
     assert alarms and alarms[0] == 30 and all(30 <= i <= 34 for i in alarms)  # none before it, none once it is the baseline
+    # suspected on its first run, a regression on the second, and the runs after it the same step, reported once
+    assert [v["verdict"] for v in document["verdicts"] if 30 <= v["index"] <= 32] == ["suspected", "regression", "no_change"]
     assert [v["index"] for v in document["verdicts"]] == list(range(1, 45))
 
 

@@ -16,6 +16,7 @@ from controller.analysis import (
     still_trending,
     trend_p_value,
 )
+from controller.changepoints import serial_factor
 from schemas.runspec import RegressionPolicy
 
 POLICY = RegressionPolicy(confirm=0)  # a single run may be a change (the confirmation tests below)
@@ -268,3 +269,65 @@ def test_a_long_runs_value_is_the_median_statistics_gives(n: int) -> None:
     finite = [float(v) for v in values if np.isfinite(v)]
     assert execution_value(list(values)) == statistics.median(finite)
     assert execution_value([float("nan")] * n) is None
+
+
+def test_a_step_is_reported_once_on_the_run_that_confirms_it() -> None:
+    # 10 % slower from run 20: suspected on its first run, a regression on its second, and the runs
+    # after it on the same new level are the same step, already reported (no commit after the one
+    # that confirmed it is blamed for it).
+    before = noisy(20, 100.0, cv=0.01, seed=21)
+    policy = RegressionPolicy()
+    new_level = [110.2, 109.8, 110.1, 110.4]
+    verdicts = [judge(history([*before, *new_level[:i]]), [new_level[i]], "lower", policy).verdict
+                for i in range(len(new_level))]
+    assert verdicts == ["suspected", "regression", "no_change", "no_change"]
+    third = judge(history([*before, *new_level[:2]]), [new_level[2]], "lower", policy)
+    assert "reported there once" in third.reason and "execution #21's regression" in third.reason
+    assert third.change is not None and third.change > 0.05 and third.baseline is not None
+    # with confirm = 0 the first run reports it, and the second is the same step
+    quick = RegressionPolicy(confirm=0)
+    assert judge(history(before), [new_level[0]], "lower", quick).verdict == "regression"
+    assert judge(history([*before, new_level[0]]), [new_level[1]], "lower", quick).verdict == "no_change"
+
+
+
+def test_the_serial_dependence_of_a_baseline_is_read_from_the_baseline_alone() -> None:
+    # A baseline that steps down slowly (each run nearly the one before: a bank balance between
+    # deposits, a disk filling) is worth far fewer independent runs than its count. Two new runs
+    # about their own mean always read as perfectly alternating (rho = -1): pooled with the
+    # baseline they hid its dependence, and two runs above such a baseline were a confirmed +7.6 %.
+    baseline = [7.36] * 6 + [7.34] * 4 + [7.323, 7.323, 7.315, 7.288] + [7.268] * 5 + [7.257]
+    assert serial_factor(np.array(baseline)) > 5.0 > serial_factor(np.array(baseline), np.array([7.663, 8.091]))
+    verdict = judge(history([*baseline, 7.663]), [8.091], "lower", RegressionPolicy())
+    # not a change of level against the mean (the runs are worth far fewer than 20); a departure from
+    # the baseline's course (its last runs, continued), which is what the two runs are
+    assert "against the baseline mean" not in verdict.reason and "left the course" in verdict.reason
+    # the same two runs above a baseline of independent noise with the same spread are a regression
+    rng = np.random.default_rng(3)
+    independent = list(7.3 + rng.permutation(np.array(baseline) - np.mean(baseline)))
+    assert judge(history([*independent, 7.663]), [8.091], "lower", RegressionPolicy()).verdict == "regression"
+
+
+def test_a_trend_that_turns_is_a_change_the_levels_do_not_see() -> None:
+    # Throughput growing one unit a run, then falling back: the new runs are inside the baseline's
+    # range (no level change), but far below the course the baseline was on.
+    rng = np.random.default_rng(31)
+    rising = list(100.0 + np.arange(20) + rng.normal(0, 0.3, 20))
+    policy = RegressionPolicy()
+    first = judge(history(rising), [111.0], "higher", policy)
+    assert first.verdict == "suspected" and first.suspects == "regression" and "left the course" in first.reason
+    confirmed = judge(history([*rising, 111.0]), [110.5], "higher", policy)
+    assert confirmed.verdict == "regression" and confirmed.runs == 2 and confirmed.change is not None
+    assert confirmed.change < -0.05 and confirmed.baseline is not None and confirmed.baseline.compared == (20,)
+    assert confirmed.baseline.executions == tuple(range(20))
+    # the course kept is no change, and neither is a turn smaller than the minimum change
+    assert judge(history([*rising, 120.2]), [120.8], "higher", policy).verdict == "no_change"
+    assert judge(history([*rising, 117.0]), [117.5], "higher", policy).verdict == "no_change"
+
+
+def test_a_wandering_baseline_is_forecast_from_its_last_runs() -> None:
+    # A random walk's next run is expected near its last one (its steps are the noise a departure is
+    # judged against): two runs just past where the walk has got to are not a change of course.
+    walk = list(100.0 + np.cumsum(np.random.default_rng(8).normal(0, 0.8, 20)))
+    nearby = walk[-1] + 0.5
+    assert judge(history([*walk, nearby]), [nearby + 0.3], "lower", RegressionPolicy()).verdict == "no_change"
