@@ -318,11 +318,10 @@ class ClusterSimulator:
                 run.steps.clear()
                 if run.launcher and self.api.exists("jobs", run.namespace, run.launcher):
                     self.api.mutate("jobs", run.namespace, run.launcher, lambda o: o["spec"].update(suspend=True))
-                stamp = rfc3339(self.clock())
+                deleting = _deleting(rfc3339(self.clock()))
                 for pod in list(run.pods):
                     if self.api.exists("pods", run.namespace, pod):
-                        self.api.mutate("pods", run.namespace, pod,
-                                        lambda o: o["metadata"].setdefault("deletionTimestamp", stamp))
+                        self.api.mutate("pods", run.namespace, pod, deleting)
                 run.terminating_since = now
                 self.set_condition(run, "Suspended", "JobSuspended", "Job suspended")
 
@@ -338,6 +337,14 @@ class ClusterSimulator:
             self.api.delete("jobs", run.namespace, run.launcher)
         for pod in list(run.pods):
             self.api.delete("pods", run.namespace, pod)
+
+
+def _deleting(stamp: str) -> Callable[[dict[str, Any]], None]:
+    """A graceful delete as the API server applies it: ``deletionTimestamp`` set, the object kept."""
+
+    def change(obj: dict[str, Any]) -> None:
+        obj["metadata"].setdefault("deletionTimestamp", stamp)
+    return change
 
 
 # -- pod states ------------------------------------------------------------------------------------
