@@ -199,7 +199,7 @@ class ClusterSimulator:
         for name in run.pods:
             if only is None or only in name:
                 if self.api.exists("pods", run.namespace, name):
-                    self.api.mutate("pods", run.namespace, name, change)
+                    self.api.apply("pods", run.namespace, name, change)
 
     def set_condition(self, run: SimRun, type_: str, reason: str = "", message: str = "", *,
                       plural: str | None = None, name: str | None = None) -> None:
@@ -215,7 +215,7 @@ class ClusterSimulator:
             if type_ in ("Complete", "Succeeded"):
                 status["completionTime"] = now
 
-        self.api.mutate(plural or run.plural, run.namespace, name or run.name, change)
+        self.api.apply(plural or run.plural, run.namespace, name or run.name, change)
 
     def job_of(self, run: SimRun) -> tuple[str, str] | None:
         """The Job the Job controller runs for ``run``: its own, or an MPIJob's launcher Job (if created)."""
@@ -281,7 +281,7 @@ class ClusterSimulator:
         template = job_spec["template"]
         _create_pod(self, run, f"{name}-x1", template, ("Job", name, run.launcher_uid))
         for change in (_scheduled_change(self, run), _started_change(self)):
-            self.api.mutate("pods", run.namespace, f"{name}-x1", change)
+            self.api.apply("pods", run.namespace, f"{name}-x1", change)
 
     # -- what the Job controller does on suspend and delete -----------------------------------------
 
@@ -317,11 +317,11 @@ class ClusterSimulator:
             if suspended and "Suspended" not in conds and not self._queued(run):
                 run.steps.clear()
                 if run.launcher and self.api.exists("jobs", run.namespace, run.launcher):
-                    self.api.mutate("jobs", run.namespace, run.launcher, lambda o: o["spec"].update(suspend=True))
+                    self.api.apply("jobs", run.namespace, run.launcher, lambda o: o["spec"].update(suspend=True))
                 deleting = _deleting(rfc3339(self.clock()))
                 for pod in list(run.pods):
                     if self.api.exists("pods", run.namespace, pod):
-                        self.api.mutate("pods", run.namespace, pod, deleting)
+                        self.api.apply("pods", run.namespace, pod, deleting)
                 run.terminating_since = now
                 self.set_condition(run, "Suspended", "JobSuspended", "Job suspended")
 
@@ -414,7 +414,7 @@ def _create_pods(sim: ClusterSimulator, run: SimRun) -> None:
         status["conditions"] = [{"type": "Created", "status": "True", "reason": "MPIJobCreated",
                                  "message": f"MPIJob {run.namespace}/{run.name} is created.",
                                  "lastTransitionTime": now}]
-    sim.api.mutate(run.plural, run.namespace, run.name, lambda o: o.setdefault("status", {}).update(status))
+    sim.api.apply(run.plural, run.namespace, run.name, lambda o: o.setdefault("status", {}).update(status))
 
 
 def _scheduled_change(sim: ClusterSimulator, run: SimRun) -> Callable[[dict[str, Any]], None]:
@@ -526,7 +526,7 @@ def _job_done(type_: str, reason: str = "", message: str = "", *, kill_active: b
         sim.set_condition(run, interim, final_reason, final_message, plural=plural, name=name)
         stamp = rfc3339(sim.clock())
         for pod in active:  # deleted with a grace period: terminating, still there
-            sim.api.mutate("pods", run.namespace, pod, lambda o: o["metadata"].update(deletionTimestamp=stamp))
+            sim.api.apply("pods", run.namespace, pod, lambda o: o["metadata"].update(deletionTimestamp=stamp))
 
         def finish(sim: ClusterSimulator, run: SimRun) -> None:
             for pod in active:

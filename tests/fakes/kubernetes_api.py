@@ -284,13 +284,16 @@ class FakeKubernetes:
         return self._rv
 
     def _record(self, plural: str, type_: str, obj: dict[str, Any], old_labels: dict[str, str] | None = None,
-                previous: dict[str, Any] | None = None) -> None:
+                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record the change as an event (a copy of ``obj``: the version watches send); answers that
+        copy, which nothing may change."""
         rv = int(obj["metadata"]["resourceVersion"])
         event = _Event(rv, plural, obj["metadata"].get("namespace", ""), type_, clone(obj), old_labels, previous)
         self._events.append(event)
         self._latest[(plural, event.namespace, obj["metadata"]["name"])] = event.obj
         self._event_rvs.append(rv)
         self._lock.notify_all()
+        return event.obj
 
     def create(self, plural: str, obj: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
         api_version, kind, namespaced = KINDS[plural]
@@ -328,6 +331,16 @@ class FakeKubernetes:
         return result
 
     def mutate(self, plural: str, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Change the stored object in place (``change``), as a write through the API would: a new
+        resourceVersion, a MODIFIED event; answers a copy of the new version."""
+        return clone(self._changed(plural, namespace, name, change))
+
+    def apply(self, plural: str, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """:meth:`mutate` for a caller that does not read the answer (the simulator: no copy made)."""
+        self._changed(plural, namespace, name, change)
+
+    def _changed(self, plural: str, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """:meth:`mutate`, answering the recorded version itself (read it, never change it)."""
         with self._lock:
             obj = self._objects[(plural, namespace, name)]
             old_labels = dict(obj["metadata"].get("labels") or {})
@@ -335,12 +348,12 @@ class FakeKubernetes:
             change(obj)
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             changed = (obj["metadata"].get("labels") or {}) != old_labels
-            self._record(plural, "MODIFIED", obj, old_labels, before if changed else None)
-            return clone(obj)
+            return self._record(plural, "MODIFIED", obj, old_labels, before if changed else None)
 
     def update(self, plural: str, namespace: str, name: str, new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Replace the object with ``new`` as an update through the API does: immutable fields checked
-        (:class:`InvalidError`), a custom resource pruned; answers the stored object and the pruned paths."""
+        (:class:`InvalidError`), a custom resource pruned; answers the stored version as recorded
+        (read it, never change it) and the pruned paths."""
         with self._lock:
             current = self._objects[(plural, namespace, name)]
             if plural == "jobs":
@@ -357,7 +370,7 @@ class FakeKubernetes:
                 obj.clear()
                 obj.update(stored)
 
-            return self.mutate(plural, namespace, name, replace_all), pruned
+            return self._changed(plural, namespace, name, replace_all), pruned
 
     def delete(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -790,16 +803,22 @@ class _Handler(BaseHTTPRequestHandler):
             return self._unexpected(f"PATCH with content type {content_type!r} (body {body!r})")
         if not isinstance(body, dict):
             return self._status(400, "BadRequest", "a merge patch must be a JSON object")
-        current = self.api.get(plural, ns, name)
+        api = self.api
+        stored: dict[str, Any] | None = None
+        with api._lock:  # read, merge and write at one version, as the API server's GuaranteedUpdate
+            current = api._objects.get((plural, ns, name))
+            if current is not None:
+                api.stats.patches.append((time.time(), plural, name, body))
+                try:
+                    # merge_patch copies what the patch reaches and leaves the stored object as it is
+                    stored, pruned = api.update(plural, ns, name, merge_patch(current, body))
+                except InvalidError as e:
+                    invalid = e
         if current is None:
             return self._status(404, "NotFound", f'{plural} "{name}" not found')
-        with self.api._lock:
-            self.api.stats.patches.append((time.time(), plural, name, body))
-        try:
-            stored, pruned = self.api.update(plural, ns, name, merge_patch(current, body))
-        except InvalidError as e:
-            return self._invalid(e)
-        self._send(200, stored, _warnings(pruned))
+        if stored is None:
+            return self._invalid(invalid)
+        self._send(200, stored, _warnings(pruned))  # the recorded version: never changed, read unlocked
 
     def _invalid(self, e: InvalidError) -> None:
         self._send(422, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": str(e),
