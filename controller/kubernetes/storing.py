@@ -46,11 +46,12 @@ class _Pending:
 
 
 class GroupCommit:
-    """``put`` for many threads, written in batches to ``store`` (one at a time to a store that
-    cannot write batches)."""
+    """``put`` for many threads, written in batches to ``store``; a store that cannot write batches
+    (the S3 store: one object per record, written concurrently) is called by each thread directly."""
 
     def __init__(self, store: ResultStore, *, max_batch: int = MAX_BATCH) -> None:
         self.store = store
+        self._batches = isinstance(store, BatchStore)
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._waiting: list[_Pending] = []
@@ -60,6 +61,8 @@ class GroupCommit:
     def put(self, record: ResultRecord) -> bool:
         """Store ``record`` (``False`` if its execution id is already stored); raises what the store
         raises for it."""
+        if not self._batches:  # each caller its own put, in its own thread, at once (S3: concurrent writes)
+            return self.store.put(record)
         pending = _Pending(record)
         with self._lock:
             self._waiting.append(pending)

@@ -101,19 +101,29 @@ def test_a_failing_batch_is_written_one_by_one_and_only_its_own_caller_gets_the_
     assert "e-5" not in store.stored
 
 
-def test_a_store_without_batches_gets_one_put_per_record() -> None:
-    store = SlowStore()
-    commits = GroupCommit(replace_put_many_with_nothing(store))  # type: ignore[arg-type]
-    answers = put_all(commits, [f"e-{i}" for i in range(8)])
-    assert answers == {f"e-{i}": True for i in range(8)}
-    assert all(len(t) == 1 for t in store.transactions)
+def test_a_store_without_batches_is_put_by_each_caller_at_once() -> None:
+    """The S3 store writes one object per record: its puts stay concurrent, one per caller's thread."""
+    inside, most = 0, 0
+    count = threading.Lock()
+    stored: list[str] = []
 
-
-def replace_put_many_with_nothing(store: SlowStore) -> object:
     class PutOnly:
         def put(self, r: ResultRecord) -> bool:
-            return store.put(r)
-    return PutOnly()
+            nonlocal inside, most
+            with count:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.05)
+            with count:
+                inside -= 1
+                stored.append(r.execution_id)
+            return True
+
+    commits = GroupCommit(PutOnly())  # type: ignore[arg-type]
+    answers = put_all(commits, [f"e-{i}" for i in range(8)])
+    assert answers == {f"e-{i}": True for i in range(8)}
+    assert sorted(stored) == sorted(answers)
+    assert most > 1  # not serialised behind one writer
 
 
 def test_the_sqlite_store_writes_a_batch_in_one_transaction(tmp_path: Path) -> None:
