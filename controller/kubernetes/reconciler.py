@@ -7,9 +7,11 @@ each run has one worker while it is reconciled and costs only its :class:`RunSta
 
 A final decision is reported once (:mod:`.recording`: logs read, metrics extracted, the result stored
 — ``put`` refuses an execution id that is already stored — judged and exported), then the Job is annotated
-``anubis.dev/reported: <execution_id>``. A run whose object carries that mark is never reported
-again; one killed between ``put`` and the mark is exported and marked on the next start (exports
-are idempotent), never stored twice. See ``docs/controller.md``.
+``anubis.dev/reported: <execution_id>`` (by :mod:`.marking`, in the background: the running controller
+forgets the run as it reports it, the mark is for the next one). A run whose object carries that
+mark is never reported again; one whose mark was not written (killed between ``put`` and the mark)
+is exported and marked on the next start (exports are idempotent), never stored twice. See
+``docs/controller.md``.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from controller.kubernetes.client import (
     KubeClient,
     Resource,
 )
+from controller.kubernetes.marking import Mark, ReportedMarks
 from controller.kubernetes.namespaces import NAMESPACES, NamespaceTracker
 from controller.kubernetes.observed import (
     OUTCOME_ANNOTATION,
-    REPORTED_ANNOTATION,
     ROLE_LABEL,
     RUN_ID_LABEL,
     SELECTOR,
@@ -101,6 +103,7 @@ class Controller:
         self.on_report = on_report
         self.recorder = RunRecorder(client, store, exporters=self.exporters, metrics=self.metrics, clock=clock,
                                     on_report=on_report, usage=usage_recorder(settings))
+        self.marks = ReportedMarks(client)
         self._lock = threading.Lock()
         self._runs: dict[str, _Tracked] = {}
         self._pods: dict[str, dict[str, PodState]] = {}  # pod index key -> pod name -> state
@@ -130,6 +133,7 @@ class Controller:
                               stop=self._stop, resync_seconds=self.settings.resync_seconds, restarts=self.metrics)
             self.watchers.append(watcher)
             self._spawn(watcher.run, "watch-namespaces")
+        self.marks.start()
         for i in range(max(1, self.settings.workers)):
             self._spawn(self._work, f"reconcile-{i}")
         self._spawn(self._tick, "tick")
@@ -184,7 +188,8 @@ class Controller:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the workers and watchers (a watch blocked in a read ends with its connection; the
-        threads are daemons, so a process that exits does not wait for them)."""
+        threads are daemons, so a process that exits does not wait for them), then write the reported
+        marks still due, all within ``timeout``."""
         self._stop.set()
         with self._lock:
             for stop in self._dynamic.values():
@@ -194,14 +199,17 @@ class Controller:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.marks.stop(max(0.0, deadline - time.monotonic()))  # after the workers: their last marks too
 
     def tracked(self) -> int:
         with self._lock:
             return len(self._runs)
 
     def idle(self) -> bool:
+        """Nothing queued, nothing being reconciled, no reported mark left to write."""
         with self._lock:
-            return not self._queued and not self._active
+            busy = bool(self._queued or self._active)
+        return not busy and self.marks.pending() == 0
 
     # -- what the watchers see (WatchSink) ---------------------------------------------------------
 
@@ -530,10 +538,7 @@ class Controller:
 
     def _report(self, resource: Resource, state: RunState, decision: Decision) -> None:
         self.recorder.record(state, decision)
-        if not state.deleted:
-            try:
-                self.client.annotate(resource, state.namespace, state.name, {REPORTED_ANNOTATION: state.execution_id})
-            except NotFoundError:
-                pass
+        if not state.deleted:  # marked in the background (marking.py): the next report need not wait
+            self.marks.add(Mark(resource, state.namespace, state.name, state.execution_id))
 
 

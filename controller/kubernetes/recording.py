@@ -24,6 +24,7 @@ from controller.kubernetes.observed import (
 from controller.kubernetes.sinks import MetricsSink
 from controller.kubernetes.stamps import StampedText, iter_log_lines
 from controller.kubernetes.statuses import Decision
+from controller.kubernetes.storing import GroupCommit
 from controller.kubernetes.usage import UsageRecorder
 from controller.records import Outcome, record_of
 from controller.store import ResultStore
@@ -66,6 +67,7 @@ class RunRecorder:
         self.client = client
         self.usage = usage
         self.store = store
+        self.commits = GroupCommit(store)  # workers finishing together share a transaction
         self.exporters = tuple(exporters)
         self.metrics = metrics
         self.clock = clock
@@ -87,7 +89,7 @@ class RunRecorder:
                 self._extract(extractor, line_time, state.namespace, pod, container)
             extractor.close()
             record = self._record(state, spec, decision, extractor)
-            stored = self.store.put(record)
+            stored = self.commits.put(record)
             if not stored:
                 log.info("the result of %s was already stored; exporting it again and marking it", execution_id)
             if self.exporters:  # the verdicts are for the exporters: judging reads the baseline history

@@ -48,14 +48,13 @@ What the real controllers do, and where (kubernetes v1.29–v1.33, kubeflow/mpi-
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakes.kubernetes_api import FakeKubernetes, rfc3339
+from fakes.kubernetes_api import FakeKubernetes, clone, rfc3339
 
 Step = Callable[["ClusterSimulator", "SimRun"], None]
 
@@ -78,6 +77,7 @@ class SimRun:
     launcher: str | None = None  # an MPIJob's launcher Job, once the operator has created it
     launcher_uid: str = ""
     finished_at: float | None = None  # time.monotonic() once its last step was applied
+    terminating_since: float | None = None  # its pods were deleted (suspend) at this monotonic time, still there
 
 
 class ClusterSimulator:
@@ -125,7 +125,7 @@ class ClusterSimulator:
         """The CronJob controller creating one Job from ``jobTemplate``."""
         cron = self.api.get("cronjobs", cronjob.namespace, cronjob.name)
         assert cron is not None
-        template = copy.deepcopy(cron["spec"]["jobTemplate"])
+        template = clone(cron["spec"]["jobTemplate"])
         meta = template.setdefault("metadata", {})
         meta.update({"name": f"{cronjob.name}-{suffix}", "namespace": cronjob.namespace,
                      "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob.name,
@@ -148,7 +148,7 @@ class ClusterSimulator:
                 continue
             if run.steps:
                 step = run.steps.pop(0)
-                if self.api.get(run.plural, run.namespace, run.name) is not None:
+                if self.api.exists(run.plural, run.namespace, run.name):
                     step(self, run)
                     if run.plural == "mpijobs":
                         self.mpi_operator_sync(run)
@@ -198,8 +198,8 @@ class ClusterSimulator:
     def mutate_pods(self, run: SimRun, change: Callable[[dict[str, Any]], None], *, only: str | None = None) -> None:
         for name in run.pods:
             if only is None or only in name:
-                if self.api.get("pods", run.namespace, name) is not None:
-                    self.api.mutate("pods", run.namespace, name, change)
+                if self.api.exists("pods", run.namespace, name):
+                    self.api.apply("pods", run.namespace, name, change)
 
     def set_condition(self, run: SimRun, type_: str, reason: str = "", message: str = "", *,
                       plural: str | None = None, name: str | None = None) -> None:
@@ -215,7 +215,7 @@ class ClusterSimulator:
             if type_ in ("Complete", "Succeeded"):
                 status["completionTime"] = now
 
-        self.api.mutate(plural or run.plural, run.namespace, name or run.name, change)
+        self.api.apply(plural or run.plural, run.namespace, name or run.name, change)
 
     def job_of(self, run: SimRun) -> tuple[str, str] | None:
         """The Job the Job controller runs for ``run``: its own, or an MPIJob's launcher Job (if created)."""
@@ -266,7 +266,7 @@ class ClusterSimulator:
     def _create_launcher(self, run: SimRun, mpijob: dict[str, Any]) -> None:
         policy = mpijob["spec"].get("runPolicy") or {}
         name = f"{run.name}-launcher"
-        job_spec: dict[str, Any] = {"template": copy.deepcopy(mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"])}
+        job_spec: dict[str, Any] = {"template": clone(mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"])}
         for key in ("activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"):
             if key in policy:
                 job_spec[key] = policy[key]
@@ -281,17 +281,33 @@ class ClusterSimulator:
         template = job_spec["template"]
         _create_pod(self, run, f"{name}-x1", template, ("Job", name, run.launcher_uid))
         for change in (_scheduled_change(self, run), _started_change(self)):
-            self.api.mutate("pods", run.namespace, f"{name}-x1", change)
+            self.api.apply("pods", run.namespace, f"{name}-x1", change)
 
     # -- what the Job controller does on suspend and delete -----------------------------------------
 
+    SUSPEND_GRACE_S = 1.0
+    """How long a pod deleted for a suspend stays (terminating) before the kubelet removes it."""
+
     def watch_suspend(self) -> None:
-        """Apply suspends made over HTTP (by the controller or `anubis cancel`): pods go, Suspended."""
+        """Apply suspends made over HTTP (by the controller or `anubis cancel`): pods go, Suspended.
+
+        The Job controller deletes the active pods of a suspended Job with their grace period and
+        sets ``Suspended`` in the same sync (``job_controller.go``, ``syncJob``: ``jobSuspended``,
+        ``deleteActivePods``): the API server sets ``deletionTimestamp`` and the pod stays, its log
+        readable, until the kubelet has stopped its containers (SIGTERM, at most
+        ``terminationGracePeriodSeconds``, 30 s by default) and removes it. Here the pod is removed
+        by the first call at least :attr:`SUSPEND_GRACE_S` after the suspend (``time.monotonic``: the
+        kubelet's time passes whatever a test does with :attr:`clock`)."""
         for sync in self.controllers:
             sync()
         with self._lock:
             runs = list(self.runs.values())
+        now = time.monotonic()
         for run in runs:
+            if run.terminating_since is not None and now - run.terminating_since >= self.SUSPEND_GRACE_S:
+                run.terminating_since = None
+                for pod in list(run.pods):
+                    self.api.delete("pods", run.namespace, pod)
             obj = self.api.get(run.plural, run.namespace, run.name)
             if obj is None:
                 continue
@@ -300,10 +316,13 @@ class ClusterSimulator:
             conds = {c["type"] for c in obj.get("status", {}).get("conditions", [])}
             if suspended and "Suspended" not in conds and not self._queued(run):
                 run.steps.clear()
-                if run.launcher and self.api.get("jobs", run.namespace, run.launcher) is not None:
-                    self.api.mutate("jobs", run.namespace, run.launcher, lambda o: o["spec"].update(suspend=True))
+                if run.launcher and self.api.exists("jobs", run.namespace, run.launcher):
+                    self.api.apply("jobs", run.namespace, run.launcher, lambda o: o["spec"].update(suspend=True))
+                deleting = _deleting(rfc3339(self.clock()))
                 for pod in list(run.pods):
-                    self.api.delete("pods", run.namespace, pod)
+                    if self.api.exists("pods", run.namespace, pod):
+                        self.api.apply("pods", run.namespace, pod, deleting)
+                run.terminating_since = now
                 self.set_condition(run, "Suspended", "JobSuspended", "Job suspended")
 
     def _deleted(self, plural: str, obj: dict[str, Any]) -> None:
@@ -318,6 +337,14 @@ class ClusterSimulator:
             self.api.delete("jobs", run.namespace, run.launcher)
         for pod in list(run.pods):
             self.api.delete("pods", run.namespace, pod)
+
+
+def _deleting(stamp: str) -> Callable[[dict[str, Any]], None]:
+    """A graceful delete as the API server applies it: ``deletionTimestamp`` set, the object kept."""
+
+    def change(obj: dict[str, Any]) -> None:
+        obj["metadata"].setdefault("deletionTimestamp", stamp)
+    return change
 
 
 # -- pod states ------------------------------------------------------------------------------------
@@ -340,7 +367,7 @@ def _set_container(pod: dict[str, Any], name: str, state: dict[str, Any], **extr
 def _create_pod(sim: ClusterSimulator, run: SimRun, name: str, template: dict[str, Any],
                 owner: tuple[str, str, str]) -> None:
     """A pod from ``template``, owned by ``owner`` (kind, name, uid), as its controller creates it."""
-    spec = copy.deepcopy(template["spec"])
+    spec = clone(template["spec"])
     init = spec.get("initContainers", [])
     kind, owner_name, owner_uid = owner
     labels = dict(template["metadata"]["labels"])
@@ -387,7 +414,7 @@ def _create_pods(sim: ClusterSimulator, run: SimRun) -> None:
         status["conditions"] = [{"type": "Created", "status": "True", "reason": "MPIJobCreated",
                                  "message": f"MPIJob {run.namespace}/{run.name} is created.",
                                  "lastTransitionTime": now}]
-    sim.api.mutate(run.plural, run.namespace, run.name, lambda o: o.setdefault("status", {}).update(status))
+    sim.api.apply(run.plural, run.namespace, run.name, lambda o: o.setdefault("status", {}).update(status))
 
 
 def _scheduled_change(sim: ClusterSimulator, run: SimRun) -> Callable[[dict[str, Any]], None]:
@@ -499,7 +526,7 @@ def _job_done(type_: str, reason: str = "", message: str = "", *, kill_active: b
         sim.set_condition(run, interim, final_reason, final_message, plural=plural, name=name)
         stamp = rfc3339(sim.clock())
         for pod in active:  # deleted with a grace period: terminating, still there
-            sim.api.mutate("pods", run.namespace, pod, lambda o: o["metadata"].update(deletionTimestamp=stamp))
+            sim.api.apply("pods", run.namespace, pod, lambda o: o["metadata"].update(deletionTimestamp=stamp))
 
         def finish(sim: ClusterSimulator, run: SimRun) -> None:
             for pod in active:

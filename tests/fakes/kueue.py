@@ -117,7 +117,7 @@ class FakeKueue:
             self._follow_jobs()
             self._schedule()
             for queue in self.cluster_queues.values():
-                self.api.mutate("clusterqueues", "", queue.name,
+                self.api.apply("clusterqueues", "", queue.name,
                                 lambda o, q=queue: o.__setitem__("status", self._cluster_queue_object(q)["status"]))
 
     def _jobs(self) -> list[tuple[str, dict[str, Any]]]:
@@ -157,7 +157,7 @@ class FakeKueue:
                 o["spec"].setdefault("runPolicy", {})["suspend"] = value
             else:
                 o["spec"]["suspend"] = value
-        self.api.mutate(plural, job["metadata"]["namespace"], job["metadata"]["name"], change)
+        self.api.apply(plural, job["metadata"]["namespace"], job["metadata"]["name"], change)
 
     def _follow_jobs(self) -> None:
         jobs = {o["metadata"]["uid"]: (p, o) for p, o in self._jobs()}
@@ -271,7 +271,7 @@ class FakeKueue:
                 status.pop("admission", None)
             elif admission is not ...:
                 status["admission"] = admission
-        self.api.mutate("workloads", workload["metadata"]["namespace"], workload["metadata"]["name"], change)
+        self.api.apply("workloads", workload["metadata"]["namespace"], workload["metadata"]["name"], change)
 
     # -- read models -------------------------------------------------------------------------------
 

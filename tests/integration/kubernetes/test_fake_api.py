@@ -232,3 +232,26 @@ def test_periodic_relists_are_served_from_the_watch_cache(fast_api: FakeKubernet
     finally:
         ctl.stop(timeout=0)
         fast_api.drop_watches()
+
+
+def test_clone_copies_json_data_as_deepcopy_does() -> None:
+    from copy import deepcopy
+
+    from fakes.kubernetes_api import clone
+
+    obj = rendered("horovod", "MPIJob") | {"odd": ({"in": [1]}, 2.5, None, True)}
+    copied = clone(obj)
+    assert copied == deepcopy(obj)
+    copied["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"] = 99
+    copied["odd"][0]["in"].append(2)
+    assert obj["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"] != 99 and obj["odd"][0]["in"] == [1]
+
+
+def test_what_a_watch_sent_is_not_changed_by_later_writes(fast_api: FakeKubernetes) -> None:
+    fast_api.create("pods", pod("p"))
+    fast_api.apply("pods", NS, "p", lambda o: o["status"].update(phase="Running"))
+    answered = fast_api.mutate("pods", NS, "p", lambda o: o["status"].update(phase="Succeeded"))
+    answered["status"]["phase"] = "changed by the caller"  # its own copy
+    events = watch_events(fast_api, f"/api/v1/namespaces/{NS}/pods?watch=true&resourceVersion=1", until=3)
+    assert [(e["type"], e["object"]["status"]["phase"]) for e in events] == [
+        ("ADDED", "Pending"), ("MODIFIED", "Running"), ("MODIFIED", "Succeeded")]
