@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from controller.journal import ExecutionInfo, Journal, JournalEntry
 from controller.journal.chunks import CUT_BYTES, MAX_LINE_BYTES
@@ -287,9 +287,9 @@ LOST_REASON = (
 )
 
 
-@dataclass(frozen=True)
-class RunView:
-    """One execution as the commands show it, from whichever source knows it best."""
+class RunView(NamedTuple):
+    """One execution as the commands show it, from whichever source knows it best (a named tuple,
+    as the journal's entries: cheaper to define at import than a frozen dataclass)."""
 
     execution_id: str
     run_id: str
