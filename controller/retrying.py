@@ -17,7 +17,6 @@ HTTP-date), read by :func:`retry_after_seconds`, replaces the computed wait and 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -43,16 +42,21 @@ class RetryPolicy:
             raise ValueError(f"a retry policy's jitter is a fraction from 0 to 1, not {self.jitter}")
 
     def delay(self, attempt: int, *, retry_after: float | None = None,
-              rng: Callable[[], float] = random.random) -> float:
+              rng: Callable[[], float] | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1 for the first failure; less counts as 1).
 
         ``retry_after``: what the server asked for (seconds), used as it is. ``rng`` draws the jitter
-        (a number in [0, 1); tests pass a fixed one)."""
+        (a number in [0, 1); tests pass a fixed one; by default :func:`random.random`, imported here:
+        the reading commands import this module to open SQLite files, and never wait)."""
         if retry_after is not None:
             return max(0.0, retry_after)
         doublings = min(max(1, attempt) - 1, _MAX_DOUBLINGS)
         wait = min(self.max_delay, self.base_delay * 2.0**doublings)
         if self.jitter > 0.0 and wait > 0.0:
+            if rng is None:
+                import random
+
+                rng = random.random
             wait *= (1.0 - self.jitter) + self.jitter * rng()  # noqa: S311 - jitter, not security
         return float(wait)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from anubis.presenting.plain import Line, PlainConsole, table_lines
 
@@ -36,8 +36,7 @@ STYLES: dict[Tone, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):  # (named tuples, not frozen dataclasses: quicker to define, for every command)
     text: str
     tone: Tone = "plain"
 
@@ -45,8 +44,7 @@ class Cell:
 KEEP = 100  # a column's priority when it must never be left out
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     key: str
     header: str
     justify: Justify = "left"
