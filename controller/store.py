@@ -16,11 +16,13 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from schemas.errors import NotFoundError
-from schemas.results import ResultRecord
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:  # a type only: opening the local store to list runs decodes no record
+    from schemas.results import ResultRecord
 
 #: How many candidates an ambiguous reference lists in its error message.
 MAX_CANDIDATES_SHOWN = 10

@@ -38,7 +38,8 @@ from schemas.status import RunStatus
 
 if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the store and RunSpec modules
     from controller.local.registry import Registry
-    from controller.store import ResultStore
+    from controller.sqlite_store import SqliteResultStore
+    from controller.sqlite_store.reading import StoredRun
     from schemas.results import ResultRecord
     from schemas.runspec import RunSpec
 
@@ -303,7 +304,6 @@ class RunView(NamedTuple):
     commit: str | None
     active: bool  # running on this machine now
     journaled: bool  # the journal has its status history
-    record: ResultRecord | None = None
 
     def duration(self, now: float) -> float | None:
         if self.started_at is None:
@@ -317,7 +317,7 @@ class LocalRuns:
     registry of active runs (is its ``anubis run`` still there?) and the result store (finished
     records, also of runs never journaled here). Any of the three may be missing."""
 
-    def __init__(self, journal: Journal | None, registry: Registry, store: ResultStore | None) -> None:
+    def __init__(self, journal: Journal | None, registry: Registry, store: SqliteResultStore | None) -> None:
         self.journal = journal
         self.registry = registry
         self.store = store
@@ -367,7 +367,24 @@ class LocalRuns:
             commit=record.commit,
             active=False,
             journaled=journaled,
-            record=record,
+        )
+
+    @staticmethod
+    def from_stored(run: StoredRun, *, journaled: bool = False) -> RunView:
+        """What :meth:`from_record` makes of the record the store lists as ``run``."""
+        return RunView(
+            execution_id=run.execution_id,
+            run_id=run.run_id,
+            benchmark=run.benchmark,
+            environment=run.environment,
+            backend=run.backend,
+            status=run.status,
+            reason=run.reason,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            commit=run.commit,
+            active=False,
+            journaled=journaled,
         )
 
     def find(self, ref: str | None) -> RunView:
@@ -419,8 +436,8 @@ class LocalRuns:
             for entry in entries:
                 views[entry.execution_id] = self.view(entry, active)
         if self.store is not None:
-            for record in self.store.list_runs(benchmark=benchmark, status=status, since=since, limit=limit):
-                views[record.execution_id] = self.from_record(record, journaled=record.execution_id in views)
+            for run in self.store.stored_runs(benchmark=benchmark, status=status, since=since, limit=limit):
+                views[run.execution_id] = self.from_stored(run, journaled=run.execution_id in views)
         found = [v for v in views.values() if status is None or v.status is status]
         found.sort(key=lambda v: v.started_at if v.started_at is not None else 0.0, reverse=True)
         return found[:limit]

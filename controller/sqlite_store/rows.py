@@ -11,9 +11,12 @@ import sqlite3
 import sys
 from array import array
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from schemas.errors import StoreError
-from schemas.results import ResultRecord
+
+if TYPE_CHECKING:  # a type only: the reading commands list and find runs without the record's classes
+    from schemas.results import ResultRecord
 
 
 def insert_metrics(conn: sqlite3.Connection, execution_id: str, record: ResultRecord) -> None:
@@ -67,6 +70,8 @@ def record_text(record: ResultRecord) -> str:
 def decode_record(execution_id: str, text: str, conn: sqlite3.Connection | None = None) -> ResultRecord:
     """The record stored as ``text``; ``conn`` reads its packed samples (records stored before
     version 5 hold theirs in the JSON)."""
+    from schemas.results import ResultRecord  # here: `anubis list` and `status` open the store, decode no record
+
     try:
         raw = json.loads(text)
         for name, metric in raw["metrics"].items():

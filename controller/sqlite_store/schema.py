@@ -12,11 +12,14 @@ import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.sqlite_files import open_connection
 from controller.sqlite_store.rows import decode_record, pack_doubles
 from schemas.errors import StoreError
-from schemas.results import ResultRecord
+
+if TYPE_CHECKING:  # a type only: the reading commands list and find runs without the record's classes
+    from schemas.results import ResultRecord
 
 log = logging.getLogger(__name__)
 
