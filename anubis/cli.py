@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from typing import Any
 import click
 
 from anubis.extras import missing_extra_message
-from schemas.errors import AnubisError
 
 # name -> ("module:attribute", short help). The order is the order of `anubis --help`, which lists
 # these without importing any command module.
@@ -81,7 +81,17 @@ EXIT_MISSING_EXTRA = 3  # the installation lacks an optional part the command ne
 class AnubisGroup(LazyGroup):
     """Turns :class:`AnubisError` into a clean message and an exit code (traceback only with --debug)."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # The help's width, as click's HelpFormatter computes it when given none, handed to the root
+        # context (every subcommand's context inherits it): click would import shutil for it, and
+        # shutil loads zlib, bz2 and lzma, ~2 ms of each `anubis --help` (bench/startup.py).
+        extra.setdefault("terminal_width", help_width())
+        return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
+        from schemas.errors import AnubisError  # here: `anubis --help` never gets this far (nor needs dataclasses)
+
         try:
             return super().invoke(ctx)
         except AnubisError as e:
@@ -95,6 +105,28 @@ class AnubisGroup(LazyGroup):
             _traceback_if_debug(ctx)
             click.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_MISSING_EXTRA)
+
+
+def help_width(max_width: int = 80) -> int:
+    """The width of click's help for a formatter given no width: ``click.formatting.FORCED_WIDTH``
+    when set (click's test runner sets it), else the terminal's columns as
+    :func:`shutil.get_terminal_size` gives them (``$COLUMNS`` when a positive number, else stdout's
+    terminal, else 80), at most ``max_width``, less 2, at least 50."""
+    from click import formatting
+
+    if formatting.FORCED_WIDTH is not None:
+        return formatting.FORCED_WIDTH
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return max(min(columns, max_width) - 2, 50)
 
 
 def _traceback_if_debug(ctx: click.Context) -> None:

@@ -85,6 +85,18 @@ def test_command_does_not_import_heavy_clients(args: list[str]) -> None:
     assert not heavy, f"anubis {' '.join(args)} imported {sorted(heavy)}"
 
 
+#: what `anubis --help` leaves out beyond the heavy clients: shutil (zlib, bz2, lzma; the help's width is
+#: computed without it) and dataclasses (the error classes are imported once a command runs)
+NOT_FOR_HELP = ("shutil", "dataclasses")
+
+
+def test_help_imports_neither_shutil_nor_dataclasses() -> None:
+    modules = loaded_modules(["--repo", str(ROOT), "--help"], cwd=ROOT)
+    assert "anubis.cli" in modules
+    unwanted = modules & set(NOT_FOR_HELP)
+    assert not unwanted, f"anubis --help imported {sorted(unwanted)}"
+
+
 @pytest.fixture(scope="module")
 def local_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A benchmarks repository with a no-op benchmark, and the environment of a fresh machine."""
