@@ -22,11 +22,10 @@ import json
 import logging
 import os
 import platform
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from controller.journal import ExecutionInfo, Journal
 from schemas.errors import BackendError, NotFoundError
@@ -38,8 +37,7 @@ CANCEL_REASON = "canceled by anubis cancel"
 ORPHAN_REASON = "anubis run was killed: its process {pid} ended without recording a final status{stopped}"
 
 
-@dataclass(frozen=True)
-class ActiveRun:
+class ActiveRun(NamedTuple):  # (not a frozen dataclass: `anubis list` imports this, a named tuple is quicker to define)
     execution_id: str
     run_id: str
     benchmark: str
@@ -87,7 +85,7 @@ class Registry:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._entry(run.execution_id)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(asdict(run)), encoding="utf-8")
+        tmp.write_text(json.dumps(run._asdict()), encoding="utf-8")
         os.replace(tmp, path)
 
     def unregister(self, execution_id: str) -> None:
@@ -130,6 +128,8 @@ class Registry:
             left = run.pgid is not None and _group_alive(run.pgid)
             if left and run.pgid is not None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
+                    import signal  # (only to stop an orphan's benchmark)
+
                     os.killpg(run.pgid, signal.SIGKILL)
         if left:
             stopped = "; its benchmark, still running unsupervised, was stopped"
@@ -166,6 +166,8 @@ class Registry:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._marker(run.execution_id).write_text(str(time.time()), encoding="utf-8")
         if run.owner_alive():
+            import signal  # (not for the commands that only read the registry)
+
             try:
                 os.kill(run.pid, signal.SIGTERM)
             except ProcessLookupError:
