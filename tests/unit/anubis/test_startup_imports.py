@@ -131,9 +131,10 @@ def test_run_list_search_status_do_not_import_heavy_modules(local_repo: tuple[Pa
         assert "anubis" in modules  # the probe ran the command
 
 
-#: what `list`, `status` and `search` do not import: the result record's classes (the store lists runs
-#: from its columns) — ``results`` does decode a record, the other side of the same test
-NOT_FOR_LISTING = ("schemas.results",)
+#: what `list`, `status` and `search` (to a pipe) do not import: the result record's classes (the store
+#: lists runs from its columns; ``results`` does decode a record, the other side of the same test) and
+#: the terminal-text module (escape sequences are removed on a terminal only)
+NOT_FOR_LISTING = ("schemas.results", "anubis.presenting.terminal_text")
 
 
 def test_listing_runs_decodes_no_record(local_repo: tuple[Path, dict[str, str]]) -> None:
