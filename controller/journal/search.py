@@ -22,7 +22,6 @@ does not know reads every piece, newest first, until it has its hits (exact, at 
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -33,9 +32,10 @@ from controller.journal.chunks import PIECE_LINES, chunk_lines, line_text, row_p
 from controller.journal.entries import SearchHit, SearchResult
 from controller.journal.indexing import JournalIndexing
 from controller.journal.schema import TOKENIZER
+from controller.lazy_logging import ModuleLogger
 from schemas.errors import NotFoundError, StoreError
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 
 def quote_query(text: str) -> str:

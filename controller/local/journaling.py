@@ -24,7 +24,6 @@ all, up to its own cap). Journaling never fails a run: a journal error is logged
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from controller.journal import ExecutionInfo, Journal, JournalEntry
 from controller.journal.chunks import CUT_BYTES, MAX_LINE_BYTES
+from controller.lazy_logging import ModuleLogger
 from schemas.errors import AnubisError, NotFoundError
 from schemas.status import RunStatus
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the st
     from schemas.results import ResultRecord
     from schemas.runspec import RunSpec
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 BATCH_LINES = 50_000
 BEHIND_BYTES = 64 * 1024 * 1024  # pending bytes past which the reader writes them itself (bounded memory)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import platform
 import time
@@ -28,10 +27,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from controller.journal import ExecutionInfo, Journal
+from controller.lazy_logging import ModuleLogger
 from schemas.errors import BackendError, NotFoundError
 from schemas.status import RunStatus
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 CANCEL_REASON = "canceled by anubis cancel"
 ORPHAN_REASON = "anubis run was killed: its process {pid} ended without recording a final status{stopped}"

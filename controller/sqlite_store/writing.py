@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
+from controller.lazy_logging import ModuleLogger
 from controller.sqlite_store.connection import StoreConnection
 from controller.sqlite_store.rows import insert_metrics, record_text
 from controller.store import BaselineReset, canonical_matrix_point, record_time
@@ -12,7 +12,7 @@ from controller.store import BaselineReset, canonical_matrix_point, record_time
 if TYPE_CHECKING:  # a type only: the reading commands list and find runs without the record's classes
     from schemas.results import ResultRecord
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 
 class StoreWriting(StoreConnection):
