@@ -27,7 +27,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from controller.journal import ExecutionInfo, Journal, JournalEntry
@@ -51,25 +50,34 @@ FLUSH_INTERVAL = 0.5  # seconds
 DEFAULT_INDEX_CAP = 64 * 1024 * 1024  # bytes of lines indexed per execution
 
 
-@dataclass
+# The writer's two records are plain classes: `anubis list` and `status` import this module for
+# LocalRuns, and a dataclass is compiled at import.
+
+
 class _Stream:
-    execution_id: str
-    name: str
-    line: int = 0  # lines numbered so far
-    partial: bytes = b""  # the start of a line whose newline has not come yet
-    partial_dropped: bool = False  # that line is longer than MAX_LINE_BYTES: the rest is dropped
+    __slots__ = ("execution_id", "line", "name", "partial", "partial_dropped")
+
+    def __init__(self, execution_id: str, name: str) -> None:
+        self.execution_id = execution_id
+        self.name = name
+        self.line = 0  # lines numbered so far
+        self.partial = b""  # the start of a line whose newline has not come yet
+        self.partial_dropped = False  # that line is longer than MAX_LINE_BYTES: the rest is dropped
 
 
-@dataclass
 class _Chunk:
     """Whole lines of one stream waiting to be stored."""
 
-    execution_id: str
-    stream: str
-    first_line: int
-    lines: int
-    at: float
-    parts: list[bytes]
+    __slots__ = ("at", "execution_id", "first_line", "lines", "parts", "stream")
+
+    def __init__(self, execution_id: str, stream: str, first_line: int, lines: int, at: float,
+                 parts: list[bytes]) -> None:
+        self.execution_id = execution_id
+        self.stream = stream
+        self.first_line = first_line
+        self.lines = lines
+        self.at = at
+        self.parts = parts
 
 
 class JournalTap:
