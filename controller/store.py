@@ -13,7 +13,6 @@ behaviour, so the SQLite store and an object-store backed one answer alike.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -138,6 +137,8 @@ def record_time(record: ResultRecord, stored_at: float) -> float:
 
 def canonical_matrix_point(point: Mapping[str, Any]) -> str:
     """One text per matrix point, whatever the key order (what stores index and compare)."""
+    import json  # (where a record is stored or a history asked for: listing runs needs none)
+
     return json.dumps(dict(point), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -18,7 +18,6 @@ normally the watchdog already has), hands it to ``on_orphan`` (which records the
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import time
@@ -85,6 +84,8 @@ class Registry:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._entry(run.execution_id)
         tmp = path.with_name(f".{path.name}.tmp")
+        import json
+
         tmp.write_text(json.dumps(run._asdict()), encoding="utf-8")
         os.replace(tmp, path)
 
@@ -104,7 +105,7 @@ class Registry:
         host = platform.node()
         for path in sorted(self.folder.glob("*.json")):
             try:
-                run = ActiveRun(**json.loads(path.read_text(encoding="utf-8")))
+                run = _read_entry(path)
             except (OSError, ValueError, TypeError):
                 continue
             if run.host != host:
@@ -187,12 +188,18 @@ class Registry:
             if time.monotonic() >= deadline:
                 return False
             with contextlib.suppress(OSError, ValueError, TypeError):
-                run = ActiveRun(**json.loads(self._entry(execution_id).read_text(encoding="utf-8")))
+                run = _read_entry(self._entry(execution_id))
                 if not run.owner_alive():
                     self.settle_orphan(run)
                     return True
             time.sleep(0.1)
         return True
+
+
+def _read_entry(path: Path) -> ActiveRun:
+    import json  # here: `anubis list` with nothing running reads no entry
+
+    return ActiveRun(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def _group_alive(pgid: int) -> bool:
