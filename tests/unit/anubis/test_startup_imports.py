@@ -22,13 +22,15 @@ HEAVY = ("kubernetes", "boto3", "botocore", "github", "elasticsearch", "git", "m
 LIGHT_READING = ("rich", "http", "email", "ssl", "ctypes", "jsonschema")
 
 PROBE = """
-import json, sys
+import sys
 from anubis.cli import cli
 try:
     cli({args!r}, prog_name="anubis")
 except SystemExit as e:
     code = e.code
-print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+modules = sorted(sys.modules)
+import json  # after the list: whether the command imported json is part of the answer
+print(json.dumps(modules), file=sys.stderr)
 """
 
 DESCRIPTOR = """\
@@ -146,6 +148,8 @@ def test_listing_runs_decodes_no_record(local_repo: tuple[Path, dict[str, str]])
         assert "controller.journal" in modules  # the probe ran the command
         unwanted = modules & set(NOT_FOR_LISTING)
         assert not unwanted, f"anubis {' '.join(args)} imported {sorted(unwanted)}"
+        # json writes `-o json`; a table reads no registry entry, record or matrix point as JSON
+        assert ("json" in modules) == ("json" in args), f"anubis {' '.join(args)}: json imported or not?"
     assert "schemas.results" in loaded_modules(["--repo", str(root), "results"], cwd=root, env=env)
 
 
