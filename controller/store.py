@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from schemas.errors import NotFoundError
 from schemas.status import RunStatus
@@ -99,10 +98,10 @@ class ResultStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class BaselineReset:
+class BaselineReset(NamedTuple):
     """A person accepted a deliberate step: executions before ``at`` are no longer the baseline of
-    ``benchmark`` (of one ``metric`` and one ``environment`` when given; of all when ``None``)."""
+    ``benchmark`` (of one ``metric`` and one ``environment`` when given; of all when ``None``).
+    (A named tuple: every command that opens the store imports it, and is quicker to define.)"""
 
     benchmark: str
     at: float  # unix seconds
