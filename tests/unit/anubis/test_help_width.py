@@ -15,6 +15,12 @@ from click.testing import CliRunner
 from anubis.cli import cli, help_width
 
 
+@pytest.fixture(autouse=True)
+def _no_forced_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Click's own default, whatever an earlier test's runner left in it."""
+    monkeypatch.setattr(formatting, "FORCED_WIDTH", None)
+
+
 @pytest.mark.parametrize("columns", [None, "40", "60", "79", "80", "81", "100", "200", "0", "-3", "wide", ""])
 def test_the_width_is_clicks_own(monkeypatch: pytest.MonkeyPatch, columns: str | None) -> None:
     if columns is None:
