@@ -163,7 +163,7 @@ def cli(ctx: click.Context, repo: Path | None, debug: bool) -> None:
 def main() -> None:
     """The ``anubis`` command. The cyclic garbage collector is paused while the command line starts:
     the imports allocate tens of thousands of objects and leave no garbage cycles, yet set off ~40
-    collections (~3 ms of `anubis list`, bench/startup.py). It runs again from the root command's
+    collections (~5 M instructions, 1–2 ms, of `anubis list`: bench/startup.py --instructions). It runs again from the root command's
     callback, before the chosen command (``anubis/__main__.py`` pauses it before importing click)."""
     gc.disable()
     try:
