@@ -9,8 +9,10 @@ inside the code that needs them, so ``anubis --help``, ``list`` and ``search`` s
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,6 @@ from typing import Any
 import click
 
 from anubis.extras import missing_extra_message
-from schemas.errors import AnubisError
 
 # name -> ("module:attribute", short help). The order is the order of `anubis --help`, which lists
 # these without importing any command module.
@@ -81,7 +82,17 @@ EXIT_MISSING_EXTRA = 3  # the installation lacks an optional part the command ne
 class AnubisGroup(LazyGroup):
     """Turns :class:`AnubisError` into a clean message and an exit code (traceback only with --debug)."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # The help's width, as click's HelpFormatter computes it when given none, handed to the root
+        # context (every subcommand's context inherits it): click would import shutil for it, and
+        # shutil loads zlib, bz2 and lzma, ~2 ms of each `anubis --help` (bench/startup.py).
+        extra.setdefault("terminal_width", help_width())
+        return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
+        from schemas.errors import AnubisError  # here: `anubis --help` never gets this far (nor needs dataclasses)
+
         try:
             return super().invoke(ctx)
         except AnubisError as e:
@@ -95,6 +106,28 @@ class AnubisGroup(LazyGroup):
             _traceback_if_debug(ctx)
             click.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_MISSING_EXTRA)
+
+
+def help_width(max_width: int = 80) -> int:
+    """The width of click's help for a formatter given no width: ``click.formatting.FORCED_WIDTH``
+    when set (click's test runner sets it), else the terminal's columns as
+    :func:`shutil.get_terminal_size` gives them (``$COLUMNS`` when a positive number, else stdout's
+    terminal, else 80), at most ``max_width``, less 2, at least 50."""
+    from click import formatting
+
+    if formatting.FORCED_WIDTH is not None:
+        return formatting.FORCED_WIDTH
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return max(min(columns, max_width) - 2, 50)
 
 
 def _traceback_if_debug(ctx: click.Context) -> None:
@@ -119,18 +152,24 @@ def _traceback_if_debug(ctx: click.Context) -> None:
 @click.pass_context
 def cli(ctx: click.Context, repo: Path | None, debug: bool) -> None:
     """Anubis: benchmarks as TOML descriptors in Git, run on Kubernetes or on this machine."""
-    import logging  # here, not at the top: `anubis --help` never gets this far
-
+    gc.enable()  # start-up is over (see main): the command runs with the collector, however long
+    from anubis.logging_config import configure_logging  # here, not at the top: `--help` never gets this far
     from anubis.settings import current_settings  # the repository lookup: not for --help either
 
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(debug)  # now, or when something imports logging: the reading commands seldom do
     ctx.obj = current_settings(repo_root=repo, debug=debug)
 
 
 def main() -> None:
-    cli(prog_name="anubis")
+    """The ``anubis`` command. The cyclic garbage collector is paused while the command line starts:
+    the imports allocate tens of thousands of objects and leave no garbage cycles, yet set off ~40
+    collections (~5 M instructions, 1–2 ms, of `anubis list`: bench/startup.py --instructions). It runs again from the root command's
+    callback, before the chosen command (``anubis/__main__.py`` pauses it before importing click)."""
+    gc.disable()
+    try:
+        cli(prog_name="anubis")
+    finally:
+        gc.enable()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
@@ -28,9 +27,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class ClusterAccess:
-    """``--cluster`` and its companions, as given."""
+class ClusterAccess(NamedTuple):
+    """``--cluster`` and its companions, as given (a named tuple: see :class:`~anubis.settings.Settings`)."""
 
     cluster: bool
     kubeconfig: Path | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Literal
 
 import click
@@ -42,7 +41,7 @@ def print_problems(problems: Sequence[Problem], fmt: Format = "text") -> None:
 
 
 def problem_dict(problem: Problem) -> dict[str, object]:
-    return asdict(problem)
+    return problem._asdict()
 
 
 def dump_json(value: object) -> None:

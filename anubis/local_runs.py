@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the controller's modules are imported where used: `anubis s
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_AGO = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$"  # compiled (and cached by re) when --since is given
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -29,7 +29,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     """``30m``, ``2h``, ``3d``, ``1w`` ago, or an ISO date or time (``2024-05-01``,
     ``2024-05-01T12:00``; UTC unless it says otherwise) → unix seconds."""
     current = time.time() if now is None else now
-    match = _AGO.match(text)
+    match = re.match(_AGO, text, re.IGNORECASE)
     if match:
         return current - float(match.group(1)) * _UNITS[match.group(2).lower()]
     try:

@@ -5,9 +5,8 @@ commit that last changed each benchmark (git)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from schemas.errors import DescriptorError, Problem
 
@@ -33,8 +32,7 @@ def find_repository(start: Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):  # (every command finds its repository: quicker to define than a dataclass)
     """What ``anubis.toml`` says of the repository: its public URL and its main branch."""
 
     repository: str | None = None  # e.g. https://github.com/org/benchmarks

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from anubis.project import find_repository
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """What every command is given (a named tuple: immutable, and quicker to define at start-up than a
+    frozen dataclass, whose methods Python 3.11 compiles from source)."""
+
     repo_root: Path  # the benchmarks repository (benchmarks/, environments/, manifests/)
     data_dir: Path  # result store, kept logs
     cache_dir: Path  # dataset cache

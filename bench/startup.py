@@ -22,6 +22,12 @@ the checkout, every start would compile the project's own modules from source ag
 
 Goal (issue 16): ``anubis --help``, ``list``, ``search``, ``status``, ``results`` each in ≤ 2.5×
 ``python -c pass`` (printed as ``goal: ... met`` / ``NOT met``; validate is shown, not a goal).
+
+``--instructions`` adds, where valgrind is installed, the instructions each command executes (one
+run under callgrind, ``PYTHONHASHSEED=0``) against ``python -c pass``'s: a figure that the load of
+a shared machine does not move (wall and CPU times do), for comparing trees and changes. It leaves
+out what is not an instruction of the process (starting it, page faults, waiting for the disk), so
+its ratios run higher than the wall ones; the goal is judged on wall time.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import pty
+import re
 import resource
 import shutil
 import statistics
@@ -70,6 +77,21 @@ def heavy_imports(command: list[str], env: dict[str, str], cwd: Path) -> list[st
     return sorted(seen)
 
 
+def instructions(command: list[str], env: dict[str, str], cwd: Path) -> int | None:
+    """The instructions ``command`` executes (valgrind's callgrind, one run, hash seed fixed), or
+    None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    done = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        cwd=cwd, env={**env, "PYTHONHASHSEED": "0"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        check=False,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if found else None
+
+
 def on_terminal(command: list[str], cwd: Path, env: dict[str, str]) -> None:
     """Run ``command`` with its stdout on a pseudo-terminal (its output read and dropped)."""
     primary, secondary = pty.openpty()
@@ -101,6 +123,8 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=15)
     parser.add_argument("--runs", type=int, default=3, help="anubis run of the no-op benchmark before measuring")
     parser.add_argument("--quick", action="store_true", help="5 rounds, 2 runs (well under a minute)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions under valgrind (load-independent; ~1 min)")
     args = parser.parse_args()
     if args.quick:
         args.repetitions, args.runs = 5, 2
@@ -164,6 +188,17 @@ def main() -> None:
             goal = f" (goal ≤ {GOAL_RATIO}×)" if name in GOALS else ""
             print(f"  {name:<28} {wall * 1000:8.1f} {wall / floor:5.2f}× {used * 1000:8.1f} {used / cpu_floor:5.2f}×"
                   f"{goal}   {heavy}")
+        if args.instructions:
+            counts = {name: instructions(command, env, root) for name, command in commands.items()
+                      if not name.startswith("sqlite3")}
+            floor_count = counts["python -c pass"]
+            if floor_count is None:
+                print("instructions: valgrind is not installed")
+            else:
+                print("instructions executed (valgrind --tool=callgrind, one run each, PYTHONHASHSEED=0):")
+                for name, count in counts.items():
+                    shown = f"{count / 1e6:8.1f} M {count / floor_count:5.2f}×" if count else "  (failed)"
+                    print(f"  {name:<28} {shown}")
         for name in GOALS:
             ratio = statistics.median(timings[name]) / floor
             print(f"goal: {name} in ≤ {GOAL_RATIO}× python -c pass (wall): {ratio:.2f}× — "

@@ -8,6 +8,8 @@ runs of it (the trees may not share a journal: a newer schema is refused by an o
 round by round, ``python -c pass`` and ``anubis --help``, ``list``, ``search speed``, ``status``,
 ``results`` with each tree first on ``PYTHONPATH``; the median wall and CPU time of each, against
 ``python -c pass``. Bytecode is cached for both trees (a temporary ``PYTHONPYCACHEPREFIX``).
+``--instructions``: also the instructions each command executes in each tree (valgrind; see
+bench/startup.py), which the machine's load does not move.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from startup import make_repo  # noqa: E402  (bench/startup.py)
+from startup import instructions, make_repo  # noqa: E402  (bench/startup.py)
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the other tree (e.g. from git archive)")
     parser.add_argument("--repetitions", type=int, default=9)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions under valgrind")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="anubis-bench-") as tmp:
         root = Path(tmp) / "repo"
@@ -81,6 +84,15 @@ def main() -> None:
                 cpu = statistics.median(c for _, c in found[(tree, name)])
                 print(f"  {tree:<7} {name:<20} wall {wall * 1000:7.1f} ms {wall / floor_wall:5.2f}x"
                       f"   CPU {cpu * 1000:6.1f} ms {cpu / floor_cpu:5.2f}x")
+        if args.instructions:
+            print("instructions executed (valgrind --tool=callgrind, one run each, PYTHONHASHSEED=0):")
+            for tree, env in trees.items():
+                counts = {name: instructions(command, env, root) for name, command in commands.items()}
+                floor_count = counts["python -c pass"]
+                for name, count in counts.items():
+                    shown = (f"{count / 1e6:8.1f} M {count / floor_count:5.2f}x" if count and floor_count
+                             else "  (no valgrind)")
+                    print(f"  {tree:<7} {name:<20} {shown}")
 
 
 if __name__ == "__main__":

@@ -17,42 +17,53 @@ HTTP-date), read by :func:`retry_after_seconds`, replaces the computed wait and 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC
+from typing import NamedTuple
 
 _MAX_DOUBLINGS = 64  # 2**64 times any useful base is past any cap; more would overflow a float
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry a call that failed for a passing reason."""
+class _Fields(NamedTuple):
+    attempts: int  # tries in all, the first included; 0: no bound (a deadline or a durable queue ends it)
+    base_delay: float  # the wait after the first failure, doubled after each further one
+    max_delay: float  # the longest computed wait (``math.inf``: no cap)
+    jitter: float  # the part of each wait drawn at random: a wait lies in [(1 - jitter) * d, d]
 
-    attempts: int = 6  # tries in all, the first included; 0: no bound (a deadline or a durable queue ends it)
-    base_delay: float = 1.0  # the wait after the first failure, doubled after each further one
-    max_delay: float = 30.0  # the longest computed wait (``math.inf``: no cap)
-    jitter: float = 0.5  # the part of each wait drawn at random: a wait lies in [(1 - jitter) * d, d]
 
-    def __post_init__(self) -> None:
-        if self.attempts < 0:
-            raise ValueError(f"a retry policy's attempts must be 0 (no bound) or more, not {self.attempts}")
-        if self.base_delay < 0 or math.isnan(self.base_delay) or self.max_delay < 0 or math.isnan(self.max_delay):
-            raise ValueError(f"a retry policy's delays must be 0 or more, not {self.base_delay} and {self.max_delay}")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError(f"a retry policy's jitter is a fraction from 0 to 1, not {self.jitter}")
+class RetryPolicy(_Fields):
+    """How often and how long to retry a call that failed for a passing reason. (A named tuple that
+    checks its fields, rather than a frozen dataclass: the reading commands import it to open SQLite
+    files, and Python 3.11 compiles a dataclass's methods at import.)"""
+
+    __slots__ = ()
+
+    def __new__(cls, attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0,
+                jitter: float = 0.5) -> RetryPolicy:
+        if attempts < 0:
+            raise ValueError(f"a retry policy's attempts must be 0 (no bound) or more, not {attempts}")
+        if base_delay < 0 or math.isnan(base_delay) or max_delay < 0 or math.isnan(max_delay):
+            raise ValueError(f"a retry policy's delays must be 0 or more, not {base_delay} and {max_delay}")
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"a retry policy's jitter is a fraction from 0 to 1, not {jitter}")
+        return super().__new__(cls, attempts, base_delay, max_delay, jitter)
 
     def delay(self, attempt: int, *, retry_after: float | None = None,
-              rng: Callable[[], float] = random.random) -> float:
+              rng: Callable[[], float] | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1 for the first failure; less counts as 1).
 
         ``retry_after``: what the server asked for (seconds), used as it is. ``rng`` draws the jitter
-        (a number in [0, 1); tests pass a fixed one)."""
+        (a number in [0, 1); tests pass a fixed one; by default :func:`random.random`, imported here:
+        the reading commands import this module to open SQLite files, and never wait)."""
         if retry_after is not None:
             return max(0.0, retry_after)
         doublings = min(max(1, attempt) - 1, _MAX_DOUBLINGS)
         wait = min(self.max_delay, self.base_delay * 2.0**doublings)
         if self.jitter > 0.0 and wait > 0.0:
+            if rng is None:
+                import random
+
+                rng = random.random
             wait *= (1.0 - self.jitter) + self.jitter * rng()  # noqa: S311 - jitter, not security
         return float(wait)
 

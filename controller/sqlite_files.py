@@ -4,7 +4,6 @@ error, SQLite's errors turned into a :class:`~schemas.errors.StoreError` that na
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -12,10 +11,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from controller.lazy_logging import ModuleLogger
 from controller.retrying import RetryPolicy
 from schemas.errors import StoreError
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 #: Opening a file another process is setting up: 10 ms doubled up to 0.5 s, until the busy timeout.
 OPEN_RETRY = RetryPolicy(attempts=0, base_delay=0.01, max_delay=0.5, jitter=0.0)

@@ -13,14 +13,14 @@ behaviour, so the SQLite store and an object-store backed one answer alike.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from schemas.errors import NotFoundError
-from schemas.results import ResultRecord
 from schemas.status import RunStatus
+
+if TYPE_CHECKING:  # a type only: opening the local store to list runs decodes no record
+    from schemas.results import ResultRecord
 
 #: How many candidates an ambiguous reference lists in its error message.
 MAX_CANDIDATES_SHOWN = 10
@@ -98,10 +98,10 @@ class ResultStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class BaselineReset:
+class BaselineReset(NamedTuple):
     """A person accepted a deliberate step: executions before ``at`` are no longer the baseline of
-    ``benchmark`` (of one ``metric`` and one ``environment`` when given; of all when ``None``)."""
+    ``benchmark`` (of one ``metric`` and one ``environment`` when given; of all when ``None``).
+    (A named tuple: every command that opens the store imports it, and is quicker to define.)"""
 
     benchmark: str
     at: float  # unix seconds
@@ -136,6 +136,8 @@ def record_time(record: ResultRecord, stored_at: float) -> float:
 
 def canonical_matrix_point(point: Mapping[str, Any]) -> str:
     """One text per matrix point, whatever the key order (what stores index and compare)."""
+    import json  # (where a record is stored or a history asked for: listing runs needs none)
+
     return json.dumps(dict(point), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -556,8 +556,8 @@ def _collector(
 
 def _soften(problem: Problem, missing_scripts: Severity) -> Problem:
     if missing_scripts == "warning" and problem.message.startswith(MISSING_SCRIPTS):
-        return dataclasses.replace(problem, severity="warning",
-                                   message=problem.message + " (`anubis render` and `anubis run` refuse it)")
+        return problem._replace(severity="warning",
+                                message=problem.message + " (`anubis render` and `anubis run` refuse it)")
     return problem
 
 

@@ -7,8 +7,7 @@ what to do. Only the command line turns these into exit codes; library code rais
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 
@@ -19,12 +18,13 @@ class AnubisError(Exception):
     exit_code: int = 1
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One problem found in an input file, located as precisely as we can.
 
     ``field`` is the dotted path of the offending field (``hardware.distributed.num_instances``,
     ``data.sources[1].md5``); ``line``/``column`` are 1-based and point at the key that holds it.
+    (A named tuple — ``_replace``, ``_asdict`` — not a frozen dataclass: every command imports this
+    module, and Python 3.11 compiles a dataclass's methods at import.)
     """
 
     path: str

@@ -14,7 +14,6 @@ from anubis.presenting.output import (
     output_option,
 )
 from anubis.presenting.plain import Line
-from anubis.presenting.terminal_text import neutralise
 from anubis.settings import Settings
 from controller.journal import open_journal
 from schemas.errors import NotFoundError
@@ -87,6 +86,8 @@ def search(
         )
     else:
         console = make_console()
+        if console.is_terminal:  # (its escape-sequence patterns: not compiled for a pipe)
+            from anubis.presenting.terminal_text import neutralise
         if found.quoted:
             syntax = "query_string" if elasticsearch_url is not None else "FTS5"
             console.print(Line(f"(not {syntax} syntax: searched for the words {found.query})", "dim"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import io
-import json
 import math
 import os
 import sys
@@ -116,5 +115,7 @@ def jsonable(value: Any) -> Any:
 
 
 def emit_json(document: Mapping[str, Any]) -> None:
+    import json  # here: a command answering for people does not need it
+
     click.echo(json.dumps(jsonable(document), indent=2, allow_nan=False, ensure_ascii=False))
 

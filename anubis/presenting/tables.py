@@ -13,8 +13,7 @@ whole, as wide as it needs (by :mod:`anubis.presenting.plain` without rich, when
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from anubis.presenting.plain import Line, PlainConsole, table_lines
 
@@ -36,8 +35,7 @@ STYLES: dict[Tone, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):  # (named tuples, not frozen dataclasses: quicker to define, for every command)
     text: str
     tone: Tone = "plain"
 
@@ -45,8 +43,7 @@ class Cell:
 KEEP = 100  # a column's priority when it must never be left out
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     key: str
     header: str
     justify: Justify = "left"
@@ -54,13 +51,15 @@ class Column:
     priority: int = KEEP  # lower: left out sooner when the terminal is too narrow
 
 
-@dataclass
 class TableView:
-    """Columns and rows of a table, before it is printed. A row lacking a column's key is blank."""
+    """Columns and rows of a table, before it is printed. A row lacking a column's key is blank.
+    (A plain class: every reading command imports it, and a dataclass is compiled at import.)"""
 
-    columns: list[Column]
-    rows: list[dict[str, Cell]] = field(default_factory=list)
-    title: str | None = None
+    def __init__(self, columns: list[Column], rows: list[dict[str, Cell]] | None = None,
+                 title: str | None = None) -> None:
+        self.columns = columns
+        self.rows: list[dict[str, Cell]] = [] if rows is None else rows
+        self.title = title
 
     def add_column(self, column: Column, values: Sequence[Cell] | None = None) -> None:
         self.columns.append(column)

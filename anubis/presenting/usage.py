@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from anubis.presenting.tables import Cell
-from controller.reporting.usage import derived_summary, format_money, gpu_summary
 from schemas.results import ResultRecord
 
 
 def usage_fields(record: ResultRecord) -> list[tuple[str, Cell]]:
+    if not record.telemetry and not record.cost:
+        return []  # no GPUs, no cost and so no efficiency figure: a local run's, without the price table's modules
+    from controller.reporting.usage import derived_summary, format_money, gpu_summary
+
     fields: list[tuple[str, Cell]] = []
     if record.telemetry:
         fields.append(("GPUs", Cell(gpu_summary(record.telemetry), "warn" if record.telemetry.get("idle") else "plain")))

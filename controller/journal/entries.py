@@ -1,16 +1,19 @@
-"""What the journal holds and answers, as values: executions, transitions, log lines, search hits."""
+"""What the journal holds and answers, as values: executions, transitions, log lines, search hits.
+
+Each is a :class:`~typing.NamedTuple`, immutable as a frozen dataclass would be, and made for rows:
+every command that reads the journal imports this module, and Python 3.11 builds a frozen
+dataclass's methods from source at import (~0.6 ms a class against ~0.15 ms for a named tuple).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.status import RunStatus
 
 
-@dataclass(frozen=True)
-class ExecutionInfo:
+class ExecutionInfo(NamedTuple):
     """Who an execution is: what a writer tells the journal with each transition."""
 
     execution_id: str
@@ -21,8 +24,7 @@ class ExecutionInfo:
     commit: str | None = None
 
 
-@dataclass(frozen=True)
-class JournalEntry:
+class JournalEntry(NamedTuple):
     """An execution as the journal knows it: identity and latest status."""
 
     execution_id: str
@@ -38,8 +40,7 @@ class JournalEntry:
     reason: str
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     id: int  # increasing: a watcher asks for the transitions after the last one it saw
     execution_id: str
     status: RunStatus
@@ -47,8 +48,7 @@ class Transition:
     at: float
 
 
-@dataclass(frozen=True)
-class LogRow:
+class LogRow(NamedTuple):
     """One line to index: ``line`` is 1-based within the execution's ``stream``."""
 
     execution_id: str
@@ -58,8 +58,7 @@ class LogRow:
     text: str
 
 
-@dataclass(frozen=True)
-class SearchHit:
+class SearchHit(NamedTuple):
     execution_id: str
     run_id: str
     benchmark: str
@@ -69,8 +68,7 @@ class SearchHit:
     text: str
 
 
-@dataclass(frozen=True)
-class SearchResult:
+class SearchResult(NamedTuple):
     hits: list[SearchHit]
     query: str  # the FTS5 query that was run
     quoted: bool  # the input was not valid FTS5 and was searched for as plain words

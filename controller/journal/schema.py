@@ -6,16 +6,16 @@ order when the journal is opened, each in its own write transaction.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.lazy_logging import ModuleLogger
 from controller.sqlite_files import open_connection
 from schemas.errors import StoreError
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 JOURNAL_FILE = "journal.sqlite3"
 #: Seconds a writer waits for another one before giving up.

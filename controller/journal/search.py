@@ -22,19 +22,20 @@ does not know reads every piece, newest first, until it has its hits (exact, at 
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from controller.journal.chunks import PIECE_LINES, chunk_lines, line_text, row_piece
 from controller.journal.entries import SearchHit, SearchResult
 from controller.journal.indexing import JournalIndexing
 from controller.journal.schema import TOKENIZER
+from controller.lazy_logging import ModuleLogger
 from schemas.errors import NotFoundError, StoreError
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 
 def quote_query(text: str) -> str:
@@ -44,11 +45,18 @@ def quote_query(text: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
-FTS_ERROR = re.compile(r"fts5|syntax error|no such column|unterminated|unknown special query", re.IGNORECASE)
+FTS_ERROR = r"fts5|syntax error|no such column|unterminated|unknown special query"  # (ignoring case)
 # FTS5's query syntax outside strings: a string, a bareword (where NOT is the operator), or another
 # character (sqlite.org/fts5.html, 3.1 and 3.8)
-_QUERY_TOKEN = re.compile(r'"(?:[^"]|"")*"?|[\w\x1a\u0080-\U0010ffff]+|.', re.DOTALL)
-_BAREWORD = re.compile(r"[\w\x1a\u0080-\U0010ffff]+")
+_QUERY_TOKEN = r'"(?:[^"]|"")*"?|[\w\x1a\u0080-\U0010ffff]+|.'
+_BAREWORD = r"[\w\x1a\u0080-\U0010ffff]+"
+
+
+@cache
+def _pattern(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` compiled on first use: the two barewords' classes take ~3 ms each to compile, which
+    a search of plain words (and every other command importing the journal) need not pay."""
+    return re.compile(pattern, flags)
 
 
 def piece_query(query: str) -> str | None:
@@ -57,7 +65,9 @@ def piece_query(query: str) -> str | None:
     it (a phrase, ``NEAR(…)`` or a parenthesised group, with its column filter), each ``^`` alone —
     which matches every piece holding a line the query matches. ``None`` when that cannot be made:
     then every piece is read."""
-    tokens = [(m.start(), m.end(), m.group()) for m in _QUERY_TOKEN.finditer(query)]
+    if "NOT" not in query and "^" not in query:  # neither can be a token: no need to tokenise
+        return query
+    tokens = [(m.start(), m.end(), m.group()) for m in _pattern(_QUERY_TOKEN, re.DOTALL).finditer(query)]
     if not any(t in ("NOT", "^") for _, _, t in tokens):
         return query
     words = [i for i, (_, _, t) in enumerate(tokens) if not t.isspace()]  # positions of the non-blank
@@ -131,7 +141,7 @@ def _operand_end(tokens: list[tuple[int, int, str]], words: list[int], k: int) -
 
 
 def _is_word(token: str | None) -> bool:
-    return token is not None and (token.startswith('"') or bool(_BAREWORD.fullmatch(token))) and token not in (
+    return token is not None and (token.startswith('"') or bool(_pattern(_BAREWORD).fullmatch(token))) and token not in (
         "AND", "OR", "NOT", "NEAR"
     )
 
@@ -224,7 +234,7 @@ class JournalSearch(JournalIndexing):
             try:
                 lines.check(query)
             except sqlite3.OperationalError as e:
-                if not FTS_ERROR.search(str(e)):
+                if not _pattern(FTS_ERROR, re.IGNORECASE).search(str(e)):
                     raise StoreError(f"The journal {self.path} could not be searched: {e}.") from e
                 log.debug("%r is not an FTS5 query (%s); searching for its words", query, e)
                 query, quoted = quote_query(query), True

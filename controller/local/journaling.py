@@ -24,25 +24,25 @@ all, up to its own cap). Journaling never fails a run: a journal error is logged
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from controller.journal import ExecutionInfo, Journal, JournalEntry
 from controller.journal.chunks import CUT_BYTES, MAX_LINE_BYTES
+from controller.lazy_logging import ModuleLogger
 from schemas.errors import AnubisError, NotFoundError
 from schemas.status import RunStatus
 
 if TYPE_CHECKING:  # types only: `anubis list` and `search` start without the store and RunSpec modules
     from controller.local.registry import Registry
-    from controller.store import ResultStore
+    from controller.sqlite_store import SqliteResultStore
+    from controller.sqlite_store.reading import StoredRun
     from schemas.results import ResultRecord
     from schemas.runspec import RunSpec
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 BATCH_LINES = 50_000
 BEHIND_BYTES = 64 * 1024 * 1024  # pending bytes past which the reader writes them itself (bounded memory)
@@ -50,25 +50,34 @@ FLUSH_INTERVAL = 0.5  # seconds
 DEFAULT_INDEX_CAP = 64 * 1024 * 1024  # bytes of lines indexed per execution
 
 
-@dataclass
+# The writer's two records are plain classes: `anubis list` and `status` import this module for
+# LocalRuns, and a dataclass is compiled at import.
+
+
 class _Stream:
-    execution_id: str
-    name: str
-    line: int = 0  # lines numbered so far
-    partial: bytes = b""  # the start of a line whose newline has not come yet
-    partial_dropped: bool = False  # that line is longer than MAX_LINE_BYTES: the rest is dropped
+    __slots__ = ("execution_id", "line", "name", "partial", "partial_dropped")
+
+    def __init__(self, execution_id: str, name: str) -> None:
+        self.execution_id = execution_id
+        self.name = name
+        self.line = 0  # lines numbered so far
+        self.partial = b""  # the start of a line whose newline has not come yet
+        self.partial_dropped = False  # that line is longer than MAX_LINE_BYTES: the rest is dropped
 
 
-@dataclass
 class _Chunk:
     """Whole lines of one stream waiting to be stored."""
 
-    execution_id: str
-    stream: str
-    first_line: int
-    lines: int
-    at: float
-    parts: list[bytes]
+    __slots__ = ("at", "execution_id", "first_line", "lines", "parts", "stream")
+
+    def __init__(self, execution_id: str, stream: str, first_line: int, lines: int, at: float,
+                 parts: list[bytes]) -> None:
+        self.execution_id = execution_id
+        self.stream = stream
+        self.first_line = first_line
+        self.lines = lines
+        self.at = at
+        self.parts = parts
 
 
 class JournalTap:
@@ -287,9 +296,9 @@ LOST_REASON = (
 )
 
 
-@dataclass(frozen=True)
-class RunView:
-    """One execution as the commands show it, from whichever source knows it best."""
+class RunView(NamedTuple):
+    """One execution as the commands show it, from whichever source knows it best (a named tuple,
+    as the journal's entries: cheaper to define at import than a frozen dataclass)."""
 
     execution_id: str
     run_id: str
@@ -303,7 +312,6 @@ class RunView:
     commit: str | None
     active: bool  # running on this machine now
     journaled: bool  # the journal has its status history
-    record: ResultRecord | None = None
 
     def duration(self, now: float) -> float | None:
         if self.started_at is None:
@@ -317,7 +325,7 @@ class LocalRuns:
     registry of active runs (is its ``anubis run`` still there?) and the result store (finished
     records, also of runs never journaled here). Any of the three may be missing."""
 
-    def __init__(self, journal: Journal | None, registry: Registry, store: ResultStore | None) -> None:
+    def __init__(self, journal: Journal | None, registry: Registry, store: SqliteResultStore | None) -> None:
         self.journal = journal
         self.registry = registry
         self.store = store
@@ -367,7 +375,24 @@ class LocalRuns:
             commit=record.commit,
             active=False,
             journaled=journaled,
-            record=record,
+        )
+
+    @staticmethod
+    def from_stored(run: StoredRun, *, journaled: bool = False) -> RunView:
+        """What :meth:`from_record` makes of the record the store lists as ``run``."""
+        return RunView(
+            execution_id=run.execution_id,
+            run_id=run.run_id,
+            benchmark=run.benchmark,
+            environment=run.environment,
+            backend=run.backend,
+            status=run.status,
+            reason=run.reason,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            commit=run.commit,
+            active=False,
+            journaled=journaled,
         )
 
     def find(self, ref: str | None) -> RunView:
@@ -419,8 +444,8 @@ class LocalRuns:
             for entry in entries:
                 views[entry.execution_id] = self.view(entry, active)
         if self.store is not None:
-            for record in self.store.list_runs(benchmark=benchmark, status=status, since=since, limit=limit):
-                views[record.execution_id] = self.from_record(record, journaled=record.execution_id in views)
+            for run in self.store.stored_runs(benchmark=benchmark, status=status, since=since, limit=limit):
+                views[run.execution_id] = self.from_stored(run, journaled=run.execution_id in views)
         found = [v for v in views.values() if status is None or v.status is status]
         found.sort(key=lambda v: v.started_at if v.started_at is not None else 0.0, reverse=True)
         return found[:limit]

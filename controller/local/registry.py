@@ -18,28 +18,25 @@ normally the watchdog already has), hands it to ``on_orphan`` (which records the
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import os
 import platform
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from controller.journal import ExecutionInfo, Journal
+from controller.lazy_logging import ModuleLogger
 from schemas.errors import BackendError, NotFoundError
 from schemas.status import RunStatus
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 CANCEL_REASON = "canceled by anubis cancel"
 ORPHAN_REASON = "anubis run was killed: its process {pid} ended without recording a final status{stopped}"
 
 
-@dataclass(frozen=True)
-class ActiveRun:
+class ActiveRun(NamedTuple):  # (not a frozen dataclass: `anubis list` imports this, a named tuple is quicker to define)
     execution_id: str
     run_id: str
     benchmark: str
@@ -87,7 +84,9 @@ class Registry:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._entry(run.execution_id)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(asdict(run)), encoding="utf-8")
+        import json
+
+        tmp.write_text(json.dumps(run._asdict()), encoding="utf-8")
         os.replace(tmp, path)
 
     def unregister(self, execution_id: str) -> None:
@@ -106,7 +105,7 @@ class Registry:
         host = platform.node()
         for path in sorted(self.folder.glob("*.json")):
             try:
-                run = ActiveRun(**json.loads(path.read_text(encoding="utf-8")))
+                run = _read_entry(path)
             except (OSError, ValueError, TypeError):
                 continue
             if run.host != host:
@@ -130,6 +129,8 @@ class Registry:
             left = run.pgid is not None and _group_alive(run.pgid)
             if left and run.pgid is not None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
+                    import signal  # (only to stop an orphan's benchmark)
+
                     os.killpg(run.pgid, signal.SIGKILL)
         if left:
             stopped = "; its benchmark, still running unsupervised, was stopped"
@@ -166,6 +167,8 @@ class Registry:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._marker(run.execution_id).write_text(str(time.time()), encoding="utf-8")
         if run.owner_alive():
+            import signal  # (not for the commands that only read the registry)
+
             try:
                 os.kill(run.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -185,12 +188,18 @@ class Registry:
             if time.monotonic() >= deadline:
                 return False
             with contextlib.suppress(OSError, ValueError, TypeError):
-                run = ActiveRun(**json.loads(self._entry(execution_id).read_text(encoding="utf-8")))
+                run = _read_entry(self._entry(execution_id))
                 if not run.owner_alive():
                     self.settle_orphan(run)
                     return True
             time.sleep(0.1)
         return True
+
+
+def _read_entry(path: Path) -> ActiveRun:
+    import json  # here: `anubis list` with nothing running reads no entry
+
+    return ActiveRun(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def _group_alive(pgid: int) -> bool:

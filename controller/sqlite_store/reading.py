@@ -4,8 +4,7 @@ history, and one metric's history from the metric tables (no record decoded)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from controller.sqlite_store.connection import StoreConnection
 from controller.sqlite_store.rows import decode_record, unpack_doubles
@@ -18,16 +17,18 @@ from controller.store import (
     pick_reference,
 )
 from schemas.errors import NotFoundError
-from schemas.results import ResultRecord
 from schemas.status import FINAL_STATUSES, RunStatus
+
+if TYPE_CHECKING:  # a type only: `anubis list` reads runs as StoredRun rows, no record decoded
+    from schemas.results import ResultRecord
 
 FINAL = tuple(sorted(s.value for s in FINAL_STATUSES))
 ORDER_NEWEST = "ORDER BY sort_time DESC, rowid DESC"
 
 
-@dataclass(frozen=True)
-class MetricPoint:
-    """One execution's summary of one metric, as :meth:`SqliteResultStore.metric_history` returns."""
+class MetricPoint(NamedTuple):
+    """One execution's summary of one metric, as :meth:`SqliteResultStore.metric_history` returns
+    (rows are named tuples here: cheaper to define at import than frozen dataclasses)."""
 
     execution_id: str
     run_id: str
@@ -45,6 +46,22 @@ class MetricPoint:
     stdev: float | None
     values: tuple[float, ...]
     times: tuple[float, ...]
+
+
+class StoredRun(NamedTuple):
+    """What :meth:`StoreReading.stored_runs` reads of an execution: its identity and final status,
+    from the columns (and the record's ``reason``) without decoding the record."""
+
+    execution_id: str
+    run_id: str
+    benchmark: str
+    environment: str
+    backend: str
+    status: RunStatus
+    reason: str
+    started_at: float | None
+    finished_at: float | None
+    commit: str | None
 
 
 class StoreReading(StoreConnection):
@@ -122,18 +139,30 @@ class StoreReading(StoreConnection):
         limit: int = 50,
     ) -> list[ResultRecord]:
         check_limit(limit)
-        where: list[str] = []
-        args: list[Any] = []
-        if benchmark is not None:
-            where.append("benchmark = ?")
-            args.append(benchmark)
-        if status is not None:
-            where.append("status = ?")
-            args.append(RunStatus(status).value)
-        if since is not None:
-            where.append("sort_time >= ?")
-            args.append(since)
+        where, args = _run_filter(benchmark, status, since)
         return self._select(where, args, limit)
+
+    def stored_runs(
+        self,
+        benchmark: str | None = None,
+        status: RunStatus | None = None,
+        since: float | None = None,
+        limit: int = 50,
+    ) -> list[StoredRun]:
+        """What :meth:`list_runs` lists (the same filters, order and limit), each as a
+        :class:`StoredRun`: what `anubis list` shows, read without decoding a record."""
+        check_limit(limit)
+        where, args = _run_filter(benchmark, status, since)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT execution_id, run_id, benchmark, environment, backend, status, "
+                "json_extract(record, '$.reason'), started_at, finished_at, \"commit\" "
+                f"FROM runs {clause} {ORDER_NEWEST} LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [StoredRun(e, r, b, env, backend, RunStatus(s), reason, started, finished, commit)
+                for e, r, b, env, backend, s, reason, started, finished, commit in rows]
 
     def history(
         self,
@@ -221,6 +250,24 @@ class StoreReading(StoreConnection):
                 (*args, limit),
             ).fetchall()
             return [decode_record(execution_id, text, conn) for execution_id, text in rows]
+
+
+def _run_filter(
+    benchmark: str | None, status: RunStatus | None, since: float | None
+) -> tuple[list[str], list[Any]]:
+    """The WHERE terms and their arguments of :meth:`StoreReading.list_runs` and :meth:`~StoreReading.stored_runs`."""
+    where: list[str] = []
+    args: list[Any] = []
+    if benchmark is not None:
+        where.append("benchmark = ?")
+        args.append(benchmark)
+    if status is not None:
+        where.append("status = ?")
+        args.append(RunStatus(status).value)
+    if since is not None:
+        where.append("sort_time >= ?")
+        args.append(since)
+    return where, args
 
 
 def history_filter(

@@ -5,15 +5,17 @@ store 100,000 values and as long to read them back for every judged run (bench/r
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import sys
 from array import array
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from schemas.errors import StoreError
-from schemas.results import ResultRecord
+
+if TYPE_CHECKING:  # a type only: the reading commands list and find runs without the record's classes
+    from schemas.results import ResultRecord
 
 
 def insert_metrics(conn: sqlite3.Connection, execution_id: str, record: ResultRecord) -> None:
@@ -58,6 +60,8 @@ def record_text(record: ResultRecord) -> str:
     """The record as stored in ``runs.record``: JSON, each metric's values and times left out
     (``"packed": true``: they are in ``metric_samples``; one JSON number per sample took longer to
     write, and far longer to read back for every judged run, than the rest of the record)."""
+    import json  # (json: only where a record is written or read, not to list runs)
+
     raw = record.to_dict()
     for metric in raw["metrics"].values():
         metric.update(values=[], times=[], packed=True)
@@ -67,6 +71,10 @@ def record_text(record: ResultRecord) -> str:
 def decode_record(execution_id: str, text: str, conn: sqlite3.Connection | None = None) -> ResultRecord:
     """The record stored as ``text``; ``conn`` reads its packed samples (records stored before
     version 5 hold theirs in the JSON)."""
+    import json
+
+    from schemas.results import ResultRecord  # here: `anubis list` and `status` open the store, decode no record
+
     try:
         raw = json.loads(text)
         for name, metric in raw["metrics"].items():

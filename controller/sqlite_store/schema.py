@@ -7,18 +7,21 @@ two processes opening a new store at once both end up with the same schema.
 
 from __future__ import annotations
 
-import logging
 import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from controller.lazy_logging import ModuleLogger
 from controller.sqlite_files import open_connection
 from controller.sqlite_store.rows import decode_record, pack_doubles
 from schemas.errors import StoreError
-from schemas.results import ResultRecord
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # a type only: the reading commands list and find runs without the record's classes
+    from schemas.results import ResultRecord
+
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 #: Seconds a writer waits for another one before giving up.
 BUSY_TIMEOUT_S = 60.0

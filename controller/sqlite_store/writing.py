@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from controller.lazy_logging import ModuleLogger
 from controller.sqlite_store.connection import StoreConnection
 from controller.sqlite_store.rows import insert_metrics, record_text
 from controller.store import BaselineReset, canonical_matrix_point, record_time
-from schemas.results import ResultRecord
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # a type only: the reading commands list and find runs without the record's classes
+    from schemas.results import ResultRecord
+
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 
 class StoreWriting(StoreConnection):

@@ -190,6 +190,26 @@ def test_latest_and_list_runs(store: SqliteResultStore) -> None:
         store.list_runs(limit=0)
 
 
+def test_stored_runs_list_what_list_runs_lists_without_decoding_a_record(store: SqliteResultStore) -> None:
+    """`anubis list` reads the store's runs as StoredRun rows (columns and the record's reason): the
+    same runs, order, filters and fields as the records :meth:`list_runs` decodes."""
+    store.put(make_record("e1", started_at=100.0))
+    store.put(make_record("e2", started_at=300.0, benchmark="bert"))
+    store.put(make_record("e3", started_at=200.0, status=RunStatus.FAILED))
+    store.put(make_record("e4", started_at=None))
+    fields = ("execution_id", "run_id", "benchmark", "environment", "backend", "status", "reason",
+              "started_at", "finished_at", "commit")
+    for filters in ({}, {"benchmark": "resnet", "limit": 2}, {"status": RunStatus.FAILED},
+                    {"since": 150.0, "benchmark": "resnet"}):
+        records = store.list_runs(**filters)
+        rows = store.stored_runs(**filters)
+        assert [tuple(getattr(r, f) for f in fields) for r in records] == [tuple(r) for r in rows], filters
+    failed = store.stored_runs(status=RunStatus.FAILED)[0]
+    assert failed.status is RunStatus.FAILED and failed.reason == "exit code 1 in container main"
+    with pytest.raises(ValueError):
+        store.stored_runs(limit=0)
+
+
 def test_ties_are_broken_by_storing_order(store: SqliteResultStore) -> None:
     for i in range(3):
         store.put(make_record(f"e{i}", started_at=100.0))
