@@ -9,13 +9,13 @@ else the descriptor in this checkout planned again when it gives the same run, e
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 
 import click
 
 from anubis.settings import Settings
 from controller.baselines import Judgement, judge_record, record_policies
+from controller.lazy_logging import ModuleLogger
 from controller.sqlite_store import SqliteResultStore
 from controller.store import ResultStore
 from schemas.errors import AnubisError
@@ -23,7 +23,7 @@ from schemas.results import ResultRecord
 from schemas.runspec import RegressionPolicy, RunSpec
 from schemas.status import RunStatus
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 
 def policies_for(settings: Settings, record: ResultRecord) -> dict[str, RegressionPolicy]:

@@ -25,13 +25,13 @@ are handled by :func:`controller.analysis.judge`.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from controller.analysis import Verdict, execution_value, judge, steady_values
 from controller.changepoints import change_points
+from controller.lazy_logging import ModuleLogger
 from controller.store import (
     NO_PULL_REQUEST,
     BaselineReset,
@@ -45,7 +45,7 @@ from schemas.results import ResultRecord
 from schemas.runspec import OVERRIDES_LABEL, RegressionPolicy
 from schemas.status import RunStatus
 
-log = logging.getLogger(__name__)
+log = ModuleLogger(__name__)  # logging imported on the first message
 
 MAIN_BRANCH = "main"
 #: How many of the newest executions are read to find a baseline (the policy's window is smaller).

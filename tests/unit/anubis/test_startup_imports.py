@@ -153,7 +153,9 @@ def test_listing_runs_decodes_no_record(local_repo: tuple[Path, dict[str, str]])
         assert not unwanted, f"anubis {' '.join(args)} imported {sorted(unwanted)}"
         # json writes `-o json`; a table reads no registry entry, record or matrix point as JSON
         assert ("json" in modules) == ("json" in args), f"anubis {' '.join(args)}: json imported or not?"
-    assert "schemas.results" in loaded_modules(["--repo", str(root), "results"], cwd=root, env=env)
+    judging = loaded_modules(["--repo", str(root), "results"], cwd=root, env=env)
+    assert "schemas.results" in judging and "controller.baselines" in judging  # it decodes and judges
+    assert "logging" not in judging  # the judging modules log through ModuleLogger too
 
 
 def test_a_judged_run_imports_the_statistics(local_repo: tuple[Path, dict[str, str]]) -> None:
