@@ -19,8 +19,8 @@ from controller.lazy_logging import ModuleLogger
 from controller.sqlite_store import SqliteResultStore
 from controller.store import ResultStore
 from schemas.errors import AnubisError
+from schemas.policy import RegressionPolicy
 from schemas.results import ResultRecord
-from schemas.runspec import RegressionPolicy, RunSpec
 from schemas.status import RunStatus
 
 log = ModuleLogger(__name__)  # logging imported on the first message
@@ -32,6 +32,8 @@ def policies_for(settings: Settings, record: ResultRecord) -> dict[str, Regressi
     carried = record_policies(record)
     if carried is not None:
         return carried
+    from schemas.runspec import RunSpec  # here: a record that carries its policies needs none of it
+
     kept = settings.data_dir / "executions" / record.execution_id / "runspec.json"
     try:
         spec = RunSpec.from_dict(json.loads(kept.read_text(encoding="utf-8")))

@@ -59,7 +59,7 @@ from controller.changepoints import (
     superiority,
     trend_explains,
 )
-from schemas.runspec import RegressionPolicy
+from schemas.policy import RegressionPolicy
 
 VerdictName = Literal["regression", "improvement", "suspected", "no_change", "insufficient_data"]
 VERDICTS: tuple[VerdictName, ...] = ("regression", "improvement", "suspected", "no_change", "insufficient_data")

@@ -41,8 +41,8 @@ from controller.store import (
     canonical_matrix_point,
     record_time,
 )
+from schemas.policy import OVERRIDES_LABEL, RegressionPolicy
 from schemas.results import ResultRecord
-from schemas.runspec import OVERRIDES_LABEL, RegressionPolicy
 from schemas.status import RunStatus
 
 log = ModuleLogger(__name__)  # logging imported on the first message

@@ -156,6 +156,7 @@ def test_listing_runs_decodes_no_record(local_repo: tuple[Path, dict[str, str]])
     judging = loaded_modules(["--repo", str(root), "results"], cwd=root, env=env)
     assert "schemas.results" in judging and "controller.baselines" in judging  # it decodes and judges
     assert "logging" not in judging  # the judging modules log through ModuleLogger too
+    assert "schemas.runspec" not in judging  # a record carries its policies (schemas/policy.py)
 
 
 def test_a_judged_run_imports_the_statistics(local_repo: tuple[Path, dict[str, str]]) -> None:
