@@ -361,7 +361,9 @@ class LocalRuns:
         )
 
     @staticmethod
-    def from_record(record: ResultRecord, *, journaled: bool = False) -> RunView:
+    def from_record(record: ResultRecord | StoredRun, *, journaled: bool = False) -> RunView:
+        """The view of a stored execution: its record, or what the store lists of it (``StoredRun``:
+        the same fields, read from the columns)."""
         return RunView(
             execution_id=record.execution_id,
             run_id=record.run_id,
@@ -373,24 +375,6 @@ class LocalRuns:
             started_at=record.started_at,
             finished_at=record.finished_at,
             commit=record.commit,
-            active=False,
-            journaled=journaled,
-        )
-
-    @staticmethod
-    def from_stored(run: StoredRun, *, journaled: bool = False) -> RunView:
-        """What :meth:`from_record` makes of the record the store lists as ``run``."""
-        return RunView(
-            execution_id=run.execution_id,
-            run_id=run.run_id,
-            benchmark=run.benchmark,
-            environment=run.environment,
-            backend=run.backend,
-            status=run.status,
-            reason=run.reason,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            commit=run.commit,
             active=False,
             journaled=journaled,
         )
@@ -445,7 +429,7 @@ class LocalRuns:
                 views[entry.execution_id] = self.view(entry, active)
         if self.store is not None:
             for run in self.store.stored_runs(benchmark=benchmark, status=status, since=since, limit=limit):
-                views[run.execution_id] = self.from_stored(run, journaled=run.execution_id in views)
+                views[run.execution_id] = self.from_record(run, journaled=run.execution_id in views)
         found = [v for v in views.values() if status is None or v.status is status]
         found.sort(key=lambda v: v.started_at if v.started_at is not None else 0.0, reverse=True)
         return found[:limit]
