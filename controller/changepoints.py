@@ -159,19 +159,18 @@ def long_run_factor(x: FloatArray, split: int, min_size: int = MIN_SIZE, linear_
     return _factor(pieces)
 
 
-def serial_factor(before: FloatArray, after: FloatArray | None = None) -> float:
-    """The long-run variance factor of residuals about the mean of ``before`` and of ``after``
-    (when given), without further cuts: a baseline that trends, drifts or wanders has residuals
-    that follow each other, and a mean is that much less certain. A verdict passes the baseline
-    alone: a piece of a few points about its own mean reads as alternating (two points always give
-    ``rho = -1``), so a short ``after`` pulls the pooled estimate down."""
-    pieces = [before - before.mean()] + ([after - after.mean()] if after is not None and after.size else [])
-    if before.size <= 2:
+def serial_factor(baseline: FloatArray) -> float:
+    """The long-run variance factor of the baseline's residuals about its mean, without further cuts:
+    a baseline that trends, drifts or wanders has residuals that follow each other, and a mean is
+    that much less certain. The baseline alone: the few runs judged against it cannot measure it (a
+    piece of a few points about its own mean reads as alternating, two points always give
+    ``rho = -1``), and pooled with the baseline they pulled its estimate down."""
+    if baseline.size <= 2:
         return 1.0
-    factor = _factor(pieces)
+    factor = _factor([baseline - baseline.mean()])
     # Only serial dependence that white noise would rarely show (rho beyond 2 / sqrt(n)) counts.
     rho = (factor - 1.0) / (factor + 1.0)
-    return factor if rho > 2.0 / math.sqrt(sum(p.size for p in pieces)) else 1.0
+    return factor if rho > 2.0 / math.sqrt(baseline.size) else 1.0
 
 
 def _factor(pieces: Sequence[FloatArray]) -> float:

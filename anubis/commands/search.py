@@ -3,6 +3,8 @@ cluster runs' in Elasticsearch (``--elasticsearch``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from anubis.local_runs import since_option
@@ -86,15 +88,16 @@ def search(
         )
     else:
         console = make_console()
-        if console.is_terminal:  # (its escape-sequence patterns: not compiled for a pipe)
-            from anubis.presenting.terminal_text import neutralise
+        shown: Callable[[str], str] = str  # a pipe gets the line's bytes as stored
+        if console.is_terminal:  # escape sequences removed (their patterns are not compiled for a pipe)
+            from anubis.presenting.terminal_text import neutralise as shown
         if found.quoted:
             syntax = "query_string" if elasticsearch_url is not None else "FTS5"
             console.print(Line(f"(not {syntax} syntax: searched for the words {found.query})", "dim"))
         for hit in found.hits:
             line = Line(f"{format_time(hit.at)}  ", "dim")
             line.append(f"{hit.execution_id} {hit.stream}:{hit.line}", "bold")
-            line.append(f"  {neutralise(hit.text) if console.is_terminal else hit.text}")
+            line.append(f"  {shown(hit.text)}")
             console.print(line, soft_wrap=True)
         if not found.hits:
             console.print(f"No log line matches {query!r}.")

@@ -16,7 +16,7 @@ from controller.analysis import (
     still_trending,
     trend_p_value,
 )
-from controller.changepoints import serial_factor
+from controller.changepoints import _factor, serial_factor
 from schemas.runspec import RegressionPolicy
 
 POLICY = RegressionPolicy(confirm=0)  # a single run may be a change (the confirmation tests below)
@@ -297,7 +297,9 @@ def test_the_serial_dependence_of_a_baseline_is_read_from_the_baseline_alone() -
     # about their own mean always read as perfectly alternating (rho = -1): pooled with the
     # baseline they hid its dependence, and two runs above such a baseline were a confirmed +7.6 %.
     baseline = [7.36] * 6 + [7.34] * 4 + [7.323, 7.323, 7.315, 7.288] + [7.268] * 5 + [7.257]
-    assert serial_factor(np.array(baseline)) > 5.0 > serial_factor(np.array(baseline), np.array([7.663, 8.091]))
+    alone, new_runs = np.array(baseline), np.array([7.663, 8.091])
+    pooled = [alone - alone.mean(), new_runs - new_runs.mean()]  # what the verdict used to measure
+    assert serial_factor(alone) > 5.0 > _factor(pooled)
     verdict = judge(history([*baseline, 7.663]), [8.091], "lower", RegressionPolicy())
     # not a change of level against the mean (the runs are worth far fewer than 20); a departure from
     # the baseline's course (its last runs, continued), which is what the two runs are
