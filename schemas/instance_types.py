@@ -19,8 +19,9 @@ import functools
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from schemas.loading import SCHEMA_DIR
 
 DATA_FILE = "ec2-instance-types.json"
 
@@ -92,7 +93,7 @@ def quoted(name: str) -> str:
 @functools.cache
 def catalogue() -> Catalogue:
     """The shipped catalogue (read once)."""
-    text = (Path(__file__).resolve().parent / "data" / DATA_FILE).read_text(encoding="utf-8")  # as schemas.loading
+    text = (SCHEMA_DIR / "data" / DATA_FILE).read_text(encoding="utf-8")
     return parse_catalogue(json.loads(text))
 
 
