@@ -30,7 +30,7 @@ def anubis(tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.Compl
 @pytest.mark.parametrize(
     ("sample", "metrics", "executions"),
     [
-        ("digits-mlp", {"train_loss", "accuracy", "throughput", "epoch_time"}, 1),
+        ("digits-mlp", {"train_loss", "accuracy", "throughput", "epoch_time", "train_seconds"}, 1),
         ("hello-world", {"epoch", "train_loss", "accuracy"}, 1),
         ("inference-echo", {"latency_p50", "latency_p99", "throughput", "server_requests"}, 1),
         ("nightly-matmul", {"gflops"}, 5),
@@ -58,6 +58,8 @@ def test_digits_mlp_learns(tmp_path: Path) -> None:
     shown = json.loads(anubis(tmp_path, "results", "--output", "json").stdout)
     accuracy = shown["metrics"]["accuracy"]
     assert accuracy["last"] > 0.9  # a 64-128-10 perceptron on digits reaches ~97%
+    assert accuracy["n"] == 20  # one value per epoch (`--epochs 20`): the closing line is not read again
+    assert shown["metrics"]["train_seconds"]["n"] == 1  # emitted once, declared without a pattern
     loss = shown["metrics"]["train_loss"]["values"]
     assert loss[-1] < loss[0] / 3
 
