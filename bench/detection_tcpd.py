@@ -8,6 +8,9 @@ a false alarm. A change marked before point 10 whose 5 points reach the judged o
 counts like any other (an alarm at 10..c+5 detects it); one marked earlier cannot be detected and
 is left out. Both over all 25 series and over the even- and odd-numbered halves (by name order).
 
+The default detector's pass is kept verdict by verdict, so the bench also says why each marked change
+it missed was missed (:func:`missed_changes`) and where its false alarms are (:func:`false_alarms`).
+
 Then the trade-off of false alarms against recall: Bayesian online change-point detection
 (``bench/bocpd.py``) over its threshold, and the verdicts over the policy's ``confidence`` (each
 point one more online pass; only the default's in ``--quick``), and which points meet both goals.
@@ -24,6 +27,7 @@ import numpy as np
 
 from bench import bocpd, tcpd
 from bench.detection import FIRST_JUDGED, TOLERANCE, anubis_detector, ratio_detector, zscore_detector
+from controller.analysis import judge_series
 from controller.changepoints import change_points
 from schemas.runspec import RegressionPolicy
 
@@ -84,7 +88,6 @@ OFFLINE: dict[str, Offline] = {
 }
 
 ONLINE = {
-    "anubis (defaults: confirm 1)": anubis_detector(RegressionPolicy()),
     "anubis (confirm 0)": anubis_detector(RegressionPolicy(confirm=0)),
     "anubis (min_change 1%)": anubis_detector(RegressionPolicy(min_change=0.01)),
     "z-score > 5, window 20 (conbench)": zscore_detector(),
@@ -120,6 +123,100 @@ def _online(name: str) -> tuple[str, list[tuple[int, int, int, int, int]], float
         at = [FIRST_JUDGED + i for i, a in enumerate(alarms) if a]
         rows.append(online_counts(series.annotations, at, len(alarms)))
     return name, rows, time.perf_counter() - began
+
+
+DEFAULT = "anubis (defaults: confirm 1)"
+CHANGES = ("regression", "improvement")
+
+
+def _default_verdicts(index: int) -> tuple[list[tuple[str, bool]], float]:
+    """The default policy's verdict on every judged point of series ``index``: (verdict, whether a
+    change of course gave it); and the seconds they took."""
+    began = time.perf_counter()
+    series = tcpd.load()[index]
+    policy = RegressionPolicy()
+    out = []
+    for t in range(FIRST_JUDGED, len(series.values)):
+        verdict = judge_series(list(series.values[:t]), series.values[t], "lower", policy)
+        out.append((verdict.verdict, "left the course" in verdict.reason))
+    return out, time.perf_counter() - began
+
+
+def _marked(annotations: dict[str, list[int]]) -> list[int]:
+    """The marked changes an online judgement can reach (``c + 5 >= 10``; 0 marks "no change")."""
+    return sorted({c for a in annotations.values() for c in a if c > 0 and c + TOLERANCE >= FIRST_JUDGED})
+
+
+#: Why a marked change was missed, in the order the reasons are tried (the first that holds is given).
+MISSED = (
+    "found",
+    "an alarm 1-5 points before the mark (none within 5 after)",
+    "found late: the first alarm 6-15 points after",
+    "suspected in time, not confirmed in time",
+    "smaller than min_change (5 %) against the level and the line before",
+    "within the noise: under 3 standard deviations of the level and of the line's forecast",
+    "beyond the noise, not found",
+)
+
+
+def missed_changes(series: tcpd.Labelled, verdicts: Sequence[tuple[str, bool]],
+                   min_change: float) -> list[tuple[int, int]]:
+    """Each marked change within reach, with the index into :data:`MISSED` of why it was (not) found.
+
+    Over the 20 points before the change (at least 5) and the 6 the scoring gives it (``c .. c+5``):
+    *smaller than min_change* when the mean of the 6 moves by less than ``min_change`` both from the
+    mean before and from the mean of their forecasts by the straight line through the points before;
+    *within the noise* when the mean of the 6 lies within 3 standard deviations of the points before
+    and none of them is 3 residual standard deviations from the line's forecast (a step that size is
+    one a single judgement at confidence 0.99 cannot tell from noise; only the runs together can)."""
+    x = np.asarray(series.values, dtype=float)
+
+    def kind(t: int) -> str | None:
+        return verdicts[t - FIRST_JUDGED][0] if FIRST_JUDGED <= t < x.size else None
+
+    out = []
+    for c in _marked(series.annotations):
+        window = range(c, c + TOLERANCE + 1)
+        if any(kind(t) in CHANGES for t in window):
+            out.append((c, 0))
+        elif any(kind(t) in CHANGES for t in range(c - TOLERANCE, c)):
+            out.append((c, 1))
+        elif any(kind(t) in CHANGES for t in range(c + TOLERANCE + 1, c + 3 * TOLERANCE + 1)):
+            out.append((c, 2))
+        elif any(kind(t) == "suspected" for t in window):
+            out.append((c, 3))
+        else:
+            before, after = x[max(0, c - 20):c], x[c:c + TOLERANCE + 1]
+            t = np.arange(before.size, dtype=float)
+            slope, intercept = np.polyfit(t, before, 1)
+            line = intercept + slope * np.arange(before.size, before.size + after.size)
+            residual = float(np.std(before - (intercept + slope * t), ddof=2)) if before.size > 2 else 0.0
+            spread = float(np.std(before, ddof=1))
+            level = abs(float(after.mean() - before.mean()))
+            course = np.abs(after - line)
+            small = (level < min_change * abs(float(before.mean()))
+                     and abs(float(after.mean() - line.mean())) < min_change * abs(float(line.mean())))
+            quiet = level < 3.0 * spread and bool(np.all(course < 3.0 * residual))
+            out.append((c, 4 if small else 5 if quiet else 6))
+    return out
+
+
+def false_alarms(series: tcpd.Labelled, verdicts: Sequence[tuple[str, bool]]) -> list[tuple[int, str, bool]]:
+    """Each false alarm: (point, where it lies against the marks, whether a change of course gave it)."""
+    marked = _marked(series.annotations)
+    out = []
+    for i, (verdict, course) in enumerate(verdicts):
+        p = FIRST_JUDGED + i
+        if verdict not in CHANGES or any(c <= p <= c + TOLERANCE for c in marked):
+            continue
+        if any(c + TOLERANCE < p <= c + 3 * TOLERANCE for c in marked):
+            where = "6-15 points after a mark"
+        elif any(p < c <= p + TOLERANCE for c in marked):
+            where = "1-5 points before a mark"
+        else:
+            where = "no mark near"
+        out.append((p, where, course))
+    return out
 
 
 def _bocpd_curve(line: bool) -> list[tuple[float, list[tuple[int, int, int, int, int]]]]:
@@ -200,7 +297,12 @@ def report(jobs: int, *, include_otava: bool, quick: bool = False) -> None:
     online = [n for n in ONLINE if (include_otava and not quick) or not n.startswith("otava")]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         off = list(pool.map(_offline, offline))
-        on = list(pool.map(_online, online))
+        passes = list(pool.map(_default_verdicts, range(len(data))))
+        verdicts = [vs for vs, _ in passes]
+        default_rows = [online_counts(s.annotations, [FIRST_JUDGED + i for i, v in enumerate(vs) if v[0] in CHANGES],
+                                      len(vs)) for s, vs in zip(data, verdicts)]
+        on = [(DEFAULT, default_rows, sum(seconds for _, seconds in passes)), *pool.map(_online, online)]
+        online = [DEFAULT, *online]
         confidence_curve = [] if quick else list(pool.map(_confidence_point, CONFIDENCES))
         bocpd_curves = list(pool.map(_bocpd_curve, (True, False)))
     print(f"\noffline, F1 / cover (margin {tcpd.MARGIN}):")
@@ -252,3 +354,29 @@ def report(jobs: int, *, include_otava: bool, quick: bool = False) -> None:
     ceiling = _separable(data)
     print(f"of the {ceiling[1]} marked changes within reach, {ceiling[0]} put the mean of their first 3 points more than 3 "
           f"standard deviations from the 20 points before them (a change in level a detector can see within 5 points)")
+    _print_breakdown(data, verdicts)
+
+
+def _print_breakdown(data: Sequence[tcpd.Labelled], verdicts: Sequence[Sequence[tuple[str, bool]]]) -> None:
+    """Why the default detector missed each marked change it missed, and where its false alarms are."""
+    whys: dict[int, list[str]] = {}
+    halves = {i: [0, 0] for i in range(len(MISSED))}
+    for number, (series, vs) in enumerate(zip(data, verdicts)):
+        for c, why in missed_changes(series, vs, RegressionPolicy().min_change):
+            whys.setdefault(why, []).append(f"{series.name}@{c}")
+            halves[why][number % 2] += 1
+    total = sum(len(v) for v in whys.values())
+    print(f"\nthe {total} marked changes within reach, by what the default detector did (even / odd halves; examples):")
+    for why, label in enumerate(MISSED):
+        found = whys.get(why, [])
+        print(f"{len(found):>5}  {halves[why][0]:>3} / {halves[why][1]:<3} {label}: {' '.join(found[:6])}"
+              f"{' ...' if len(found) > 6 else ''}")
+    alarms = [(series.name, *fa) for series, vs in zip(data, verdicts) for fa in false_alarms(series, vs)]
+    by_series: dict[str, int] = {}
+    for name, *_ in alarms:
+        by_series[name] = by_series.get(name, 0) + 1
+    worst = sorted(by_series.items(), key=lambda kv: -kv[1])[:3]
+    places = {w: sum(1 for a in alarms if a[2] == w) for w in ("6-15 points after a mark", "1-5 points before a mark", "no mark near")}
+    print(f"its {len(alarms)} false alarms: {', '.join(f'{n} {w}' for w, n in places.items())}; "
+          f"{sum(1 for a in alarms if a[3])} from a change of course, {sum(1 for a in alarms if not a[3])} from a level; "
+          f"most in {', '.join(f'{name} ({n})' for name, n in worst)}")

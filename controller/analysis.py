@@ -284,9 +284,10 @@ def _departure(
 ) -> Verdict | None:
     """A change of course: the newest ``1 + confirm`` runs all outside their forecast from the line
     of the ``window`` runs before them, at the policy's confidence (else the new run alone, at the
-    single-run strictness: at most a suspect while ``confirm`` asks for more), and each by
-    ``min_change`` (None when neither). A trend that starts, stops or turns is a change a level
-    test sees late or never.
+    single-run strictness: at most a suspect while ``confirm`` asks for more), the runs' mean
+    ``min_change`` from their forecasts' mean (the change the verdict reports, as a level's mean is
+    held to it; None when neither). A trend that starts, stops or turns is a change a level test
+    sees late or never.
 
     The forecast is the line's, plus the AR(1) continuation of its last residual: ``rho^h r`` at
     ``h`` runs ahead, with variance ``s^2 (1 - rho^(2h))`` and the line's own uncertainty, ``rho``
@@ -323,7 +324,7 @@ def _forecast_test(
 ) -> tuple[list[float], float] | None:
     """The forecasts of ``after`` from ``before``'s line with AR(1) residuals, and the largest two-sided
     p among ``after``'s runs, when every run lies beyond its forecast interval at ``needed`` on the
-    same side and by ``min_change`` of the forecast; else None."""
+    same side and their mean is ``min_change`` from the forecasts' mean (relative to it); else None."""
     import numpy as np
 
     x = np.asarray(before, dtype=float)
@@ -343,7 +344,7 @@ def _forecast_test(
     difference = y - forecast
     if not (np.all(difference > 0) or np.all(difference < 0)):
         return None
-    if np.any(np.abs(difference) < min_change * np.abs(forecast)) or np.any(forecast == 0.0):
+    if abs(float(np.mean(difference))) < min_change * abs(float(np.mean(forecast))) or np.any(forecast == 0.0):
         return None
     if variance <= 0.0:
         return [float(f) for f in forecast], 0.0

@@ -327,6 +327,22 @@ def test_a_trend_that_turns_is_a_change_the_levels_do_not_see() -> None:
     assert judge(history([*rising, 117.0]), [117.5], "higher", policy).verdict == "no_change"
 
 
+def test_a_change_of_course_is_held_to_the_minimum_change_by_the_change_it_reports() -> None:
+    # The verdict reports the runs' mean against their forecasts' mean; min_change is compared with
+    # that figure, as the level tests compare the mean of the new runs. Two runs that leave a rising
+    # course by 4 % and then 8 % are a change of 6 %: the first run alone, under 5 %, did not make
+    # the pair "no change".
+    rng = np.random.default_rng(31)
+    rising = list(100.0 + np.arange(20) + rng.normal(0, 0.3, 20))
+    policy = RegressionPolicy()
+    verdict = judge(history([*rising, 120.0 * 0.96]), [121.0 * 0.92], "higher", policy)
+    assert verdict.verdict == "regression" and "left the course" in verdict.reason
+    assert verdict.change is not None and -0.07 < verdict.change < -0.05
+    # a pair whose mean departs by less than the minimum change is none, however sure
+    small = judge(history([*rising, 120.0 * 0.97]), [121.0 * 0.96], "higher", policy)
+    assert small.verdict == "no_change"
+
+
 def test_a_wandering_baseline_is_forecast_from_its_last_runs() -> None:
     # A random walk's next run is expected near its last one (its steps are the noise a departure is
     # judged against): two runs just past where the walk has got to are not a change of course.

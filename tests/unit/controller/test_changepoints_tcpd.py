@@ -52,3 +52,34 @@ def test_online_scoring_is_the_readmes() -> None:
 
     counts = online_counts({"a": [0, 7], "b": [30, 3], "c": [0]}, [12, 20, 33, 35, 36, 40], 50)
     assert counts == (50, 6, 3, 2, 2)  # judged, alarms, true alarms (12, 33, 35), marked (7, 30), detected
+
+
+def test_each_marked_change_is_given_why_it_was_missed() -> None:
+    # 200 points of 100 +- 4 (alternating: a standard deviation of about 4, 5 % is 1.2 of them); each
+    # bump lasts the 6 points the scoring gives a change, and the 20 points before each missed change
+    # are plain noise.
+    from bench.detection_tcpd import MISSED, false_alarms, missed_changes
+
+    values = [100.0 + 4.0 * (-1) ** i for i in range(200)]
+    for start, size in ((100, 2.0), (125, 6.0), (150, 30.0)):
+        for i in range(start, start + 6):
+            values[i] += size
+    verdicts = [("no_change", False)] * 190
+    for point, verdict, course in ((10, "regression", False), (27, "regression", False), (53, "regression", True),
+                                   (61, "suspected", False), (172, "improvement", True), (195, "regression", True)):
+        verdicts[point - 10] = (verdict, course)
+    # 3 is out of reach (3 + 5 < 10), 0 marks "no change"; 5 is found by the alarm at 10
+    series = tcpd.Labelled("bumps", tuple(values), {"a": [0, 3, 5, 45, 100, 150, 170], "b": [30, 60, 125]})
+    why = dict(missed_changes(series, verdicts, 0.05))
+    assert {c: MISSED[i].split(":")[0] for c, i in why.items()} == {
+        5: "found", 170: "found",
+        30: "an alarm 1-5 points before the mark (none within 5 after)",
+        45: "found late",
+        60: "suspected in time, not confirmed in time",
+        100: "smaller than min_change (5 %) against the level and the line before",  # +2 %
+        125: "within the noise",  # +6 %: above min_change, 1.5 standard deviations
+        150: "beyond the noise, not found",  # +30 %
+    }
+    # true alarms (10, 172) are not false; 27 lies 3 before the mark at 30, 53 lies 8 after 45, 195 far
+    assert false_alarms(series, verdicts) == [
+        (27, "1-5 points before a mark", False), (53, "6-15 points after a mark", True), (195, "no mark near", True)]
