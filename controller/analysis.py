@@ -208,7 +208,7 @@ def judge(
         verdict = judge_series(series, value, direction, policy, positions)
     if still_trending(samples):
         return replace(verdict, trending=True,
-                       reason=verdict.reason + "; the run's values still trend at its end (is the warm-up over?)")
+                       reason=verdict.reason + "; the run's values still trend at its end (a warm-up not over, or still converging?)")
     return verdict
 
 
