@@ -123,15 +123,20 @@ def phase_latency(runs: int, workers: int) -> dict[str, Any]:
 
     report_cpu: list[float] = [0.0]  # the controller's CPU when the last result was stored
 
+    awaited = [0]  # the count wait_reported waits for: the reporting thread wakes it then only (a
+    # thread woken per report costs the controller's workers the GIL, and is the bench's, not theirs)
+
     def on_report(r: Reported) -> None:
         with arrived:
             reported[r.execution_id] = time.monotonic()
             report_cpu[0] = time.process_time()
-            arrived.notify_all()
+            if len(reported) >= awaited[0]:
+                arrived.notify_all()
 
     def wait_reported(count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with arrived:
+            awaited[0] = count
             while len(reported) < count and time.monotonic() < deadline:
                 arrived.wait(0.5)
 

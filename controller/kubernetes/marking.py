@@ -82,8 +82,10 @@ class ReportedMarks:
 
     def _push(self, mark: Mark, attempt: int, when: float) -> None:
         with self._ready:
+            first = not self._due or when < self._due[0][0]
             heapq.heappush(self._due, (when, next(self._order), attempt, mark))
-            self._ready.notify_all()
+            if first:  # the writer waits for the earliest mark only: a later one needs no wake-up
+                self._ready.notify_all()
 
     def pending(self) -> int:
         """Marks asked for and not yet written (nor given up)."""
