@@ -14,7 +14,9 @@ flatter the next one's memory figure.
    simulator's ``Complete`` written, ``CLOCK_MONOTONIC``: one clock for both processes) to the result
    stored (``on_report``, after ``put``). Goal (issue 16): p99 < 1 s at 1,000 concurrent runs.
    Also printed: the CPU each process used (and the machine's CPU count: the fake's share is taken
-   from the controller's), how many transactions stored the results (group commit), and how long
+   from the controller's), the controller's CPU from the burst's first final event to the last
+   stored result per report (on a shared machine it moves far less than the latency: the figure to
+   compare trees by), how many transactions stored the results (group commit), and how long
    after the last stored result the last reported mark was written (marks follow the reports).
 2. **Memory.** For each of ``--tracked``: that many runs left RUNNING before the controller starts
    (its first list holds them all); prints the growth of the controller process's resident memory

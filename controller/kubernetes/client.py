@@ -1,11 +1,13 @@
 """The one class that talks to the Kubernetes API (through the official ``kubernetes`` client).
 
 Raw JSON in and out (no model classes: thousands of runs are listed and watched, and the controller
-needs a few fields of each; read with ``orjson``, about 2.8 times the rate of ``json`` on a Job of
-ours, for decoding watch events was the largest part of the controller's work in a burst), one :meth:`KubeClient._request` that owns retries: 5xx, 429 and dropped
-connections are retried as :data:`KUBERNETES_RETRY` (a :class:`~controller.retrying.RetryPolicy`) says,
-honouring ``Retry-After``. Watches are streamed
-line by line by :meth:`KubeClient.watch` and retried by :mod:`controller.kubernetes.watching`.
+needs a few fields of each), read with ``orjson`` (about 2.8 times ``json``'s rate on a Job of ours:
+decoding watch events was the largest part of the controller's work in a burst of completions).
+One :meth:`KubeClient._request` owns retries: 5xx, 429 and dropped connections are retried as
+:data:`KUBERNETES_RETRY` (a :class:`~controller.retrying.RetryPolicy`) says, honouring
+``Retry-After``. Watches are streamed line by line by :meth:`KubeClient.watch` and retried by
+:mod:`controller.kubernetes.watching`; streamed GETs (watches, logs) go on the API client's own
+connection pool (:meth:`KubeClient._get_stream`).
 """
 
 from __future__ import annotations
