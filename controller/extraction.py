@@ -40,6 +40,7 @@ with the same values, about 5x slower on a log dense in values.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -116,6 +117,16 @@ class _Totals:
                        stdev=math.sqrt(max(variance, 0.0)))
 
 
+@functools.lru_cache(maxsize=512)
+def line_matcher(pattern: str, use_re: bool = True, native: bool = True) -> LineMatcher:
+    """The :class:`LineMatcher` of ``pattern``, built once per process (a matcher holds compiled
+    patterns only and is never changed by matching, so extractors in any thread share it). Building
+    one parses the pattern three times (its engine, its C form, its required literal): about 0.1 ms,
+    paid by every report of the cluster controller before it was kept. A pattern that cannot be used
+    raises ``ValueError`` each time (errors are not kept)."""
+    return LineMatcher(pattern, use_re=use_re, native=native)
+
+
 class _Metric:
     """One metric: its pattern's matcher, its stored values, the totals over all values."""
 
@@ -133,7 +144,7 @@ class _Metric:
         self.matcher: LineMatcher | None = None
         if pattern is not None:
             try:
-                self.matcher = LineMatcher(pattern, use_re=use_re, native=native)
+                self.matcher = line_matcher(pattern, use_re, native)
             except ValueError as e:
                 raise ValueError(f"The pattern of metric {name!r} cannot be used: {e}.") from e
 

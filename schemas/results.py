@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from typing import Any
 
@@ -74,7 +74,7 @@ class MetricResult:
             "values": list(self.values),
             "times": list(self.times),
             **({"values_dropped": self.values_dropped} if self.values_dropped else {}),
-            **({k: v for k, v in asdict(s).items()} if s else {"n": 0}),
+            **(_plain(s) if s else {"n": 0}),
         }
 
 
@@ -188,6 +188,23 @@ def _totals_of(raw: dict[str, Any]) -> Summary | None:
     return Summary(n=int(raw["n"]), **{k: float(raw[k]) for k in ("last", "mean", "median", "min", "max", "stdev")})
 
 
+_ATOMS = frozenset((str, int, float, bool, type(None)))
+
+
 def _plain(value: Any) -> Any:
-    """What :func:`dataclasses.asdict` makes of one field's value."""
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else copy.deepcopy(value)
+    """What :func:`dataclasses.asdict` makes of one field's value, made without its generic walk:
+    immutable values as they are, dicts, lists and tuples copied, dataclasses as dicts, anything
+    else deep-copied (asdict's and deepcopy's dispatch on every value was most of storing a record
+    in the controller, whose records hold strings, numbers and small dicts of them)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is tuple:
+        return tuple(_plain(v) for v in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    return copy.deepcopy(value)

@@ -10,6 +10,7 @@ Jobs of a CronJob, a run seen again on every event) and parsed only when the run
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import weakref
@@ -40,6 +41,13 @@ def parse_time(value: Any) -> float | None:
     """Unix seconds of an RFC 3339 time as the API writes it (``2024-01-02T03:04:05Z``)."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_time(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_time(value: str) -> float | None:
+    """(The API's times are whole seconds: in a burst, thousands of objects and every event of each
+    carry the same few, so each is parsed once.)"""
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:

@@ -7,8 +7,9 @@ each run has one worker while it is reconciled and costs only its :class:`RunSta
 
 A final decision is reported once (:mod:`.recording`: logs read, metrics extracted, the result stored
 — ``put`` refuses an execution id that is already stored — judged and exported), then the Job is annotated
-``anubis.dev/reported: <execution_id>`` (by :mod:`.marking`, in the background: the running controller
-forgets the run as it reports it, the mark is for the next one). A run whose object carries that
+``anubis.dev/reported: <execution_id>`` (by :mod:`.marking`, in the background, once no work is queued
+or for a few seconds at most: the running controller forgets the run as it reports it, the mark is for
+the next one). A run whose object carries that
 mark is never reported again; one whose mark was not written (killed between ``put`` and the mark)
 is exported and marked on the next start (exports are idempotent), never stored twice. See
 ``docs/controller.md``.
@@ -103,7 +104,7 @@ class Controller:
         self.on_report = on_report
         self.recorder = RunRecorder(client, store, exporters=self.exporters, metrics=self.metrics, clock=clock,
                                     on_report=on_report, usage=usage_recorder(settings))
-        self.marks = ReportedMarks(client)
+        self.marks = ReportedMarks(client, busy=self._busy)  # the marks wait while reports are due
         self._lock = threading.Lock()
         self._runs: dict[str, _Tracked] = {}
         self._pods: dict[str, dict[str, PodState]] = {}  # pod index key -> pod name -> state
@@ -205,11 +206,14 @@ class Controller:
         with self._lock:
             return len(self._runs)
 
+    def _busy(self) -> bool:
+        """A run queued or being reconciled (the reported marks wait for it: reports go first)."""
+        with self._lock:
+            return bool(self._queued or self._active)
+
     def idle(self) -> bool:
         """Nothing queued, nothing being reconciled, no reported mark left to write."""
-        with self._lock:
-            busy = bool(self._queued or self._active)
-        return not busy and self.marks.pending() == 0
+        return not self._busy() and self.marks.pending() == 0
 
     # -- what the watchers see (WatchSink) ---------------------------------------------------------
 

@@ -247,9 +247,7 @@ class FakeKubernetes:
         class Handler(_Handler):
             api = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.request_queue_size = 256
+        server = _Server(("127.0.0.1", 0), Handler)
         self._server = server
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -456,6 +454,28 @@ class FakeKubernetes:
     def watching(self) -> int:
         with self._lock:
             return len(self._open)
+
+
+def _listen_backlog() -> int:
+    """The accept queue Go's ``net.Listen`` asks for on Linux: ``/proc/sys/net/core/somaxconn``
+    (``src/net/sock_linux.go``, ``maxListenerBacklog``; ``syscall.SOMAXCONN`` when unreadable)."""
+    try:
+        value = int(Path("/proc/sys/net/core/somaxconn").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return socket.SOMAXCONN
+    return value if value > 0 else socket.SOMAXCONN
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per connection; the listening socket's backlog is the API server's, set before
+    ``listen`` (socketserver reads ``request_queue_size`` in ``server_activate``, from the
+    constructor: set on an instance afterwards, as this fake once did, it is never used, and the
+    backlog stays at socketserver's 5). With 5, a controller opening its connections at once (a
+    burst of reports on 16 workers) had SYNs dropped, each retried by the kernel a second later:
+    a stall a real API server does not cause."""
+
+    daemon_threads = True
+    request_queue_size = _listen_backlog()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -255,3 +255,36 @@ def test_what_a_watch_sent_is_not_changed_by_later_writes(fast_api: FakeKubernet
     events = watch_events(fast_api, f"/api/v1/namespaces/{NS}/pods?watch=true&resourceVersion=1", until=3)
     assert [(e["type"], e["object"]["status"]["phase"]) for e in events] == [
         ("ADDED", "Pending"), ("MODIFIED", "Running"), ("MODIFIED", "Succeeded")]
+
+
+def test_the_fake_listens_with_the_api_servers_backlog() -> None:
+    """Connections made at once (a controller's workers) are all taken by the kernel, as Go's
+    listener (backlog ``somaxconn``) takes them, even before the server accepts any: the fake's
+    server, built but not serving, completes every handshake of 64 connects."""
+    import select
+    import socket
+    from http.server import BaseHTTPRequestHandler
+
+    from fakes.kubernetes_api import _Server
+
+    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)  # listening, never accepting
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(64):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(server.server_address[:2])
+            clients.append(s)
+        deadline = time.monotonic() + 5.0
+        pending = list(clients)
+        while pending and time.monotonic() < deadline:  # a handshake the kernel refused stays pending
+            _, writable, _ = select.select([], pending, [], 0.05)
+            pending = [s for s in pending if s not in writable]
+            if len(clients) - len(pending) == 64:
+                break
+        assert not pending, f"{len(pending)} of 64 connections were not taken (listen backlog too small)"
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for s in clients)
+    finally:
+        for s in clients:
+            s.close()
+        server.server_close()

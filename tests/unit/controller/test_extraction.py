@@ -206,6 +206,24 @@ def test_bad_declarations() -> None:
         MetricExtractor([LOSS, LOSS])
 
 
+def test_extractors_share_each_pattern_matcher() -> None:
+    """A matcher is built once per pattern (the cluster controller makes an extractor per report):
+    two extractors of the same metrics use the same one, with the same values; a pattern that
+    cannot be used is refused every time, not once."""
+    first, second = MetricExtractor(METRICS, clock=lambda: 1.0), MetricExtractor(METRICS, clock=lambda: 1.0)
+    for spec in METRICS:
+        assert first._metrics[spec.name].matcher is second._metrics[spec.name].matcher
+    assert MetricExtractor(METRICS, native=False)._metrics["loss"].matcher is not first._metrics["loss"].matcher
+    for extractor in (first, second):
+        extractor.feed(SAMPLE_LOG)
+        extractor.close()
+    assert first.results() == second.results()
+    assert first.results()["loss"].values == (0.91, 0.52, 0.4, 0.3)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="cannot be used"):
+            MetricExtractor([MetricSpec("x", "", "(unclosed", "higher")])
+
+
 def test_parse_event_line() -> None:
     assert parse_event_line(b'ANUBIS_METRICS {"x": 1}\n') == {"x": 1.0}
     assert parse_event_line(b"\xff\xfe ANUBIS_METRICS {\"x\": 1e400}") == {"x": math.inf}

@@ -80,3 +80,41 @@ def test_stop_writes_the_marks_already_due() -> None:
         marks.add(Mark(JOBS, "ns", f"job-{i}", f"e-{i}"))
     marks.stop(5)
     assert len(client.calls) == 20
+
+
+def test_marks_wait_while_the_controller_is_busy() -> None:
+    """Reports go first: a due mark is written once the work is done."""
+    busy = threading.Event()
+    busy.set()
+    client = Client()
+    marks = ReportedMarks(client, busy=busy.is_set, hold_seconds=60)  # type: ignore[arg-type]
+    marks.start()
+    marks.add(Mark(JOBS, "ns", "job-0", "e-0"))
+    time.sleep(0.3)
+    assert client.calls == [] and marks.pending() == 1
+    busy.clear()
+    wait(lambda: marks.pending() == 0)
+    assert [name for name, _ in client.calls] == ["job-0"]
+    marks.stop(1)
+
+
+def test_a_steady_load_holds_no_mark_longer_than_hold_seconds() -> None:
+    client = Client()
+    marks = ReportedMarks(client, busy=lambda: True, hold_seconds=0.2)  # type: ignore[arg-type]
+    marks.start()
+    asked = time.monotonic()
+    marks.add(Mark(JOBS, "ns", "job-0", "e-0"))
+    wait(lambda: marks.pending() == 0)
+    assert time.monotonic() - asked >= 0.2
+    assert [name for name, _ in client.calls] == ["job-0"]
+    marks.stop(1)
+
+
+def test_stop_writes_the_marks_due_even_while_busy() -> None:
+    client = Client()
+    marks = ReportedMarks(client, busy=lambda: True, hold_seconds=60)  # type: ignore[arg-type]
+    marks.start()
+    for i in range(5):
+        marks.add(Mark(JOBS, "ns", f"job-{i}", f"e-{i}"))
+    marks.stop(5)
+    assert len(client.calls) == 5

@@ -8,7 +8,7 @@ import json
 
 from fakes.harness import rendered
 
-from controller.kubernetes.observed import RUNSPEC_ANNOTATION, PackedText, run_from_object
+from controller.kubernetes.observed import RUNSPEC_ANNOTATION, PackedText, parse_time, run_from_object
 
 
 def job(name: str) -> dict[str, object]:
@@ -46,3 +46,13 @@ def test_an_object_without_a_runspec_has_an_empty_one() -> None:
     del obj["metadata"]["annotations"][RUNSPEC_ANNOTATION]
     state = run_from_object(obj)
     assert state is not None and state.runspec == "" and not state.packed_runspec
+
+
+def test_parse_time_reads_the_api_times_and_refuses_the_rest() -> None:
+    """Times are parsed once each (a cache keyed by the text): a value that is not text, even one
+    that cannot be a key (a dict in a malformed object), is None, as is text that is not a time."""
+    assert parse_time("2024-01-02T03:04:05Z") == 1704164645.0
+    assert parse_time("2024-01-02T03:04:05Z") == 1704164645.0  # from the cache
+    assert parse_time("2024-01-02T03:04:05.5+00:00") == 1704164645.5
+    for bad in ("", "yesterday", None, 17, {"a": 1}, ["x"]):
+        assert parse_time(bad) is None
