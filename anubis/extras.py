@@ -13,6 +13,7 @@ PACKAGE = "anubis-bench"
 EXTRAS: dict[str, tuple[str, str]] = {
     "kubernetes": ("cluster", "the Kubernetes client"),
     "elasticsearch": ("cluster", "the Elasticsearch client"),
+    "orjson": ("cluster", "orjson (the controller's decoder of watch events)"),
     "boto3": ("s3", "the S3 client (boto3); [cluster] includes it"),
     "botocore": ("s3", "the S3 client (boto3); [cluster] includes it"),
     "github": ("github", "the GitHub client (PyGithub)"),

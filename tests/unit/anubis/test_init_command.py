@@ -110,7 +110,7 @@ def test_scaffold_is_sorted_and_marks_anubis_files() -> None:
 
 
 @pytest.mark.parametrize(("module", "extra"), [("kubernetes", "cluster"), ("elasticsearch", "cluster"),
-                                               ("boto3", "s3"), ("github", "github")])
+                                               ("orjson", "cluster"), ("boto3", "s3"), ("github", "github")])
 def test_a_missing_client_names_its_extra(module: str, extra: str) -> None:
     message = missing_extra_message(ModuleNotFoundError(f"No module named '{module}'", name=module))
     assert message is not None and f"pip install 'anubis-bench[{extra}]'" in message
