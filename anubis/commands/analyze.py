@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from controller.analysis import judge_series
+from controller.baselines import HISTORY_LIMIT
 from controller.changepoints import change_points, segments
 from controller.history_file import read_csv
 from schemas.runspec import RegressionPolicy
@@ -31,9 +32,9 @@ def analyze(file: Path, online: bool, direction: str, min_change: float, confirm
     points = change_points(values)
     policy = RegressionPolicy(min_change=min_change, confirm=confirm)
     verdicts: list[dict[str, object]] = []
-    if online:
+    if online:  # each row against the rows a result store reads for it: the newest HISTORY_LIMIT before it
         for i in range(1, len(values)):
-            judged = judge_series(values[:i], values[i], direction, policy)
+            judged = judge_series(values[max(0, i - HISTORY_LIMIT):i], values[i], direction, policy)
             verdicts.append({"index": i, "verdict": judged.verdict, "change": judged.change,
                              "confidence": judged.confidence})
     if output == "json":

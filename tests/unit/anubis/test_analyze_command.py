@@ -75,3 +75,28 @@ def test_bad_csv_is_a_clear_error(tmp_path: Path, text: str, message: str) -> No
     code, out = analyze(str(path))
     assert code == 1 and f"error: {path}" in out and message in out
     assert "Traceback" not in out
+
+
+def test_online_judges_each_row_against_what_a_store_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row is judged against the newest HISTORY_LIMIT rows before it, as a result store reads a
+    baseline (controller.baselines): a long file takes time in proportion to its rows, not their square."""
+    import anubis.commands.analyze as command
+    from controller.analysis import judge_series as real
+    from controller.baselines import HISTORY_LIMIT
+
+    rows = HISTORY_LIMIT + 40
+    path = tmp_path / "long.csv"
+    path.write_text("value\n" + "".join(f"{100 + (i % 7) * 0.1:.2f}\n" for i in range(rows)), encoding="utf-8")
+    judged: list[tuple[int, float]] = []
+
+    def spy(series: list[float], value: float, *args: object, **kwargs: object) -> object:
+        judged.append((len(series), series[0]))
+        return real(series, value, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(command, "judge_series", spy)
+    code, out = analyze(str(path), "--online", "--output", "json")
+    assert code == 0, out
+    assert len(json.loads(out)["verdicts"]) == rows - 1
+    assert [n for n, _ in judged] == [min(i, HISTORY_LIMIT) for i in range(1, rows)]
+    values = [100 + (i % 7) * 0.1 for i in range(rows)]
+    assert judged[-1][1] == pytest.approx(values[rows - 1 - HISTORY_LIMIT])  # the oldest row it reads
