@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import bocpd
 from controller.analysis import judge_series
+from controller.baselines import HISTORY_LIMIT
 from schemas.runspec import RegressionPolicy
 
 LENGTH = 40
@@ -164,7 +165,8 @@ def anubis_detector(policy: RegressionPolicy) -> Detector:
     def run(values: Sequence[float]) -> list[bool]:
         alarms = []
         for t in range(FIRST_JUDGED, len(values)):
-            verdict = judge_series(list(values[:t]), values[t], "lower", policy)
+            # the points before t as a result store reads them (its newest HISTORY_LIMIT)
+            verdict = judge_series(list(values[max(0, t - HISTORY_LIMIT):t]), values[t], "lower", policy)
             alarms.append(verdict.is_change)
         return alarms
 

@@ -28,6 +28,7 @@ import numpy as np
 from bench import bocpd, tcpd
 from bench.detection import FIRST_JUDGED, TOLERANCE, anubis_detector, ratio_detector, zscore_detector
 from controller.analysis import judge_series
+from controller.baselines import HISTORY_LIMIT
 from controller.changepoints import change_points
 from schemas.runspec import RegressionPolicy
 
@@ -137,7 +138,9 @@ def _default_verdicts(index: int) -> tuple[list[tuple[str, bool]], float]:
     policy = RegressionPolicy()
     out = []
     for t in range(FIRST_JUDGED, len(series.values)):
-        verdict = judge_series(list(series.values[:t]), series.values[t], "lower", policy)
+        # the points before t as a result store reads them (HISTORY_LIMIT, the newest 500): on TCPD the
+        # same verdicts as the whole past (569 points lie past the limit; none differs)
+        verdict = judge_series(list(series.values[max(0, t - HISTORY_LIMIT):t]), series.values[t], "lower", policy)
         out.append((verdict.verdict, "left the course" in verdict.reason))
     return out, time.perf_counter() - began
 
