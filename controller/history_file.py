@@ -98,6 +98,9 @@ class HistoryRun:
     branch: str | None = None
     where: str = ""  # line or entry, for messages
     extra: dict[str, str] = field(default_factory=dict)
+    # What identifies the run when its time does not (a CSV row without a timestamp, whose time is
+    # counted back from the moment of the import): None, the time does.
+    identity: str | None = None
 
 
 def parse_time(text: str, where: str) -> float:
@@ -117,14 +120,16 @@ def parse_time(text: str, where: str) -> float:
 
 def csv_runs(path: Path, *, benchmark: str, metric: str, unit: str, direction: str, start: float) -> list[HistoryRun]:
     """The CSV's rows as runs of ``benchmark`` with one metric. Rows without a timestamp are an hour
-    apart, ending at ``start``, in file order."""
+    apart, ending at ``start``, in file order; as that time changes with every import, such a row is
+    identified by its place in the file (the n-th row), its metric, value and commit instead."""
     rows = read_csv(path)
     runs = []
     for i, row in enumerate(rows):
         where = f"{path}, line {row.line}"
         at = parse_time(row.timestamp, where) if row.timestamp else start - 3600.0 * (len(rows) - i)
+        identity = None if row.timestamp else f"row {i}|{metric}|{row.value!r}"
         runs.append(HistoryRun(benchmark, {metric: row.value}, {metric: unit}, {metric: direction}, at,
-                               row.commit, row.branch, where))
+                               row.commit, row.branch, where, identity=identity))
     return runs
 
 
@@ -186,11 +191,12 @@ def _slug(text: str) -> str:
 
 
 def to_records(runs: list[HistoryRun], *, environment: str, source: str) -> list[ResultRecord]:
-    """One SUCCEEDED result record per run, with ids derived from the benchmark, time and commit (so
-    importing the same file twice stores nothing new)."""
+    """One SUCCEEDED result record per run, with ids derived from the benchmark, time (or the run's
+    ``identity``) and commit (so importing the same file twice stores nothing new)."""
     records = []
     for run in runs:
-        key = f"{run.benchmark}|{run.at!r}|{run.commit or ''}|{environment}"
+        when = run.at if run.identity is None else run.identity
+        key = f"{run.benchmark}|{when!r}|{run.commit or ''}|{environment}"
         digest = hashlib.sha256(key.encode()).hexdigest()
         run_id = f"{run.benchmark}-imported"
         metrics = {

@@ -35,6 +35,23 @@ def test_a_csv_history_is_imported_once_and_judged(tmp_path: Path) -> None:
         assert verdict.verdict == "no_change" and verdict.baseline is not None and verdict.baseline.n >= 5
 
 
+def test_a_csv_without_timestamps_is_imported_once(tmp_path: Path) -> None:
+    """Rows without a timestamp are placed an hour apart before the moment of the import; importing
+    the file again (later) adds nothing, and a row appended since is the only one added."""
+    path = tmp_path / "untimed.csv"
+    path.write_text("value\n10.0\n10.5\n9.8\n", encoding="utf-8")
+    code, out = run(tmp_path, str(path), "--benchmark", "untimed")
+    assert code == 0 and "imported 3 run(s)" in out, out
+    code, out = run(tmp_path, str(path), "--benchmark", "untimed")
+    assert code == 0 and "imported 0 run(s)" in out and "3 already there" in out, out
+    path.write_text("value\n10.0\n10.5\n9.8\n10.1\n", encoding="utf-8")
+    code, out = run(tmp_path, str(path), "--benchmark", "untimed")
+    assert code == 0 and "imported 1 run(s)" in out and "3 already there" in out, out
+    with SqliteResultStore(tmp_path / "results.sqlite3") as store:
+        records = store.history("untimed", limit=10)
+    assert [r.metrics["value"].values[0] for r in records] == [10.0, 10.5, 9.8, 10.1]  # in file order
+
+
 def test_github_action_benchmark_data_js(tmp_path: Path) -> None:
     code, out = run(tmp_path, str(CASES / "data.js"))
     assert code == 0 and "imported 2 run(s) of python-benchmark" in out, out
