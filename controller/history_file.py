@@ -98,8 +98,9 @@ class HistoryRun:
     branch: str | None = None
     where: str = ""  # line or entry, for messages
     extra: dict[str, str] = field(default_factory=dict)
-    # What identifies the run when its time does not (a CSV row without a timestamp, whose time is
-    # counted back from the moment of the import): None, the time does.
+    # What identifies the run beside its benchmark and commit, where its time alone does not (a CSV
+    # row: one metric of the run, and without a timestamp a time counted back from the moment of the
+    # import): None, the time does.
     identity: str | None = None
 
 
@@ -119,15 +120,16 @@ def parse_time(text: str, where: str) -> float:
 
 
 def csv_runs(path: Path, *, benchmark: str, metric: str, unit: str, direction: str, start: float) -> list[HistoryRun]:
-    """The CSV's rows as runs of ``benchmark`` with one metric. Rows without a timestamp are an hour
-    apart, ending at ``start``, in file order; as that time changes with every import, such a row is
-    identified by its place in the file (the n-th row), its metric, value and commit instead."""
+    """The CSV's rows as runs of ``benchmark`` with one metric, each identified with its metric's name
+    (the histories of two metrics of the same runs are two files: each imports its own). Rows without
+    a timestamp are an hour apart, ending at ``start``, in file order; as that time changes with every
+    import, such a row is identified by its place in the file (the n-th row) and value instead."""
     rows = read_csv(path)
     runs = []
     for i, row in enumerate(rows):
         where = f"{path}, line {row.line}"
         at = parse_time(row.timestamp, where) if row.timestamp else start - 3600.0 * (len(rows) - i)
-        identity = None if row.timestamp else f"row {i}|{metric}|{row.value!r}"
+        identity = f"{at!r}|{metric}" if row.timestamp else f"row {i}|{metric}|{row.value!r}"
         runs.append(HistoryRun(benchmark, {metric: row.value}, {metric: unit}, {metric: direction}, at,
                                row.commit, row.branch, where, identity=identity))
     return runs

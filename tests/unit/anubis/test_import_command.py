@@ -52,6 +52,20 @@ def test_a_csv_without_timestamps_is_imported_once(tmp_path: Path) -> None:
     assert [r.metrics["value"].values[0] for r in records] == [10.0, 10.5, 9.8, 10.1]  # in file order
 
 
+def test_two_metrics_of_the_same_runs_are_both_kept(tmp_path: Path) -> None:
+    """Two CSVs, one metric each, with the same timestamps: the second is not 'already there'."""
+    for metric, values in (("throughput", (10.0, 11.0)), ("latency", (5.0, 6.0))):
+        path = tmp_path / f"{metric}.csv"
+        path.write_text("timestamp,value\n" + "".join(f"2026-01-0{i + 1}T00:00:00Z,{v}\n" for i, v in enumerate(values)),
+                        encoding="utf-8")
+        code, out = run(tmp_path, str(path), "--benchmark", "svc", "--metric", metric)
+        assert code == 0 and "imported 2 run(s)" in out, out
+    with SqliteResultStore(tmp_path / "results.sqlite3") as store:
+        records = store.history("svc", limit=10)
+    found = sorted((name, m.values[0]) for r in records for name, m in r.metrics.items())
+    assert found == [("latency", 5.0), ("latency", 6.0), ("throughput", 10.0), ("throughput", 11.0)]
+
+
 def test_github_action_benchmark_data_js(tmp_path: Path) -> None:
     code, out = run(tmp_path, str(CASES / "data.js"))
     assert code == 0 and "imported 2 run(s) of python-benchmark" in out, out
