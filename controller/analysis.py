@@ -177,12 +177,25 @@ def execution_value(samples: Sequence[float]) -> float | None:
     """One execution's value for a metric: the median of its finite samples (None if none)."""
     if len(samples) < LONG_SAMPLES:
         finite = [float(v) for v in samples if math.isfinite(v)]
-        return statistics.median(finite) if finite else None
-    import numpy as np
+        middle = statistics.median(finite) if finite else None
+    else:
+        import numpy as np
 
-    x = np.asarray(samples, dtype=float)
-    x = x[np.isfinite(x)]
-    return float(np.median(x)) if x.size else None  # the same value as statistics.median's
+        x = np.asarray(samples, dtype=float)
+        x = x[np.isfinite(x)]
+        finite = x.tolist()
+        with np.errstate(over="ignore"):  # a middle pair beyond the float range: averaged again below
+            middle = float(np.median(x)) if x.size else None  # the same value as statistics.median's
+    if middle is not None and not math.isfinite(middle):  # the middle pair's sum left the float range
+        ordered = sorted(finite)
+        middle = ordered[len(ordered) // 2 - 1] / 2 + ordered[len(ordered) // 2] / 2
+    return middle
+
+
+#: Beyond this magnitude the squares and sums the tests take of a metric's values leave the float
+#: range (a benchmark may print any finite double, up to 1.8e308): such a series is judged divided by
+#: a power of two, which is exact and leaves every relative change and p-value as it is.
+HUGE = 2.0 ** 500
 
 
 def judge(
@@ -229,11 +242,33 @@ def judge_series(
     A step is reported once: when the previous run was already a (confirmed) change in the same
     direction and is one of the runs of the new run's new level, the new run is ``no_change`` (the
     same step, reported on the run that confirmed it; see :func:`_already_reported`)."""
+    largest = max(abs(value), *(abs(v) for v in series))
+    if largest > HUGE:
+        exponent = math.frexp(largest)[1]  # the values over 2**exponent lie within (-1, 1)
+        scaled = judge_series([math.ldexp(v, -exponent) for v in series], math.ldexp(value, -exponent), direction,
+                              policy, positions)
+        return _scaled_back(scaled, exponent)
     where = list(range(len(series))) if positions is None else list(positions)
     verdict = _judge_once(series, value, direction, policy, where)
     if verdict.is_change and len(series) > 0:
         return _already_reported(verdict, series, direction, policy, where)
     return verdict
+
+
+def _scaled_back(verdict: Verdict, exponent: int) -> Verdict:
+    """A verdict on values divided by ``2**exponent``, in the values' own units (a spread beyond the
+    largest double is ``inf``)."""
+
+    def back(x: float) -> float:
+        try:
+            return math.ldexp(x, exponent)
+        except OverflowError:
+            return math.copysign(math.inf, x)
+
+    baseline = verdict.baseline
+    if baseline is not None:
+        baseline = replace(baseline, center=back(baseline.center), spread=back(baseline.spread))
+    return replace(verdict, baseline=baseline, value=None if verdict.value is None else back(verdict.value))
 
 
 def _already_reported(

@@ -53,17 +53,15 @@ class MetricResult:
         finite = [v for v in self.values if math.isfinite(v)]
         if not finite:
             return None
-        import statistics  # (fractions, decimal): not for the commands that only list records
-
-        mean = math.fsum(finite) / len(finite)
+        mean = finite_mean(finite)
         return Summary(
             n=len(finite),
             last=finite[-1],
             mean=mean,
-            median=statistics.median(finite),
+            median=finite_median(finite),
             min=min(finite),
             max=max(finite),
-            stdev=_stdev(finite, mean),
+            stdev=sample_stdev(finite, mean),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,16 +76,51 @@ class MetricResult:
         }
 
 
-def _stdev(values: list[float], mean: float) -> float:
+# A benchmark may print any finite double, up to 1.8e308: a sum or a difference of such values leaves
+# the float range (math.fsum raises OverflowError, a subtraction gives inf), so the summaries below
+# fall back to the values divided by the largest magnitude among them, where every sum stays finite.
+
+
+def finite_mean(values: list[float]) -> float:
+    """The mean, correctly rounded (``fsum``); of values whose sum leaves the float range, computed on
+    them scaled down."""
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:
+        scale = max(abs(v) for v in values)
+        return math.fsum(v / scale for v in values) / len(values) * scale
+
+
+def finite_median(values: list[float]) -> float:
+    """:func:`statistics.median`'s value; the middle pair averaged without overflowing."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    low, high = ordered[n // 2 - 1], ordered[n // 2]
+    middle = (low + high) / 2
+    return middle if math.isfinite(middle) else low / 2 + high / 2
+
+
+def sample_stdev(values: list[float], mean: float) -> float:
     """The sample standard deviation, to within a few ulps of :func:`statistics.stdev` (which sums
-    exact fractions: ~0.1 s for 100,000 values); two passes with compensated sums."""
+    exact fractions: ~0.1 s for 100,000 values); two passes with compensated sums. Over values whose
+    squared deviations leave the float range, computed on them scaled down (and ``inf`` when the
+    deviation itself is beyond the largest double)."""
     n = len(values)
     if n < 2:
         return 0.0
-    deviations = [v - mean for v in values]
-    squares = math.fsum(d * d for d in deviations)
-    drift = math.fsum(deviations)  # what rounding left in the mean
-    return math.sqrt(max(squares - drift * drift / n, 0.0) / (n - 1))
+    try:
+        deviations = [v - mean for v in values]
+        squares = math.fsum(d * d for d in deviations)
+        drift = math.fsum(deviations)  # what rounding left in the mean
+        spread = math.sqrt(max(squares - drift * drift / n, 0.0) / (n - 1))
+    except OverflowError:
+        spread = math.inf
+    if math.isfinite(spread):
+        return spread
+    scale = max(abs(v) for v in values)
+    return sample_stdev([v / scale for v in values], mean / scale) * scale
 
 
 @dataclass(frozen=True)

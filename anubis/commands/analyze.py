@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from controller.analysis import judge_series
 from controller.baselines import HISTORY_LIMIT
 from controller.changepoints import change_points, segments
 from controller.history_file import read_csv
+from schemas.results import finite_mean, finite_median, sample_stdev
 from schemas.runspec import RegressionPolicy
 
 
@@ -44,9 +44,9 @@ def analyze(file: Path, online: bool, direction: str, min_change: float, confirm
     click.echo(f"{'segment':>9} {'rows':>11} {'n':>5} {'median':>12} {'mean':>12} {'stdev':>10}  first commit")
     for number, (start, end) in enumerate(segments(values, points), 1):
         part = values[start:end]
-        spread = statistics.stdev(part) if len(part) > 1 else 0.0
-        click.echo(f"{number:>9} {f'{start}-{end - 1}':>11} {len(part):>5} {statistics.median(part):>12.6g} "
-                   f"{statistics.fmean(part):>12.6g} {spread:>10.4g}  {rows[start].commit or '—'}")
+        mean = finite_mean(part)  # (statistics' would overflow on values near the largest double)
+        click.echo(f"{number:>9} {f'{start}-{end - 1}':>11} {len(part):>5} {finite_median(part):>12.6g} "
+                   f"{mean:>12.6g} {sample_stdev(part, mean):>10.4g}  {rows[start].commit or '—'}")
     changes = [v for v in verdicts if v["verdict"] in ("regression", "improvement", "suspected")]
     if online:
         click.echo(f"\nonline: {len(verdicts)} rows judged, {len(changes)} alarm(s)")
