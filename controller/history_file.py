@@ -59,6 +59,11 @@ def read_csv(path: Path) -> list[HistoryRow]:
             raise HistoryFileError(
                 f"{path}, line 1: the header has no `value` column (it has: {', '.join(header) or 'nothing'}); "
                 "add a header row such as `commit,timestamp,value`")
+        names = [h.strip() for h in header]
+        twice = [c for c in ("value", *OPTIONAL) if names.count(c) > 1]
+        if twice:  # (the reader would keep the last of them, silently)
+            raise HistoryFileError(f"{path}, line 1: the header names `{twice[0]}` {names.count(twice[0])} times; "
+                                   "keep one column of each name")
         rows = []
         for record in reader:
             line = reader.line_num

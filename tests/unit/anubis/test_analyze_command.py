@@ -67,6 +67,7 @@ def test_table_shows_segments() -> None:
         ("value\n1\nnan\n", "line 3, column `value`: 'nan' is not a finite number"),
         ("value\n", "no rows after the header"),
         ("value,commit\n1,a,extra\n", "line 2: more cells than the header has columns"),
+        ("value,commit,value\n1,a,2\n", "line 1: the header names `value` 2 times; keep one column of each name"),
     ],
 )
 def test_bad_csv_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
