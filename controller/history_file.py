@@ -112,9 +112,11 @@ class HistoryRun:
 def parse_time(text: str, where: str) -> float:
     """Unix seconds from ISO 8601 (``Z`` or an offset; naive means UTC) or from a number."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return checked_time(seconds, f"{where}, column `timestamp`: {text!r}")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -124,6 +126,17 @@ def parse_time(text: str, where: str) -> float:
     return parsed.timestamp()
 
 
+def checked_time(seconds: float, what: str, form: str = "unix seconds, or ISO 8601 such as 2026-01-31T12:00:00Z") -> float:
+    """``seconds`` (unix time) when it names a moment of the years 1 to 9999, which every command can
+    show; else a :class:`HistoryFileError` naming ``what`` and the ``form`` expected (stored, a time
+    out of that range made `anubis list` and `anubis history` fail on every later call)."""
+    try:
+        datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise HistoryFileError(f"{what} is not a time between the years 1 and 9999 ({form})") from None
+    return seconds
+
+
 def csv_runs(path: Path, *, benchmark: str, metric: str, unit: str, direction: str, start: float) -> list[HistoryRun]:
     """The CSV's rows as runs of ``benchmark`` with one metric, each identified with its metric's name
     (the histories of two metrics of the same runs are two files: each imports its own). Rows without
@@ -131,10 +144,19 @@ def csv_runs(path: Path, *, benchmark: str, metric: str, unit: str, direction: s
     import, such a row is identified by its place in the file (the n-th row) and value instead."""
     rows = read_csv(path)
     runs = []
+    seen: dict[float, int] = {}  # timestamp -> rows with it so far
     for i, row in enumerate(rows):
         where = f"{path}, line {row.line}"
-        at = parse_time(row.timestamp, where) if row.timestamp else start - 3600.0 * (len(rows) - i)
-        identity = f"{at!r}|{metric}" if row.timestamp else f"row {i}|{metric}|{row.value!r}"
+        if row.timestamp:
+            at = parse_time(row.timestamp, where)
+            # Several runs a timestamp (a date per day, runs several times a day): each is its own run,
+            # 1 ms after the one before it, in file order.
+            repeat = seen[at] = seen.get(at, -1) + 1
+            identity = f"{at!r}|{metric}" + (f"|{repeat}" if repeat else "")
+            at += repeat * 0.001
+        else:
+            at = start - 3600.0 * (len(rows) - i)
+            identity = f"row {i}|{metric}|{row.value!r}"
         runs.append(HistoryRun(benchmark, {metric: row.value}, {metric: unit}, {metric: direction}, at,
                                row.commit, row.branch, where, identity=identity))
     return runs
@@ -165,12 +187,22 @@ def data_js_runs(path: Path, *, benchmark: str | None = None) -> list[HistoryRun
             where = f"{path}, entries[{suite!r}][{n}]"
             try:
                 commit = entry.get("commit") or {}
+                if isinstance(commit, str):  # (the action writes an object; its id is what is kept)
+                    commit = {"id": commit}
+                if not isinstance(commit, dict):
+                    raise ValueError(f"`commit` is {type(commit).__name__}, not an object")
                 better = "higher" if entry.get("tool") in BIGGER_IS_BETTER else "lower"
-                at = float(entry["date"]) / 1000.0
+                at = checked_time(float(entry["date"]) / 1000.0, f"{where}: `date` {entry['date']!r}",
+                                  "milliseconds since 1970, as the action writes them")
                 values = {}
                 units = {}
+                named: dict[str, str] = {}  # metric -> the bench it came from
                 for bench in entry["benches"]:
                     metric = metric_name(str(bench["name"]))
+                    if metric in named:
+                        raise ValueError(f"benches {named[metric]!r} and {bench['name']!r} are both metric {metric!r} "
+                                         "(a metric name keeps letters, digits and _); rename one")
+                    named[metric] = str(bench["name"])
                     value = float(bench["value"])
                     if not math.isfinite(value):
                         raise ValueError(f"bench {bench['name']!r} has value {bench['value']!r}")

@@ -66,7 +66,10 @@ def format_time(timestamp: float | None) -> str:
     """UTC, to the second: the same on every machine of a team."""
     if timestamp is None or not math.isfinite(timestamp):
         return MISSING
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # beyond the years 1-9999: shown as stored, not a failure
+        return f"{timestamp:.6g} s"
 
 
 def status_tone(status: RunStatus) -> Tone:

@@ -83,6 +83,12 @@ def test_github_action_benchmark_data_js(tmp_path: Path) -> None:
          "entries['x'][0]: missing field 'value'"),
         ("window.BENCHMARK_DATA = {oops", "line 1: not github-action-benchmark's data.js"),
         ('window.BENCHMARK_DATA = {"lastUpdate": 1}', "no `entries` object"),
+        ('window.BENCHMARK_DATA = {"entries": {"x": [{"commit": 5, "date": 1, "benches": []}]}}',
+         "entries['x'][0]: `commit` is int, not an object"),
+        ('window.BENCHMARK_DATA = {"entries": {"x": [{"date": 1e30, "benches": []}]}}',
+         "entries['x'][0]: `date` 1e+30 is not a time between the years 1 and 9999"),
+        ('window.BENCHMARK_DATA = {"entries": {"x": [{"date": 1, "benches": [{"name": "a b", "value": 1}, '
+         '{"name": "a_b", "value": 2}]}]}}', "benches 'a b' and 'a_b' are both metric 'a_b'"),
     ],
 )
 def test_a_bad_data_js_is_a_clear_error_and_stores_nothing(tmp_path: Path, text: str, message: str) -> None:
@@ -100,3 +106,38 @@ def test_a_csv_needs_a_benchmark_and_good_timestamps(tmp_path: Path) -> None:
     bad.write_text("timestamp,value\nyesterday,1\n", encoding="utf-8")
     code, out = run(tmp_path, str(bad), "--benchmark", "b")
     assert code == 1 and "line 2, column `timestamp`: 'yesterday' is neither ISO 8601 nor unix seconds" in out
+
+
+def test_a_commit_given_as_a_string_is_its_id(tmp_path: Path) -> None:
+    path = tmp_path / "data.js"
+    path.write_text('window.BENCHMARK_DATA = {"entries": {"x": [{"commit": "abc", "date": 1700000000000, '
+                    '"benches": [{"name": "a", "value": 1}]}]}}', encoding="utf-8")
+    code, out = run(tmp_path, str(path))
+    assert code == 0, out
+    with SqliteResultStore(tmp_path / "results.sqlite3") as store:
+        [record] = store.history("x", limit=10)
+    assert record.commit == "abc"
+
+
+@pytest.mark.parametrize("stamp", ["1e20", "nan", "-1e15"])
+def test_a_timestamp_no_command_could_show_is_refused(tmp_path: Path, stamp: str) -> None:
+    """Stored, such a time made `anubis list` and `anubis history` fail on every later call."""
+    path = tmp_path / "h.csv"
+    path.write_text(f"timestamp,value\n2026-01-01,1\n{stamp},2\n", encoding="utf-8")
+    code, out = run(tmp_path, str(path), "--benchmark", "b")
+    assert code == 1 and f"h.csv, line 3, column `timestamp`: '{stamp}' is not a time between the years 1 and 9999" in out
+    assert "Traceback" not in out and not (tmp_path / "results.sqlite3").exists()
+
+
+def test_runs_sharing_a_timestamp_are_each_kept_in_file_order(tmp_path: Path) -> None:
+    """Dates as timestamps, several runs a day: each row is a run (the second 1 ms after the first)."""
+    path = tmp_path / "daily.csv"
+    path.write_text("timestamp,value\n2026-01-01,1\n2026-01-01,2\n2026-01-02,3\n", encoding="utf-8")
+    code, out = run(tmp_path, str(path), "--benchmark", "daily")
+    assert code == 0 and "imported 3 run(s)" in out, out
+    code, out = run(tmp_path, str(path), "--benchmark", "daily")
+    assert code == 0 and "imported 0 run(s)" in out and "3 already there" in out, out
+    with SqliteResultStore(tmp_path / "results.sqlite3") as store:
+        records = store.history("daily", limit=10)
+    assert [r.metrics["value"].values[0] for r in records] == [1.0, 2.0, 3.0]
+    assert records[1].started_at == records[0].started_at + 0.001
