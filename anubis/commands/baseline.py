@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,8 +19,12 @@ from anubis.presenting.output import (
 from anubis.presenting.tables import Cell, Column, TableView, print_table
 from anubis.settings import Settings
 from anubis.stores import locate, opened_store, reset_store, store_option, stored_resets
+from controller.baselines import HISTORY_LIMIT
 from controller.store import BaselineReset
 from schemas.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from schemas.results import ResultRecord
 
 
 @click.group()
@@ -46,6 +51,8 @@ def reset(settings: Settings, benchmark: str, metric: str | None, environment: s
                 f"No executions of benchmark {benchmark!r} are stored in {where}, so it has "
                 "no baseline to reset. Check the name (the descriptor's info.name) and --store."
             )
+        if metric is not None or environment is not None:  # a misspelt one would reset nothing judged
+            _check_scope(opened.list_runs(benchmark, limit=HISTORY_LIMIT), benchmark, metric, environment)
         done = reset_store(opened, str(where)).add_reset(
             BaselineReset(
                 benchmark=benchmark,
@@ -61,6 +68,19 @@ def reset(settings: Settings, benchmark: str, metric: str | None, environment: s
         f"Baseline of {benchmark}{' (' + scope + ')' if scope else ''} reset at {format_time(done.at)} by {done.by}: "
         "the next executions start a new baseline."
     )
+
+
+def _check_scope(runs: list[ResultRecord], benchmark: str, metric: str | None, environment: str | None) -> None:
+    """A reset's ``metric`` and ``environment`` must be ones of the benchmark's stored executions."""
+    for option, wanted, found in (("--metric", metric, {name for r in runs for name in r.metrics}),
+                                  ("--environment", environment, {r.environment for r in runs})):
+        if wanted is not None and wanted not in found:
+            what = option.removeprefix("--")
+            raise NotFoundError(
+                f"No stored execution of benchmark {benchmark!r} has the {what} {wanted!r} (its {what}s: "
+                f"{', '.join(sorted(found))}), so resetting it would change nothing that is judged. "
+                f"Check {option}."
+            )
 
 
 @baseline.command()
