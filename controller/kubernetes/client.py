@@ -95,6 +95,8 @@ class KubeClient:
         self._errors = errors
         self._sleep = sleep
         self._timeout = request_timeout
+        self._pool_cache: Any = None  # the API host's connection pool (_pool), and the host URL's path
+        self._prefix = ""
 
     @classmethod
     def from_config(cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False,
@@ -266,13 +268,13 @@ class KubeClient:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        direct = method == "GET" and stream
         attempt = 0
         while True:
             attempt += 1
             try:
-                if direct:
-                    return self._get_stream(path, query, dict(headers), timeout or self._timeout)
+                pool = self._pool() if method == "GET" and stream else None
+                if pool is not None:
+                    return self._get_stream(pool, path, query, dict(headers), timeout or self._timeout)
                 return self._api.call_api(
                     path, method, query_params=list(query.items()), header_params=dict(headers), body=body,
                     auth_settings=["BearerToken"], _preload_content=False,
@@ -300,7 +302,8 @@ class KubeClient:
             log.debug("retrying %s in %.2fs (attempt %d)", operation, delay, attempt)
             self._sleep(delay)
 
-    def _get_stream(self, path: str, query: Mapping[str, Any], headers: dict[str, str], timeout: float) -> Any:
+    def _get_stream(self, pool: Any, path: str, query: Mapping[str, Any], headers: dict[str, str],
+                    timeout: float) -> Any:
         """A streamed GET (a log, a watch) as ``ApiClient.call_api`` makes it, minus its generic work:
         the same headers (the client's defaults, its cookie, the bearer token from the configuration,
         refreshed by its hook as each call does), the same URL and timeout, sent on the ApiClient's
@@ -308,7 +311,7 @@ class KubeClient:
         :class:`~kubernetes.client.ApiException` for a status outside 2xx and for a TLS failure.
         ``call_api`` checks and serialises each parameter and resolves the pool from the URL on every
         call: about a fifth of a log read's CPU, and a log is read for every report. Through a proxy,
-        or a client without that pool, the request goes through ``call_api``. Like the pool manager
+        or a client without that pool (:meth:`_pool` is None), :meth:`_request` calls ``call_api``. Like the pool manager
         the call would go through, a redirect is not followed here (the API does not send one for
         a log or a watch): it is an error status."""
         from urllib.parse import urlencode
@@ -318,11 +321,6 @@ class KubeClient:
         from kubernetes.client.rest import RESTResponse
 
         api = self._api
-        pool = self._pool()
-        if pool is None:
-            return api.call_api(path, "GET", query_params=list(query.items()), header_params=headers,
-                                auth_settings=["BearerToken"], _preload_content=False,
-                                _return_http_data_only=True, _request_timeout=timeout)
         headers.update(api.default_headers)
         if api.cookie:
             headers["Cookie"] = api.cookie
@@ -340,9 +338,6 @@ class KubeClient:
             error.body = error.body.decode("utf-8") if isinstance(error.body, bytes) else error.body
             raise error
         return response
-
-    _pool_cache: Any = None
-    _prefix = ""
 
     def _pool(self) -> Any:
         """The ApiClient's connection pool for the API's host (``None`` through a proxy, or for a
