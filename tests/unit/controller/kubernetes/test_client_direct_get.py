@@ -88,3 +88,14 @@ def test_the_pool_is_fetched_again_once_closed(httpserver: HTTPServer) -> None:
     first.close()
     assert b"".join(kube.read_log("ns", "p", "benchmark")) == b"x\n"
     assert kube._pool() is not first
+
+
+def test_through_a_proxy_every_request_goes_through_call_api() -> None:
+    """The client's proxy manager chooses the route (and any proxy headers): no pool of ours."""
+    api = _api_client("https://kubernetes.example:6443")
+    api.configuration.proxy = "http://proxy.example:3128"
+    from kubernetes.client import rest
+
+    api.rest_client = rest.RESTClientObject(api.configuration)  # as ApiClient builds it, now with the proxy
+    assert KubeClient(api)._pool() is None
+    assert KubeClient(_api_client("https://kubernetes.example:6443"))._pool() is not None
