@@ -41,7 +41,6 @@ the next verdict (two runs of the new level) confirms it or not. ``confidence`` 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, TypeAlias
@@ -60,6 +59,7 @@ from controller.changepoints import (
     trend_explains,
 )
 from schemas.policy import RegressionPolicy
+from schemas.summaries import finite_median
 
 VerdictName = Literal["regression", "improvement", "suspected", "no_change", "insufficient_data"]
 VERDICTS: tuple[VerdictName, ...] = ("regression", "improvement", "suspected", "no_change", "insufficient_data")
@@ -177,19 +177,16 @@ def execution_value(samples: Sequence[float]) -> float | None:
     """One execution's value for a metric: the median of its finite samples (None if none)."""
     if len(samples) < LONG_SAMPLES:
         finite = [float(v) for v in samples if math.isfinite(v)]
-        middle = statistics.median(finite) if finite else None
-    else:
-        import numpy as np
+        return finite_median(finite) if finite else None
+    import numpy as np
 
-        x = np.asarray(samples, dtype=float)
-        x = x[np.isfinite(x)]
-        finite = x.tolist()
-        with np.errstate(over="ignore"):  # a middle pair beyond the float range: averaged again below
-            middle = float(np.median(x)) if x.size else None  # the same value as statistics.median's
-    if middle is not None and not math.isfinite(middle):  # the middle pair's sum left the float range
-        ordered = sorted(finite)
-        middle = ordered[len(ordered) // 2 - 1] / 2 + ordered[len(ordered) // 2] / 2
-    return middle
+    x = np.asarray(samples, dtype=float)
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return None
+    with np.errstate(over="ignore"):  # a middle pair beyond the float range: averaged as finite_median does
+        middle = float(np.median(x))  # the same value as finite_median's
+    return middle if math.isfinite(middle) else finite_median(x.tolist())
 
 
 #: Beyond this magnitude the squares and sums the tests take of a metric's values leave the float

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from schemas.status import RunStatus
+from schemas.summaries import finite_mean, finite_median, sample_stdev
 
 RESULT_VERSION = 1
 
@@ -74,53 +75,6 @@ class MetricResult:
             **({"values_dropped": self.values_dropped} if self.values_dropped else {}),
             **(_plain(s) if s else {"n": 0}),
         }
-
-
-# A benchmark may print any finite double, up to 1.8e308: a sum or a difference of such values leaves
-# the float range (math.fsum raises OverflowError, a subtraction gives inf), so the summaries below
-# fall back to the values divided by the largest magnitude among them, where every sum stays finite.
-
-
-def finite_mean(values: list[float]) -> float:
-    """The mean, correctly rounded (``fsum``); of values whose sum leaves the float range, computed on
-    them scaled down."""
-    try:
-        return math.fsum(values) / len(values)
-    except OverflowError:
-        scale = max(abs(v) for v in values)
-        return math.fsum(v / scale for v in values) / len(values) * scale
-
-
-def finite_median(values: list[float]) -> float:
-    """:func:`statistics.median`'s value; the middle pair averaged without overflowing."""
-    ordered = sorted(values)
-    n = len(ordered)
-    if n % 2:
-        return ordered[n // 2]
-    low, high = ordered[n // 2 - 1], ordered[n // 2]
-    middle = (low + high) / 2
-    return middle if math.isfinite(middle) else low / 2 + high / 2
-
-
-def sample_stdev(values: list[float], mean: float) -> float:
-    """The sample standard deviation, to within a few ulps of :func:`statistics.stdev` (which sums
-    exact fractions: ~0.1 s for 100,000 values); two passes with compensated sums. Over values whose
-    squared deviations leave the float range, computed on them scaled down (and ``inf`` when the
-    deviation itself is beyond the largest double)."""
-    n = len(values)
-    if n < 2:
-        return 0.0
-    try:
-        deviations = [v - mean for v in values]
-        squares = math.fsum(d * d for d in deviations)
-        drift = math.fsum(deviations)  # what rounding left in the mean
-        spread = math.sqrt(max(squares - drift * drift / n, 0.0) / (n - 1))
-    except OverflowError:
-        spread = math.inf
-    if math.isfinite(spread):
-        return spread
-    scale = max(abs(v) for v in values)
-    return sample_stdev([v / scale for v in values], mean / scale) * scale
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from controller.analysis import judge_series
 from controller.baselines import HISTORY_LIMIT
 from controller.changepoints import change_points, segments
 from controller.history_file import read_csv
-from schemas.results import finite_mean, finite_median, sample_stdev
 from schemas.runspec import RegressionPolicy
+from schemas.summaries import finite_mean, finite_median, sample_stdev
 
 
 @click.command()
