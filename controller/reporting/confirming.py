@@ -16,11 +16,16 @@ suspected run even though a pull request's runs never join its baseline. Then:
 
 * still ``suspected`` and fewer than ``confirm`` runs asked for: one more is asked for;
 * still ``suspected`` with every allowed run spent: the chain ends ``unresolved`` (nothing more is asked);
-* the change holds (``regression``/``improvement``): ``confirmed``; it does not: ``not_confirmed``.
+* the change holds (``regression``/``improvement``): ``confirmed``; it does not: ``not_confirmed``;
+* the run ended without results (FAILED, ERROR, TIMED_OUT: a node lost, an image pull that failed, a
+  flaky step): it is no evidence either way, so the same confirmation is asked for again, at most
+  ``confirm`` times in a chain (a benchmark that fails every time stops asking); a run someone
+  CANCELED ends the chain ``unresolved`` (they did not want it).
 
-Loop guard: a request's key is ``confirm:<benchmark>:<root execution>:<n>`` with ``n`` at most the
-policy's ``confirm``; a confirmation run is evidence of its root's chain and never roots one of its
-own, and the outbox makes each key at most once (it survives restarts). :func:`decide` is pure.
+Loop guard: a request's key is ``confirm:<benchmark>:<root execution>:<n>`` with ``n`` at most twice
+the policy's ``confirm`` (the runs allowed, and as many asked again for failed ones); a confirmation
+run is evidence of its root's chain and never roots one of its own, and the outbox makes each key at
+most once (it survives restarts). :func:`decide` is pure.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Literal
 
 from controller.reporting.runreport import MetricVerdict, point_label
 from schemas.results import ResultRecord
+from schemas.status import RunStatus
 
 #: The ``repository_dispatch`` event type the ``commands`` workflow answers.
 EVENT_TYPE = "anubis-confirm"
@@ -53,9 +59,11 @@ class Chain:
     run_id: str
     limit: int  # the policy's ``confirm``: confirmation runs allowed
     metrics: tuple[str, ...]  # the suspected metrics
-    requested: int = 0  # confirmation runs asked for
+    requested: int = 0  # confirmation runs asked for, those asked again after a failed one included
     evidence: tuple[str, ...] = ()  # execution ids of the runs that landed since, oldest first
     outcome: Outcome = "confirming"
+    failed: tuple[str, ...] = ()  # execution ids of the runs since that ended without results
+    stopped: str = ""  # why an ``unresolved`` chain ended before its runs were spent
 
     @property
     def is_open(self) -> bool:
@@ -63,7 +71,13 @@ class Chain:
 
     @property
     def members(self) -> tuple[str, ...]:
+        """The runs the change is judged on: the suspected one and the evidence."""
         return (self.root, *self.evidence)
+
+    @property
+    def seen(self) -> tuple[str, ...]:
+        """Every run of the chain, the failed ones included (an event seen again changes nothing)."""
+        return (*self.members, *self.failed)
 
     def key(self, n: int) -> str:
         """The outbox key of the ``n``-th confirmation request (its dedupe key)."""
@@ -77,11 +91,17 @@ class Chain:
             return f"{shown}: the change suspected in `{self.root}` was **confirmed** by run `{last}`."
         if self.outcome == "not_confirmed":
             return f"{shown}: the change suspected in `{self.root}` was **not confirmed** by run `{last}`."
+        if self.outcome == "unresolved" and self.stopped:
+            return f"{shown}: the change suspected in `{self.root}` is still only suspected: {self.stopped}."
         if self.outcome == "unresolved":
             return (f"{shown}: the change suspected in `{self.root}` is still only suspected after "
                     f"{len(self.evidence)} confirmation run(s); no more are asked for (policy `confirm = {self.limit}`).")
         seen = f"; {len(self.evidence)} landed" if self.evidence else ""
-        return (f"{shown}: a change is suspected in `{self.root}` — confirmation run {self.requested} of "
+        if self.failed:
+            seen += (f"; run `{self.failed[-1]}` ended without results, so it was asked for again"
+                     if len(self.failed) == 1 else
+                     f"; {len(self.failed)} runs ended without results (the last `{self.failed[-1]}`), each asked for again")
+        return (f"{shown}: a change is suspected in `{self.root}` — confirmation run {len(self.evidence) + 1} of "
                 f"{self.limit} asked for{seen}.")
 
 
@@ -112,13 +132,15 @@ def decide(chain: Chain | None, record: ResultRecord, verdicts: Mapping[str, Met
     confirmation runs to ask for. ``chain``: the open chain of ``record``'s series, or the chain
     ``record`` already belongs to (then nothing changes: an event seen again after a restart);
     ``confirm``: the largest ``confirm`` of the policies of the suspected metrics."""
-    if chain is not None and record.execution_id in chain.members:
+    if chain is not None and record.execution_id in chain.seen:
         return chain, []
+    if record.status is not RunStatus.SUCCEEDED:
+        return _without_results(chain, record)
     doubt = suspected(verdicts)
     if chain is not None and chain.is_open:
         grown = replace(chain, evidence=(*chain.evidence, record.execution_id))
         if doubt:
-            if grown.requested < grown.limit:
+            if len(grown.evidence) < grown.limit:
                 asked = replace(grown, requested=grown.requested + 1)
                 return asked, [_request(asked, record)]
             return replace(grown, outcome="unresolved"), []
@@ -133,6 +155,23 @@ def decide(chain: Chain | None, record: ResultRecord, verdicts: Mapping[str, Met
     return root, [_request(root, record)]
 
 
+def _without_results(chain: Chain | None, record: ResultRecord) -> tuple[Chain | None, list[Request]]:
+    """``record`` ended without results (no evidence either way): the open chain of its series asks
+    for the same confirmation again, ``limit`` times at most in all; a CANCELED run ends it."""
+    if chain is None or not chain.is_open:
+        return chain, []
+    failed = replace(chain, failed=(*chain.failed, record.execution_id))
+    ended = f"confirmation run `{record.execution_id}` ended {record.status.value}"
+    if record.status is RunStatus.CANCELED:
+        return replace(failed, outcome="unresolved", stopped=f"{ended}; no more are asked for"), []
+    if len(failed.failed) > failed.limit:
+        return replace(failed, outcome="unresolved",
+                       stopped=f"{ended}; {len(failed.failed)} confirmation runs ended without results, so no more "
+                               f"are asked for (`/anubis rerun {chain.benchmark}` asks by hand)"), []
+    asked = replace(failed, requested=failed.requested + 1)
+    return asked, [_request(asked, record)]
+
+
 def _request(chain: Chain, record: ResultRecord) -> Request:
     payload: dict[str, object] = {
         "key": chain.key(chain.requested),
@@ -142,7 +181,7 @@ def _request(chain: Chain, record: ResultRecord) -> Request:
         "commit": chain.commit,
         "pull_request": chain.pull_request,
         "environment": record.environment,
-        "confirmation": chain.requested,
+        "confirmation": len(chain.evidence) + 1,  # which of the ``limit`` runs (a failed one is asked again)
         "of": chain.limit,
         "metrics": ",".join(chain.metrics),
     }

@@ -204,9 +204,8 @@ class GitHubExporter:
 
     def _confirm(self, record: ResultRecord, report: RunReport) -> None:
         """Open, grow or close the chain of a suspected change (:func:`confirming.decide`) and queue the
-        confirmation run it asks for; the chain's root commit is reported again when it changed."""
-        if record.status is not RunStatus.SUCCEEDED:
-            return
+        confirmation run it asks for; the chain's root commit is reported again when it changed. A run
+        that ended without results asks for its confirmation again (:func:`confirming.decide`)."""
         repo = self.reporter.writer.repo
         with self._lock:
             policies = record_policies(record) or self._policies.get(record.run_id, {})
@@ -246,12 +245,14 @@ class GitHubExporter:
                 continue
             shown = self._report(newest[0])
             slot = next((executions[m] for m in chain.members if m in executions), shown.run_id)
-            for member in chain.members:
+            for member in chain.seen:  # a failed confirmation run is told of in the chain's line
                 reports.pop(executions.get(member, ""), None)
             short = {"confirmed": "confirmed by run {}", "not_confirmed": "not confirmed by run {}",
                      "unresolved": "still suspected after run {}"}.get(chain.outcome, "confirming")
+            if chain.stopped:  # ended by a confirmation run without results
+                short = "still suspected: confirmation run {} ended without results"
             reports[slot] = replace(shown, confirmation=chain.describe(),
-                                    confirmation_short=short.format(chain.members[-1]))
+                                    confirmation_short=short.format(chain.seen[-1] if chain.stopped else chain.members[-1]))
         return list(reports.values())
 
     def _update(self, commit: str, pull_request: int | None) -> None:

@@ -185,7 +185,7 @@ class Outbox:
             db.execute("INSERT OR REPLACE INTO confirmations (repo, root, series, commit_sha, open, chain) "
                        "VALUES (?, ?, ?, ?, ?, ?)", (repo, chain.root, chain.series, chain.commit, int(chain.is_open),
                                                      json.dumps(asdict(chain), sort_keys=True)))
-            for member in chain.members:
+            for member in chain.seen:
                 db.execute("INSERT OR IGNORE INTO confirmation_members (repo, execution, root) VALUES (?, ?, ?)",
                            (repo, member, chain.root))
             for request in requests:
@@ -398,4 +398,5 @@ def _chain(text: str) -> Chain:
     data = json.loads(text)
     data["metrics"] = tuple(data["metrics"])
     data["evidence"] = tuple(data["evidence"])
+    data["failed"] = tuple(data.get("failed", ()))  # absent from a chain kept before failed runs were
     return Chain(**data)

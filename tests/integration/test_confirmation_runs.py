@@ -14,6 +14,7 @@ from fakes import github_api
 from fakes.runs import make_record, make_spec
 
 from controller.exporting.base import ExportContext
+from controller.reporting import commands
 from controller.reporting.exporter import GitHubExporter
 from controller.reporting.github import GitHubClient, PermanentGitHubError
 from controller.reporting.outbox import Outbox
@@ -21,6 +22,7 @@ from controller.reporting.reporter import Reporter
 from controller.retrying import RetryPolicy
 from controller.sqlite_store import SqliteResultStore
 from schemas.results import MetricResult, ResultRecord
+from schemas.status import RunStatus
 
 TOKEN = "ghp_confirmation_test"
 SHA = "c" * 40
@@ -110,6 +112,60 @@ def test_a_change_that_is_not_confirmed_stays_green(github: github_api.FakeGitHu
     assert "was **not confirmed** by run `resnet-9876543210-0000e002`" in body
     assert body.startswith("<!-- anubis:report -->\n### ✅ Anubis: 1 run succeeded, no regression")
     assert "suspected — confirming" not in body and "🔻" not in body
+
+
+def _failed(execution_id: str, hour: int, run_id: str, status: RunStatus = RunStatus.FAILED) -> ResultRecord:
+    """A confirmation run that ended without results (the pod's exit code, a lost node...)."""
+    return _record(execution_id, 0.0, hour, run_id=run_id, status=status, reason="container bench exited with 137",
+                   metrics={})
+
+
+def test_a_failed_confirmation_run_is_asked_for_again_and_the_retry_decides(
+        github: github_api.FakeGitHub, store: SqliteResultStore, tmp_path: Path) -> None:
+    exporter = _suspected_run(github, store, tmp_path)
+    _finish(exporter, store, _failed("resnet-9876543210-0000e002", 31, "resnet-9876543210"))
+    assert len(github.dispatches) == 2  # the same confirmation, asked for again under a key of its own
+    retry = github.dispatches[1]["client_payload"]
+    assert retry["key"] == "confirm:resnet:resnet-0123456789-0000e001:2"
+    assert (retry["confirmation"], retry["of"]) == (1, 1)  # still the first of the one run the policy allows
+    assert isinstance(commands.parse_dispatch(retry), commands.Confirm)  # anubis respond acts on it
+    status = github.latest_statuses(SHA)["anubis/resnet"]
+    assert status["state"] == "success" and "suspected — confirming" in status["description"]
+    body = github.marked_comments(7)[0]["body"]
+    assert ("run `resnet-9876543210-0000e002` ended without results, so it was asked for again" in body), body
+    _finish(exporter, store, _record("resnet-5555555555-0000e003", 13.1, 32, run_id="resnet-5555555555"))
+    assert len(github.dispatches) == 2
+    status = github.latest_statuses(SHA)["anubis/resnet"]
+    assert status["state"] == "failure" and "confirmed by run resnet-5555555555-0000e003" in status["description"]
+    body = github.marked_comments(7)[0]["body"]
+    assert "was **confirmed** by run `resnet-5555555555-0000e003`" in body
+
+
+def test_confirmation_runs_that_keep_failing_stop_asking(github: github_api.FakeGitHub, store: SqliteResultStore,
+                                                         tmp_path: Path) -> None:
+    """A benchmark that now fails every time does not ask for runs for ever: one retry per allowed run."""
+    exporter = _suspected_run(github, store, tmp_path)
+    _finish(exporter, store, _failed("resnet-9876543210-0000e002", 31, "resnet-9876543210"))
+    _finish(exporter, store, _failed("resnet-5555555555-0000e003", 32, "resnet-5555555555", RunStatus.TIMED_OUT))
+    assert len(github.dispatches) == 2
+    status = github.latest_statuses(SHA)["anubis/resnet"]
+    assert status["state"] == "success", status  # a change only suspected turns nothing red
+    assert "still suspected: confirmation run resnet-5555555555-0000e003 ended without results" in status["description"]
+    body = github.marked_comments(7)[0]["body"]
+    assert "confirmation run `resnet-5555555555-0000e003` ended TIMED_OUT; 2 confirmation runs ended without results" in body
+    # seen again after a restart: still nothing more
+    exporter.export(ExportContext(make_spec(run_id="resnet-5555555555"), store.get("resnet-5555555555-0000e003")))
+    exporter.flush(force=True)
+    assert len(github.dispatches) == 2
+
+
+def test_a_canceled_confirmation_run_ends_the_chain(github: github_api.FakeGitHub, store: SqliteResultStore,
+                                                    tmp_path: Path) -> None:
+    exporter = _suspected_run(github, store, tmp_path)
+    _finish(exporter, store, _failed("resnet-9876543210-0000e002", 31, "resnet-9876543210", RunStatus.CANCELED))
+    assert len(github.dispatches) == 1  # someone stopped it on purpose: nothing asked again
+    body = github.marked_comments(7)[0]["body"]
+    assert "confirmation run `resnet-9876543210-0000e002` ended CANCELED; no more are asked for" in body
 
 
 def test_a_restarted_controller_asks_for_nothing_twice(github: github_api.FakeGitHub, store: SqliteResultStore,

@@ -11,6 +11,7 @@ from fakes.runs import make_record
 from controller.reporting import commands
 from controller.reporting.confirming import MAX_PAYLOAD_PROPERTIES, decide, series_key
 from controller.reporting.runreport import MetricVerdict
+from schemas.status import RunStatus
 
 SUSPECTED = {"latency": MetricVerdict("suspected", change=0.3), "throughput": MetricVerdict("no_change")}
 REGRESSION = {"latency": MetricVerdict("regression", change=0.3), "throughput": MetricVerdict("no_change")}
@@ -99,3 +100,19 @@ def test_a_confirmation_request_is_a_rerun_of_one_benchmark() -> None:
     assert [type(a) for a in unlabelled] == [commands.Reply]
     main = replace(request, pull_request=None)
     assert commands.decide_confirmation(main, state=None, merged=False, previewed=False) == [commands.RerunMain("resnet")]
+
+
+def test_a_run_without_results_asks_again_within_the_budget_and_never_opens_a_chain() -> None:
+    failed = {"status": RunStatus.FAILED, "metrics": {}}
+    assert decide(None, _run(9, **failed), {}, confirm=1) == (None, [])  # a failed run is no suspect
+    chain, _ = decide(None, _run(1), SUSPECTED, confirm=1)
+    again, [request] = decide(chain, _run(2, **failed), {}, confirm=1)
+    assert again is not None and again.is_open and again.failed == ("resnet-0123456789-00000002",)
+    assert again.members == ("resnet-0123456789-00000001",)  # judged on the runs with results only
+    assert request.key.endswith(":2") and request.payload["confirmation"] == 1
+    assert decide(again, _run(2, **failed), {}, confirm=1) == (again, [])  # seen again: nothing more
+    ended, more = decide(again, _run(3, **failed), {}, confirm=1)
+    assert ended is not None and ended.outcome == "unresolved" and more == [] and "2 confirmation runs" in ended.stopped
+    assert decide(ended, _run(4, **failed), {}, confirm=1) == (ended, [])  # a closed chain stays closed
+    canceled, more = decide(chain, _run(2, status=RunStatus.CANCELED, metrics={}), {}, confirm=1)
+    assert canceled is not None and canceled.outcome == "unresolved" and more == []
