@@ -47,19 +47,24 @@ class HistoryRow:
 
 
 def read_csv(path: Path) -> list[HistoryRow]:
-    """The rows of ``path``, in file order."""
+    """The rows of ``path``, in file order. Column names are matched without regard to case or
+    surrounding blanks; the cells may be separated by commas, or by semicolons, tabs or bars where the
+    header only splits into a ``value`` column with one of those (a spreadsheet's export in a locale
+    whose decimal mark is a comma uses semicolons)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise HistoryFileError(f"{path}: cannot be read ({e})") from e
+    lines = text.splitlines()
     try:
-        reader = csv.DictReader(text.splitlines())
+        delimiter = _delimiter(lines[0] if lines else "")
+        reader = csv.DictReader(lines, delimiter=delimiter)
         header = reader.fieldnames or []
-        if "value" not in [h.strip() for h in header]:
+        names = [h.strip().lower() for h in header]
+        if "value" not in names:
             raise HistoryFileError(
                 f"{path}, line 1: the header has no `value` column (it has: {', '.join(header) or 'nothing'}); "
                 "add a header row such as `commit,timestamp,value`")
-        names = [h.strip() for h in header]
         twice = [c for c in ("value", *OPTIONAL) if names.count(c) > 1]
         if twice:  # (the reader would keep the last of them, silently)
             raise HistoryFileError(f"{path}, line 1: the header names `{twice[0]}` {names.count(twice[0])} times; "
@@ -67,15 +72,17 @@ def read_csv(path: Path) -> list[HistoryRow]:
         rows = []
         for record in reader:
             line = reader.line_num
-            cells = {(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in record.items()}
+            cells = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else ""
+                     for k, v in record.items()}
             if None in record:
                 raise HistoryFileError(f"{path}, line {line}: more cells than the header has columns")
             raw = cells.get("value", "")
             try:
                 value = float(raw)
             except ValueError:
+                hint = (f" (a decimal comma? write {raw.replace(',', '.')})" if _DECIMAL_COMMA.match(raw) else "")
                 raise HistoryFileError(
-                    f"{path}, line {line}, column `value`: {raw!r} is not a number") from None
+                    f"{path}, line {line}, column `value`: {raw!r} is not a number{hint}") from None
             if not math.isfinite(value):
                 raise HistoryFileError(f"{path}, line {line}, column `value`: {raw!r} is not a finite number")
             rows.append(HistoryRow(line, value, *(cells.get(c) or None for c in OPTIONAL)))
@@ -84,6 +91,25 @@ def read_csv(path: Path) -> list[HistoryRow]:
     if not rows:
         raise HistoryFileError(f"{path}: no rows after the header; nothing to analyse")
     return rows
+
+
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+
+
+def _delimiter(header: str) -> str:
+    """The comma, unless the header has a ``value`` column only when split at ``;``, a tab or ``|``."""
+    for delimiter in (",", ";", "\t", "|"):
+        if "value" in (cell.strip().strip('"').lower() for cell in header.split(delimiter)):
+            return delimiter
+    return ","
+
+
+def out_of_order(rows: list[HistoryRow], where: Path) -> HistoryRow | None:
+    """The first row whose timestamp is earlier than the row's before it, when every row has one."""
+    if not rows or any(r.timestamp is None for r in rows):
+        return None
+    times = [parse_time(r.timestamp or "", f"{where}, line {r.line}") for r in rows]
+    return next((rows[i] for i in range(1, len(rows)) if times[i] < times[i - 1]), None)
 
 
 BIGGER_IS_BETTER = frozenset({"pytest", "benchmarkjs", "customBiggerIsBetter"})

@@ -10,7 +10,7 @@ import click
 from controller.analysis import judge_series
 from controller.baselines import HISTORY_LIMIT
 from controller.changepoints import change_points, segments
-from controller.history_file import read_csv
+from controller.history_file import out_of_order, read_csv
 from schemas.runspec import RegressionPolicy
 from schemas.summaries import finite_mean, finite_median, sample_stdev
 
@@ -28,6 +28,10 @@ def analyze(file: Path, online: bool, direction: str, min_change: float, confirm
     """Print the change points of a CSV history (a `value` column; optional commit, timestamp,
     branch) with each segment's statistics; --online judges every row against the rows before it."""
     rows = read_csv(file)
+    early = out_of_order(rows, file)
+    if early is not None:  # analysed as given: the indices are the file's rows
+        click.echo(f"note: {file}, line {early.line}: its timestamp is earlier than the row's before it; the rows "
+                   "are analysed in file order (sort the file by timestamp to judge each row against its past)", err=True)
     values = [r.value for r in rows]
     points = change_points(values)
     policy = RegressionPolicy(min_change=min_change, confirm=confirm)

@@ -68,6 +68,8 @@ def test_table_shows_segments() -> None:
         ("value\n", "no rows after the header"),
         ("value,commit\n1,a,extra\n", "line 2: more cells than the header has columns"),
         ("value,commit,value\n1,a,2\n", "line 1: the header names `value` 2 times; keep one column of each name"),
+        ("Value,VALUE\n1,2\n", "line 1: the header names `value` 2 times"),
+        ("value;commit\n1,5;a\n", "line 2, column `value`: '1,5' is not a number (a decimal comma? write 1.5)"),
     ],
 )
 def test_bad_csv_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -101,3 +103,29 @@ def test_online_judges_each_row_against_what_a_store_reads(tmp_path: Path, monke
     assert [n for n, _ in judged] == [min(i, HISTORY_LIMIT) for i in range(1, rows)]
     values = [100 + (i % 7) * 0.1 for i in range(rows)]
     assert judged[-1][1] == pytest.approx(values[rows - 1 - HISTORY_LIMIT])  # the oldest row it reads
+
+
+@pytest.mark.parametrize("text", [
+    "Commit,Timestamp,Value\na,2026-01-01,1\nb,2026-01-02,2\nc,2026-01-03,30\n",  # a spreadsheet's capitals
+    "commit;timestamp;value\na;2026-01-01;1\nb;2026-01-02;2\nc;2026-01-03;30\n",  # a semicolon locale's export
+    "commit\ttimestamp\t value \na\t2026-01-01\t1\nb\t2026-01-02\t2\nc\t2026-01-03\t30\n",  # tabs
+])
+def test_the_header_and_separator_of_common_exports_are_read(tmp_path: Path, text: str) -> None:
+    from controller.history_file import read_csv
+
+    path = tmp_path / "h.csv"
+    path.write_text(text, encoding="utf-8")
+    rows = read_csv(path)
+    assert [(r.commit, r.timestamp, r.value) for r in rows] == [
+        ("a", "2026-01-01", 1.0), ("b", "2026-01-02", 2.0), ("c", "2026-01-03", 30.0)]
+
+
+def test_rows_out_of_time_order_are_analysed_as_given_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("timestamp,value\n2026-01-02,1\n2026-01-01,2\n2026-01-03,3\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["analyze", str(path), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert f"note: {path}, line 3: its timestamp is earlier than the row's before it" in result.stderr
+    assert json.loads(result.stdout)["change_points"] == []  # indices still the file's rows
+    path.write_text("timestamp,value\n2026-01-01,1\n2026-01-01,2\n2026-01-03,3\n", encoding="utf-8")
+    assert "note:" not in CliRunner().invoke(cli, ["analyze", str(path)]).stderr  # ties are in order
