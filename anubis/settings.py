@@ -36,6 +36,18 @@ class Settings(NamedTuple):
         folder = Path(os.path.abspath(target))
         return (folder if folder.is_dir() and not folder.is_symlink() else folder.parent).resolve()
 
+    def whole_repository(self) -> Path:
+        """The repository a command given no paths works on (all of benchmarks/); outside any, an error
+        that says where it looked and what to do (rather than the current folder taken for one)."""
+        if self.repo_explicit or find_repository(self.repo_root) is not None:
+            return self.repo_root
+        from schemas.errors import NotFoundError  # (errors import dataclasses: not at start-up)
+
+        raise NotFoundError(
+            f"{self.repo_root} is not in a benchmarks repository (no anubis.toml, benchmarks/ or environments/ "
+            "here or above): run this in one, give it with --repo PATH, name descriptors to work on, or start "
+            "one with `anubis init`")
+
     @property
     def benchmarks_dir(self) -> Path:
         return self.repo_root / "benchmarks"

@@ -71,9 +71,10 @@ def _kubernetes_envs(root: Path) -> list[Environment]:
 
 
 def _render_at(settings: Settings, ref: str | None) -> tuple[dict[str, str], list[str]]:
+    root = settings.whole_repository()
     if ref is None:
-        return render_tree(settings.repo_root), [e.name for e in _kubernetes_envs(settings.repo_root)]
-    with checkout_tree(settings.repo_root, ref) as tree:
+        return render_tree(root), [e.name for e in _kubernetes_envs(root)]
+    with checkout_tree(root, ref) as tree:
         return render_tree(tree), [e.name for e in _kubernetes_envs(tree)]
 
 

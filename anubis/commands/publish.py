@@ -33,6 +33,7 @@ def publish(ctx: click.Context, remote: str, branch: str | None, token_env: str 
     from anubis.project import load_project
 
     settings: Settings = ctx.obj
+    settings.whole_repository()  # outside a benchmarks repository: say so before anything is rendered
     project = load_project(settings.repo_root)
     branch = branch or project.default_branch
     repo = git.Repo(settings.repo_root, search_parent_directories=True)

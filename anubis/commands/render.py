@@ -33,7 +33,7 @@ def render(
     Files the renderer owns that no descriptor produces any more are removed; hand-written files
     (manifests/system/) are never touched. Nothing is written unless every descriptor is valid.
     """
-    root = settings.repository_for(paths[0]) if paths else settings.repo_root
+    root = settings.repository_for(paths[0]) if paths else settings.whole_repository()
     out = out or root / "manifests"
     catalog = Catalog(root)
     if environment is not None and catalog.get(environment).kind != "kubernetes":

@@ -85,7 +85,8 @@ def _by_repository(settings: Settings, paths: tuple[Path, ...]) -> dict[Path, li
     """Descriptors grouped by the repository each belongs to (found from the descriptor upward);
     with no paths, every descriptor of the current repository."""
     if not paths:
-        return {settings.repo_root: find_descriptors([], settings.repo_root)}
+        root = settings.whole_repository()
+        return {root: find_descriptors([], root)}
     groups: dict[Path, list[Path]] = {}
     problems: list[Problem] = []
     for path in paths:

@@ -7,6 +7,7 @@ import importlib.machinery
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -56,3 +57,20 @@ def test_an_anubis_error_is_one_line(failing_commands: None, debug: bool) -> Non
     assert result.exit_code == NotFoundError.exit_code
     assert "error: no such run" in result.stderr
     assert ("Traceback" in result.stderr) is debug
+
+
+@pytest.mark.parametrize("args", [["validate"], ["render"], ["render", "--check"], ["plan", "--base", "HEAD"],
+                                  ["publish"]])
+def test_a_whole_repository_command_outside_one_says_so(args: list[str], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without paths these work on the repository around the current folder; outside any, the folder was
+    taken for one ('benchmarks:1:1: no such file or folder', 'no kubernetes environment')."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANUBIS_REPO", raising=False)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert f"error: {tmp_path.resolve()} is not in a benchmarks repository" in result.stderr
+    assert "`anubis init`" in result.stderr and not list(tmp_path.iterdir())  # nothing written
+    (tmp_path / "benchmarks").mkdir()
+    found = CliRunner().invoke(cli, args[:1] if args[0] != "plan" else args)
+    assert "is not in a benchmarks repository" not in found.output  # found from here: past the check
