@@ -494,19 +494,19 @@ def _decide(
             needed = 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
         beyond = abs(superiority(kept, after) - 0.5) >= MIN_EFFECT and not trend_explains(
             np.concatenate([kept, after]), kept.size)
-        what = f"the newest {after.size} runs"
+        what = f"the newest {after.size} runs are"
     else:
         p_value = _prediction_p_value(mean_after, baseline, factor)
         needed = 1.0 - (1.0 - policy.confidence) / SINGLE_RUN_STRICTNESS
         beyond = bool(mean_after > kept.max() or mean_after < kept.min())
-        what = "the new value"
+        what = "the new value is"
     confidence = 1.0 - p_value
     change = difference / abs(baseline.center) if baseline.center != 0.0 else None
     worse = difference < 0 if direction == "higher" else difference > 0
     significant = confidence >= needed and beyond
     practical = abs(change) >= policy.min_change if change is not None else difference != 0.0
     described = (
-        f"{what} is {_percent(change)} against the baseline mean of {baseline.n} run(s)"
+        f"{what} {_percent(change)} against the baseline mean of {baseline.n} run(s)"
         f" (confidence {confidence:.2%}, needed {needed:.2%};"
         f" minimum change {policy.min_change:.0%})"
     )
