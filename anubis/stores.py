@@ -84,3 +84,19 @@ def reset_store(store: ResultStore, where: str) -> ResetStore:
 def stored_resets(store: ResultStore, benchmark: str) -> list[BaselineReset]:
     """The baseline resets ``store`` keeps for ``benchmark`` (none if it keeps none)."""
     return store.resets(benchmark) if isinstance(store, ResetStore) else []
+
+
+#: Records read to suggest a benchmark's name when the one given has none (a not-found error only).
+SUGGESTION_SCAN = 1000
+
+
+def similar_benchmarks(store: ResultStore, benchmark: str) -> str:
+    """`` Stored benchmarks with a similar name: a, b.`` for a not-found message, from the benchmarks of
+    the newest :data:`SUGGESTION_SCAN` records ('' when none is close): a name differing in case (an
+    imported data.js suite's name becomes lower case) or a letter or two."""
+    import difflib
+
+    names = sorted({r.benchmark for r in store.list_runs(limit=SUGGESTION_SCAN)} - {benchmark})
+    folded = [n for n in names if n.casefold() == benchmark.casefold()]
+    close = folded + [n for n in difflib.get_close_matches(benchmark, names, n=3, cutoff=0.75) if n not in folded]
+    return f" Stored benchmarks with a similar name: {', '.join(close[:3])}." if close else ""

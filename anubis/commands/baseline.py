@@ -18,7 +18,7 @@ from anubis.presenting.output import (
 )
 from anubis.presenting.tables import Cell, Column, TableView, print_table
 from anubis.settings import Settings
-from anubis.stores import locate, opened_store, reset_store, store_option, stored_resets
+from anubis.stores import locate, opened_store, reset_store, similar_benchmarks, store_option, stored_resets
 from controller.baselines import HISTORY_LIMIT
 from controller.store import BaselineReset
 from schemas.errors import NotFoundError
@@ -49,7 +49,8 @@ def reset(settings: Settings, benchmark: str, metric: str | None, environment: s
         if opened.latest(benchmark) is None:
             raise NotFoundError(
                 f"No executions of benchmark {benchmark!r} are stored in {where}, so it has "
-                "no baseline to reset. Check the name (the descriptor's info.name) and --store."
+                f"no baseline to reset. Check the name (the descriptor's info.name) and --store."
+                f"{similar_benchmarks(opened, benchmark)}"
             )
         if metric is not None or environment is not None:  # a misspelt one would reset nothing judged
             _check_scope(opened.list_runs(benchmark, limit=HISTORY_LIMIT), benchmark, metric, environment)
@@ -99,7 +100,9 @@ def show(settings: Settings, benchmark: str, environment: str | None, store: str
         if environment is not None:
             latest = [r for r in latest if r.environment == environment]
         if not latest:
-            raise NotFoundError(f"No executions of benchmark {benchmark!r} are stored.")
+            where = f" in environment {environment!r}" if environment is not None else ""
+            raise NotFoundError(f"No executions of benchmark {benchmark!r}{where} are stored."
+                                f"{similar_benchmarks(opened, benchmark)}")
         seen: set[tuple[str, str]] = set()
         heads = []
         for record in latest:  # newest first: the newest of each environment and matrix point

@@ -21,7 +21,7 @@ from anubis.presenting.output import (
 )
 from anubis.presenting.plain import Line
 from anubis.settings import Settings
-from anubis.stores import opened_store, store_option, stored_resets
+from anubis.stores import opened_store, similar_benchmarks, store_option, stored_resets
 from schemas.errors import NotFoundError
 
 
@@ -54,13 +54,14 @@ def history(
     with opened_store(settings, store) as opened:
         records = opened.history(benchmark, environment=environment, branch=branch, limit=limit)
         resets = [r for r in stored_resets(opened, benchmark) if environment is None or r.environment in (None, environment)]
+        similar = similar_benchmarks(opened, benchmark) if not records else ""
     if not records:
         where = "".join(
             f" {label} {value!r}" for label, value in (("in", environment), ("on", branch)) if value
         )
         raise NotFoundError(
             f"No finished executions of benchmark {benchmark!r}{where} are stored. Check the name "
-            "(it is the descriptor's info.name) or run it with `anubis run`."
+            f"(it is the descriptor's info.name) or run it with `anubis run`.{similar}"
         )
     if metric is not None and metric not in metric_names(records):
         known = ", ".join(metric_names(records)) or "none"

@@ -240,6 +240,11 @@ def test_history_json(seeded: Path) -> None:
 def test_history_errors(seeded: Path) -> None:
     missing = invoke(seeded, "history", "bert")
     assert missing.exit_code == 2 and "No finished executions of benchmark 'bert'" in missing.stderr
+    assert "similar name" not in missing.stderr  # nothing stored is like it
+    for command in (["history", "ResNet"], ["history", "resnt"], ["baseline", "show", "ResNet"],
+                    ["baseline", "reset", "resnet50", "--reason", "x"]):  # case (an imported suite) or a typo
+        near = invoke(seeded, *command)
+        assert near.exit_code == 2 and "Stored benchmarks with a similar name: resnet." in near.stderr, command
     elsewhere = invoke(seeded, "history", "resnet", "--environment", "cluster")
     assert elsewhere.exit_code == 2 and "in 'cluster'" in elsewhere.stderr
     no_metric = invoke(seeded, "history", "resnet", "--metric", "accuracy")
