@@ -330,7 +330,12 @@ class Execution:
         if exit_.returncode == 0:
             return
         if exit_.returncode > 0:
-            raise Stopped(RunStatus.FAILED, f"benchmark exited with code {exit_.returncode}")
+            reason = f"benchmark exited with code {exit_.returncode}"
+            # 127: command not found, 126: not executable (POSIX shells); 2: Python's "can't open file"
+            if self.config.engine is None and self.spec.image and exit_.returncode in (2, 126, 127):
+                reason += (f" (it ran on this machine, not in image {self.spec.image}: if it needs a file, a"
+                           " command or a library the image holds, install Docker or Podman to run it there)")
+            raise Stopped(RunStatus.FAILED, reason)
         reason = f"killed by {exit_.signal_name}"
         if exit_.returncode == -signal.SIGKILL and not exit_.stopped_by_us:
             oom_after = oom_kills()

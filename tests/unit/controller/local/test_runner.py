@@ -72,6 +72,15 @@ def test_nonzero_exit_is_failed(make_runner: MakeRunner) -> None:
     assert record.reason == "benchmark exited with code 3"
 
 
+def test_a_missing_file_on_the_host_says_the_image_may_hold_it(make_runner: MakeRunner) -> None:
+    """Without a container engine the command runs here; a file the image would have is missing."""
+    record = make_runner().run(make_spec([sys.executable, "hello-world.py"]))
+    assert record.status is RunStatus.FAILED
+    assert record.reason == ("benchmark exited with code 2 (it ran on this machine, not in image python:3.11-slim: "
+                             "if it needs a file, a command or a library the image holds, install Docker or Podman "
+                             "to run it there)")
+
+
 def test_killed_by_a_signal_not_ours(make_runner: MakeRunner) -> None:
     record = make_runner().run(make_spec(py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")))
     assert record.status is RunStatus.FAILED
