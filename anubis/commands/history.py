@@ -8,6 +8,7 @@ from anubis.presenting.history import (
     HistoryMarks,
     by_point,
     history_document,
+    imported_runs_joined,
     metric_names,
     point_title,
     reset_positions,
@@ -52,7 +53,7 @@ def history(
     from controller.baselines import change_point_executions
 
     with opened_store(settings, store) as opened:
-        records = opened.history(benchmark, environment=environment, branch=branch, limit=limit)
+        records = imported_runs_joined(opened.history(benchmark, environment=environment, branch=branch, limit=limit))
         resets = [r for r in stored_resets(opened, benchmark) if environment is None or r.environment in (None, environment)]
         similar = similar_benchmarks(opened, benchmark) if not records else ""
     if not records:

@@ -7,7 +7,7 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from anubis.presenting.formatting import (
@@ -33,6 +33,29 @@ def metric_names(records: Iterable[ResultRecord]) -> list[str]:
     for record in records:
         names.update(dict.fromkeys(record.metrics))
     return list(names)
+
+
+def imported_runs_joined(records: Sequence[ResultRecord]) -> list[ResultRecord]:
+    """``records`` with the imported executions of one run joined into one: ``anubis import`` of a CSV
+    stores one metric per execution, so the histories of two metrics of the same runs (two files, the
+    same timestamps and commits) are two executions at the same moment, which would show as two rows
+    each missing the other's column. Joined: same benchmark, environment, matrix point, time and
+    commit, and no metric in common (the first one's id and fields, the metrics of all)."""
+    joined: list[ResultRecord] = []
+    slots: dict[tuple[str, ...], int] = {}
+    for record in records:
+        if record.backend != "import":
+            joined.append(record)
+            continue
+        key = (record.benchmark, record.environment, json.dumps(record.matrix_point, sort_keys=True, default=str),
+               repr(record.started_at), record.commit or "")
+        slot = slots.get(key)
+        if slot is not None and not joined[slot].metrics.keys() & record.metrics.keys():
+            joined[slot] = replace(joined[slot], metrics={**joined[slot].metrics, **record.metrics})
+            continue
+        slots[key] = len(joined)
+        joined.append(record)
+    return joined
 
 
 def by_point(records: Sequence[ResultRecord]) -> list[tuple[dict[str, Any], list[ResultRecord]]]:

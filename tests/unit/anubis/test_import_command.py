@@ -3,6 +3,7 @@ once (importing again adds nothing), judged like any other history afterwards.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,17 @@ def test_runs_sharing_a_timestamp_are_each_kept_in_file_order(tmp_path: Path) ->
         records = store.history("daily", limit=10)
     assert [r.metrics["value"].values[0] for r in records] == [1.0, 2.0, 3.0]
     assert records[1].started_at == records[0].started_at + 0.001
+
+
+def test_two_metrics_imported_from_two_files_show_as_one_history_row_per_run(tmp_path: Path) -> None:
+    speed, loss = tmp_path / "speed.csv", tmp_path / "loss.csv"
+    speed.write_text("timestamp,commit,value\n2026-01-01,a,1\n2026-01-02,b,2\n2026-01-03,c,3\n", encoding="utf-8")
+    loss.write_text("timestamp,commit,value\n2026-01-01,a,10\n2026-01-02,b,20\n2026-01-04,d,40\n", encoding="utf-8")
+    assert run(tmp_path, str(speed), "-b", "multi", "-m", "speed")[0] == 0
+    assert run(tmp_path, str(loss), "-b", "multi", "-m", "loss")[0] == 0
+    shown = CliRunner().invoke(cli, ["history", "multi", "-o", "json"], env={"ANUBIS_DATA_DIR": str(tmp_path)})
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    rows = [(e["commit"], sorted(e["metrics"])) for e in document["executions"]]
+    assert rows == [("a", ["loss", "speed"]), ("b", ["loss", "speed"]), ("c", ["speed"]), ("d", ["loss"])]
+    assert document["metrics"]["speed"]["means"] == [1.0, 2.0, 3.0, None]
