@@ -293,11 +293,15 @@ def _judge_once(
     """:func:`judge_series` without the reported-once rule."""
     n = len(series)
     points = steps(series, value, policy)
-    # A recent step: the runs since it and the new one, as one new level, against the level before.
-    for point in (p for p in points if 0 < p and n - p < policy.min_history):
+    # A recent step: the runs since it and the new one, as one new level, against the level before;
+    # up to the run whose baseline the new level becomes (``n - p == min_history``), so that a step
+    # the segmentation first sees on that run is judged once before it turns into the baseline.
+    for point in (p for p in points if 0 < p and n - p <= policy.min_history):
         last = max([0, *(c for c in points if c <= point - policy.min_history)])
         verdict = _against(series, value, list(range(max(last, point - policy.window), point)),
                            list(range(point, n)), point, where, direction, policy)
+        if verdict.is_change and n - point == policy.min_history:
+            verdict = _unreported(verdict, series, direction, policy, where, point)
         if verdict.is_change:
             return _confirming(verdict, policy)
     # The new run alone, against the runs since the last step that leaves a full baseline.
@@ -309,6 +313,22 @@ def _judge_once(
         if departed is not None:
             return _confirming(departed, policy)
     return _confirming(verdict, policy)
+
+
+def _unreported(
+    verdict: Verdict, series: Sequence[float], direction: str, policy: RegressionPolicy, where: list[int], point: int
+) -> Verdict:
+    """``verdict`` (a step judged on the run its new level becomes the baseline of), or ``no_change``
+    when a run of that level already reported it: its own verdict was the same change. The last look
+    at a step is for one never reported (the segmentation saw it only now), not a second report of
+    one a change of course or an earlier level verdict already made."""
+    for i in range(len(series) - 1, point - 1, -1):
+        previous = _judge_once(series[:i], series[i], direction, policy, where[:i])
+        if previous.verdict == verdict.verdict:
+            reason = (f"the same step (from execution #{where[point]}) as execution #{where[i]}'s "
+                      f"{verdict.verdict}, reported there once: " + verdict.reason)
+            return replace(verdict, verdict="no_change", reason=reason)
+    return verdict
 
 
 def _departure(
