@@ -22,7 +22,7 @@ Two paths, and the evidence each needs:
   :data:`SINGLE_RUN_STRICTNESS` times the policy's confidence, *and* it moved by ``min_change``.
   The baseline's spread is its plain standard deviation: only one isolated broken run (the only
   value beyond :data:`OUTLIER_MADS` MADs) is set aside, so a metric's other mode keeps its spread;
-* **a new level of several runs** (a change point less than ``min_history`` runs ago): the new
+* **a new level of several runs** (a change point at most ``min_history`` runs ago): the new
   segment's runs and the new one against the segment before the step, by the two-sided
   Mann-Whitney U test at the policy's confidence, and ``min_change`` between medians;
 * **a change of course** (when the levels see none): the newest ``1 + confirm`` runs all outside
