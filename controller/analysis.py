@@ -288,9 +288,12 @@ def _already_reported(
 
 
 def _judge_once(
-    series: Sequence[float], value: float, direction: str, policy: RegressionPolicy, where: list[int]
+    series: Sequence[float], value: float, direction: str, policy: RegressionPolicy, where: list[int],
+    last_look: bool = True,
 ) -> Verdict:
-    """:func:`judge_series` without the reported-once rule."""
+    """:func:`judge_series` without the reported-once rule. ``last_look=False``: a step judged on the
+    run its level becomes the baseline of is not checked for an earlier report (see
+    :func:`_unreported`, whose own calls it spares a nesting that would grow with the history)."""
     n = len(series)
     points = steps(series, value, policy)
     # A recent step: the runs since it and the new one, as one new level, against the level before;
@@ -300,7 +303,7 @@ def _judge_once(
         last = max([0, *(c for c in points if c <= point - policy.min_history)])
         verdict = _against(series, value, list(range(max(last, point - policy.window), point)),
                            list(range(point, n)), point, where, direction, policy)
-        if verdict.is_change and n - point == policy.min_history:
+        if verdict.is_change and n - point == policy.min_history and last_look:
             verdict = _unreported(verdict, series, direction, policy, where, point)
         if verdict.is_change:
             return _confirming(verdict, policy)
@@ -323,7 +326,7 @@ def _unreported(
     at a step is for one never reported (the segmentation saw it only now), not a second report of
     one a change of course or an earlier level verdict already made."""
     for i in range(len(series) - 1, point - 1, -1):
-        previous = _judge_once(series[:i], series[i], direction, policy, where[:i])
+        previous = _judge_once(series[:i], series[i], direction, policy, where[:i], last_look=False)
         if previous.verdict == verdict.verdict:
             reason = (f"the same step (from execution #{where[point]}) as execution #{where[i]}'s "
                       f"{verdict.verdict}, reported there once: " + verdict.reason)
