@@ -22,7 +22,7 @@ Two paths, and the evidence each needs:
   :data:`SINGLE_RUN_STRICTNESS` times the policy's confidence, *and* it moved by ``min_change``.
   The baseline's spread is its plain standard deviation: only one isolated broken run (the only
   value beyond :data:`OUTLIER_MADS` MADs) is set aside, so a metric's other mode keeps its spread;
-* **a new level of several runs** (a change point less than ``min_history`` runs ago): the new
+* **a new level of several runs** (a change point at most ``min_history`` runs ago): the new
   segment's runs and the new one against the segment before the step, by the two-sided
   Mann-Whitney U test at the policy's confidence, and ``min_change`` between medians;
 * **a change of course** (when the levels see none): the newest ``1 + confirm`` runs all outside
@@ -288,16 +288,23 @@ def _already_reported(
 
 
 def _judge_once(
-    series: Sequence[float], value: float, direction: str, policy: RegressionPolicy, where: list[int]
+    series: Sequence[float], value: float, direction: str, policy: RegressionPolicy, where: list[int],
+    last_look: bool = True,
 ) -> Verdict:
-    """:func:`judge_series` without the reported-once rule."""
+    """:func:`judge_series` without the reported-once rule. ``last_look=False``: a step judged on the
+    run its level becomes the baseline of is not checked for an earlier report (see
+    :func:`_unreported`, whose own calls it spares a nesting that would grow with the history)."""
     n = len(series)
     points = steps(series, value, policy)
-    # A recent step: the runs since it and the new one, as one new level, against the level before.
-    for point in (p for p in points if 0 < p and n - p < policy.min_history):
+    # A recent step: the runs since it and the new one, as one new level, against the level before;
+    # up to the run whose baseline the new level becomes (``n - p == min_history``), so that a step
+    # the segmentation first sees on that run is judged once before it turns into the baseline.
+    for point in (p for p in points if 0 < p and n - p <= policy.min_history):
         last = max([0, *(c for c in points if c <= point - policy.min_history)])
         verdict = _against(series, value, list(range(max(last, point - policy.window), point)),
                            list(range(point, n)), point, where, direction, policy)
+        if verdict.is_change and n - point == policy.min_history and last_look:
+            verdict = _unreported(verdict, series, direction, policy, where, point)
         if verdict.is_change:
             return _confirming(verdict, policy)
     # The new run alone, against the runs since the last step that leaves a full baseline.
@@ -309,6 +316,22 @@ def _judge_once(
         if departed is not None:
             return _confirming(departed, policy)
     return _confirming(verdict, policy)
+
+
+def _unreported(
+    verdict: Verdict, series: Sequence[float], direction: str, policy: RegressionPolicy, where: list[int], point: int
+) -> Verdict:
+    """``verdict`` (a step judged on the run its new level becomes the baseline of), or ``no_change``
+    when a run of that level already reported it: its own verdict was the same change. The last look
+    at a step is for one never reported (the segmentation saw it only now), not a second report of
+    one a change of course or an earlier level verdict already made."""
+    for i in range(len(series) - 1, point - 1, -1):
+        previous = _judge_once(series[:i], series[i], direction, policy, where[:i], last_look=False)
+        if previous.verdict == verdict.verdict:
+            reason = (f"the same step (from execution #{where[point]}) as execution #{where[i]}'s "
+                      f"{verdict.verdict}, reported there once: " + verdict.reason)
+            return replace(verdict, verdict="no_change", reason=reason)
+    return verdict
 
 
 def _departure(

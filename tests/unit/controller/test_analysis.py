@@ -291,6 +291,35 @@ def test_a_step_is_reported_once_on_the_run_that_confirms_it() -> None:
 
 
 
+def test_a_step_first_seen_on_the_run_it_becomes_the_baseline_is_reported_then() -> None:
+    # A 6 % step at CV 3 %: the segmentation sees its change point only on the step's sixth run,
+    # the run whose baseline the new level becomes. It is judged as a level that once (before, it
+    # silently turned into the baseline and was never reported: the Nile's 1898 step in TCPD).
+    rng = np.random.default_rng(3)
+    series = [*(100 * (1 + rng.normal(0, 0.03, 20))), *(106 * (1 + rng.normal(0, 0.03, 8)))]
+    policy = RegressionPolicy()
+    verdicts = [judge(history(series[:t]), [series[t]], "lower", policy) for t in range(20, 27)]
+    assert [v.verdict for v in verdicts] == ["no_change"] * 5 + ["regression", "no_change"]
+    found = verdicts[5]
+    assert found.baseline is not None and found.baseline.change_point == 20
+    assert found.baseline.compared == (20, 21, 22, 23, 24) and found.runs == 6
+
+
+def test_a_step_reported_by_its_course_is_not_reported_again_by_its_level() -> None:
+    # A 10 % step under a slow rise: a change of course reports it on its third run (22); on its
+    # sixth (25) the segmentation's level sees the same step, which is not reported a second time
+    # although the run before (24) was no change.
+    series = [100.15049038224207, 100.1946485266212, 99.47642144833956, 98.77582274461722, 99.09432288908324,
+              99.34556532679008, 99.22012482406751, 98.29866664402725, 98.55623108012558, 98.91268759748088,
+              99.9347471266776, 99.83516544624206, 99.76446179706264, 100.39225528884776, 100.09911431344325,
+              100.49773426497035, 100.31219471004754, 100.53267299788959, 100.99821617721298, 100.59786373954222,
+              110.82088270471623, 111.15076210552793, 110.77889458379153, 111.11371587264388, 111.4519982648404,
+              111.20997093173845]
+    policy = RegressionPolicy()
+    verdicts = [judge(history(series[:t]), [series[t]], "lower", policy).verdict for t in range(20, 26)]
+    assert verdicts == ["suspected", "suspected", "regression", "no_change", "no_change", "no_change"]
+
+
 def test_the_serial_dependence_of_a_baseline_is_read_from_the_baseline_alone() -> None:
     # A baseline that steps down slowly (each run nearly the one before: a bank balance between
     # deposits, a disk filling) is worth far fewer independent runs than its count. Two new runs
