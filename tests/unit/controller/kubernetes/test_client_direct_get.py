@@ -84,10 +84,12 @@ def test_the_pool_is_fetched_again_once_closed(httpserver: HTTPServer) -> None:
     kube = _kube(httpserver.url_for(""), direct=True)
     assert b"".join(kube.read_log("ns", "p", "benchmark")) == b"x\n"
     first = kube._pool()
+    assert first is not None
     kube._api.rest_client.pool_manager.clear()  # dropped by the manager and closed (as ApiClient.close does)
-    first.close()
+    first.pool.close()
     assert b"".join(kube.read_log("ns", "p", "benchmark")) == b"x\n"
-    assert kube._pool() is not first
+    again = kube._pool()
+    assert again is not None and again is not first and again.pool is not first.pool
 
 
 def test_through_a_proxy_every_request_goes_through_call_api() -> None:
