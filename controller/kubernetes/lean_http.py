@@ -116,9 +116,9 @@ class DirectGets:
             agent = agent or name.lower() == "user-agent"
             lines.append(f"{name}: {value}")
         if not agent:  # urllib3 sends its own when the caller sets none
-            import urllib3
+            from urllib3 import _version
 
-            lines.append(f"User-Agent: python-urllib3/{urllib3.__version__}")
+            lines.append(f"User-Agent: python-urllib3/{_version.__version__}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _take(self) -> tuple[Any, bool]:
