@@ -6,8 +6,9 @@ decoding watch events was the largest part of the controller's work in a burst o
 One :meth:`KubeClient._request` owns retries: 5xx, 429 and dropped connections are retried as
 :data:`KUBERNETES_RETRY` (a :class:`~controller.retrying.RetryPolicy`) says, honouring
 ``Retry-After``. Watches are streamed line by line by :meth:`KubeClient.watch` and retried by
-:mod:`controller.kubernetes.watching`; streamed GETs (watches, logs) go on the API client's own
-connection pool (:meth:`KubeClient._get_stream`).
+:mod:`controller.kubernetes.watching`; streamed GETs (watches, logs) are written and read by
+:mod:`controller.kubernetes.lean_http` on connections the API client's own pool makes
+(:meth:`KubeClient._get_stream`).
 """
 
 from __future__ import annotations
