@@ -339,7 +339,7 @@ class KubeClient:
         except HttpStatusError as e:
             error = ApiException(status=e.status, reason=e.reason)
             error.headers = urllib3.HTTPHeaderDict(e.headers)
-            error.body = e.body.decode("utf-8")
+            error.body = e.body.decode("utf-8", "replace")
             raise error from None
 
     def _pool(self) -> DirectGets | None:

@@ -181,7 +181,9 @@ class StreamedResponse:
             self._length = 0
         elif coding:
             self._chunked = coding.rsplit(",", 1)[-1].strip() == "chunked"
-            if not self._chunked:  # a coding without chunked: the body ends with the connection
+            if not self._chunked or "content-length" in fields:
+                # a coding without chunked: the body ends with the connection; with a length as well:
+                # the coding wins, and the connection is not trusted again (RFC 9112 §6.3, smuggling)
                 self._reusable = False
         elif "content-length" in fields:
             lengths = {v.strip() for v in fields["content-length"].split(",")}

@@ -194,6 +194,14 @@ def test_a_broken_answer_is_a_protocol_error(server: Any, answer: bytes, message
         body(direct)
 
 
+def test_chunked_wins_over_a_length_and_the_connection_is_not_kept(server: Any) -> None:
+    scripted, direct = server([
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+        send(ok(b"next"))])
+    assert body(direct) == b"ok"
+    assert body(direct) == b"next" and scripted.connections == 2
+
+
 def test_the_same_length_twice_is_one_length(server: Any) -> None:
     _, direct = server([send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok")])
     assert body(direct) == b"ok"
