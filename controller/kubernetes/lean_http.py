@@ -83,11 +83,16 @@ class DirectGets:
         :class:`HttpStatusError` with the body read. The body is read by the caller
         (:meth:`StreamedResponse.stream`), who then calls :meth:`StreamedResponse.release_conn`."""
         request = self._request(target, headers)
-        conn, reused = self._take()
+        conn, reused = self._take(timeout)
         while True:
             try:
                 conn.sock.settimeout(timeout)
-                conn.sock.sendall(request)
+                try:
+                    conn.sock.sendall(request)
+                except OSError as e:
+                    if isinstance(e, TimeoutError):
+                        raise
+                    raise _Closed(f"the request could not be sent ({e})") from e
                 response = StreamedResponse(self, conn)
                 break
             except _Closed:
@@ -121,17 +126,16 @@ class DirectGets:
             lines.append(f"User-Agent: python-urllib3/{_version.__version__}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def _take(self) -> tuple[Any, bool]:
+    def _take(self, timeout: float) -> tuple[Any, bool]:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is not None and conn.sock is not None:
             return conn, True
-        return self._connect(None), False
+        return self._connect(timeout), False
 
-    def _connect(self, timeout: float | None) -> Any:
+    def _connect(self, timeout: float) -> Any:
         conn = self.pool._new_conn()
-        if timeout is not None:
-            conn.timeout = timeout
+        conn.timeout = timeout  # the connect's too (the client's pool has none of its own)
         conn.connect()  # the pool's TLS settings and socket options (urllib3's HTTPSConnection.connect)
         self.pool._validate_conn(conn)  # urllib3's warning for an unverified TLS connection
         self.opened += 1

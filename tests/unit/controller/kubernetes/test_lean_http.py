@@ -252,3 +252,29 @@ def test_a_line_break_or_control_character_in_the_request_is_refused(server: Any
     with pytest.raises(ValueError):
         direct.get(target, headers, 5)
     assert scripted.requests == []
+
+
+def test_a_connect_that_hangs_ends_with_the_timeout() -> None:
+    """The client's pool sets no connect timeout of its own: the request's is the connect's too
+    (a listener whose backlog is full drops the SYN, and the connect waits)."""
+    from urllib3.exceptions import ConnectTimeoutError
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    filling = []
+    try:
+        for _ in range(8):  # fill the backlog (no accept)
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            filling.append(s)
+        time.sleep(0.05)
+        direct = DirectGets(urllib3.HTTPConnectionPool("127.0.0.1", port))
+        started = time.monotonic()
+        with pytest.raises((ConnectTimeoutError, TimeoutError)):
+            direct.get("/log", {}, 0.3)
+        assert time.monotonic() - started < 2.0
+    finally:
+        for s in filling:
+            s.close()
+        listener.close()
