@@ -104,8 +104,10 @@ class DirectGets:
                 conn.close()
                 raise
         if not 200 <= response.status <= 299:
-            body = response.read()
-            response.release_conn()
+            try:
+                body = response.read()
+            finally:
+                response.release_conn()  # kept only when the body was read whole
             raise HttpStatusError(response.status, response.reason, response.headers, body)
         return response
 

@@ -278,3 +278,11 @@ def test_a_connect_that_hangs_ends_with_the_timeout() -> None:
         for s in filling:
             s.close()
         listener.close()
+
+
+def test_an_error_answer_cut_short_is_a_protocol_error_and_its_connection_is_not_kept(server: Any) -> None:
+    scripted, direct = server([send(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 50\r\n\r\n{\"kind\"",
+                                    keep=False), send(ok(b"fine"))])
+    with pytest.raises(ProtocolError, match="before the end of the body"):
+        direct.get("/log", {}, 5)
+    assert body(direct) == b"fine" and scripted.connections == 2
