@@ -6,8 +6,9 @@ decoding watch events was the largest part of the controller's work in a burst o
 One :meth:`KubeClient._request` owns retries: 5xx, 429 and dropped connections are retried as
 :data:`KUBERNETES_RETRY` (a :class:`~controller.retrying.RetryPolicy`) says, honouring
 ``Retry-After``. Watches are streamed line by line by :meth:`KubeClient.watch` and retried by
-:mod:`controller.kubernetes.watching`; streamed GETs (watches, logs) go on the API client's own
-connection pool (:meth:`KubeClient._get_stream`).
+:mod:`controller.kubernetes.watching`; streamed GETs (watches, logs) are written and read by
+:mod:`controller.kubernetes.lean_http` on connections the API client's own pool makes
+(:meth:`KubeClient._get_stream`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from controller.kubernetes.lean_http import DirectGets, HttpStatusError
 from controller.retrying import RetryPolicy as RetryPolicy  # re-exported: callers build clients with it
 from controller.retrying import retry_after_seconds
 from schemas.errors import BackendError, NotFoundError
@@ -95,7 +97,7 @@ class KubeClient:
         self._errors = errors
         self._sleep = sleep
         self._timeout = request_timeout
-        self._pool_cache: Any = None  # the API host's connection pool (_pool), and the host URL's path
+        self._direct: DirectGets | None = None  # streamed GETs on the API host's connection pool (_pool)
         self._prefix = ""
 
     @classmethod
@@ -272,9 +274,9 @@ class KubeClient:
         while True:
             attempt += 1
             try:
-                pool = self._pool() if method == "GET" and stream else None
-                if pool is not None:
-                    return self._get_stream(pool, path, query, dict(headers), timeout or self._timeout)
+                direct = self._pool() if method == "GET" and stream else None
+                if direct is not None:
+                    return self._get_stream(direct, path, query, dict(headers), timeout or self._timeout)
                 return self._api.call_api(
                     path, method, query_params=list(query.items()), header_params=dict(headers), body=body,
                     auth_settings=["BearerToken"], _preload_content=False,
@@ -302,23 +304,25 @@ class KubeClient:
             log.debug("retrying %s in %.2fs (attempt %d)", operation, delay, attempt)
             self._sleep(delay)
 
-    def _get_stream(self, pool: Any, path: str, query: Mapping[str, Any], headers: dict[str, str],
+    def _get_stream(self, direct: DirectGets, path: str, query: Mapping[str, Any], headers: dict[str, str],
                     timeout: float) -> Any:
         """A streamed GET (a log, a watch) as ``ApiClient.call_api`` makes it, minus its generic work:
         the same headers (the client's defaults, its cookie, the bearer token from the configuration,
-        refreshed by its hook as each call does), the same URL and timeout, sent on the ApiClient's
-        own connection pool for the API's host (its TLS settings, its retries), the same
-        :class:`~kubernetes.client.ApiException` for a status outside 2xx and for a TLS failure.
-        ``call_api`` checks and serialises each parameter and resolves the pool from the URL on every
-        call: about a fifth of a log read's CPU, and a log is read for every report. Through a proxy,
-        or a client without that pool (:meth:`_pool` is None), :meth:`_request` calls ``call_api``. Like the pool manager
+        refreshed by its hook as each call does), the same URL and timeout, on connections made by
+        the ApiClient's own pool for the API's host (its TLS settings), written and read by
+        :mod:`controller.kubernetes.lean_http`; the same :class:`~kubernetes.client.ApiException`
+        for a status outside 2xx and for a TLS failure. ``call_api`` checks and serialises each
+        parameter and resolves the pool from the URL on every call, and urllib3 and ``http.client``
+        parse the answer's head through ``email.parser`` into two response objects: most of a log
+        read's CPU, and a log is read for every report. Through a proxy, or a client without that
+        pool (:meth:`_pool` is None), :meth:`_request` calls ``call_api``. Like the pool manager
         the call would go through, a redirect is not followed here (the API does not send one for
         a log or a watch): it is an error status."""
+        import ssl
         from urllib.parse import urlencode
 
         import urllib3
         from kubernetes.client.exceptions import ApiException
-        from kubernetes.client.rest import RESTResponse
 
         api = self._api
         headers.update(api.default_headers)
@@ -329,22 +333,21 @@ class KubeClient:
         api.update_params_for_auth(headers, params, ["BearerToken"])
         target = f"{self._prefix}{path}?{urlencode(params)}" if params else f"{self._prefix}{path}"
         try:
-            response = pool.urlopen("GET", target, headers=headers, preload_content=False,
-                                    timeout=urllib3.Timeout(total=timeout), assert_same_host=False, redirect=False)
-        except urllib3.exceptions.SSLError as e:
-            raise ApiException(status=0, reason=f"{type(e).__name__}\n{e}") from e
-        if not 200 <= response.status <= 299:
-            error = ApiException(http_resp=RESTResponse(response))
-            error.body = error.body.decode("utf-8") if isinstance(error.body, bytes) else error.body
-            raise error
-        return response
+            return direct.get(target, headers, timeout)
+        except (urllib3.exceptions.SSLError, ssl.SSLError, ssl.CertificateError) as e:
+            raise ApiException(status=0, reason=f"SSLError\n{e}") from e
+        except HttpStatusError as e:
+            error = ApiException(status=e.status, reason=e.reason)
+            error.headers = urllib3.HTTPHeaderDict(e.headers)
+            error.body = e.body.decode("utf-8", "replace")
+            raise error from None
 
-    def _pool(self) -> Any:
-        """The ApiClient's connection pool for the API's host (``None`` through a proxy, or for a
-        client without one); fetched again once the pool manager has closed it."""
-        pool = self._pool_cache
-        if pool is not None and pool.pool is not None:
-            return pool
+    def _pool(self) -> DirectGets | None:
+        """GETs on the ApiClient's connection pool for the API's host (``None`` through a proxy, or
+        for a client without one); made again once the pool manager has closed that pool."""
+        direct = self._direct
+        if direct is not None and direct.pool.pool is not None:
+            return direct
         import urllib3
 
         manager = getattr(getattr(self._api, "rest_client", None), "pool_manager", None)
@@ -352,8 +355,11 @@ class KubeClient:
         if type(manager) is not urllib3.PoolManager or not isinstance(host, str):
             return None
         self._prefix = (urllib3.util.parse_url(host).path or "").rstrip("/")
-        self._pool_cache = pool = manager.connection_from_url(host)
-        return pool
+        if direct is not None:
+            direct.close()
+        pool = manager.connection_from_url(host)
+        self._direct = direct = DirectGets(pool, keep=pool.pool.maxsize if pool.pool is not None else 32)
+        return direct
 
     def _count(self, operation: str) -> None:
         if self._errors is not None:

@@ -71,7 +71,7 @@ class PackedText:
         if not text:
             return EMPTY_TEXT
         raw = text.encode("utf-8", "surrogatepass")
-        digest = hashlib.blake2b(raw, digest_size=20).digest()
+        digest = _digest(raw)
         with cls._lock:
             found = cls._interned.get(digest)
             if found is not None:
@@ -102,6 +102,23 @@ class PackedText:
 
 
 EMPTY_TEXT = PackedText(b"")
+
+_GIL_KEPT = 2047
+"""hashlib gives up the GIL to hash 2,048 bytes or more at once (``HASHLIB_GIL_MINSIZE``)."""
+
+
+def _digest(raw: bytes) -> bytes:
+    """blake2b of ``raw`` (20 bytes), fed in pieces hashlib hashes without giving up the GIL: a
+    RunSpec (2–3 KiB) is hashed on every event of its run, on the watch's thread, and in a burst of
+    completions each give-up of the GIL is a wait to take it back from the reconcile workers, which
+    delays every event after it. The digest is that of the whole (blake2b is a stream)."""
+    if len(raw) <= _GIL_KEPT:
+        return hashlib.blake2b(raw, digest_size=20).digest()
+    hasher = hashlib.blake2b(digest_size=20)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _GIL_KEPT):
+        hasher.update(view[start : start + _GIL_KEPT])
+    return hasher.digest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,10 @@ class Controller:
     # -- life -------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.settings.one_cpu:  # before the threads start: each inherits its starter's CPUs
+            from controller.kubernetes.affinity import pin_to_one_cpu
+
+            pin_to_one_cpu()
         dynamic = self.settings.dynamic_namespaces
         namespaces: tuple[str | None, ...] = self.settings.namespaces or (() if dynamic else (None,))
         for namespace in namespaces:

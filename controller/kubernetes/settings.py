@@ -9,6 +9,7 @@ ConfigMap) or, by ``anubis controller``, from the repository's ``environments/*.
     namespace_pattern = "anubis-pr-*"
     resync_seconds = 300
     workers = 8
+    one_cpu = true                                   # every thread on one CPU (see affinity.py)
     default_unschedulable_deadline_seconds = 900
 
     [environments.cpu-cluster]
@@ -48,6 +49,7 @@ class ControllerSettings:
     workers: int = 8
     tick_seconds: float = 5.0  # how often runs waiting on a deadline are looked at again
     watch_mpijobs: bool = True
+    one_cpu: bool = False  # every controller thread on one CPU (controller/kubernetes/affinity.py)
     telemetry_url: str = ""  # Prometheus with dcgm-exporter's series; empty: no GPU telemetry
     pricing_region: str = "us-east-1"
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # environment -> type -> $/h
@@ -110,6 +112,7 @@ def load_settings(path: Path, raw: dict[str, Any] | None = None, **overrides: An
         "workers": int(data.get("workers", 8)),
         "tick_seconds": float(data.get("tick_seconds", 5.0)),
         "watch_mpijobs": bool(data.get("watch_mpijobs", True)),
+        "one_cpu": bool(data.get("one_cpu", False)),
         "telemetry_url": str((raw.get("telemetry") or {}).get("prometheus_url", "")),
         "pricing_region": str((raw.get("pricing") or {}).get("region", "us-east-1")),
         "prices": {

@@ -9,7 +9,7 @@ import math
 import sqlite3
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from schemas.errors import StoreError
@@ -18,26 +18,18 @@ if TYPE_CHECKING:  # a type only: the reading commands list and find runs withou
     from schemas.results import ResultRecord
 
 
-def insert_metrics(conn: sqlite3.Connection, execution_id: str, record: ResultRecord) -> None:
+METRICS_INSERT = "INSERT INTO metrics (execution_id, name, unit, direction, n, last, mean, median, min, max, stdev) VALUES "
+SAMPLES_INSERT = 'INSERT INTO metric_samples (execution_id, name, "values", times) VALUES '
+
+
+def metric_rows(execution_id: str, record: ResultRecord) -> Iterator[tuple[tuple[object, ...], tuple[object, ...]]]:
+    """Each metric's row of ``metrics`` (its summary) and of ``metric_samples`` (values and times)."""
     for name, metric in record.metrics.items():
         s = metric.summary()
-        conn.execute(
-            "INSERT INTO metrics (execution_id, name, unit, direction, n, last, mean, median, min, "
-            "max, stdev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                execution_id,
-                name,
-                metric.unit,
-                metric.direction,
-                s.n if s else 0,
-                *((s.last, s.mean, s.median, s.min, s.max, s.stdev) if s else (None,) * 6),
-            ),
-        )
+        summary = (s.last, s.mean, s.median, s.min, s.max, s.stdev) if s else (None,) * 6
         times = list(metric.times[: len(metric.values)]) + [math.nan] * (len(metric.values) - len(metric.times))
-        conn.execute(
-            'INSERT INTO metric_samples (execution_id, name, "values", times) VALUES (?, ?, ?, ?)',
-            (execution_id, name, pack_doubles(metric.values), pack_doubles(times)),
-        )
+        yield ((execution_id, name, metric.unit, metric.direction, s.n if s else 0, *summary),
+               (execution_id, name, pack_doubles(metric.values), pack_doubles(times)))
 
 
 def pack_doubles(numbers: Sequence[float]) -> bytes:

@@ -59,6 +59,9 @@ def test_the_command_says_so_without_a_traceback(tmp_path: Path) -> None:
 
 
 def test_build_controller_from_flags_and_the_settings_file(tmp_path: Path) -> None:
+    import os
+
+    allowed = os.sched_getaffinity(0)  # the shipped settings pin the controller's threads (one_cpu): given back after
     api = FakeKubernetes().start()
     try:
         settings = Settings(repo_root=REPO, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
@@ -69,6 +72,7 @@ def test_build_controller_from_flags_and_the_settings_file(tmp_path: Path) -> No
         assert built.settings.namespaces == ("anubis-runs", "anubis-gpu-runs")
         assert built.settings.workers == 2  # the flag wins over the file
         assert built.settings.telemetry_url.startswith("http://kube-prometheus-stack-prometheus")
+        assert built.settings.one_cpu is True
         assert [type(e).__name__ for e in built.controller.exporters] == ["PushgatewayExporter", "ElasticsearchExporter"]
         built.start()
         assert built.controller.wait_synced(10)
@@ -76,3 +80,8 @@ def test_build_controller_from_flags_and_the_settings_file(tmp_path: Path) -> No
     finally:
         api.drop_watches()
         api.stop()
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), allowed)
+            except ProcessLookupError:
+                pass

@@ -101,6 +101,33 @@ def test_put_twice_is_refused_and_keeps_the_first(store: SqliteResultStore) -> N
     assert [p.values for p in store.metric_history("resnet", "throughput")] == [(1.0,)]
 
 
+def test_a_batch_is_one_statement_per_table_whatever_its_size(store: SqliteResultStore) -> None:
+    """put_many: the ids already stored, then the runs, metrics and samples each in one multi-row
+    INSERT (Python's sqlite3 gives up the GIL around every statement); the answers, the rows and
+    the records are those of a put per record, a duplicate in the batch or in the store refused."""
+    base = make_record("exec-0")
+    metrics = {name: dataclasses.replace(base.metrics["throughput"], name=name) for name in ("a", "b")}
+    store.put(dataclasses.replace(base, metrics=metrics))
+    records = [dataclasses.replace(base, execution_id=f"exec-{i}", metrics=metrics) for i in range(9)]
+    statements: list[str] = []
+    assert store._conn is not None
+    store._conn.set_trace_callback(statements.append)
+    answers = store.put_many([*records, records[3]])
+    store._conn.set_trace_callback(None)
+    assert answers == [False] + [True] * 8 + [False]
+    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"]
+    assert store.count() == 9
+    for record in records:
+        assert store.get(record.execution_id) == record
+    assert [len(p.values) for p in store.metric_history("resnet", "b")] == [3] * 9
+
+
+def test_a_batch_past_sqlites_parameter_limit_is_split(store: SqliteResultStore) -> None:
+    records = [make_record(f"exec-{i}") for i in range(130)]  # 130 runs x 17 values > 999
+    assert store.put_many(records) == [True] * 130
+    assert store.count() == 130 and store.get("exec-129") == records[129]
+
+
 def test_metric_order_is_kept(store: SqliteResultStore) -> None:
     base = make_record("exec-1")
     metrics = {name: dataclasses.replace(base.metrics["throughput"], name=name) for name in ("z", "a", "m")}

@@ -84,10 +84,12 @@ def test_the_pool_is_fetched_again_once_closed(httpserver: HTTPServer) -> None:
     kube = _kube(httpserver.url_for(""), direct=True)
     assert b"".join(kube.read_log("ns", "p", "benchmark")) == b"x\n"
     first = kube._pool()
+    assert first is not None
     kube._api.rest_client.pool_manager.clear()  # dropped by the manager and closed (as ApiClient.close does)
-    first.close()
+    first.pool.close()
     assert b"".join(kube.read_log("ns", "p", "benchmark")) == b"x\n"
-    assert kube._pool() is not first
+    again = kube._pool()
+    assert again is not None and again is not first and again.pool is not first.pool
 
 
 def test_through_a_proxy_every_request_goes_through_call_api() -> None:
@@ -99,3 +101,80 @@ def test_through_a_proxy_every_request_goes_through_call_api() -> None:
     api.rest_client = rest.RESTClientObject(api.configuration)  # as ApiClient builds it, now with the proxy
     assert KubeClient(api)._pool() is None
     assert KubeClient(_api_client("https://kubernetes.example:6443"))._pool() is not None
+
+
+def _certificates(tmp_path: Any) -> tuple[str, Any]:
+    """A CA's certificate file and a server TLS context for 127.0.0.1 signed by it."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return str(ca_file), context
+
+
+def test_over_tls_the_clients_ca_is_trusted_and_no_other(tmp_path: Any) -> None:
+    """The connections are the client's pool's: its CA file verifies the API's certificate (and the
+    name in it), and a certificate it does not trust is an error, not retried."""
+    ca_file, context = _certificates(tmp_path)
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.expect_request("/api/v1/namespaces/ns/pods/p/log").respond_with_data(b"over tls\n")
+    server.start()
+    try:
+        api = _api_client(server.url_for(""))
+        assert api.configuration.host.startswith("https://")
+        api.configuration.ssl_ca_cert = ca_file
+        from kubernetes.client import rest
+
+        api.rest_client = rest.RESTClientObject(api.configuration)
+        kube = KubeClient(api, retry=NO_WAIT, sleep=lambda _: None)
+        assert [b"".join(kube.read_log("ns", "p", "benchmark")) for _ in range(2)] == [b"over tls\n"] * 2
+        direct = kube._pool()
+        assert direct is not None and direct.opened == 2  # werkzeug answers HTTP/1.0, Connection: close
+        untrusting = KubeClient(_api_client(server.url_for("")), retry=NO_WAIT, sleep=lambda _: None)
+        with pytest.raises(ApiStatusError, match="SSLError") as raised:
+            list(untrusting.read_log("ns", "p", "benchmark"))
+        assert raised.value.status == 0
+        assert len(server.log) == 2  # the refused handshake sent no request
+    finally:
+        server.stop()
+
+
+def test_the_token_refresh_hook_runs_for_each_direct_get(httpserver: HTTPServer) -> None:
+    """As call_api does (update_params_for_auth): an expiring token (exec plugins, OIDC) is renewed."""
+    tokens = iter(["first", "second"])
+    seen: list[str] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(request.headers["Authorization"])
+        return Response(b"x\n")
+
+    httpserver.expect_request("/api/v1/namespaces/ns/pods/p/log").respond_with_handler(answer)
+    api = _api_client(httpserver.url_for(""))
+    api.configuration.refresh_api_key_hook = lambda config: config.api_key.update(BearerToken=next(tokens))
+    kube = KubeClient(api, retry=NO_WAIT, sleep=lambda _: None)
+    for _ in range(2):
+        assert b"".join(kube.read_log("ns", "p", "benchmark")) == b"x\n"
+    assert seen == ["Bearer first", "Bearer second"]

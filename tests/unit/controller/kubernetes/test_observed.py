@@ -6,6 +6,7 @@ import copy
 import gc
 import json
 
+import pytest
 from fakes.harness import rendered
 
 from controller.kubernetes.observed import RUNSPEC_ANNOTATION, PackedText, parse_time, run_from_object
@@ -56,3 +57,15 @@ def test_parse_time_reads_the_api_times_and_refuses_the_rest() -> None:
     assert parse_time("2024-01-02T03:04:05.5+00:00") == 1704164645.5
     for bad in ("", "yesterday", None, 17, {"a": 1}, ["x"]):
         assert parse_time(bad) is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 2047, 2048, 2600, 4094, 4095, 100_000])
+def test_the_interning_digest_is_blake2b_of_the_whole_text(size: int) -> None:
+    """Fed to hashlib in pieces it hashes without giving up the GIL (under 2,048 bytes): the same digest."""
+    import hashlib
+    import os
+
+    from controller.kubernetes.observed import _digest
+
+    raw = os.urandom(size)
+    assert _digest(raw) == hashlib.blake2b(raw, digest_size=20).digest()
