@@ -6,11 +6,9 @@ the node's (``controller/kubernetes/recording.py``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from schemas.policy import RegressionPolicy
-from schemas.results import MetricResult, Reproducibility, ResultRecord
+from schemas.results import MetricResult, Reproducibility, ResultRecord, plain
 from schemas.runspec import MetricSpec, RunSpec
 from schemas.status import RunStatus
 
@@ -61,17 +59,8 @@ def record_of(
         branch=branch,
         pull_request=spec.source.pull_request,
         descriptor_path=spec.descriptor_path,
-        policies={m.name: policy_dict(m.policy) for m in spec.all_metrics()},
+        policies={m.name: plain(m.policy) for m in spec.all_metrics()},  # asdict without its deep copies
     )
-
-
-POLICY_FIELDS = tuple(f.name for f in fields(RegressionPolicy))
-
-
-def policy_dict(policy: RegressionPolicy) -> dict[str, Any]:
-    """``asdict(policy)``: its fields, each a number or a boolean, as they are (``asdict`` deep-copies
-    each one: ~15 µs a policy, and every report carries one per metric)."""
-    return {name: getattr(policy, name) for name in POLICY_FIELDS}
 
 
 def never_matched(spec: RunSpec, metrics: Mapping[str, MetricResult]) -> list[MetricSpec]:

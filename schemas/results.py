@@ -73,7 +73,7 @@ class MetricResult:
             "values": list(self.values),
             "times": list(self.times),
             **({"values_dropped": self.values_dropped} if self.values_dropped else {}),
-            **(_plain(s) if s else {"n": 0}),
+            **(plain(s) if s else {"n": 0}),
         }
 
 
@@ -138,7 +138,7 @@ class ResultRecord:
         # asdict() of the whole record would deep-copy every metric value one by one (seconds for a
         # run with a million samples) only for them to be replaced below.
         raw: dict[str, Any] = {
-            f.name: None if f.name == "metrics" else _plain(getattr(self, f.name)) for f in fields(self)
+            f.name: None if f.name == "metrics" else plain(getattr(self, f.name)) for f in fields(self)
         }
         raw["status"] = self.status.value
         raw["metrics"] = {name: m.to_dict() for name, m in self.metrics.items()}
@@ -178,8 +178,8 @@ def _totals_of(raw: dict[str, Any]) -> Summary | None:
 _ATOMS = frozenset((str, int, float, bool, type(None)))
 
 
-def _plain(value: Any) -> Any:
-    """What :func:`dataclasses.asdict` makes of one field's value, made without its generic walk:
+def plain(value: Any) -> Any:
+    """What :func:`dataclasses.asdict` makes of a value (a record's field, a policy), made without its generic walk:
     immutable values as they are, dicts, lists and tuples copied, dataclasses as dicts, anything
     else deep-copied (asdict's and deepcopy's dispatch on every value was most of storing a record
     in the controller, whose records hold strings, numbers and small dicts of them)."""
@@ -187,11 +187,17 @@ def _plain(value: Any) -> Any:
     if kind in _ATOMS:
         return value
     if kind is dict:
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        return {plain(k): plain(v) for k, v in value.items()}
     if kind is list:
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if kind is tuple:
-        return tuple(_plain(v) for v in value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return tuple(plain(v) for v in value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES.setdefault(kind, tuple(f.name for f in fields(value)))
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
     return copy.deepcopy(value)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once

@@ -1,12 +1,12 @@
-"""The record's policies: ``policy_dict`` is ``asdict`` of a RegressionPolicy, made without its deep
+"""The record's policies: ``plain`` (schemas/results.py) is ``asdict`` of a RegressionPolicy, made without its deep
 copy (every report carries one per metric), which is a copy only while every field is an atom."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from controller.records import policy_dict
 from schemas.policy import RegressionPolicy
+from schemas.results import plain as policy_dict
 
 
 def test_policy_dict_is_asdict() -> None:
