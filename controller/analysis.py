@@ -282,7 +282,12 @@ def _already_reported(
     previous = _judge_once(series[:-1], series[-1], direction, policy, where[:-1])
     if previous.verdict != verdict.verdict:
         return verdict
-    reason = (f"the same step (from execution #{baseline.compared[0]}) as execution #{where[-1]}'s "
+    return _reported_there(verdict, baseline.compared[0], where[-1])
+
+
+def _reported_there(verdict: Verdict, step: int, reporter: int) -> Verdict:
+    """``verdict`` as ``no_change``: execution #``reporter`` already reported the step from #``step``."""
+    reason = (f"the same step (from execution #{step}) as execution #{reporter}'s "
               f"{verdict.verdict}, reported there once: " + verdict.reason)
     return replace(verdict, verdict="no_change", reason=reason)
 
@@ -328,9 +333,7 @@ def _unreported(
     for i in range(len(series) - 1, point - 1, -1):
         previous = _judge_once(series[:i], series[i], direction, policy, where[:i], last_look=False)
         if previous.verdict == verdict.verdict:
-            reason = (f"the same step (from execution #{where[point]}) as execution #{where[i]}'s "
-                      f"{verdict.verdict}, reported there once: " + verdict.reason)
-            return replace(verdict, verdict="no_change", reason=reason)
+            return _reported_there(verdict, where[point], where[i])
     return verdict
 
 
