@@ -20,6 +20,7 @@ from anubis.presenting.output import Console, jsonable
 from anubis.presenting.plain import Line
 from anubis.presenting.sparklines import can_draw_blocks, marked_sparkline, sparkline
 from anubis.presenting.tables import STYLES, Cell, Column, TableView, print_table
+from controller.store import canonical_matrix_point
 from schemas.results import MetricResult, ResultRecord
 from schemas.runspec import OVERRIDES_LABEL
 
@@ -47,7 +48,7 @@ def imported_runs_joined(records: Sequence[ResultRecord]) -> list[ResultRecord]:
         if record.backend != "import":
             joined.append(record)
             continue
-        key = (record.benchmark, record.environment, json.dumps(record.matrix_point, sort_keys=True, default=str),
+        key = (record.benchmark, record.environment, canonical_matrix_point(record.matrix_point),
                repr(record.started_at), record.commit or "")
         slot = slots.get(key)
         if slot is not None and not joined[slot].metrics.keys() & record.metrics.keys():
